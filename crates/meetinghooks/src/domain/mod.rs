@@ -1,0 +1,6 @@
+//! Domain vocabulary shared by every layer: timestamps, identifiers, signals and event subscriptions.
+
+pub mod ids;
+pub mod signal;
+pub mod subscription;
+pub mod timestamp;

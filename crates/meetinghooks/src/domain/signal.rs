@@ -1,0 +1,225 @@
+//! Signals: what the media layer reports, parsed and validated before anything is applied.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ids::{is_valid_meeting_id, MAX_ID_LEN};
+use super::timestamp::Timestamp;
+
+pub const MAX_NAME_LEN: usize = 256;
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A validated signal. `at` is already resolved (the receive time when the caller omitted it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub id: String,
+    pub meeting_id: String,
+    pub at: Timestamp,
+    pub kind: SignalKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalKind {
+    ParticipantJoined {
+        participant_id: String,
+        participant_name: String,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        reason: LeaveReason,
+    },
+    RecordingStarted {
+        file_id: Option<String>,
+    },
+    RecordingStopped {
+        file_id: Option<String>,
+    },
+    LivestreamStarted,
+    LivestreamStopped,
+    HlsStarted {
+        downstream_url: String,
+    },
+    HlsStopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    Left,
+    Disconnected,
+    Removed,
+}
+
+/// Why one signal of a batch was refused; `index` is its position in the batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signals[{index}]: {reason}")]
+pub struct SignalError {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSignal {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    meeting_id: Option<String>,
+    at: Option<String>,
+    participant_id: Option<String>,
+    participant_name: Option<String>,
+    reason: Option<String>,
+    file_id: Option<String>,
+    downstream_url: Option<String>,
+}
+
+/// Validates a whole batch; the first bad signal fails it.
+pub fn parse_batch(values: &[Value], received_at: Timestamp) -> Result<Vec<Signal>, SignalError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            parse_one(value, received_at).map_err(|reason| SignalError { index, reason })
+        })
+        .collect()
+}
+
+fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
+    if !value.is_object() {
+        return Err("a signal must be a JSON object".into());
+    }
+    let wire = WireSignal::deserialize(value).map_err(|e| e.to_string())?;
+    let id = bounded("id", wire.id, MAX_ID_LEN)?;
+    let meeting_id = required("meetingId", wire.meeting_id)?;
+    if !is_valid_meeting_id(&meeting_id) {
+        return Err("meetingId must be 1-128 characters from [A-Za-z0-9._-]".into());
+    }
+    let at = match wire.at {
+        None => received_at,
+        Some(text) => Timestamp::parse_rfc3339(&text)
+            .ok_or_else(|| format!("at {text:?} is not an RFC 3339 time"))?,
+    };
+    let kind_name = required("type", wire.kind)?;
+    let kind = match kind_name.as_str() {
+        "participant.joined" => SignalKind::ParticipantJoined {
+            participant_id: bounded("participantId", wire.participant_id, MAX_ID_LEN)?,
+            participant_name: bounded("participantName", wire.participant_name, MAX_NAME_LEN)?,
+        },
+        "participant.left" => SignalKind::ParticipantLeft {
+            participant_id: bounded("participantId", wire.participant_id, MAX_ID_LEN)?,
+            reason: match required("reason", wire.reason)?.as_str() {
+                "left" => LeaveReason::Left,
+                "disconnected" => LeaveReason::Disconnected,
+                "removed" => LeaveReason::Removed,
+                other => {
+                    return Err(format!(
+                        "reason {other:?} is not one of left, disconnected, removed"
+                    ))
+                }
+            },
+        },
+        "recording.started" => SignalKind::RecordingStarted {
+            file_id: optional_bounded("fileId", wire.file_id, MAX_ID_LEN)?,
+        },
+        "recording.stopped" => SignalKind::RecordingStopped {
+            file_id: optional_bounded("fileId", wire.file_id, MAX_ID_LEN)?,
+        },
+        "livestream.started" => SignalKind::LivestreamStarted,
+        "livestream.stopped" => SignalKind::LivestreamStopped,
+        "hls.started" => {
+            let url = bounded("downstreamUrl", wire.downstream_url, MAX_URL_LEN)?;
+            if !is_http_url(&url) {
+                return Err("downstreamUrl must be an absolute http(s) URL".into());
+            }
+            SignalKind::HlsStarted {
+                downstream_url: url,
+            }
+        }
+        "hls.stopped" => SignalKind::HlsStopped,
+        other => return Err(format!("unknown type {other:?}")),
+    };
+    Ok(Signal {
+        id,
+        meeting_id,
+        at,
+        kind,
+    })
+}
+
+/// True for an absolute `http`/`https` URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    match reqwest::Url::parse(text) {
+        Ok(url) => matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+        Err(_) => false,
+    }
+}
+
+fn required(field: &str, value: Option<String>) -> Result<String, String> {
+    value.ok_or_else(|| format!("{field} is required"))
+}
+
+fn bounded(field: &str, value: Option<String>, max: usize) -> Result<String, String> {
+    let value = required(field, value)?;
+    check_len(field, &value, max)?;
+    Ok(value)
+}
+
+fn optional_bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, String> {
+    if let Some(v) = &value {
+        check_len(field, v, max)?;
+    }
+    Ok(value)
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
+    let len = value.chars().count();
+    if len == 0 || len > max {
+        return Err(format!("{field} must be 1-{max} characters, got {len}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Signal, SignalError> {
+        parse_batch(&[v], Timestamp(1_000)).map(|mut s| s.remove(0))
+    }
+
+    #[test]
+    fn parses_a_join_with_default_time() {
+        let s = parse(json!({"id":"a","type":"participant.joined","meetingId":"m-1",
+            "participantId":"p","participantName":"John"}))
+        .unwrap();
+        assert_eq!(s.at, Timestamp(1_000));
+        assert!(matches!(s.kind, SignalKind::ParticipantJoined { .. }));
+    }
+
+    #[test]
+    fn names_the_bad_index() {
+        let good = json!({"id":"a","type":"livestream.started","meetingId":"m"});
+        let bad = json!({"id":"b","type":"nope","meetingId":"m"});
+        let err = parse_batch(&[good, bad], Timestamp(0)).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(err.reason.contains("unknown type"));
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let cases = [
+            json!({"type":"livestream.started","meetingId":"m"}),
+            json!({"id":"a","type":"livestream.started","meetingId":"bad id"}),
+            json!({"id":"a","type":"participant.joined","meetingId":"m","participantId":"p"}),
+            json!({"id":"a","type":"participant.left","meetingId":"m","participantId":"p","reason":"bored"}),
+            json!({"id":"a","type":"hls.started","meetingId":"m","downstreamUrl":"ftp://x/y"}),
+            json!({"id":"a","type":"livestream.started","meetingId":"m","at":"2022-07-05T15:60:35Z"}),
+            json!({"id":"x".repeat(129),"type":"livestream.started","meetingId":"m"}),
+            json!({"id":7,"type":"livestream.started","meetingId":"m"}),
+            json!("not an object"),
+        ];
+        for case in cases {
+            assert!(parse(case.clone()).is_err(), "accepted {case}");
+        }
+    }
+}

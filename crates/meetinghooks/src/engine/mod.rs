@@ -1,0 +1,395 @@
+//! The session engine: turns signals and the passing of time into catalog events. Pure: no I/O, no clock.
+//!
+//! The store loads a meeting's [`MeetingState`], calls [`apply`], [`tick`] or [`end_session`],
+//! and persists the returned events and the new state in one transaction.
+
+pub mod state;
+#[cfg(test)]
+mod proptests;
+
+use meetinghooks_webhooks::{
+    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded,
+    SessionStarted,
+};
+
+use crate::domain::ids::derived_hex24;
+use crate::domain::signal::{LeaveReason, Signal, SignalKind};
+use crate::domain::timestamp::Timestamp;
+pub use state::{MeetingState, SessionState};
+use state::{Grace, ParticipantState, Stay};
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// How long a `disconnected` participant may take to rejoin silently.
+    pub reconnect_grace_ms: i64,
+}
+
+/// One event the engine emitted, with its per-meeting sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    pub sequence: u64,
+    pub session_id: String,
+    pub event: Event,
+}
+
+/// What applying one input produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub events: Vec<Emitted>,
+    /// Sessions that ended, in their final form.
+    pub ended: Vec<SessionState>,
+    /// The signal was older than the last one applied for its participant or media kind.
+    pub stale: bool,
+}
+
+/// Why an input cannot be applied in the meeting's current state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("meeting {0} has no ongoing session")]
+    NoOngoingSession(String),
+}
+
+/// Applies one (already deduplicated) signal to its meeting.
+pub fn apply(
+    state: &mut MeetingState,
+    signal: &Signal,
+    config: &EngineConfig,
+) -> Result<Outcome, Conflict> {
+    let mut run = Run::new(state, &signal.meeting_id);
+    // Graces that expired before this signal happened fire first, so their effect precedes it.
+    run.expire_graces(|deadline| deadline < signal.at);
+
+    let key = staleness_key(&signal.kind);
+    if run.state.last_at.get(&key).is_some_and(|last| signal.at < *last) {
+        run.outcome.stale = true;
+        return Ok(run.outcome);
+    }
+    let at = signal.at;
+    let needs_session = !matches!(
+        signal.kind,
+        SignalKind::ParticipantJoined { .. } | SignalKind::ParticipantLeft { .. }
+    );
+    if needs_session && run.state.session.is_none() {
+        return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
+    }
+    run.state.last_at.insert(key, at);
+    if let Some(session) = run.state.session.as_mut() {
+        session.latest = session.latest.max(at);
+    }
+
+    match &signal.kind {
+        SignalKind::ParticipantJoined {
+            participant_id,
+            participant_name,
+        } => run.join(participant_id, participant_name, at, &signal.id),
+        SignalKind::ParticipantLeft {
+            participant_id,
+            reason,
+        } => match reason {
+            LeaveReason::Disconnected if config.reconnect_grace_ms > 0 => {
+                run.disconnect(participant_id, at, config.reconnect_grace_ms)
+            }
+            _ => run.leave(participant_id, at),
+        },
+        SignalKind::RecordingStarted { file_id } => {
+            let session = run.session();
+            if session.recording.is_none() {
+                let file_id = file_id.clone().unwrap_or_else(|| {
+                    derived_hex24(&[&signal.meeting_id, &signal.id, "fileId"])
+                });
+                session.recording = Some(file_id);
+                let data = run.meeting_ref();
+                run.emit(Event::RecordingStarted(data));
+            }
+        }
+        SignalKind::RecordingStopped { .. } => {
+            if let Some(file_id) = run.session().recording.take() {
+                run.emit_recording_stopped(file_id);
+            }
+        }
+        SignalKind::LivestreamStarted => {
+            if !std::mem::replace(&mut run.session().livestream, true) {
+                let data = run.meeting_ref();
+                run.emit(Event::LivestreamStarted(data));
+            }
+        }
+        SignalKind::LivestreamStopped => {
+            if std::mem::replace(&mut run.session().livestream, false) {
+                let data = run.meeting_ref();
+                run.emit(Event::LivestreamStopped(data));
+            }
+        }
+        SignalKind::HlsStarted { downstream_url } => {
+            let session = run.session();
+            if session.hls.is_none() {
+                session.hls = Some(downstream_url.clone());
+                let MeetingRef {
+                    meeting_id,
+                    session_id,
+                } = run.meeting_ref();
+                run.emit(Event::HlsStarted(HlsStarted {
+                    meeting_id,
+                    session_id,
+                    downstream_url: downstream_url.clone(),
+                }));
+            }
+        }
+        SignalKind::HlsStopped => {
+            if run.session().hls.take().is_some() {
+                let data = run.meeting_ref();
+                run.emit(Event::HlsStopped(data));
+            }
+        }
+    }
+    Ok(run.outcome)
+}
+
+/// Fires every reconnect grace whose deadline is at or before `now`.
+pub fn tick(state: &mut MeetingState, meeting_id: &str, now: Timestamp) -> Outcome {
+    let mut run = Run::new(state, meeting_id);
+    run.expire_graces(|deadline| deadline <= now);
+    run.outcome
+}
+
+/// Ends the ongoing session on request: everyone is removed, then the session ends.
+pub fn end_session(
+    state: &mut MeetingState,
+    meeting_id: &str,
+    now: Timestamp,
+) -> Result<Outcome, Conflict> {
+    let mut run = Run::new(state, meeting_id);
+    let Some(session) = run.state.session.as_mut() else {
+        return Err(Conflict::NoOngoingSession(meeting_id.to_owned()));
+    };
+    let at = session.latest.max(now);
+    session.latest = at;
+    let present: Vec<String> = session
+        .participants
+        .iter()
+        .filter(|p| p.is_present())
+        .map(|p| p.id.clone())
+        .collect();
+    for participant_id in present {
+        run.close_stay(&participant_id, at);
+    }
+    run.finish_session(at);
+    Ok(run.outcome)
+}
+
+/// Signals about the same participant, or the same media kind, are ordered by `at`.
+fn staleness_key(kind: &SignalKind) -> String {
+    match kind {
+        SignalKind::ParticipantJoined { participant_id, .. }
+        | SignalKind::ParticipantLeft { participant_id, .. } => format!("p:{participant_id}"),
+        SignalKind::RecordingStarted { .. } | SignalKind::RecordingStopped { .. } => {
+            "recording".into()
+        }
+        SignalKind::LivestreamStarted | SignalKind::LivestreamStopped => "livestream".into(),
+        SignalKind::HlsStarted { .. } | SignalKind::HlsStopped => "hls".into(),
+    }
+}
+
+/// One engine step over one meeting: the state being changed and what it has emitted so far.
+struct Run<'a> {
+    state: &'a mut MeetingState,
+    meeting_id: &'a str,
+    outcome: Outcome,
+}
+
+impl<'a> Run<'a> {
+    fn new(state: &'a mut MeetingState, meeting_id: &'a str) -> Self {
+        Run {
+            state,
+            meeting_id,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// The ongoing session; callers have checked that there is one.
+    fn session(&mut self) -> &mut SessionState {
+        self.state.session.as_mut().expect("caller checked the session")
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.state.sequence += 1;
+        self.outcome.events.push(Emitted {
+            sequence: self.state.sequence,
+            session_id: event.session_id().to_owned(),
+            event,
+        });
+    }
+
+    fn meeting_ref(&mut self) -> MeetingRef {
+        MeetingRef {
+            meeting_id: self.meeting_id.to_owned(),
+            session_id: self.session().id.clone(),
+        }
+    }
+
+    fn participant_data(&mut self, participant_id: &str, participant_name: &str) -> ParticipantData {
+        ParticipantData {
+            meeting_id: self.meeting_id.to_owned(),
+            session_id: self.session().id.clone(),
+            participant_id: participant_id.to_owned(),
+            participant_name: participant_name.to_owned(),
+        }
+    }
+
+    fn emit_recording_stopped(&mut self, file_id: String) {
+        let MeetingRef {
+            meeting_id,
+            session_id,
+        } = self.meeting_ref();
+        self.emit(Event::RecordingStopped(RecordingStopped {
+            meeting_id,
+            session_id,
+            file_id,
+        }));
+    }
+
+    fn join(&mut self, participant_id: &str, participant_name: &str, at: Timestamp, signal_id: &str) {
+        if self.state.session.is_none() {
+            let sequence = self.state.sequence + 1;
+            let id = derived_hex24(&[self.meeting_id, signal_id, &sequence.to_string()]);
+            self.state.session = Some(SessionState {
+                id: id.clone(),
+                start: at,
+                latest: at,
+                end: None,
+                participants: Vec::new(),
+                recording: None,
+                livestream: false,
+                hls: None,
+            });
+            self.emit(Event::SessionStarted(SessionStarted {
+                session_id: id,
+                meeting_id: self.meeting_id.to_owned(),
+                start: at.to_rfc3339(),
+            }));
+        }
+        let session = self.session();
+        let start = at.max(session.start);
+        match session.participant_mut(participant_id) {
+            Some(p) if p.is_present() => {
+                // Already here; a rejoin inside the reconnect grace cancels it silently.
+                p.grace = None;
+                return;
+            }
+            Some(p) => {
+                p.name = participant_name.to_owned();
+                p.timelog.push(Stay { start, end: None });
+            }
+            None => session.participants.push(ParticipantState {
+                id: participant_id.to_owned(),
+                name: participant_name.to_owned(),
+                timelog: vec![Stay { start, end: None }],
+                grace: None,
+            }),
+        }
+        let data = self.participant_data(participant_id, participant_name);
+        self.emit(Event::ParticipantJoined(data));
+    }
+
+    fn disconnect(&mut self, participant_id: &str, at: Timestamp, grace_ms: i64) {
+        let Some(session) = self.state.session.as_mut() else {
+            return;
+        };
+        if let Some(p) = session.participant_mut(participant_id) {
+            if p.is_present() && p.grace.is_none() {
+                p.grace = Some(Grace {
+                    disconnected_at: at,
+                    deadline: at.plus_millis(grace_ms),
+                });
+            }
+        }
+    }
+
+    fn leave(&mut self, participant_id: &str, at: Timestamp) {
+        let present = self
+            .state
+            .session
+            .as_mut()
+            .and_then(|s| s.participant_mut(participant_id))
+            .is_some_and(|p| p.is_present());
+        if present {
+            self.close_stay(participant_id, at);
+            self.end_if_empty(at);
+        }
+    }
+
+    /// Closes a present participant's stay and emits `participant-left`.
+    fn close_stay(&mut self, participant_id: &str, at: Timestamp) {
+        let session = self.session();
+        let Some(p) = session.participant_mut(participant_id) else {
+            return;
+        };
+        p.grace = None;
+        let name = p.name.clone();
+        if let Some(stay) = p.timelog.last_mut() {
+            stay.end = Some(at.max(stay.start));
+        }
+        let data = self.participant_data(participant_id, &name);
+        self.emit(Event::ParticipantLeft(data));
+    }
+
+    fn end_if_empty(&mut self, at: Timestamp) {
+        if self.state.session.as_ref().is_some_and(|s| s.present_count() == 0) {
+            self.finish_session(at);
+        }
+    }
+
+    /// Stops active media, then emits `session-ended` and retires the session.
+    fn finish_session(&mut self, at: Timestamp) {
+        let session = self.session();
+        let recording = session.recording.take();
+        let livestream = std::mem::take(&mut session.livestream);
+        let hls = session.hls.take();
+        if let Some(file_id) = recording {
+            self.emit_recording_stopped(file_id);
+        }
+        if livestream {
+            let data = self.meeting_ref();
+            self.emit(Event::LivestreamStopped(data));
+        }
+        if hls.is_some() {
+            let data = self.meeting_ref();
+            self.emit(Event::HlsStopped(data));
+        }
+        let mut session = self.state.session.take().expect("caller checked the session");
+        let end = session.latest.max(at);
+        session.end = Some(end);
+        self.state.sequence += 1;
+        self.outcome.events.push(Emitted {
+            sequence: self.state.sequence,
+            session_id: session.id.clone(),
+            event: Event::SessionEnded(SessionEnded {
+                session_id: session.id.clone(),
+                meeting_id: self.meeting_id.to_owned(),
+                start: session.start.to_rfc3339(),
+                end: end.to_rfc3339(),
+            }),
+        });
+        self.outcome.ended.push(session);
+    }
+
+    /// Emits `participant-left` for every grace that `expired` selects, in deadline order.
+    fn expire_graces(&mut self, expired: impl Fn(Timestamp) -> bool) {
+        loop {
+            let Some(session) = self.state.session.as_ref() else {
+                return;
+            };
+            let next = session
+                .participants
+                .iter()
+                .filter_map(|p| p.grace.map(|g| (g, p.id.clone())))
+                .filter(|(g, _)| expired(g.deadline))
+                .min_by_key(|(g, id)| (g.deadline, id.clone()));
+            let Some((grace, participant_id)) = next else {
+                return;
+            };
+            // The participant really left when they disconnected.
+            self.close_stay(&participant_id, grace.disconnected_at);
+            self.end_if_empty(grace.disconnected_at);
+        }
+    }
+}

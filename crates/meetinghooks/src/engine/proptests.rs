@@ -1,0 +1,261 @@
+//! Property tests: random, duplicated and reordered signal streams keep the engine's invariants.
+
+use std::collections::{BTreeMap, HashSet};
+
+use meetinghooks_webhooks::{Event, WebhookType};
+use proptest::prelude::*;
+
+use super::*;
+
+const MEETING: &str = "prop-meeting";
+const GRACE_MS: i64 = 10_000;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Signal(Signal),
+    /// Advance the wall clock to this time and fire due timers.
+    Tick(i64),
+    /// `POST /v2/sessions/end` at this time.
+    End(i64),
+}
+
+fn signal_kind() -> impl Strategy<Value = SignalKind> {
+    let participant = prop_oneof![Just("p1"), Just("p2"), Just("p3")].prop_map(String::from);
+    let reason = prop_oneof![
+        Just(LeaveReason::Left),
+        Just(LeaveReason::Disconnected),
+        Just(LeaveReason::Removed)
+    ];
+    prop_oneof![
+        4 => participant.clone().prop_map(|id| SignalKind::ParticipantJoined {
+            participant_name: format!("name of {id}"),
+            participant_id: id,
+        }),
+        4 => (participant, reason).prop_map(|(participant_id, reason)| SignalKind::ParticipantLeft {
+            participant_id,
+            reason
+        }),
+        1 => proptest::option::of(Just("f1".to_string())).prop_map(|file_id| SignalKind::RecordingStarted { file_id }),
+        1 => Just(SignalKind::RecordingStopped { file_id: None }),
+        1 => Just(SignalKind::LivestreamStarted),
+        1 => Just(SignalKind::LivestreamStopped),
+        1 => Just(SignalKind::HlsStarted { downstream_url: "https://cdn.example/x.m3u8".into() }),
+        1 => Just(SignalKind::HlsStopped),
+    ]
+}
+
+/// Signals in time order, then shuffled locally, with some repeated (same id).
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec((signal_kind(), 0i64..8_000, any::<u8>()), 1..60).prop_flat_map(|raw| {
+        let mut at = 1_700_000_000_000i64;
+        let mut steps = Vec::new();
+        for (i, (kind, gap, dice)) in raw.into_iter().enumerate() {
+            at += gap;
+            let signal = Signal {
+                id: format!("s{i}"),
+                meeting_id: MEETING.into(),
+                at: Timestamp(at),
+                kind,
+            };
+            steps.push(Step::Signal(signal.clone()));
+            match dice % 10 {
+                0 => steps.push(Step::Signal(signal)), // duplicate delivery
+                1 => steps.push(Step::Tick(at + (dice as i64) * 200)),
+                2 if dice > 200 => steps.push(Step::End(at)),
+                _ => {}
+            }
+        }
+        let len = steps.len();
+        (Just(steps), prop::collection::vec((0..len, 0..len), 0..len / 3 + 1))
+    })
+    .prop_map(|(mut steps, swaps)| {
+        // Reorder: swap nearby steps, as a network would.
+        for (a, b) in swaps {
+            let b = a.min(b) + (a.max(b) - a.min(b)).min(3);
+            steps.swap(a, b);
+        }
+        steps
+    })
+}
+
+/// What the store does around the engine: drop repeated ids, discard a refused input's changes.
+#[derive(Default)]
+struct Harness {
+    state: MeetingState,
+    seen: HashSet<String>,
+    events: Vec<Emitted>,
+    sessions: Vec<SessionState>,
+    clock: i64,
+}
+
+impl Harness {
+    fn run(&mut self, step: &Step) {
+        let config = EngineConfig {
+            reconnect_grace_ms: GRACE_MS,
+        };
+        let mut next = self.state.clone();
+        let result = match step {
+            Step::Signal(signal) => {
+                if !self.seen.insert(signal.id.clone()) {
+                    return;
+                }
+                apply(&mut next, signal, &config)
+            }
+            Step::Tick(now) => {
+                self.clock = self.clock.max(*now);
+                Ok(tick(&mut next, MEETING, Timestamp(self.clock)))
+            }
+            Step::End(now) => end_session(&mut next, MEETING, Timestamp(*now)),
+        };
+        if let Ok(outcome) = result {
+            self.state = next;
+            self.events.extend(outcome.events);
+            self.sessions.extend(outcome.ended);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.run(&Step::Tick(i64::MAX / 4));
+        self.run(&Step::End(0));
+    }
+}
+
+fn is_catalog_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    text.len() == 29
+        && text.ends_with("+00:00")
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && Timestamp::parse_rfc3339(text).is_some()
+}
+
+fn check_invariants(events: &[Emitted], sessions: &[SessionState]) {
+    // 6: sequence numbers run 1, 2, 3... with no gaps.
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.sequence, i as u64 + 1, "sequence gap at {i}");
+        assert_eq!(e.event.meeting_id(), MEETING);
+    }
+    let mut open_session: Option<String> = None;
+    let mut closed: HashSet<String> = HashSet::new();
+    let mut present: HashSet<String> = HashSet::new();
+    let mut media: BTreeMap<&str, bool> = BTreeMap::new();
+    for e in events {
+        let ty = e.event.webhook_type();
+        if ty == WebhookType::SessionStarted {
+            // 1: at most one ongoing session; sessions never overlap or reopen.
+            assert!(open_session.is_none(), "two ongoing sessions");
+            assert!(!closed.contains(&e.session_id), "session id reused");
+            open_session = Some(e.session_id.clone());
+            continue;
+        }
+        // 2: nothing outside its session's started..ended span.
+        assert_eq!(open_session.as_deref(), Some(e.session_id.as_str()), "{ty} outside its session");
+        match &e.event {
+            Event::ParticipantJoined(p) => {
+                assert!(present.insert(p.participant_id.clone()), "two open stays");
+            }
+            Event::ParticipantLeft(p) => {
+                assert!(present.remove(&p.participant_id), "left without join");
+            }
+            Event::SessionEnded(s) => {
+                // 3 and 4: everything was closed before session-ended.
+                assert!(present.is_empty(), "participants still present at session-ended");
+                assert!(media.values().all(|active| !active), "media still active at session-ended");
+                assert!(is_catalog_time(&s.start) && is_catalog_time(&s.end));
+                assert!(Timestamp::parse_rfc3339(&s.end) >= Timestamp::parse_rfc3339(&s.start));
+                closed.insert(s.session_id.clone());
+                open_session = None;
+            }
+            other => {
+                let kind = other.webhook_type().as_str().split('-').next().unwrap();
+                let started = other.webhook_type().as_str().ends_with("-started");
+                let was = media.insert(kind, started).unwrap_or(false);
+                assert_ne!(was, started, "{} without its pair", other.webhook_type());
+            }
+        }
+    }
+    // After `finish`, every session ended.
+    assert!(open_session.is_none(), "a session never ended");
+    for session in sessions {
+        let end = session.end.expect("ended session has an end");
+        assert!(end >= session.start);
+        for p in &session.participants {
+            for stay in &p.timelog {
+                let stay_end = stay.end.expect("closed stay");
+                assert!(stay_end >= stay.start && stay.start >= session.start && stay_end <= end);
+            }
+        }
+    }
+    for e in events {
+        if let Event::SessionStarted(s) = &e.event {
+            assert!(is_catalog_time(&s.start));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn invariants_hold_for_random_streams(steps in steps()) {
+        let mut harness = Harness::default();
+        for step in &steps {
+            harness.run(step);
+        }
+        harness.finish();
+        check_invariants(&harness.events, &harness.sessions);
+    }
+
+    #[test]
+    fn replaying_any_prefix_adds_no_events(steps in steps(), cut in any::<prop::sample::Index>()) {
+        let mut harness = Harness::default();
+        for step in &steps {
+            harness.run(step);
+        }
+        let before = harness.events.len();
+        let prefix = cut.index(steps.len() + 1);
+        for step in steps.iter().take(prefix).filter(|s| matches!(s, Step::Signal(_))) {
+            harness.run(step);
+        }
+        prop_assert_eq!(harness.events.len(), before);
+    }
+}
+
+#[test]
+fn reconnect_race_left_after_rejoin_is_stale() {
+    let config = EngineConfig { reconnect_grace_ms: GRACE_MS };
+    let mut state = MeetingState::default();
+    let signal = |id: &str, at: i64, kind: SignalKind| Signal {
+        id: id.into(),
+        meeting_id: MEETING.into(),
+        at: Timestamp(at),
+        kind,
+    };
+    let join = || SignalKind::ParticipantJoined { participant_id: "p".into(), participant_name: "P".into() };
+    apply(&mut state, &signal("1", 1_000, join()), &config).unwrap();
+    apply(&mut state, &signal("3", 3_000, join()), &config).unwrap();
+    let late_left = SignalKind::ParticipantLeft { participant_id: "p".into(), reason: LeaveReason::Left };
+    let outcome = apply(&mut state, &signal("2", 2_000, late_left), &config).unwrap();
+    assert!(outcome.stale && outcome.events.is_empty());
+    assert!(state.session.is_some());
+}
+
+#[test]
+fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
+    let config = EngineConfig { reconnect_grace_ms: GRACE_MS };
+    let mut state = MeetingState::default();
+    let signal = |id: &str, at: i64, kind: SignalKind| Signal {
+        id: id.into(),
+        meeting_id: MEETING.into(),
+        at: Timestamp(at),
+        kind,
+    };
+    apply(&mut state, &signal("1", 0, SignalKind::ParticipantJoined { participant_id: "p".into(), participant_name: "P".into() }), &config).unwrap();
+    apply(&mut state, &signal("2", 1, SignalKind::RecordingStarted { file_id: None }), &config).unwrap();
+    apply(&mut state, &signal("3", 2, SignalKind::ParticipantLeft { participant_id: "p".into(), reason: LeaveReason::Disconnected }), &config).unwrap();
+    assert!(tick(&mut state, MEETING, Timestamp(GRACE_MS)).events.is_empty());
+    let fired = tick(&mut state, MEETING, Timestamp(GRACE_MS + 2));
+    let types: Vec<_> = fired.events.iter().map(|e| e.event.webhook_type().as_str()).collect();
+    assert_eq!(types, ["participant-left", "recording-stopped", "session-ended"]);
+    assert_eq!(state.next_deadline(), None);
+}
