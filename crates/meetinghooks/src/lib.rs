@@ -1,4 +1,17 @@
 //! meetinghooks: meeting signals in, sessions and signed, ordered webhooks out.
+//!
+//! The pipeline reads top to bottom: [`domain`] (vocabulary) → [`engine`] (pure session logic)
+//! → [`store`] (durable state and event log) → [`api`] / [`cli`] (transports).
+//! See `ARCHITECTURE.md` for the map.
 
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod store;
+pub mod timers;
+
+pub use app::run;
+pub use config::Config;

@@ -53,6 +53,14 @@ pub fn derived_hex24(parts: &[&str]) -> String {
     out
 }
 
+/// A new API key: `mhk_` and 32 random bytes, base64url. Shown once; only its hash is stored.
+pub fn generate_api_key() -> String {
+    use base64::Engine;
+    let mut raw = [0u8; 32];
+    rand::rng().fill(&mut raw[..]);
+    format!("mhk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }

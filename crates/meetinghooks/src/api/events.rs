@@ -1,0 +1,100 @@
+//! `GET /v1/events`: the durable event log, filtered and cursor-paginated.
+
+use axum::extract::State;
+use axum::Json;
+use meetinghooks_webhooks::WebhookType;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{page_limit, parse_cursor, Caller, QueryParams};
+use super::AppState;
+use crate::store::{EventQuery, StoredEvent};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    meeting_id: Option<String>,
+    session_id: Option<String>,
+    #[serde(rename = "type")]
+    webhook_type: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    id: String,
+    meeting_id: String,
+    session_id: String,
+    sequence: u64,
+    webhook_type: String,
+    /// The exact bytes webhooks carry, embedded as JSON.
+    payload: Box<RawValue>,
+    created_at: String,
+}
+
+impl TryFrom<StoredEvent> for EventView {
+    type Error = ApiError;
+    fn try_from(e: StoredEvent) -> Result<Self, ApiError> {
+        let payload = String::from_utf8(e.payload)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt_event",
+                    format!("event {} has an unreadable payload", e.id),
+                )
+            })?;
+        Ok(EventView {
+            id: e.id,
+            meeting_id: e.meeting_id,
+            session_id: e.session_id,
+            sequence: e.sequence,
+            webhook_type: e.webhook_type,
+            payload,
+            created_at: e.created_at.to_rfc3339(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPage {
+    data: Vec<EventView>,
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Json<EventPage>> {
+    if let Some(t) = &query.webhook_type {
+        t.parse::<WebhookType>()
+            .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    }
+    let page = state
+        .store
+        .events(
+            &project.id,
+            EventQuery {
+                meeting_id: query.meeting_id,
+                session_id: query.session_id,
+                webhook_type: query.webhook_type,
+                after: parse_cursor(query.after.as_deref())?,
+                limit: page_limit(query.limit)?,
+            },
+        )
+        .await?;
+    Ok(Json(EventPage {
+        data: page
+            .items
+            .into_iter()
+            .map(EventView::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
+}

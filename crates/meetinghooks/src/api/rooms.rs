@@ -1,0 +1,101 @@
+//! `POST /v2/rooms` and `GET /v2/rooms/{roomId}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, JsonBody};
+use super::AppState;
+use crate::domain::ids::{generate_room_id, is_valid_meeting_id};
+use crate::domain::signal::{is_http_url, MAX_URL_LEN};
+use crate::domain::subscription::Subscription;
+use crate::store::{Room, RoomWebhook};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRoom {
+    custom_room_id: Option<String>,
+    webhook: Option<WebhookInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookInput {
+    end_point: String,
+    events: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomView {
+    room_id: String,
+    custom_room_id: Option<String>,
+    webhook: Option<RoomWebhook>,
+    created_at: String,
+}
+
+impl From<Room> for RoomView {
+    fn from(room: Room) -> Self {
+        RoomView {
+            room_id: room.room_id,
+            custom_room_id: room.custom_room_id,
+            webhook: room.webhook,
+            created_at: room.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// Creates a room; with an existing `customRoomId` it updates that room's webhook instead.
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    JsonBody(input): JsonBody<CreateRoom>,
+) -> ApiResult<(StatusCode, Json<RoomView>)> {
+    let webhook = input.webhook.map(validate_webhook).transpose()?;
+    let (room_id, custom) = match input.custom_room_id {
+        Some(id) if is_valid_meeting_id(&id) => (id, true),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "customRoomId must be 1-128 characters from [A-Za-z0-9._-]",
+            ))
+        }
+        None => (generate_room_id(), false),
+    };
+    let (room, created) = state
+        .store
+        .upsert_room(&project.id, &room_id, custom, webhook)
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(room.into())))
+}
+
+fn validate_webhook(input: WebhookInput) -> ApiResult<RoomWebhook> {
+    if input.end_point.len() > MAX_URL_LEN || !is_http_url(&input.end_point) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "webhook.endPoint must be an absolute http(s) URL of at most 2048 characters",
+        ));
+    }
+    let events = Subscription::parse(input.events)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("webhook.{e}")))?;
+    Ok(RoomWebhook {
+        end_point: input.end_point,
+        events,
+    })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(room_id): Path<String>,
+) -> ApiResult<Json<RoomView>> {
+    let room = state
+        .store
+        .room(&project.id, &room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))?;
+    Ok(Json(room.into()))
+}

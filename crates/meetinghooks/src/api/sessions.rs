@@ -1,0 +1,133 @@
+//! `GET /v2/sessions`, `GET /v2/sessions/{sessionId}` and `POST /v2/sessions/end`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{page_limit, parse_cursor, Caller, JsonBody, QueryParams};
+use super::AppState;
+use crate::domain::timestamp::Timestamp;
+use crate::store::SessionRecord;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    id: String,
+    room_id: String,
+    status: &'static str,
+    start: String,
+    end: Option<String>,
+    participants: Vec<ParticipantView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantView {
+    participant_id: String,
+    name: String,
+    timelog: Vec<StayView>,
+}
+
+#[derive(Serialize)]
+pub struct StayView {
+    start: String,
+    end: Option<String>,
+}
+
+impl From<SessionRecord> for SessionView {
+    fn from(record: SessionRecord) -> Self {
+        let s = record.session;
+        SessionView {
+            id: s.id,
+            room_id: record.room_id,
+            status: if s.end.is_some() { "ended" } else { "ongoing" },
+            start: s.start.to_rfc3339(),
+            end: s.end.map(Timestamp::to_rfc3339),
+            participants: s
+                .participants
+                .into_iter()
+                .map(|p| ParticipantView {
+                    participant_id: p.id,
+                    name: p.name,
+                    timelog: p
+                        .timelog
+                        .into_iter()
+                        .map(|stay| StayView {
+                            start: stay.start.to_rfc3339(),
+                            end: stay.end.map(Timestamp::to_rfc3339),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    room_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPage {
+    data: Vec<SessionView>,
+    next_cursor: Option<String>,
+}
+
+/// Sessions of one room, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Json<SessionPage>> {
+    let room_id = query
+        .room_id
+        .ok_or_else(|| ApiError::bad_request("invalid_query", "roomId is required"))?;
+    let limit = page_limit(query.limit)?;
+    let before = parse_cursor(query.cursor.as_deref())?;
+    let page = state
+        .store
+        .sessions(&project.id, &room_id, before, limit)
+        .await?;
+    Ok(Json(SessionPage {
+        data: page.items.into_iter().map(SessionView::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(session_id): Path<String>,
+) -> ApiResult<Json<SessionView>> {
+    let record = state
+        .store
+        .session(&project.id, &session_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    Ok(Json(record.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndRequest {
+    room_id: String,
+}
+
+/// Removes everyone (each gets `participant-left`), then ends the session.
+pub async fn end(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    JsonBody(request): JsonBody<EndRequest>,
+) -> ApiResult<Json<SessionView>> {
+    let record = state
+        .store
+        .end_session(&project.id, &request.room_id, Timestamp::now())
+        .await?;
+    Ok(Json(record.into()))
+}

@@ -1,0 +1,175 @@
+//! Applying the engine inside the writer's transaction: load a meeting's state, run it, persist
+//! the new state, its events and its sessions.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::domain::ids::random_hex_id;
+use crate::domain::signal::Signal;
+use crate::domain::timestamp::Timestamp;
+use crate::engine::{self, EngineConfig, MeetingState, Outcome};
+use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
+
+/// One meeting being changed by a job: its state and what the engine emitted, in order.
+struct Touched {
+    state: MeetingState,
+    outcomes: Vec<Outcome>,
+}
+
+pub fn ingest(
+    conn: &Connection,
+    engine: &EngineConfig,
+    project_id: &str,
+    signals: &[Signal],
+) -> StoreResult<IngestReport> {
+    let now = Timestamp::now();
+    let mut report = IngestReport::default();
+    let mut touched: HashMap<&str, Touched> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    let mut remember = conn.prepare_cached(
+        "INSERT OR IGNORE INTO signals (project_id, signal_id, received_at) VALUES (?1, ?2, ?3)",
+    )?;
+    for (index, signal) in signals.iter().enumerate() {
+        if remember.execute(params![project_id, signal.id, now.0])? == 0 {
+            report.duplicates += 1;
+            continue;
+        }
+        report.accepted += 1;
+        let room = signal.meeting_id.as_str();
+        if !touched.contains_key(room) {
+            let state = load_or_create(conn, project_id, room, now)?;
+            touched.insert(room, Touched { state, outcomes: Vec::new() });
+            order.push(room);
+        }
+        let meeting = touched.get_mut(room).expect("inserted above");
+        let outcome = engine::apply(&mut meeting.state, signal, engine)
+            .map_err(|conflict| StoreError::Conflict { index, conflict })?;
+        report.stale += usize::from(outcome.stale);
+        report.events += outcome.events.len();
+        meeting.outcomes.push(outcome);
+    }
+    for room in order {
+        let meeting = &touched[room];
+        persist(conn, project_id, room, &meeting.state, &meeting.outcomes, now)?;
+    }
+    Ok(report)
+}
+
+pub fn end_session(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> StoreResult<SessionRecord> {
+    let mut state = load(conn, project_id, room_id)?.ok_or(StoreError::NotFound("room"))?;
+    let outcome =
+        engine::end_session(&mut state, room_id, now).map_err(StoreError::NoOngoingSession)?;
+    let session = outcome.ended.last().cloned().expect("end_session ends the session");
+    persist(conn, project_id, room_id, &state, &[outcome], now)?;
+    Ok(SessionRecord {
+        room_id: room_id.to_owned(),
+        session,
+    })
+}
+
+pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> StoreResult<usize> {
+    let due: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT project_id, room_id FROM rooms WHERE next_timer_at <= ?1
+             ORDER BY next_timer_at LIMIT ?2",
+        )?
+        .query_map(params![now.0, batch as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut emitted = 0;
+    for (project_id, room_id) in due {
+        let Some(mut state) = load(conn, &project_id, &room_id)? else {
+            continue;
+        };
+        let outcome = engine::tick(&mut state, &room_id, now);
+        emitted += outcome.events.len();
+        persist(conn, &project_id, &room_id, &state, &[outcome], now)?;
+    }
+    Ok(emitted)
+}
+
+fn load(conn: &Connection, project_id: &str, room_id: &str) -> StoreResult<Option<MeetingState>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT state FROM rooms WHERE project_id = ?1 AND room_id = ?2")?
+        .query_row(params![project_id, room_id], |row| row.get(0))
+        .optional()?;
+    text.map(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| StoreError::Unavailable(format!("corrupt state of room {room_id}: {e}")))
+    })
+    .transpose()
+}
+
+/// A signal for an unknown meeting creates its room: the platform decides which meetings exist.
+fn load_or_create(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> StoreResult<MeetingState> {
+    if let Some(state) = load(conn, project_id, room_id)? {
+        return Ok(state);
+    }
+    conn.prepare_cached(
+        "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
+         VALUES (?1, ?2, 1, NULL, '{}', ?3)",
+    )?
+    .execute(params![project_id, room_id, now.0])?;
+    Ok(MeetingState::default())
+}
+
+fn persist(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    state: &MeetingState,
+    outcomes: &[Outcome],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let state_json = serde_json::to_string(state).expect("state serializes");
+    conn.prepare_cached(
+        "UPDATE rooms SET state = ?3, next_timer_at = ?4 WHERE project_id = ?1 AND room_id = ?2",
+    )?
+    .execute(params![
+        project_id,
+        room_id,
+        state_json,
+        state.next_deadline().map(|t| t.0)
+    ])?;
+    let mut insert_event = conn.prepare_cached(
+        "INSERT INTO events (id, project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut upsert_session = conn.prepare_cached(
+        "INSERT INTO sessions (project_id, session_id, room_id, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
+    )?;
+    for outcome in outcomes {
+        for emitted in &outcome.events {
+            insert_event.execute(params![
+                random_hex_id("evt_", 12),
+                project_id,
+                room_id,
+                emitted.session_id,
+                emitted.sequence as i64,
+                emitted.event.webhook_type().as_str(),
+                emitted.event.to_json_bytes(),
+                now.0
+            ])?;
+        }
+        for ended in &outcome.ended {
+            let doc = serde_json::to_string(ended).expect("session serializes");
+            upsert_session.execute(params![project_id, ended.id, room_id, doc])?;
+        }
+    }
+    if let Some(ongoing) = &state.session {
+        let doc = serde_json::to_string(ongoing).expect("session serializes");
+        upsert_session.execute(params![project_id, ongoing.id, room_id, doc])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
+
+mod meeting;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    EventQuery, IngestReport, Page, Project, Room, RoomWebhook, SessionRecord, Store, StoreError,
+    StoreResult, StoredEvent,
+};
+use crate::domain::ids::random_hex_id;
+use crate::domain::signal::Signal;
+use crate::domain::timestamp::Timestamp;
+use crate::engine::{EngineConfig, SessionState};
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+/// Most jobs one transaction takes; bounds commit latency under load.
+const MAX_GROUP: usize = 512;
+const TIMER_BATCH: usize = 256;
+
+/// A unit of write work: runs inside the group transaction, returns whether it succeeded
+/// and a callback that learns, after COMMIT, whether its work is durable.
+type WriteJob = Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>;
+type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<WriteJob>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://PATH` URL and runs migrations.
+    pub fn open(url: &str, engine: EngineConfig) -> anyhow::Result<Self> {
+        let path = PathBuf::from(
+            url.strip_prefix("sqlite://")
+                .ok_or_else(|| anyhow::anyhow!("database_url must start with sqlite://"))?,
+        );
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut conn = open_connection(&path)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel(4096);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, engine))?;
+        Ok(SqliteStore {
+            writer: tx,
+            readers: Arc::new(ReaderPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `work` in the writer's next group transaction and waits until it is committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn, engine| {
+            let result = work(conn, engine);
+            let ok = result.is_ok();
+            let finish: Finisher = Box::new(move |committed| {
+                let _ = reply.send(match committed {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Unavailable(e)),
+                });
+            });
+            (ok, finish)
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("write aborted".into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().expect("reader pool").pop() {
+                Some(conn) => conn,
+                None => open_connection(&pool.path).map_err(unavailable)?,
+            };
+            let result = work(&conn).map_err(unavailable);
+            pool.idle.lock().expect("reader pool").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        unavailable(e)
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL lets readers run beside the writer; FULL makes each commit durable before we acknowledge.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Group commit: every job waiting when a transaction starts shares its one fsync.
+fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine: EngineConfig) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishers = Vec::with_capacity(group.len());
+        let outcome = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for job in group.drain(..) {
+                tx.execute_batch("SAVEPOINT job")?;
+                let (ok, finish) = job(&tx, &engine);
+                finishers.push(finish);
+                if !ok {
+                    tx.execute_batch("ROLLBACK TO job")?;
+                }
+                tx.execute_batch("RELEASE job")?;
+            }
+            tx.commit()
+        })();
+        let committed = outcome.map_err(|e| {
+            tracing::error!(error = %e, "group commit failed");
+            e.to_string()
+        });
+        for finish in finishers {
+            finish(committed.clone());
+        }
+        // Jobs never run because the transaction broke early drop their reply channel,
+        // which their callers see as `Unavailable`.
+        drop(group);
+    }
+}
+
+fn project_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: row.get(0)?,
+        name: row.get(1)?,
+    })
+}
+
+fn room_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Room> {
+    let custom: bool = row.get(1)?;
+    let room_id: String = row.get(0)?;
+    let webhook: Option<String> = row.get(2)?;
+    Ok(Room {
+        custom_room_id: custom.then(|| room_id.clone()),
+        room_id,
+        webhook: webhook.and_then(|w| serde_json::from_str(&w).ok()),
+        created_at: Timestamp(row.get(3)?),
+    })
+}
+
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
+    let doc: String = row.get(1)?;
+    let session: SessionState = serde_json::from_str(&doc).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(SessionRecord {
+        room_id: row.get(0)?,
+        session,
+    })
+}
+
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        position: row.get(0)?,
+        id: row.get(1)?,
+        meeting_id: row.get(2)?,
+        session_id: row.get(3)?,
+        sequence: row.get::<_, i64>(4)? as u64,
+        webhook_type: row.get(5)?,
+        payload: row.get(6)?,
+        created_at: Timestamp(row.get(7)?),
+    })
+}
+
+const PROJECT_BY_NAME: &str = "SELECT id, name FROM projects WHERE name = ?1";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
+        let name = name.to_owned();
+        self.write(move |conn, _| {
+            let project = Project {
+                id: random_hex_id("prj_", 12),
+                name,
+            };
+            let now = Timestamp::now().0;
+            conn.execute(
+                "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![project.id, project.name, now],
+            )?;
+            conn.execute(
+                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
+                params![&key_hash[..], project.id, now],
+            )?;
+            Ok(project)
+        })
+        .await
+    }
+
+    async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
+        let name = name.to_owned();
+        self.write(move |conn, _| {
+            let now = Timestamp::now().0;
+            conn.execute(
+                "INSERT OR IGNORE INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![random_hex_id("prj_", 12), name, now],
+            )?;
+            let project = conn.query_row(PROJECT_BY_NAME, [&name], project_from_row)?;
+            conn.execute(
+                "INSERT OR IGNORE INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
+                params![&key_hash[..], project.id, now],
+            )?;
+            Ok(project)
+        })
+        .await
+    }
+
+    async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
+                 WHERE k.key_hash = ?1",
+                [&key_hash[..]],
+                project_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn upsert_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        custom: bool,
+        webhook: Option<RoomWebhook>,
+    ) -> StoreResult<(Room, bool)> {
+        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
+        self.write(move |conn, _| {
+            let webhook_json = webhook
+                .as_ref()
+                .map(|w| serde_json::to_string(w).expect("webhook serializes"));
+            let created = conn.execute(
+                "INSERT OR IGNORE INTO rooms (project_id, room_id, custom, webhook, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, '{}', ?5)",
+                params![project_id, room_id, custom, webhook_json, Timestamp::now().0],
+            )? == 1;
+            if !created && webhook_json.is_some() {
+                conn.execute(
+                    "UPDATE rooms SET webhook = ?3 WHERE project_id = ?1 AND room_id = ?2",
+                    params![project_id, room_id, webhook_json],
+                )?;
+            }
+            let room = conn.query_row(
+                "SELECT room_id, custom, webhook, created_at FROM rooms
+                 WHERE project_id = ?1 AND room_id = ?2",
+                params![project_id, room_id],
+                room_from_row,
+            )?;
+            Ok((room, created))
+        })
+        .await
+    }
+
+    async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
+        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT room_id, custom, webhook, created_at FROM rooms
+                 WHERE project_id = ?1 AND room_id = ?2",
+                params![project_id, room_id],
+                room_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
+        let project_id = project_id.to_owned();
+        self.write(move |conn, engine| meeting::ingest(conn, engine, &project_id, &signals))
+            .await
+    }
+
+    async fn end_session(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<SessionRecord> {
+        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
+        self.write(move |conn, _| meeting::end_session(conn, &project_id, &room_id, now))
+            .await
+    }
+
+    async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
+        self.write(move |conn, _| meeting::fire_due_timers(conn, now, TIMER_BATCH))
+            .await
+    }
+
+    async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL",
+                [],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+        })
+        .await
+        .map(|t| t.map(Timestamp))
+    }
+
+    async fn sessions(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<SessionRecord>> {
+        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT room_id, doc, position FROM sessions
+                 WHERE project_id = ?1 AND room_id = ?2 AND position < ?3
+                 ORDER BY position DESC LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![project_id, room_id, before.unwrap_or(i64::MAX), limit as i64 + 1],
+                    |row| Ok((session_from_row(row)?, row.get::<_, i64>(2)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(paginate(rows, limit))
+        })
+        .await
+    }
+
+    async fn session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let (project_id, session_id) = (project_id.to_owned(), session_id.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT room_id, doc FROM sessions WHERE project_id = ?1 AND session_id = ?2",
+                params![project_id, session_id],
+                session_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
+        let project_id = project_id.to_owned();
+        let limit = query.limit;
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT position, id, room_id, session_id, sequence, webhook_type, payload, created_at
+                 FROM events
+                 WHERE project_id = ?1 AND position > ?2
+                   AND (?3 IS NULL OR room_id = ?3)
+                   AND (?4 IS NULL OR session_id = ?4)
+                   AND (?5 IS NULL OR webhook_type = ?5)
+                 ORDER BY position LIMIT ?6",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        project_id,
+                        query.after.unwrap_or(0),
+                        query.meeting_id,
+                        query.session_id,
+                        query.webhook_type,
+                        query.limit as i64 + 1
+                    ],
+                    |row| {
+                        let event = event_from_row(row)?;
+                        let position = event.position;
+                        Ok((event, position))
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(paginate(rows, limit))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+/// Rows were fetched with one extra to learn whether another page follows.
+fn paginate<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more { rows.last().map(|(_, pos)| *pos) } else { None };
+    Page {
+        items: rows.into_iter().map(|(item, _)| item).collect(),
+        next_cursor,
+    }
+}

@@ -1,0 +1,41 @@
+//! The timer driver: fires due reconnect graces, sleeping until the next deadline in between.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::domain::timestamp::Timestamp;
+use crate::store::Store;
+
+/// Longest sleep between checks; bounds how late a deadline armed elsewhere can fire.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = Timestamp::now();
+        let sleep = match store.fire_due_timers(now).await {
+            // More may be due than one batch held.
+            Ok(fired) if fired > 0 => Duration::ZERO,
+            Ok(_) => match store.next_timer().await {
+                Ok(Some(next)) => {
+                    Duration::from_millis((next.0 - now.0).max(0) as u64).min(MAX_SLEEP)
+                }
+                Ok(None) => MAX_SLEEP,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the next timer failed");
+                    MAX_SLEEP
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "firing timers failed");
+                MAX_SLEEP
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
