@@ -57,7 +57,10 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         if !self.database_url.starts_with("sqlite://") {
-            anyhow::bail!("database_url must be sqlite://PATH, got {:?}", self.database_url);
+            anyhow::bail!(
+                "database_url must be sqlite://PATH, got {:?}",
+                self.database_url
+            );
         }
         if self.reconnect_grace > Duration::from_secs(24 * 3600) {
             anyhow::bail!("reconnect_grace must be at most 24h");
@@ -130,7 +133,9 @@ pub mod duration_text {
             Raw::Seconds(s) => Duration::try_from_secs_f64(s).ok(),
             Raw::Text(t) => parse(&t),
         };
-        parsed.ok_or_else(|| serde::de::Error::custom("expected a duration such as \"10s\" or \"500ms\""))
+        parsed.ok_or_else(|| {
+            serde::de::Error::custom("expected a duration such as \"10s\" or \"500ms\"")
+        })
     }
 }
 
@@ -141,7 +146,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(duration_text::parse("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(duration_text::parse("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            duration_text::parse("250ms"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(duration_text::parse("2m"), Some(Duration::from_secs(120)));
         assert_eq!(duration_text::parse("3"), Some(Duration::from_secs(3)));
         assert_eq!(duration_text::parse("ten"), None);
@@ -157,6 +165,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
     fn file_then_env_layering() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("m.toml", "reconnect_grace = \"3s\"\nlog = \"debug\"")?;

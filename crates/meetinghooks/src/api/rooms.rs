@@ -68,7 +68,11 @@ pub async fn create(
         .store
         .upsert_room(&project.id, &room_id, custom, webhook)
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(room.into())))
 }
 

@@ -28,7 +28,10 @@ pub async fn ingest(
     if batch.signals.is_empty() || batch.signals.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "invalid_signal",
-            format!("signals must hold 1-{MAX_BATCH} signals, got {}", batch.signals.len()),
+            format!(
+                "signals must hold 1-{MAX_BATCH} signals, got {}",
+                batch.signals.len()
+            ),
         ));
     }
     let signals = parse_batch(&batch.signals, Timestamp::now())

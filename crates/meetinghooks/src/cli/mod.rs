@@ -12,7 +12,11 @@ use crate::config::Config;
 use crate::domain::ids::{generate_api_key, sha256};
 
 #[derive(Parser)]
-#[command(name = "meetinghooks", version, about = "Meeting signals in, signed webhooks out")]
+#[command(
+    name = "meetinghooks",
+    version,
+    about = "Meeting signals in, signed webhooks out"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -50,13 +50,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn script(args: &SimulateArgs, meeting_id: &str) -> Vec<Value> {
     let mut signals = Vec::new();
     let mut push = |kind: &str, extra: Value| {
-        let mut signal = json!({"id": random_hex_id("sig_", 8), "type": kind, "meetingId": meeting_id});
-        signal.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let mut signal =
+            json!({"id": random_hex_id("sig_", 8), "type": kind, "meetingId": meeting_id});
+        signal
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         signals.push(signal);
     };
     let participants: Vec<String> = (1..=args.participants).map(|i| format!("p{i}")).collect();
     for p in &participants {
-        push("participant.joined", json!({"participantId": p, "participantName": format!("Participant {p}")}));
+        push(
+            "participant.joined",
+            json!({"participantId": p, "participantName": format!("Participant {p}")}),
+        );
     }
     if args.recording {
         push("recording.started", json!({}));
@@ -65,22 +72,37 @@ fn script(args: &SimulateArgs, meeting_id: &str) -> Vec<Value> {
         push("livestream.started", json!({}));
     }
     if args.hls {
-        push("hls.started", json!({"downstreamUrl": format!("https://cdn.example.com/hls/{meeting_id}/index.m3u8")}));
+        push(
+            "hls.started",
+            json!({"downstreamUrl": format!("https://cdn.example.com/hls/{meeting_id}/index.m3u8")}),
+        );
     }
     for k in 0..args.rejoins {
         let p = &participants[k % participants.len()];
-        push("participant.left", json!({"participantId": p, "reason": "disconnected"}));
-        push("participant.joined", json!({"participantId": p, "participantName": format!("Participant {p}")}));
+        push(
+            "participant.left",
+            json!({"participantId": p, "reason": "disconnected"}),
+        );
+        push(
+            "participant.joined",
+            json!({"participantId": p, "participantName": format!("Participant {p}")}),
+        );
     }
     let dropped = args.drops.min(participants.len());
     for p in &participants[..dropped] {
-        push("participant.left", json!({"participantId": p, "reason": "disconnected"}));
+        push(
+            "participant.left",
+            json!({"participantId": p, "reason": "disconnected"}),
+        );
     }
     if args.livestream {
         push("livestream.stopped", json!({}));
     }
     for p in &participants[dropped..] {
-        push("participant.left", json!({"participantId": p, "reason": "left"}));
+        push(
+            "participant.left",
+            json!({"participantId": p, "reason": "left"}),
+        );
     }
     // Space signals one second apart, the last one a second ago.
     let start = Timestamp::now().0 - 1_000 * (signals.len() as i64 + 1);
@@ -112,10 +134,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         if !status.is_success() {
             bail!("the server refused meeting {meeting_id}: {status} {body}");
         }
-        println!("meeting {meeting_id}: {} signals sent, {body}", signals.len());
+        println!(
+            "meeting {meeting_id}: {} signals sent, {body}",
+            signals.len()
+        );
         let events = wait_for_end(&client, base, &auth, &meeting_id, args.wait).await?;
         for event in &events {
-            println!("  #{:<3} {:<20} {}", event.sequence, event.webhook_type, event.payload);
+            println!(
+                "  #{:<3} {:<20} {}",
+                event.sequence, event.webhook_type, event.payload
+            );
         }
     }
     Ok(())

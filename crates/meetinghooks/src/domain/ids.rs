@@ -58,7 +58,10 @@ pub fn generate_api_key() -> String {
     use base64::Engine;
     let mut raw = [0u8; 32];
     rand::rng().fill(&mut raw[..]);
-    format!("mhk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    format!(
+        "mhk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    )
 }
 
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -93,6 +96,8 @@ mod tests {
         assert_eq!(a, derived_hex24(&["m", "s1"]));
         assert_ne!(a, derived_hex24(&["m", "s2"]));
         assert_eq!(a.len(), 24);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
 }

@@ -163,7 +163,11 @@ fn bounded(field: &str, value: Option<String>, max: usize) -> Result<String, Str
     Ok(value)
 }
 
-fn optional_bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, String> {
+fn optional_bounded(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, String> {
     if let Some(v) = &value {
         check_len(field, v, max)?;
     }
@@ -189,8 +193,10 @@ mod tests {
 
     #[test]
     fn parses_a_join_with_default_time() {
-        let s = parse(json!({"id":"a","type":"participant.joined","meetingId":"m-1",
-            "participantId":"p","participantName":"John"}))
+        let s = parse(
+            json!({"id":"a","type":"participant.joined","meetingId":"m-1",
+            "participantId":"p","participantName":"John"}),
+        )
         .unwrap();
         assert_eq!(s.at, Timestamp(1_000));
         assert!(matches!(s.kind, SignalKind::ParticipantJoined { .. }));

@@ -3,7 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Milliseconds since the Unix epoch. The engine only ever sees this type, never a clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

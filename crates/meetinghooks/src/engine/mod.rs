@@ -3,20 +3,19 @@
 //! The store loads a meeting's [`MeetingState`], calls [`apply`], [`tick`] or [`end_session`],
 //! and persists the returned events and the new state in one transaction.
 
-pub mod state;
 #[cfg(test)]
 mod proptests;
+pub mod state;
 
 use meetinghooks_webhooks::{
-    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded,
-    SessionStarted,
+    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
 };
 
 use crate::domain::ids::derived_hex24;
 use crate::domain::signal::{LeaveReason, Signal, SignalKind};
 use crate::domain::timestamp::Timestamp;
-pub use state::{MeetingState, SessionState};
 use state::{Grace, ParticipantState, Stay};
+pub use state::{MeetingState, SessionState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -49,10 +48,11 @@ pub enum Conflict {
     NoOngoingSession(String),
 }
 
-/// Applies one (already deduplicated) signal to its meeting.
+/// Applies one (already deduplicated) signal to its meeting; `now` is when it was received.
 pub fn apply(
     state: &mut MeetingState,
     signal: &Signal,
+    now: Timestamp,
     config: &EngineConfig,
 ) -> Result<Outcome, Conflict> {
     let mut run = Run::new(state, &signal.meeting_id);
@@ -60,7 +60,12 @@ pub fn apply(
     run.expire_graces(|deadline| deadline < signal.at);
 
     let key = staleness_key(&signal.kind);
-    if run.state.last_at.get(&key).is_some_and(|last| signal.at < *last) {
+    if run
+        .state
+        .last_at
+        .get(&key)
+        .is_some_and(|last| signal.at < *last)
+    {
         run.outcome.stale = true;
         return Ok(run.outcome);
     }
@@ -87,16 +92,17 @@ pub fn apply(
             reason,
         } => match reason {
             LeaveReason::Disconnected if config.reconnect_grace_ms > 0 => {
-                run.disconnect(participant_id, at, config.reconnect_grace_ms)
+                let deadline = at.max(now).plus_millis(config.reconnect_grace_ms);
+                run.disconnect(participant_id, at, deadline)
             }
             _ => run.leave(participant_id, at),
         },
         SignalKind::RecordingStarted { file_id } => {
             let session = run.session();
             if session.recording.is_none() {
-                let file_id = file_id.clone().unwrap_or_else(|| {
-                    derived_hex24(&[&signal.meeting_id, &signal.id, "fileId"])
-                });
+                let file_id = file_id
+                    .clone()
+                    .unwrap_or_else(|| derived_hex24(&[&signal.meeting_id, &signal.id, "fileId"]));
                 session.recording = Some(file_id);
                 let data = run.meeting_ref();
                 run.emit(Event::RecordingStarted(data));
@@ -207,7 +213,10 @@ impl<'a> Run<'a> {
 
     /// The ongoing session; callers have checked that there is one.
     fn session(&mut self) -> &mut SessionState {
-        self.state.session.as_mut().expect("caller checked the session")
+        self.state
+            .session
+            .as_mut()
+            .expect("caller checked the session")
     }
 
     fn emit(&mut self, event: Event) {
@@ -226,7 +235,11 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn participant_data(&mut self, participant_id: &str, participant_name: &str) -> ParticipantData {
+    fn participant_data(
+        &mut self,
+        participant_id: &str,
+        participant_name: &str,
+    ) -> ParticipantData {
         ParticipantData {
             meeting_id: self.meeting_id.to_owned(),
             session_id: self.session().id.clone(),
@@ -247,7 +260,13 @@ impl<'a> Run<'a> {
         }));
     }
 
-    fn join(&mut self, participant_id: &str, participant_name: &str, at: Timestamp, signal_id: &str) {
+    fn join(
+        &mut self,
+        participant_id: &str,
+        participant_name: &str,
+        at: Timestamp,
+        signal_id: &str,
+    ) {
         if self.state.session.is_none() {
             let sequence = self.state.sequence + 1;
             let id = derived_hex24(&[self.meeting_id, signal_id, &sequence.to_string()]);
@@ -290,7 +309,7 @@ impl<'a> Run<'a> {
         self.emit(Event::ParticipantJoined(data));
     }
 
-    fn disconnect(&mut self, participant_id: &str, at: Timestamp, grace_ms: i64) {
+    fn disconnect(&mut self, participant_id: &str, at: Timestamp, deadline: Timestamp) {
         let Some(session) = self.state.session.as_mut() else {
             return;
         };
@@ -298,7 +317,7 @@ impl<'a> Run<'a> {
             if p.is_present() && p.grace.is_none() {
                 p.grace = Some(Grace {
                     disconnected_at: at,
-                    deadline: at.plus_millis(grace_ms),
+                    deadline,
                 });
             }
         }
@@ -333,7 +352,12 @@ impl<'a> Run<'a> {
     }
 
     fn end_if_empty(&mut self, at: Timestamp) {
-        if self.state.session.as_ref().is_some_and(|s| s.present_count() == 0) {
+        if self
+            .state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.present_count() == 0)
+        {
             self.finish_session(at);
         }
     }
@@ -355,7 +379,11 @@ impl<'a> Run<'a> {
             let data = self.meeting_ref();
             self.emit(Event::HlsStopped(data));
         }
-        let mut session = self.state.session.take().expect("caller checked the session");
+        let mut session = self
+            .state
+            .session
+            .take()
+            .expect("caller checked the session");
         let end = session.latest.max(at);
         session.end = Some(end);
         self.state.sequence += 1;

@@ -46,36 +46,40 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
 
 /// Signals in time order, then shuffled locally, with some repeated (same id).
 fn steps() -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec((signal_kind(), 0i64..8_000, any::<u8>()), 1..60).prop_flat_map(|raw| {
-        let mut at = 1_700_000_000_000i64;
-        let mut steps = Vec::new();
-        for (i, (kind, gap, dice)) in raw.into_iter().enumerate() {
-            at += gap;
-            let signal = Signal {
-                id: format!("s{i}"),
-                meeting_id: MEETING.into(),
-                at: Timestamp(at),
-                kind,
-            };
-            steps.push(Step::Signal(signal.clone()));
-            match dice % 10 {
-                0 => steps.push(Step::Signal(signal)), // duplicate delivery
-                1 => steps.push(Step::Tick(at + (dice as i64) * 200)),
-                2 if dice > 200 => steps.push(Step::End(at)),
-                _ => {}
+    prop::collection::vec((signal_kind(), 0i64..8_000, any::<u8>()), 1..60)
+        .prop_flat_map(|raw| {
+            let mut at = 1_700_000_000_000i64;
+            let mut steps = Vec::new();
+            for (i, (kind, gap, dice)) in raw.into_iter().enumerate() {
+                at += gap;
+                let signal = Signal {
+                    id: format!("s{i}"),
+                    meeting_id: MEETING.into(),
+                    at: Timestamp(at),
+                    kind,
+                };
+                steps.push(Step::Signal(signal.clone()));
+                match dice % 10 {
+                    0 => steps.push(Step::Signal(signal)), // duplicate delivery
+                    1 => steps.push(Step::Tick(at + (dice as i64) * 200)),
+                    2 if dice > 200 => steps.push(Step::End(at)),
+                    _ => {}
+                }
             }
-        }
-        let len = steps.len();
-        (Just(steps), prop::collection::vec((0..len, 0..len), 0..len / 3 + 1))
-    })
-    .prop_map(|(mut steps, swaps)| {
-        // Reorder: swap nearby steps, as a network would.
-        for (a, b) in swaps {
-            let b = a.min(b) + (a.max(b) - a.min(b)).min(3);
-            steps.swap(a, b);
-        }
-        steps
-    })
+            let len = steps.len();
+            (
+                Just(steps),
+                prop::collection::vec((0..len, 0..len), 0..len / 3 + 1),
+            )
+        })
+        .prop_map(|(mut steps, swaps)| {
+            // Reorder: swap nearby steps, as a network would.
+            for (a, b) in swaps {
+                let b = a.min(b) + (a.max(b) - a.min(b)).min(3);
+                steps.swap(a, b);
+            }
+            steps
+        })
 }
 
 /// What the store does around the engine: drop repeated ids, discard a refused input's changes.
@@ -99,7 +103,9 @@ impl Harness {
                 if !self.seen.insert(signal.id.clone()) {
                     return;
                 }
-                apply(&mut next, signal, &config)
+                // Signals arrive in the wall clock's present or later.
+                self.clock = self.clock.max(signal.at.0);
+                apply(&mut next, signal, Timestamp(self.clock), &config)
             }
             Step::Tick(now) => {
                 self.clock = self.clock.max(*now);
@@ -149,7 +155,11 @@ fn check_invariants(events: &[Emitted], sessions: &[SessionState]) {
             continue;
         }
         // 2: nothing outside its session's started..ended span.
-        assert_eq!(open_session.as_deref(), Some(e.session_id.as_str()), "{ty} outside its session");
+        assert_eq!(
+            open_session.as_deref(),
+            Some(e.session_id.as_str()),
+            "{ty} outside its session"
+        );
         match &e.event {
             Event::ParticipantJoined(p) => {
                 assert!(present.insert(p.participant_id.clone()), "two open stays");
@@ -159,8 +169,14 @@ fn check_invariants(events: &[Emitted], sessions: &[SessionState]) {
             }
             Event::SessionEnded(s) => {
                 // 3 and 4: everything was closed before session-ended.
-                assert!(present.is_empty(), "participants still present at session-ended");
-                assert!(media.values().all(|active| !active), "media still active at session-ended");
+                assert!(
+                    present.is_empty(),
+                    "participants still present at session-ended"
+                );
+                assert!(
+                    media.values().all(|active| !active),
+                    "media still active at session-ended"
+                );
                 assert!(is_catalog_time(&s.start) && is_catalog_time(&s.end));
                 assert!(Timestamp::parse_rfc3339(&s.end) >= Timestamp::parse_rfc3339(&s.start));
                 closed.insert(s.session_id.clone());
@@ -223,7 +239,9 @@ proptest! {
 
 #[test]
 fn reconnect_race_left_after_rejoin_is_stale() {
-    let config = EngineConfig { reconnect_grace_ms: GRACE_MS };
+    let config = EngineConfig {
+        reconnect_grace_ms: GRACE_MS,
+    };
     let mut state = MeetingState::default();
     let signal = |id: &str, at: i64, kind: SignalKind| Signal {
         id: id.into(),
@@ -231,18 +249,44 @@ fn reconnect_race_left_after_rejoin_is_stale() {
         at: Timestamp(at),
         kind,
     };
-    let join = || SignalKind::ParticipantJoined { participant_id: "p".into(), participant_name: "P".into() };
-    apply(&mut state, &signal("1", 1_000, join()), &config).unwrap();
-    apply(&mut state, &signal("3", 3_000, join()), &config).unwrap();
-    let late_left = SignalKind::ParticipantLeft { participant_id: "p".into(), reason: LeaveReason::Left };
-    let outcome = apply(&mut state, &signal("2", 2_000, late_left), &config).unwrap();
+    let join = || SignalKind::ParticipantJoined {
+        participant_id: "p".into(),
+        participant_name: "P".into(),
+    };
+    apply(
+        &mut state,
+        &signal("1", 1_000, join()),
+        Timestamp(1_000),
+        &config,
+    )
+    .unwrap();
+    apply(
+        &mut state,
+        &signal("3", 3_000, join()),
+        Timestamp(3_000),
+        &config,
+    )
+    .unwrap();
+    let late_left = SignalKind::ParticipantLeft {
+        participant_id: "p".into(),
+        reason: LeaveReason::Left,
+    };
+    let outcome = apply(
+        &mut state,
+        &signal("2", 2_000, late_left),
+        Timestamp(3_000),
+        &config,
+    )
+    .unwrap();
     assert!(outcome.stale && outcome.events.is_empty());
     assert!(state.session.is_some());
 }
 
 #[test]
 fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
-    let config = EngineConfig { reconnect_grace_ms: GRACE_MS };
+    let config = EngineConfig {
+        reconnect_grace_ms: GRACE_MS,
+    };
     let mut state = MeetingState::default();
     let signal = |id: &str, at: i64, kind: SignalKind| Signal {
         id: id.into(),
@@ -250,12 +294,53 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
         at: Timestamp(at),
         kind,
     };
-    apply(&mut state, &signal("1", 0, SignalKind::ParticipantJoined { participant_id: "p".into(), participant_name: "P".into() }), &config).unwrap();
-    apply(&mut state, &signal("2", 1, SignalKind::RecordingStarted { file_id: None }), &config).unwrap();
-    apply(&mut state, &signal("3", 2, SignalKind::ParticipantLeft { participant_id: "p".into(), reason: LeaveReason::Disconnected }), &config).unwrap();
-    assert!(tick(&mut state, MEETING, Timestamp(GRACE_MS)).events.is_empty());
+    apply(
+        &mut state,
+        &signal(
+            "1",
+            0,
+            SignalKind::ParticipantJoined {
+                participant_id: "p".into(),
+                participant_name: "P".into(),
+            },
+        ),
+        Timestamp(0),
+        &config,
+    )
+    .unwrap();
+    apply(
+        &mut state,
+        &signal("2", 1, SignalKind::RecordingStarted { file_id: None }),
+        Timestamp(1),
+        &config,
+    )
+    .unwrap();
+    apply(
+        &mut state,
+        &signal(
+            "3",
+            2,
+            SignalKind::ParticipantLeft {
+                participant_id: "p".into(),
+                reason: LeaveReason::Disconnected,
+            },
+        ),
+        Timestamp(2),
+        &config,
+    )
+    .unwrap();
+    assert!(tick(&mut state, MEETING, Timestamp(GRACE_MS))
+        .events
+        .is_empty());
     let fired = tick(&mut state, MEETING, Timestamp(GRACE_MS + 2));
-    let types: Vec<_> = fired.events.iter().map(|e| e.event.webhook_type().as_str()).collect();
-    assert_eq!(types, ["participant-left", "recording-stopped", "session-ended"]);
+    let types: Vec<_> = fired
+        .events
+        .iter()
+        .map(|e| e.event.webhook_type().as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["participant-left", "recording-stopped", "session-ended"]
+    );
     assert_eq!(state.next_deadline(), None);
 }

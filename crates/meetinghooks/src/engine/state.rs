@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::timestamp::Timestamp;
 
-/// Everything the engine remembers about one meeting (room).
+/// Everything the engine remembers about one meeting (room). A new room stores `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MeetingState {
     /// Sequence number of the last event emitted for this meeting.
     pub sequence: u64,
@@ -51,7 +52,10 @@ pub struct Stay {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grace {
+    /// When the participant really left, if they do not come back.
     pub disconnected_at: Timestamp,
+    /// Grace counted from when we learned of the disconnect, so a backfilled `at` cannot
+    /// expire it before the rejoin has had a chance to arrive.
     pub deadline: Timestamp,
 }
 

@@ -118,8 +118,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a validated batch atomically: all of it commits durably, or none of it.
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport>;
     /// Ends a room's ongoing session and returns it in its final form.
-    async fn end_session(&self, project_id: &str, room_id: &str, now: Timestamp)
-        -> StoreResult<SessionRecord>;
+    async fn end_session(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<SessionRecord>;
     /// Fires reconnect graces due at `now` in every meeting; returns the number of events emitted.
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize>;
     /// The earliest pending timer, if any.
@@ -132,8 +136,11 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<SessionRecord>>;
-    async fn session(&self, project_id: &str, session_id: &str)
-        -> StoreResult<Option<SessionRecord>>;
+    async fn session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionRecord>>;
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>>;
 
     /// Cheap liveness check of the database, for `/readyz`.

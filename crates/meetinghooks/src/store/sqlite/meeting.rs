@@ -39,11 +39,17 @@ pub fn ingest(
         let room = signal.meeting_id.as_str();
         if !touched.contains_key(room) {
             let state = load_or_create(conn, project_id, room, now)?;
-            touched.insert(room, Touched { state, outcomes: Vec::new() });
+            touched.insert(
+                room,
+                Touched {
+                    state,
+                    outcomes: Vec::new(),
+                },
+            );
             order.push(room);
         }
         let meeting = touched.get_mut(room).expect("inserted above");
-        let outcome = engine::apply(&mut meeting.state, signal, engine)
+        let outcome = engine::apply(&mut meeting.state, signal, now, engine)
             .map_err(|conflict| StoreError::Conflict { index, conflict })?;
         report.stale += usize::from(outcome.stale);
         report.events += outcome.events.len();
@@ -51,7 +57,14 @@ pub fn ingest(
     }
     for room in order {
         let meeting = &touched[room];
-        persist(conn, project_id, room, &meeting.state, &meeting.outcomes, now)?;
+        persist(
+            conn,
+            project_id,
+            room,
+            &meeting.state,
+            &meeting.outcomes,
+            now,
+        )?;
     }
     Ok(report)
 }
@@ -65,7 +78,11 @@ pub fn end_session(
     let mut state = load(conn, project_id, room_id)?.ok_or(StoreError::NotFound("room"))?;
     let outcome =
         engine::end_session(&mut state, room_id, now).map_err(StoreError::NoOngoingSession)?;
-    let session = outcome.ended.last().cloned().expect("end_session ends the session");
+    let session = outcome
+        .ended
+        .last()
+        .cloned()
+        .expect("end_session ends the session");
     persist(conn, project_id, room_id, &state, &[outcome], now)?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),
@@ -79,7 +96,9 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
             "SELECT project_id, room_id FROM rooms WHERE next_timer_at <= ?1
              ORDER BY next_timer_at LIMIT ?2",
         )?
-        .query_map(params![now.0, batch as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map(params![now.0, batch as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut emitted = 0;
     for (project_id, room_id) in due {

@@ -373,7 +373,12 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt
                 .query_map(
-                    params![project_id, room_id, before.unwrap_or(i64::MAX), limit as i64 + 1],
+                    params![
+                        project_id,
+                        room_id,
+                        before.unwrap_or(i64::MAX),
+                        limit as i64 + 1
+                    ],
                     |row| Ok((session_from_row(row)?, row.get::<_, i64>(2)?)),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -435,7 +440,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
     }
 }
 
@@ -443,7 +449,11 @@ impl Store for SqliteStore {
 fn paginate<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let next_cursor = if more { rows.last().map(|(_, pos)| *pos) } else { None };
+    let next_cursor = if more {
+        rows.last().map(|(_, pos)| *pos)
+    } else {
+        None
+    };
     Page {
         items: rows.into_iter().map(|(item, _)| item).collect(),
         next_cursor,

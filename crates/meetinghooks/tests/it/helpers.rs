@@ -1,0 +1,230 @@
+//! Shared test helpers: an app on port 0 with its own SQLite file, an API client, polling.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use meetinghooks::config::Secret;
+use meetinghooks::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const KEY: &str = "test-key-0123456789abcdef";
+
+/// The app running in-process on an ephemeral port, with a private database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub key: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        database_url: format!("sqlite://{}", dir.join("meetinghooks.db").display()),
+        bootstrap_api_key: Some(Secret(KEY.into())),
+        reconnect_grace: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        Self::spawn_with(dir, config).await
+    }
+
+    pub async fn spawn_with(dir: tempfile::TempDir, config: Config) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(meetinghooks::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let app = TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            key: KEY.into(),
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        eventually("the app is ready", || async {
+            app.client
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        app
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn signals(&self, signals: Value) -> Response {
+        self.post("/v1/signals", json!({ "signals": signals }))
+            .await
+    }
+
+    /// Every event of a meeting, following cursors.
+    pub async fn events(&self, meeting_id: &str) -> Vec<Value> {
+        events_of(&self.client, &self.url(""), &self.key, meeting_id).await
+    }
+}
+
+pub async fn events_of(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    meeting_id: &str,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{base}/v1/events?meetingId={meeting_id}&limit=500{after}"
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        out.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(cursor) => after = format!("&after={cursor}"),
+            None => return out,
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing the test after ten seconds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+pub fn join(id: &str, meeting: &str, participant: &str, at: &str) -> Value {
+    json!({"id": id, "type": "participant.joined", "meetingId": meeting, "at": at,
+           "participantId": participant, "participantName": format!("Name {participant}")})
+}
+
+pub fn leave(id: &str, meeting: &str, participant: &str, reason: &str, at: &str) -> Value {
+    json!({"id": id, "type": "participant.left", "meetingId": meeting, "at": at,
+           "participantId": participant, "reason": reason})
+}
+
+/// The compiled `meetinghooks` binary, run as a real process.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+pub fn binary_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_meetinghooks"))
+}
+
+impl Binary {
+    /// Starts `meetinghooks serve` on a free port with its database in `dir`.
+    pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(binary_path())
+            .args(["serve", "--listen", &addr.to_string()])
+            .env(
+                "MEETINGHOOKS_DATABASE_URL",
+                format!("sqlite://{}", dir.join("m.db").display()),
+            )
+            .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+            .env("MEETINGHOOKS_LOG", "warn")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Binary { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        eventually("the binary is ready", || async {
+            client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,9 @@
+//! The integration test binary: every test starts the real app (or binary) on port 0.
+
+mod helpers;
+
+mod bad_input;
+mod full_meeting;
+mod restart;
+mod rooms_and_sessions;
+mod signals;
