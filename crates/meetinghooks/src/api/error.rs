@@ -57,6 +57,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "no_ongoing_session", c.to_string())
             }
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Busy(reason) => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
             StoreError::Unavailable(reason) => {
                 tracing::error!(%reason, "store unavailable");
                 ApiError::new(

@@ -1,5 +1,6 @@
 //! Domain vocabulary shared by every layer: timestamps, identifiers, signals and event subscriptions.
 
+pub mod endpoint;
 pub mod ids;
 pub mod signal;
 pub mod subscription;

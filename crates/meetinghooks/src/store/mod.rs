@@ -8,6 +8,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::endpoint::Endpoint;
 use crate::domain::signal::Signal;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
@@ -23,6 +24,9 @@ pub enum StoreError {
     NoOngoingSession(Conflict),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request conflicts with the current state of a resource.
+    #[error("{0}")]
+    Busy(String),
     /// The database cannot be reached or refused the write; retrying may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -58,6 +62,8 @@ pub struct IngestReport {
     pub duplicates: usize,
     pub stale: usize,
     pub events: usize,
+    /// Messages created for endpoints by those events.
+    pub messages: usize,
 }
 
 /// A session as listed by the sessions API.
@@ -95,6 +101,149 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as the next page's cursor; `None` on the last page.
     pub next_cursor: Option<i64>,
+}
+
+/// A message's delivery state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Behind an earlier message of the same (endpoint, meeting).
+    Waiting,
+    /// Due for an attempt at its `next_attempt_at`.
+    Pending,
+    /// An attempt is in flight under a lease.
+    Delivering,
+    Succeeded,
+    /// Ended without exhausting retries, e.g. the endpoint answered 410 Gone.
+    Failed,
+    Exhausted,
+    /// Not attempted because the endpoint is disabled; `recover` re-queues it.
+    Skipped,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 7] = [
+        MessageStatus::Waiting,
+        MessageStatus::Pending,
+        MessageStatus::Delivering,
+        MessageStatus::Succeeded,
+        MessageStatus::Failed,
+        MessageStatus::Exhausted,
+        MessageStatus::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Waiting => "waiting",
+            MessageStatus::Pending => "pending",
+            MessageStatus::Delivering => "delivering",
+            MessageStatus::Succeeded => "succeeded",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Exhausted => "exhausted",
+            MessageStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A message as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub position: i64,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub meeting_id: String,
+    pub sequence: u64,
+    pub webhook_type: String,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    /// Next attempt (pending) or lease expiry (delivering).
+    pub due_at: Timestamp,
+    pub created_at: Timestamp,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub endpoint_id: Option<String>,
+    pub meeting_id: Option<String>,
+    pub status: Option<MessageStatus>,
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+/// One stored delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub id: i64,
+    pub attempted_at: Timestamp,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    pub error_kind: Option<String>,
+    /// The first 1 KiB of the response body.
+    pub response_body: String,
+}
+
+/// A message leased for one attempt: everything the dispatcher needs to send it.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub message_id: String,
+    pub endpoint_id: String,
+    pub room_id: String,
+    pub ordered: bool,
+    pub sequence: u64,
+    pub payload: Vec<u8>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub event_created_at: Timestamp,
+    /// For a manual resend: the status to return to if the attempt fails.
+    pub resend_of: Option<MessageStatus>,
+}
+
+/// What the dispatcher decided after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    Succeeded,
+    RetryAt(Timestamp),
+    Exhausted,
+    /// The endpoint answered 410 Gone: it is disabled with this reason.
+    Gone(String),
+    /// A failed manual resend leaves the message as it was.
+    Restore(MessageStatus),
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub message_id: String,
+    pub endpoint_id: String,
+    pub room_id: String,
+    pub ordered: bool,
+    pub attempted_at: Timestamp,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    pub error_kind: Option<&'static str>,
+    pub response_body: String,
+    pub next: NextStep,
+}
+
+/// How many due messages the dispatcher can take for one endpoint right now.
+#[derive(Debug, Clone)]
+pub struct LeaseRequest {
+    pub endpoint_id: String,
+    pub max: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct LeaseBatch {
+    pub leased: Vec<Leased>,
+    /// For each endpoint that had fewer due than asked: its next due time, if any.
+    pub next_due: Vec<(String, Option<Timestamp>)>,
 }
 
 #[async_trait]
@@ -142,6 +291,80 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>>;
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>>;
+
+    // --- endpoints ---------------------------------------------------------------------------
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint>;
+    async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>>;
+    async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
+    /// Saves an endpoint's settings. Disabling it marks its queued messages `skipped`.
+    async fn update_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint>;
+    /// Deletes an endpoint with its messages and attempts; `false` if it did not exist.
+    async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool>;
+    /// The per-project secret that signs room webhooks, created on first use.
+    async fn room_secret(&self, project_id: &str) -> StoreResult<String>;
+    /// Replaces the room-webhook secret; the old one keeps signing until `previous_until`.
+    async fn rotate_room_secret(
+        &self,
+        project_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+    ) -> StoreResult<String>;
+
+    // --- dispatch -------------------------------------------------------------------------------
+
+    /// Every endpoint of every project, for the dispatcher's cache.
+    async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>>;
+    /// Leases due messages, at most `max` per endpoint, until `lease_until`.
+    async fn lease(
+        &self,
+        requests: Vec<LeaseRequest>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseBatch>;
+    /// Stores attempts and applies their outcomes in one transaction.
+    async fn record_outcomes(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        auto_disable_after_ms: i64,
+    ) -> StoreResult<()>;
+    /// After a restart of a single node: in-flight leases of the dead process are due now.
+    async fn release_leases(&self, now: Timestamp) -> StoreResult<usize>;
+    /// Message counts by status, for metrics.
+    async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
+
+    // --- messages API --------------------------------------------------------------------------
+
+    async fn messages(&self, project_id: &str, query: MessageQuery)
+        -> StoreResult<Page<MessageRecord>>;
+    async fn message(&self, project_id: &str, message_id: &str)
+        -> StoreResult<Option<MessageRecord>>;
+    async fn attempts(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<AttemptRecord>>;
+    /// Re-queues an endpoint's failed, exhausted and skipped messages created since `since`,
+    /// in their original order. Returns how many.
+    async fn recover(&self, project_id: &str, endpoint_id: &str, since: Timestamp)
+        -> StoreResult<usize>;
+    /// Leases one message for a manual resend.
+    async fn lease_for_resend(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<Leased>;
+    /// Stores a sample event and one message for it to one endpoint; returns the message id.
+    async fn enqueue_test(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        webhook_type: &str,
+        payload: Vec<u8>,
+    ) -> StoreResult<String>;
 
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::delivery;
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
@@ -55,10 +56,12 @@ pub fn ingest(
         report.events += outcome.events.len();
         meeting.outcomes.push(outcome);
     }
+    let targets = delivery::targets(conn, project_id)?;
     for room in order {
         let meeting = &touched[room];
-        persist(
+        report.messages += persist(
             conn,
+            &targets,
             project_id,
             room,
             &meeting.state,
@@ -83,7 +86,8 @@ pub fn end_session(
         .last()
         .cloned()
         .expect("end_session ends the session");
-    persist(conn, project_id, room_id, &state, &[outcome], now)?;
+    let targets = delivery::targets(conn, project_id)?;
+    persist(conn, &targets, project_id, room_id, &state, &[outcome], now)?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),
         session,
@@ -107,7 +111,8 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
         };
         let outcome = engine::tick(&mut state, &room_id, now);
         emitted += outcome.events.len();
-        persist(conn, &project_id, &room_id, &state, &[outcome], now)?;
+        let targets = delivery::targets(conn, &project_id)?;
+        persist(conn, &targets, &project_id, &room_id, &state, &[outcome], now)?;
     }
     Ok(emitted)
 }
@@ -142,14 +147,17 @@ fn load_or_create(
     Ok(MeetingState::default())
 }
 
+/// Writes a meeting's new state, its events and sessions, and fans the events out into
+/// messages; returns how many messages were created.
 fn persist(
     conn: &Connection,
+    targets: &[delivery::Target],
     project_id: &str,
     room_id: &str,
     state: &MeetingState,
     outcomes: &[Outcome],
     now: Timestamp,
-) -> StoreResult<()> {
+) -> StoreResult<usize> {
     let state_json = serde_json::to_string(state).expect("state serializes");
     conn.prepare_cached(
         "UPDATE rooms SET state = ?3, next_timer_at = ?4 WHERE project_id = ?1 AND room_id = ?2",
@@ -168,18 +176,23 @@ fn persist(
         "INSERT INTO sessions (project_id, session_id, room_id, doc) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
     )?;
+    let mut messages = 0;
     for outcome in outcomes {
         for emitted in &outcome.events {
+            let webhook_type = emitted.event.webhook_type();
             insert_event.execute(params![
                 random_hex_id("evt_", 12),
                 project_id,
                 room_id,
                 emitted.session_id,
                 emitted.sequence as i64,
-                emitted.event.webhook_type().as_str(),
+                webhook_type.as_str(),
                 emitted.event.to_json_bytes(),
                 now.0
             ])?;
+            let position = conn.last_insert_rowid();
+            messages +=
+                delivery::fan_out(conn, targets, project_id, room_id, position, webhook_type, now)?;
         }
         for ended in &outcome.ended {
             let doc = serde_json::to_string(ended).expect("session serializes");
@@ -190,5 +203,5 @@ fn persist(
         let doc = serde_json::to_string(ongoing).expect("session serializes");
         upsert_session.execute(params![project_id, ongoing.id, room_id, doc])?;
     }
-    Ok(())
+    Ok(messages)
 }

@@ -1,5 +1,7 @@
 //! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
 
+mod delivery;
+mod endpoints;
 mod meeting;
 
 use std::path::{Path, PathBuf};
@@ -10,15 +12,20 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    EventQuery, IngestReport, Page, Project, Room, RoomWebhook, SessionRecord, Store, StoreError,
-    StoreResult, StoredEvent,
+    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
+    MessageQuery, MessageRecord, MessageStatus, Page, Project, Room, RoomWebhook, SessionRecord,
+    Store, StoreError, StoreResult, StoredEvent,
 };
+use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::{EngineConfig, SessionState};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_delivery.sql"),
+];
 /// Most jobs one transaction takes; bounds commit latency under load.
 const MAX_GROUP: usize = 512;
 const TIMER_BATCH: usize = 256;
@@ -298,6 +305,9 @@ impl Store for SqliteStore {
                     params![project_id, room_id, webhook_json],
                 )?;
             }
+            if let Some(webhook) = &webhook {
+                endpoints::upsert_room_webhook(conn, &project_id, &room_id, webhook, Timestamp::now())?;
+            }
             let room = conn.query_row(
                 "SELECT room_id, custom, webhook, created_at FROM rooms
                  WHERE project_id = ?1 AND room_id = ?2",
@@ -439,6 +449,223 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+        self.write(move |conn, _| {
+            endpoints::insert(conn, &endpoint)?;
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
+        let project_id = project_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {} FROM endpoints WHERE project_id = ?1 AND room_id IS NULL ORDER BY created_at, id",
+                endpoints::COLUMNS
+            ))?
+            .query_map([project_id], endpoints::from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {} FROM endpoints WHERE project_id = ?1 AND id = ?2",
+                    endpoints::COLUMNS
+                ),
+                params![project_id, endpoint_id],
+                endpoints::from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn update_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+        self.write(move |conn, _| {
+            let before = endpoints::get(conn, &endpoint.project_id, &endpoint.id)?
+                .ok_or(StoreError::NotFound("endpoint"))?;
+            endpoints::replace(conn, &endpoint)?;
+            if endpoint.disabled && !before.disabled {
+                endpoints::skip_queued(conn, &endpoint.id)?;
+            }
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        self.write(move |conn, _| {
+            let deleted = conn.execute(
+                "DELETE FROM endpoints WHERE project_id = ?1 AND id = ?2 AND room_id IS NULL",
+                params![project_id, endpoint_id],
+            )?;
+            if deleted > 0 {
+                conn.execute(
+                    "DELETE FROM attempts WHERE message_id IN (SELECT id FROM messages WHERE endpoint_id = ?1)",
+                    [&endpoint_id],
+                )?;
+                conn.execute("DELETE FROM messages WHERE endpoint_id = ?1", [&endpoint_id])?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
+        let project_id = project_id.to_owned();
+        self.write(move |conn, _| endpoints::room_secret(conn, &project_id))
+            .await
+    }
+
+    async fn rotate_room_secret(
+        &self,
+        project_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+    ) -> StoreResult<String> {
+        let project_id = project_id.to_owned();
+        self.write(move |conn, _| {
+            let previous = endpoints::room_secret(conn, &project_id)?;
+            conn.execute(
+                "UPDATE projects SET room_secret = ?2, room_secret_previous = ?3,
+                 room_secret_previous_until = ?4 WHERE id = ?1",
+                params![project_id, secret, previous, previous_until.0],
+            )?;
+            conn.execute(
+                "UPDATE endpoints SET secret = ?2, secret_previous = ?3, secret_previous_until = ?4
+                 WHERE project_id = ?1 AND room_id IS NOT NULL",
+                params![project_id, secret, previous, previous_until.0],
+            )?;
+            Ok(secret)
+        })
+        .await
+    }
+
+    async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {} FROM endpoints", endpoints::COLUMNS))?
+                .query_map([], endpoints::from_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn lease(
+        &self,
+        requests: Vec<LeaseRequest>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseBatch> {
+        self.write(move |conn, _| delivery::lease(conn, &requests, now, lease_until))
+            .await
+    }
+
+    async fn record_outcomes(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        auto_disable_after_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(move |conn, _| delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms))
+            .await
+    }
+
+    async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {
+        self.write(move |conn, _| delivery::release_leases(conn, now))
+            .await
+    }
+
+    async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        self.read(delivery::queue_depth).await
+    }
+
+    async fn messages(
+        &self,
+        project_id: &str,
+        query: MessageQuery,
+    ) -> StoreResult<Page<MessageRecord>> {
+        let project_id = project_id.to_owned();
+        self.read(move |conn| delivery::messages(conn, &project_id, &query))
+            .await
+    }
+
+    async fn message(
+        &self,
+        project_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
+        self.read(move |conn| delivery::message(conn, &project_id, &message_id))
+            .await
+    }
+
+    async fn attempts(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<AttemptRecord>> {
+        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
+        self.read(move |conn| {
+            if delivery::message(conn, &project_id, &message_id)?.is_none() {
+                return Ok(None);
+            }
+            delivery::attempts(conn, &message_id, after, limit).map(Some)
+        })
+        .await?
+        .ok_or(StoreError::NotFound("message"))
+    }
+
+    async fn recover(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<usize> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        self.write(move |conn, _| {
+            endpoints::get(conn, &project_id, &endpoint_id)?
+                .ok_or(StoreError::NotFound("endpoint"))?;
+            delivery::recover(conn, &endpoint_id, since, Timestamp::now())
+        })
+        .await
+    }
+
+    async fn lease_for_resend(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<Leased> {
+        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
+        self.write(move |conn, _| {
+            delivery::lease_for_resend(conn, &project_id, &message_id, lease_until)
+        })
+        .await
+    }
+
+    async fn enqueue_test(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        webhook_type: &str,
+        payload: Vec<u8>,
+    ) -> StoreResult<String> {
+        let (project_id, endpoint_id, webhook_type) =
+            (project_id.to_owned(), endpoint_id.to_owned(), webhook_type.to_owned());
+        self.write(move |conn, _| {
+            delivery::enqueue_test(conn, &project_id, &endpoint_id, &webhook_type, &payload, Timestamp::now())
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
@@ -446,7 +673,7 @@ impl Store for SqliteStore {
 }
 
 /// Rows were fetched with one extra to learn whether another page follows.
-fn paginate<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
+pub(super) fn paginate<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if more {

@@ -1,0 +1,484 @@
+//! The outbox in SQLite: fan-out of events into messages, leases, outcomes, recovery.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use meetinghooks_webhooks::WebhookType;
+
+use crate::domain::endpoint::Ordering;
+use crate::domain::ids::random_hex_id;
+use crate::domain::subscription::Subscription;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{
+    AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
+    MessageStatus, NextStep, Page, StoreError, StoreResult,
+};
+
+/// An endpoint as fan-out sees it.
+pub struct Target {
+    id: String,
+    room_id: Option<String>,
+    events: Subscription,
+    ordered: bool,
+    disabled: bool,
+}
+
+pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, room_id, events, ordering, disabled FROM endpoints WHERE project_id = ?1",
+    )?;
+    let rows = stmt.query_map([project_id], |row| {
+        let events: String = row.get(2)?;
+        let ordering: String = row.get(3)?;
+        Ok(Target {
+            id: row.get(0)?,
+            room_id: row.get(1)?,
+            events: serde_json::from_str::<Vec<String>>(&events)
+                .ok()
+                .and_then(|p| Subscription::parse(p).ok())
+                .unwrap_or_else(|| Subscription::parse(vec!["*".into()]).expect("valid")),
+            ordered: Ordering::parse(&ordering) != Some(Ordering::None),
+            disabled: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Creates one message per subscribed endpoint for a just-inserted event.
+pub fn fan_out(
+    conn: &Connection,
+    targets: &[Target],
+    project_id: &str,
+    room_id: &str,
+    event_position: i64,
+    webhook_type: WebhookType,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let mut busy = conn.prepare_cached(
+        "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
+         AND status IN ('waiting', 'pending', 'delivering') LIMIT 1",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (id, project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?;
+    let mut created = 0;
+    for target in targets {
+        let for_room = target.room_id.as_deref().is_none_or(|r| r == room_id);
+        if !for_room || !target.events.matches(webhook_type) {
+            continue;
+        }
+        let status = if target.disabled {
+            MessageStatus::Skipped
+        } else if target.ordered && busy.exists(params![target.id, room_id])? {
+            MessageStatus::Waiting
+        } else {
+            MessageStatus::Pending
+        };
+        insert.execute(params![
+            random_hex_id("msg_", 12),
+            project_id,
+            target.id,
+            event_position,
+            room_id,
+            target.ordered,
+            status.as_str(),
+            now.0
+        ])?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+const LEASED_COLUMNS: &str = "m.id, m.endpoint_id, m.room_id, m.ordered, e.sequence, e.payload,
+    m.attempts, e.created_at, m.status";
+
+fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
+    Ok(Leased {
+        message_id: row.get(0)?,
+        endpoint_id: row.get(1)?,
+        room_id: row.get(2)?,
+        ordered: row.get(3)?,
+        sequence: row.get::<_, i64>(4)? as u64,
+        payload: row.get(5)?,
+        attempts: row.get(6)?,
+        event_created_at: Timestamp(row.get(7)?),
+        resend_of: None,
+    })
+}
+
+pub fn lease(
+    conn: &Connection,
+    requests: &[LeaseRequest],
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> StoreResult<LeaseBatch> {
+    let mut due = conn.prepare_cached(&format!(
+        "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+         WHERE m.endpoint_id = ?1 AND m.status IN ('pending', 'delivering') AND m.due_at <= ?2
+         ORDER BY m.due_at LIMIT ?3"
+    ))?;
+    let mut next = conn.prepare_cached(
+        "SELECT MIN(due_at) FROM messages WHERE endpoint_id = ?1 AND status IN ('pending', 'delivering')",
+    )?;
+    let mut take = conn.prepare_cached(
+        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1",
+    )?;
+    let mut batch = LeaseBatch::default();
+    for request in requests {
+        let rows = due
+            .query_map(params![request.endpoint_id, now.0, request.max as i64], leased_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for leased in &rows {
+            take.execute(params![leased.message_id, lease_until.0])?;
+        }
+        if rows.len() < request.max {
+            let next_due: Option<i64> = next.query_row([&request.endpoint_id], |row| row.get(0))?;
+            batch
+                .next_due
+                .push((request.endpoint_id.clone(), next_due.map(Timestamp)));
+        }
+        batch.leased.extend(rows);
+    }
+    Ok(batch)
+}
+
+pub fn record_outcomes(
+    conn: &Connection,
+    outcomes: &[AttemptOutcome],
+    auto_disable_after_ms: i64,
+) -> StoreResult<()> {
+    let mut attempt = conn.prepare_cached(
+        "INSERT INTO attempts (message_id, attempted_at, duration_ms, status_code, error_kind, response_body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut update = conn.prepare_cached(
+        "UPDATE messages SET status = ?2, due_at = ?3, attempts = attempts + 1,
+         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6 WHERE id = ?1",
+    )?;
+    let mut succeeded = conn.prepare_cached(
+        "UPDATE endpoints SET last_success_at = ?2, failing_since = NULL WHERE id = ?1",
+    )?;
+    let mut failing = conn.prepare_cached(
+        "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
+         RETURNING failing_since, disabled",
+    )?;
+    for o in outcomes {
+        attempt.execute(params![
+            o.message_id,
+            o.attempted_at.0,
+            o.duration_ms as i64,
+            o.status_code,
+            o.error_kind,
+            o.response_body
+        ])?;
+        let mut next = o.next.clone();
+        let mut disable_reason = None;
+        match &next {
+            NextStep::Succeeded => {
+                succeeded.execute(params![o.endpoint_id, o.attempted_at.0])?;
+            }
+            NextStep::Restore(_) => {}
+            _ => {
+                let row: Option<(i64, bool)> = failing
+                    .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((since, disabled)) = row {
+                    disable_reason = match &next {
+                        NextStep::Gone(reason) => Some(reason.clone()),
+                        _ if o.attempted_at.0 - since >= auto_disable_after_ms => Some(format!(
+                            "no successful delivery since {}",
+                            Timestamp(since).to_rfc3339()
+                        )),
+                        _ => None,
+                    };
+                    // A disabled endpoint keeps the message, as skipped, instead of retrying.
+                    if (disabled || disable_reason.is_some()) && matches!(next, NextStep::RetryAt(_)) {
+                        next = NextStep::Restore(MessageStatus::Skipped);
+                    }
+                }
+            }
+        }
+        let (status, due) = match &next {
+            NextStep::Succeeded => (MessageStatus::Succeeded, o.attempted_at),
+            NextStep::RetryAt(at) => (MessageStatus::Pending, *at),
+            NextStep::Exhausted => (MessageStatus::Exhausted, o.attempted_at),
+            NextStep::Gone(_) => (MessageStatus::Failed, o.attempted_at),
+            NextStep::Restore(status) => (*status, o.attempted_at),
+        };
+        update.execute(params![
+            o.message_id,
+            status.as_str(),
+            due.0,
+            o.attempted_at.0,
+            o.status_code,
+            o.error_kind
+        ])?;
+        if o.ordered && !matches!(status, MessageStatus::Pending | MessageStatus::Waiting) {
+            promote_next(conn, &o.endpoint_id, &o.room_id, o.attempted_at)?;
+        }
+        // After the promotion, so a newly promoted message is skipped too.
+        if let Some(reason) = disable_reason {
+            disable(conn, &o.endpoint_id, &reason, o.attempted_at)?;
+        }
+    }
+    Ok(())
+}
+
+fn disable(conn: &Connection, endpoint_id: &str, reason: &str, now: Timestamp) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE endpoints SET disabled = 1, disabled_reason = ?2, updated_at = ?3
+         WHERE id = ?1 AND disabled = 0",
+        params![endpoint_id, reason, now.0],
+    )?;
+    if changed > 0 {
+        tracing::warn!(endpoint_id, reason, "endpoint disabled");
+        super::endpoints::skip_queued(conn, endpoint_id)?;
+    }
+    Ok(())
+}
+
+/// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
+pub fn promote_next(
+    conn: &Connection,
+    endpoint_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let in_line: bool = conn
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
+             AND status IN ('pending', 'delivering') LIMIT 1",
+        )?
+        .exists(params![endpoint_id, room_id])?;
+    if !in_line {
+        conn.prepare_cached(
+            "UPDATE messages SET status = 'pending', due_at = ?3 WHERE id = (
+                SELECT id FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
+                ORDER BY event_position LIMIT 1)",
+        )?
+        .execute(params![endpoint_id, room_id, now.0])?;
+    }
+    Ok(())
+}
+
+pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
+    Ok(conn.execute(
+        "UPDATE messages SET status = 'pending', due_at = ?1 WHERE status = 'delivering'",
+        [now.0],
+    )?)
+}
+
+pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM messages GROUP BY status")?;
+    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (status, count) = row?;
+        if let Some(status) = MessageStatus::parse(&status) {
+            out.push((status, count as u64));
+        }
+    }
+    Ok(out)
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.position, m.endpoint_id, e.id, m.room_id, e.sequence,
+    e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
+    m.last_status_code, m.last_error";
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    let status: String = row.get(7)?;
+    Ok(MessageRecord {
+        id: row.get(0)?,
+        position: row.get(1)?,
+        endpoint_id: row.get(2)?,
+        event_id: row.get(3)?,
+        meeting_id: row.get(4)?,
+        sequence: row.get::<_, i64>(5)? as u64,
+        webhook_type: row.get(6)?,
+        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending),
+        attempts: row.get(8)?,
+        due_at: Timestamp(row.get(9)?),
+        created_at: Timestamp(row.get(10)?),
+        last_attempt_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+        last_status_code: row.get(12)?,
+        last_error: row.get(13)?,
+    })
+}
+
+pub fn messages(
+    conn: &Connection,
+    project_id: &str,
+    query: &MessageQuery,
+) -> rusqlite::Result<Page<MessageRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+         WHERE m.project_id = ?1 AND m.position > ?2
+           AND (?3 IS NULL OR m.endpoint_id = ?3)
+           AND (?4 IS NULL OR m.room_id = ?4)
+           AND (?5 IS NULL OR m.status = ?5)
+         ORDER BY m.position LIMIT ?6"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                project_id,
+                query.after.unwrap_or(0),
+                query.endpoint_id,
+                query.meeting_id,
+                query.status.map(MessageStatus::as_str),
+                query.limit as i64 + 1
+            ],
+            |row| {
+                let m = message_from_row(row)?;
+                let position = m.position;
+                Ok((m, position))
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(super::paginate(rows, query.limit))
+}
+
+pub fn message(
+    conn: &Connection,
+    project_id: &str,
+    message_id: &str,
+) -> rusqlite::Result<Option<MessageRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+         WHERE m.project_id = ?1 AND m.id = ?2"
+    ))?
+    .query_row(params![project_id, message_id], message_from_row)
+    .optional()
+}
+
+pub fn attempts(
+    conn: &Connection,
+    message_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Page<AttemptRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, attempted_at, duration_ms, status_code, error_kind, response_body
+         FROM attempts WHERE message_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![message_id, after.unwrap_or(0), limit as i64 + 1],
+            |row| {
+                let record = AttemptRecord {
+                    id: row.get(0)?,
+                    attempted_at: Timestamp(row.get(1)?),
+                    duration_ms: row.get::<_, i64>(2)? as u64,
+                    status_code: row.get(3)?,
+                    error_kind: row.get(4)?,
+                    response_body: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                };
+                let id = record.id;
+                Ok((record, id))
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(super::paginate(rows, limit))
+}
+
+pub fn recover(
+    conn: &Connection,
+    endpoint_id: &str,
+    since: Timestamp,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let ordered: bool = conn.query_row(
+        "SELECT ordering != 'none' FROM endpoints WHERE id = ?1",
+        [endpoint_id],
+        |row| row.get(0),
+    )?;
+    let status = if ordered { "waiting" } else { "pending" };
+    let count = conn.execute(
+        "UPDATE messages SET status = ?2, due_at = ?3
+         WHERE endpoint_id = ?1 AND created_at >= ?4 AND status IN ('failed', 'exhausted', 'skipped')",
+        params![endpoint_id, status, now.0, since.0],
+    )?;
+    if ordered && count > 0 {
+        let rooms: Vec<String> = conn
+            .prepare(
+                "SELECT DISTINCT room_id FROM messages WHERE endpoint_id = ?1 AND status = 'waiting'",
+            )?
+            .query_map([endpoint_id], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for room in rooms {
+            promote_next(conn, endpoint_id, &room, now)?;
+        }
+    }
+    Ok(count)
+}
+
+pub fn lease_for_resend(
+    conn: &Connection,
+    project_id: &str,
+    message_id: &str,
+    lease_until: Timestamp,
+) -> StoreResult<Leased> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+             WHERE m.project_id = ?1 AND m.id = ?2"
+        ))?
+        .query_row(params![project_id, message_id], |row| {
+            let leased = leased_from_row(row)?;
+            let status: String = row.get(8)?;
+            Ok((leased, status))
+        })
+        .optional()?;
+    let Some((mut leased, status)) = found else {
+        return Err(StoreError::NotFound("message"));
+    };
+    let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending);
+    match status {
+        MessageStatus::Delivering => {
+            return Err(StoreError::Busy("the message is being delivered right now".into()))
+        }
+        MessageStatus::Waiting => {
+            return Err(StoreError::Busy(
+                "the message is waiting for earlier messages of its meeting".into(),
+            ))
+        }
+        _ => {}
+    }
+    conn.execute(
+        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1",
+        params![message_id, lease_until.0],
+    )?;
+    leased.resend_of = Some(status);
+    Ok(leased)
+}
+
+pub fn enqueue_test(
+    conn: &Connection,
+    project_id: &str,
+    endpoint_id: &str,
+    webhook_type: &str,
+    payload: &[u8],
+    now: Timestamp,
+) -> StoreResult<String> {
+    // Test events live in the empty meeting id, which no real meeting can have.
+    let sequence: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE project_id = ?1 AND room_id = ''",
+        [project_id],
+        |row| row.get(0),
+    )?;
+    conn.execute(
+        "INSERT INTO events (id, project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+         VALUES (?1, ?2, '', '', ?3, ?4, ?5, ?6)",
+        params![random_hex_id("evt_", 12), project_id, sequence, webhook_type, payload, now.0],
+    )?;
+    let position = conn.last_insert_rowid();
+    let id = random_hex_id("msg_", 12);
+    conn.execute(
+        "INSERT INTO messages (id, project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, '', 0, 'pending', ?5, ?5)",
+        params![id, project_id, endpoint_id, position, now.0],
+    )?;
+    Ok(id)
+}

@@ -1,0 +1,182 @@
+//! Endpoint rows: mapping to and from `Endpoint`, and the room-webhook secret.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
+use crate::domain::subscription::Subscription;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{RoomWebhook, StoreError, StoreResult};
+
+pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
+    headers, retry_schedule, timeout_ms, disabled, disabled_reason, secret, secret_previous,
+    secret_previous_until, failing_since, last_success_at, created_at, updated_at";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub fn from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let events: Vec<String> = json_column(row, 5)?;
+    let ordering: String = row.get(6)?;
+    let schedule: Option<String> = row.get(9)?;
+    Ok(Endpoint {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        room_id: row.get(2)?,
+        url: row.get(3)?,
+        description: row.get(4)?,
+        events: Subscription::parse(events).unwrap_or_else(|_| {
+            Subscription::parse(vec!["*".into()]).expect("* is a valid pattern")
+        }),
+        ordering: Ordering::parse(&ordering).unwrap_or_default(),
+        rate_limit: row.get(7)?,
+        headers: json_column(row, 8)?,
+        retry_schedule: schedule.and_then(|s| serde_json::from_str(&s).ok()),
+        timeout_ms: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
+        disabled: row.get(11)?,
+        disabled_reason: row.get(12)?,
+        secret: row.get(13)?,
+        secret_previous: row.get(14)?,
+        secret_previous_until: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+        failing_since: row.get::<_, Option<i64>>(16)?.map(Timestamp),
+        last_success_at: row.get::<_, Option<i64>>(17)?.map(Timestamp),
+        created_at: Timestamp(row.get(18)?),
+        updated_at: Timestamp(row.get(19)?),
+    })
+}
+
+pub fn insert(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
+    conn.execute(
+        &format!("INSERT INTO endpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
+        params![
+            e.id,
+            e.project_id,
+            e.room_id,
+            e.url,
+            e.description,
+            serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
+            e.ordering.as_str(),
+            e.rate_limit,
+            serde_json::to_string(&e.headers).expect("headers serialize"),
+            e.retry_schedule.as_ref().map(|s| serde_json::to_string(s).expect("schedule serializes")),
+            e.timeout_ms.map(|t| t as i64),
+            e.disabled,
+            e.disabled_reason,
+            e.secret,
+            e.secret_previous,
+            e.secret_previous_until.map(|t| t.0),
+            e.failing_since.map(|t| t.0),
+            e.last_success_at.map(|t| t.0),
+            e.created_at.0,
+            e.updated_at.0,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rewrites every column of an existing endpoint; returns false when it does not exist.
+pub fn replace(conn: &Connection, e: &Endpoint) -> StoreResult<bool> {
+    let deleted = conn.execute(
+        "DELETE FROM endpoints WHERE id = ?1 AND project_id = ?2",
+        params![e.id, e.project_id],
+    )?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    insert(conn, e)?;
+    Ok(true)
+}
+
+pub fn get(conn: &Connection, project_id: &str, id: &str) -> StoreResult<Option<Endpoint>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM endpoints WHERE project_id = ?1 AND id = ?2"
+        ))?
+        .query_row(params![project_id, id], from_row)
+        .optional()?)
+}
+
+/// Marks an endpoint's queued messages `skipped`, as when it is disabled.
+pub fn skip_queued(conn: &Connection, endpoint_id: &str) -> StoreResult<usize> {
+    Ok(conn.execute(
+        "UPDATE messages SET status = 'skipped'
+         WHERE endpoint_id = ?1 AND status IN ('waiting', 'pending')",
+        [endpoint_id],
+    )?)
+}
+
+/// The project's room-webhook secret, created on first use.
+pub fn room_secret(conn: &Connection, project_id: &str) -> StoreResult<String> {
+    let current: Option<Option<String>> = conn
+        .query_row(
+            "SELECT room_secret FROM projects WHERE id = ?1",
+            [project_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match current {
+        None => Err(StoreError::NotFound("project")),
+        Some(Some(secret)) => Ok(secret),
+        Some(None) => {
+            let secret = generate_secret();
+            conn.execute(
+                "UPDATE projects SET room_secret = ?2 WHERE id = ?1",
+                params![project_id, secret],
+            )?;
+            Ok(secret)
+        }
+    }
+}
+
+/// Creates or updates the endpoint that carries a room's own webhook.
+pub fn upsert_room_webhook(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    webhook: &RoomWebhook,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let secret = room_secret(conn, project_id)?;
+    let (previous, previous_until): (Option<String>, Option<i64>) = conn.query_row(
+        "SELECT room_secret_previous, room_secret_previous_until FROM projects WHERE id = ?1",
+        [project_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let events = serde_json::to_string(webhook.events.patterns()).expect("patterns serialize");
+    let updated = conn.execute(
+        "UPDATE endpoints SET url = ?3, events = ?4, updated_at = ?5
+         WHERE project_id = ?1 AND room_id = ?2",
+        params![project_id, room_id, webhook.end_point, events, now.0],
+    )?;
+    if updated == 0 {
+        insert(
+            conn,
+            &Endpoint {
+                id: crate::domain::ids::random_hex_id("ep_", 12),
+                project_id: project_id.to_owned(),
+                room_id: Some(room_id.to_owned()),
+                url: webhook.end_point.clone(),
+                description: format!("webhook of room {room_id}"),
+                events: webhook.events.clone(),
+                ordering: Ordering::Meeting,
+                rate_limit: None,
+                headers: Default::default(),
+                retry_schedule: None,
+                timeout_ms: None,
+                disabled: false,
+                disabled_reason: None,
+                secret,
+                secret_previous: previous,
+                secret_previous_until: previous_until.map(Timestamp),
+                failing_since: None,
+                last_success_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}
