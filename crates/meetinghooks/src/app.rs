@@ -9,10 +9,14 @@ use tokio::sync::{watch, Notify};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::delivery::ssrf::SsrfPolicy;
+use crate::delivery::Dispatcher;
 use crate::domain::ids::sha256;
+use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
+use crate::telemetry;
 use crate::timers;
 
 /// Name of the project that `bootstrap_api_key` opens.
@@ -31,19 +35,45 @@ pub async fn run(
             .await
             .context("creating the bootstrap project")?;
     }
+    let policy =
+        Arc::new(SsrfPolicy::new(&config.allowed_private_targets).map_err(|e| anyhow::anyhow!(e))?);
+    let dispatcher = Dispatcher::new(store.clone(), config.delivery(), policy)?;
+    // One node owns this database: leases of a previous process are void.
+    let released = store.release_leases(Timestamp::now()).await?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "re-queued messages that were in flight at the last stop"
+        );
+    }
     let wake_timers = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
-    let timer_task = tokio::spawn(timers::run(store.clone(), wake_timers.clone(), stopped));
+    let timer_task = tokio::spawn(timers::run(
+        store.clone(),
+        wake_timers.clone(),
+        stopped.clone(),
+    ));
+    let dispatch_task = tokio::spawn(dispatcher.clone().run(stopped.clone()));
+    let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
 
-    let state = AppState::new(store, wake_timers);
+    let state = AppState::new(
+        store,
+        wake_timers,
+        dispatcher,
+        config.secret_rotation_overlap.as_millis() as i64,
+        telemetry::prometheus(),
+    );
     tracing::info!(addr = %listener.local_addr()?, "meetinghooks listening");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
 
+    // No new work is accepted now; in-flight attempts get the shutdown grace.
     let _ = stop.send(true);
     let _ = timer_task.await;
+    let _ = dispatch_task.await;
+    let _ = sampler_task.await;
     tracing::info!("meetinghooks stopped");
     Ok(())
 }

@@ -23,6 +23,32 @@ pub struct Config {
     pub bootstrap_api_key: Option<Secret>,
     /// `tracing` filter, e.g. `info` or `meetinghooks=debug`.
     pub log: String,
+
+    /// Delay before each attempt: the first is normally 0 (at once).
+    #[serde(with = "duration_list")]
+    pub retry_schedule: Vec<Duration>,
+    /// Each retry delay is moved by up to ± this fraction.
+    pub retry_jitter: f64,
+    /// Whole request, 1-30 s; endpoints may set their own.
+    #[serde(with = "duration_text")]
+    pub request_timeout: Duration,
+    #[serde(with = "duration_text")]
+    pub connect_timeout: Duration,
+    /// Attempts in flight per endpoint.
+    pub endpoint_concurrency: usize,
+    /// Attempts in flight in this process.
+    pub global_concurrency: usize,
+    /// An endpoint with no success for this long is disabled.
+    #[serde(with = "duration_text")]
+    pub auto_disable_after: Duration,
+    /// How long a rotated-out secret keeps signing beside the new one.
+    #[serde(with = "duration_text")]
+    pub secret_rotation_overlap: Duration,
+    /// CIDR ranges exempt from the SSRF guard, for development (e.g. `127.0.0.0/8`).
+    pub allowed_private_targets: Vec<String>,
+    /// On SIGTERM, how long in-flight attempts may take to finish.
+    #[serde(with = "duration_text")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -33,6 +59,16 @@ impl Default for Config {
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
             log: "info".into(),
+            retry_schedule: crate::delivery::schedule::default_schedule(),
+            retry_jitter: 0.2,
+            request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            endpoint_concurrency: 64,
+            global_concurrency: 1024,
+            auto_disable_after: Duration::from_secs(5 * 86_400),
+            secret_rotation_overlap: Duration::from_secs(86_400),
+            allowed_private_targets: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -65,6 +101,20 @@ impl Config {
         if self.reconnect_grace > Duration::from_secs(24 * 3600) {
             anyhow::bail!("reconnect_grace must be at most 24h");
         }
+        if self.retry_schedule.is_empty() {
+            anyhow::bail!("retry_schedule needs at least one entry");
+        }
+        if !(0.0..1.0).contains(&self.retry_jitter) {
+            anyhow::bail!("retry_jitter must be in [0, 1)");
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.request_timeout) {
+            anyhow::bail!("request_timeout must be 1-30 s");
+        }
+        if self.endpoint_concurrency == 0 || self.global_concurrency == 0 {
+            anyhow::bail!("endpoint_concurrency and global_concurrency must be at least 1");
+        }
+        crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets)
+            .map_err(|e| anyhow::anyhow!("allowed_private_targets: {e}"))?;
         if let Some(key) = &self.bootstrap_api_key {
             if key.0.len() < 16 {
                 anyhow::bail!("bootstrap_api_key must be at least 16 characters");
@@ -136,6 +186,43 @@ pub mod duration_text {
         parsed.ok_or_else(|| {
             serde::de::Error::custom("expected a duration such as \"10s\" or \"500ms\"")
         })
+    }
+}
+
+/// Lists of durations, each as accepted by [`duration_text`].
+pub mod duration_list {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = list
+            .iter()
+            .map(|d| format!("{}ms", d.as_millis()))
+            .collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Item(#[serde(with = "super::duration_text")] Duration);
+        Ok(Vec::<Item>::deserialize(d)?
+            .into_iter()
+            .map(|i| i.0)
+            .collect())
+    }
+}
+
+impl Config {
+    pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
+        crate::delivery::DeliveryConfig {
+            retry_schedule: self.retry_schedule.clone(),
+            jitter: self.retry_jitter,
+            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
+            endpoint_concurrency: self.endpoint_concurrency,
+            global_concurrency: self.global_concurrency,
+            auto_disable_after: self.auto_disable_after,
+            shutdown_grace: self.shutdown_grace,
+        }
     }
 }
 

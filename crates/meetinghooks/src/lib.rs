@@ -8,9 +8,11 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod store;
+pub mod telemetry;
 pub mod timers;
 
 pub use app::run;

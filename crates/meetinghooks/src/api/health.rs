@@ -1,4 +1,4 @@
-//! Liveness (`/healthz`) and readiness (`/readyz`, which pings the store).
+//! Liveness (`/healthz`), readiness (`/readyz`, which pings the store) and `/metrics`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,4 +19,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Json(json!({"status": "unavailable", "reason": e.to_string()})),
         ),
     }
+}
+
+/// Prometheus text format.
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -1,9 +1,11 @@
 //! The HTTP API: routes, shared state and the JSON shapes it speaks.
 
+mod endpoints;
 mod error;
 mod events;
 mod extract;
 mod health;
+mod messages;
 mod rooms;
 mod sessions;
 mod signals;
@@ -14,11 +16,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
 pub use error::ApiError;
 use extract::KeyCache;
 
+use crate::delivery::Dispatcher;
 use crate::store::Store;
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,14 +32,27 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Woken after ingest, so the timer driver sees newly armed reconnect graces.
     pub timers: Arc<Notify>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_overlap_ms: i64,
+    pub metrics: PrometheusHandle,
     keys: Arc<KeyCache>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, timers: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        timers: Arc<Notify>,
+        dispatcher: Arc<Dispatcher>,
+        secret_overlap_ms: i64,
+        metrics: PrometheusHandle,
+    ) -> Self {
         AppState {
             store,
             timers,
+            dispatcher,
+            secret_overlap_ms,
+            metrics,
             keys: Arc::default(),
         }
     }
@@ -52,6 +69,33 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/sessions", get(sessions::list))
         .route("/v2/sessions/end", post(sessions::end))
         .route("/v2/sessions/{session_id}", get(sessions::get))
+        .route(
+            "/v1/endpoints",
+            post(endpoints::create).get(endpoints::list),
+        )
+        .route(
+            "/v1/endpoints/{id}",
+            get(endpoints::get)
+                .patch(endpoints::update)
+                .delete(endpoints::delete),
+        )
+        .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
+        .route(
+            "/v1/endpoints/{id}/secret/rotate",
+            post(endpoints::rotate_secret),
+        )
+        .route("/v1/endpoints/{id}/test", post(endpoints::send_test))
+        .route("/v1/endpoints/{id}/recover", post(endpoints::recover))
+        .route("/v1/room-webhooks/secret", get(endpoints::room_secret))
+        .route(
+            "/v1/room-webhooks/secret/rotate",
+            post(endpoints::rotate_room_secret),
+        )
+        .route("/v1/messages", get(messages::list))
+        .route("/v1/messages/{id}", get(messages::get))
+        .route("/v1/messages/{id}/attempts", get(messages::attempts))
+        .route("/v1/messages/{id}/resend", post(messages::resend))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

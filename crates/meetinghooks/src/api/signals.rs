@@ -38,5 +38,8 @@ pub async fn ingest(
         .map_err(|e| ApiError::bad_request("invalid_signal", e.to_string()))?;
     let report = state.store.ingest(&project.id, signals).await?;
     state.timers.notify_one();
+    if report.messages > 0 {
+        state.dispatcher.wake();
+    }
     Ok((StatusCode::ACCEPTED, Json(report)))
 }

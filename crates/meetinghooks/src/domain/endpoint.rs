@@ -109,7 +109,9 @@ pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("header name {name:?} is not a valid HTTP token"));
     }
     if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
-        return Err(format!("header {name:?} is set by meetinghooks and cannot be overridden"));
+        return Err(format!(
+            "header {name:?} is set by meetinghooks and cannot be overridden"
+        ));
     }
     if value.len() > 4096 || value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
         return Err(format!("header {name:?} has an invalid or overlong value"));

@@ -335,10 +335,16 @@ pub trait Store: Send + Sync + 'static {
 
     // --- messages API --------------------------------------------------------------------------
 
-    async fn messages(&self, project_id: &str, query: MessageQuery)
-        -> StoreResult<Page<MessageRecord>>;
-    async fn message(&self, project_id: &str, message_id: &str)
-        -> StoreResult<Option<MessageRecord>>;
+    async fn messages(
+        &self,
+        project_id: &str,
+        query: MessageQuery,
+    ) -> StoreResult<Page<MessageRecord>>;
+    async fn message(
+        &self,
+        project_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>>;
     async fn attempts(
         &self,
         project_id: &str,
@@ -348,8 +354,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Page<AttemptRecord>>;
     /// Re-queues an endpoint's failed, exhausted and skipped messages created since `since`,
     /// in their original order. Returns how many.
-    async fn recover(&self, project_id: &str, endpoint_id: &str, since: Timestamp)
-        -> StoreResult<usize>;
+    async fn recover(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<usize>;
     /// Leases one message for a manual resend.
     async fn lease_for_resend(
         &self,

@@ -116,28 +116,3 @@ async fn full_meeting_payloads_are_exact() {
     );
     app.shutdown().await;
 }
-
-/// Payloads exactly as stored: the raw text of each `payload` in the events response.
-pub async fn raw_payloads(app: &TestApp, meeting: &str) -> Vec<String> {
-    let text = app
-        .get(&format!("/v1/events?meetingId={meeting}&limit=500"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    #[derive(serde::Deserialize)]
-    struct Page<'a> {
-        #[serde(borrow)]
-        data: Vec<Item<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item<'a> {
-        #[serde(borrow)]
-        payload: &'a serde_json::value::RawValue,
-    }
-    let page: Page<'_> = serde_json::from_str(&text).unwrap();
-    page.data
-        .iter()
-        .map(|i| i.payload.get().to_owned())
-        .collect()
-}

@@ -33,7 +33,59 @@ pub fn test_config(dir: &Path) -> Config {
     }
 }
 
+/// Delivery to loopback allowed, quick retries without jitter, 1 s timeouts.
+pub fn delivery_config(dir: &Path) -> Config {
+    Config {
+        allowed_private_targets: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        retry_schedule: [0, 200, 400, 400].map(Duration::from_millis).to_vec(),
+        retry_jitter: 0.0,
+        request_timeout: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(2),
+        ..test_config(dir)
+    }
+}
+
 impl TestApp {
+    /// An app that may deliver to receivers on loopback.
+    pub async fn delivering() -> TestApp {
+        Self::delivering_with(|_| {}).await
+    }
+
+    pub async fn delivering_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = delivery_config(dir.path());
+        adjust(&mut config);
+        Self::spawn_with(dir, config).await
+    }
+
+    /// Creates an endpoint and returns its JSON (with the secret).
+    pub async fn endpoint(&self, body: Value) -> Value {
+        let response = self.post("/v1/endpoints", body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Messages of an endpoint, oldest first.
+    pub async fn messages(&self, endpoint_id: &str) -> Vec<Value> {
+        let page: Value = self
+            .get(&format!("/v1/messages?endpointId={endpoint_id}&limit=500"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["data"].as_array().unwrap().clone()
+    }
+
     pub async fn spawn() -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path());
@@ -64,6 +116,31 @@ impl TestApp {
         })
         .await;
         app
+    }
+
+    /// Polls an endpoint's messages until `check` holds; returns them.
+    pub async fn wait_messages(
+        &self,
+        endpoint_id: &str,
+        check: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let messages = self.messages(endpoint_id).await;
+            if !messages.is_empty() && check(&messages) {
+                return messages;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "messages never settled: {messages:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops without waiting for the shutdown to finish (for tests that leave attempts hanging).
+    pub async fn shutdown_now(mut self) {
+        let _ = self.stop.take().unwrap().send(());
     }
 
     pub async fn shutdown(mut self) {
@@ -227,4 +304,29 @@ impl Drop for Binary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Payloads exactly as stored: the raw text of each `payload` in the events response.
+pub async fn raw_payloads(app: &TestApp, meeting: &str) -> Vec<String> {
+    let text = app
+        .get(&format!("/v1/events?meetingId={meeting}&limit=500"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        data: Vec<Item<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item<'a> {
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let page: Page<'_> = serde_json::from_str(&text).unwrap();
+    page.data
+        .iter()
+        .map(|i| i.payload.get().to_owned())
+        .collect()
 }

@@ -1,8 +1,11 @@
 //! The integration test binary: every test starts the real app (or binary) on port 0.
 
 mod helpers;
+mod receiver;
 
 mod bad_input;
+mod delivery;
+mod delivery_safety;
 mod full_meeting;
 mod restart;
 mod rooms_and_sessions;

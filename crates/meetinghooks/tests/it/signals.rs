@@ -24,12 +24,12 @@ async fn repeated_ids_are_counted_as_duplicates_and_add_nothing() {
     let first: Value = app.signals(batch.clone()).await.json().await.unwrap();
     assert_eq!(
         first,
-        json!({"accepted":2,"duplicates":0,"stale":0,"events":3})
+        json!({"accepted":2,"duplicates":0,"stale":0,"events":3,"messages":0})
     );
     let again: Value = app.signals(batch).await.json().await.unwrap();
     assert_eq!(
         again,
-        json!({"accepted":0,"duplicates":2,"stale":0,"events":0})
+        json!({"accepted":0,"duplicates":2,"stale":0,"events":0,"messages":0})
     );
     // A repeat inside one batch is a duplicate too.
     let mixed = json!([

@@ -120,13 +120,15 @@ pub fn lease(
     let mut next = conn.prepare_cached(
         "SELECT MIN(due_at) FROM messages WHERE endpoint_id = ?1 AND status IN ('pending', 'delivering')",
     )?;
-    let mut take = conn.prepare_cached(
-        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1",
-    )?;
+    let mut take = conn
+        .prepare_cached("UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1")?;
     let mut batch = LeaseBatch::default();
     for request in requests {
         let rows = due
-            .query_map(params![request.endpoint_id, now.0, request.max as i64], leased_from_row)?
+            .query_map(
+                params![request.endpoint_id, now.0, request.max as i64],
+                leased_from_row,
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for leased in &rows {
             take.execute(params![leased.message_id, lease_until.0])?;
@@ -194,7 +196,9 @@ pub fn record_outcomes(
                         _ => None,
                     };
                     // A disabled endpoint keeps the message, as skipped, instead of retrying.
-                    if (disabled || disable_reason.is_some()) && matches!(next, NextStep::RetryAt(_)) {
+                    if (disabled || disable_reason.is_some())
+                        && matches!(next, NextStep::RetryAt(_))
+                    {
                         next = NextStep::Restore(MessageStatus::Skipped);
                     }
                 }
@@ -272,7 +276,9 @@ pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
 
 pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM messages GROUP BY status")?;
-    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (status, count) = row?;
@@ -437,7 +443,9 @@ pub fn lease_for_resend(
     let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending);
     match status {
         MessageStatus::Delivering => {
-            return Err(StoreError::Busy("the message is being delivered right now".into()))
+            return Err(StoreError::Busy(
+                "the message is being delivered right now".into(),
+            ))
         }
         MessageStatus::Waiting => {
             return Err(StoreError::Busy(

@@ -112,7 +112,15 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
         let outcome = engine::tick(&mut state, &room_id, now);
         emitted += outcome.events.len();
         let targets = delivery::targets(conn, &project_id)?;
-        persist(conn, &targets, &project_id, &room_id, &state, &[outcome], now)?;
+        persist(
+            conn,
+            &targets,
+            &project_id,
+            &room_id,
+            &state,
+            &[outcome],
+            now,
+        )?;
     }
     Ok(emitted)
 }
@@ -191,8 +199,15 @@ fn persist(
                 now.0
             ])?;
             let position = conn.last_insert_rowid();
-            messages +=
-                delivery::fan_out(conn, targets, project_id, room_id, position, webhook_type, now)?;
+            messages += delivery::fan_out(
+                conn,
+                targets,
+                project_id,
+                room_id,
+                position,
+                webhook_type,
+                now,
+            )?;
         }
         for ended in &outcome.ended {
             let doc = serde_json::to_string(ended).expect("session serializes");

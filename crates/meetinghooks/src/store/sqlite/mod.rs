@@ -658,10 +658,20 @@ impl Store for SqliteStore {
         webhook_type: &str,
         payload: Vec<u8>,
     ) -> StoreResult<String> {
-        let (project_id, endpoint_id, webhook_type) =
-            (project_id.to_owned(), endpoint_id.to_owned(), webhook_type.to_owned());
+        let (project_id, endpoint_id, webhook_type) = (
+            project_id.to_owned(),
+            endpoint_id.to_owned(),
+            webhook_type.to_owned(),
+        );
         self.write(move |conn, _| {
-            delivery::enqueue_test(conn, &project_id, &endpoint_id, &webhook_type, &payload, Timestamp::now())
+            delivery::enqueue_test(
+                conn,
+                &project_id,
+                &endpoint_id,
+                &webhook_type,
+                &payload,
+                Timestamp::now(),
+            )
         })
         .await
     }

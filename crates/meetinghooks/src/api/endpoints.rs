@@ -1,0 +1,429 @@
+//! `/v1/endpoints`: CRUD, secret rotation, test sends and recovery; and the room-webhook secret.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use meetinghooks_webhooks::{
+    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
+    WebhookType,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, JsonBody};
+use super::AppState;
+use crate::delivery::ssrf::UrlRefused;
+use crate::domain::endpoint::{generate_secret, validate_header, Endpoint, Ordering};
+use crate::domain::ids::random_hex_id;
+use crate::domain::signal::MAX_URL_LEN;
+use crate::domain::subscription::Subscription;
+use crate::domain::timestamp::Timestamp;
+
+const MAX_HEADERS: usize = 20;
+const MAX_SCHEDULE: usize = 20;
+const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
+
+/// Create and update share one input shape; on update every field is optional.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointInput {
+    url: Option<String>,
+    description: Option<String>,
+    events: Option<Vec<String>>,
+    ordering: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit: Option<Option<u32>>,
+    headers: Option<BTreeMap<String, String>>,
+    disabled: Option<bool>,
+    /// Seconds before each attempt; `null` restores the global schedule.
+    #[serde(default, deserialize_with = "nullable")]
+    retry_schedule: Option<Option<Vec<f64>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    timeout_seconds: Option<Option<u64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView {
+    id: String,
+    url: String,
+    description: String,
+    events: Vec<String>,
+    ordering: Ordering,
+    rate_limit: Option<u32>,
+    headers: BTreeMap<String, String>,
+    retry_schedule: Option<Vec<f64>>,
+    timeout_seconds: Option<u64>,
+    disabled: bool,
+    disabled_reason: Option<String>,
+    last_success_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Only in the answers to create and rotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl EndpointView {
+    fn of(e: Endpoint, with_secret: bool) -> Self {
+        EndpointView {
+            secret: with_secret.then(|| e.secret.clone()),
+            id: e.id,
+            url: e.url,
+            description: e.description,
+            events: e.events.patterns().to_vec(),
+            ordering: e.ordering,
+            rate_limit: e.rate_limit,
+            headers: e.headers,
+            retry_schedule: e
+                .retry_schedule
+                .map(|s| s.into_iter().map(|ms| ms as f64 / 1000.0).collect()),
+            timeout_seconds: e.timeout_ms.map(|ms| ms / 1000),
+            disabled: e.disabled,
+            disabled_reason: e.disabled_reason,
+            last_success_at: e.last_success_at.map(Timestamp::to_rfc3339),
+            created_at: e.created_at.to_rfc3339(),
+            updated_at: e.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_request", message)
+}
+
+/// Applies the given fields of `input` onto `endpoint`, validating each.
+fn apply_input(state: &AppState, endpoint: &mut Endpoint, input: EndpointInput) -> ApiResult<()> {
+    if let Some(url) = input.url {
+        let parsed = reqwest::Url::parse(&url)
+            .ok()
+            .filter(|_| url.len() <= MAX_URL_LEN)
+            .ok_or_else(|| {
+                invalid("url must be an absolute http(s) URL of at most 2048 characters")
+            })?;
+        match state.dispatcher.policy().check_url(&parsed) {
+            Ok(()) => {}
+            Err(UrlRefused::Blocked(blocked)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "ssrf_blocked",
+                    format!("url: {blocked}"),
+                ))
+            }
+            Err(other) => return Err(invalid(format!("url: {other}"))),
+        }
+        endpoint.url = url;
+    }
+    if let Some(description) = input.description {
+        if description.chars().count() > 1024 {
+            return Err(invalid("description must be at most 1024 characters"));
+        }
+        endpoint.description = description;
+    }
+    if let Some(events) = input.events {
+        endpoint.events = Subscription::parse(events).map_err(invalid)?;
+    }
+    if let Some(ordering) = input.ordering {
+        endpoint.ordering = Ordering::parse(&ordering)
+            .ok_or_else(|| invalid("ordering must be \"meeting\" or \"none\""))?;
+    }
+    if let Some(rate_limit) = input.rate_limit {
+        if rate_limit.is_some_and(|r| !(1..=100_000).contains(&r)) {
+            return Err(invalid("rateLimit must be 1-100000 per second"));
+        }
+        endpoint.rate_limit = rate_limit;
+    }
+    if let Some(headers) = input.headers {
+        if headers.len() > MAX_HEADERS {
+            return Err(invalid(format!("at most {MAX_HEADERS} headers")));
+        }
+        for (name, value) in &headers {
+            validate_header(name, value).map_err(invalid)?;
+        }
+        endpoint.headers = headers;
+    }
+    if let Some(schedule) = input.retry_schedule {
+        if let Some(delays) = &schedule {
+            let valid = !delays.is_empty()
+                && delays.len() <= MAX_SCHEDULE
+                && delays
+                    .iter()
+                    .all(|d| d.is_finite() && (0.0..=MAX_DELAY_SECS).contains(d));
+            if !valid {
+                return Err(invalid(
+                    "retrySchedule must hold 1-20 delays of 0-604800 seconds",
+                ));
+            }
+        }
+        endpoint.retry_schedule =
+            schedule.map(|d| d.into_iter().map(|s| (s * 1000.0) as u64).collect());
+    }
+    if let Some(timeout) = input.timeout_seconds {
+        if timeout.is_some_and(|t| !(1..=30).contains(&t)) {
+            return Err(invalid("timeoutSeconds must be 1-30"));
+        }
+        endpoint.timeout_ms = timeout.map(|t| t * 1000);
+    }
+    if let Some(disabled) = input.disabled {
+        if endpoint.disabled && !disabled {
+            // Re-enabled: a fresh start for the auto-disable clock.
+            endpoint.disabled_reason = None;
+            endpoint.failing_since = None;
+        } else if disabled && !endpoint.disabled {
+            endpoint.disabled_reason = Some("disabled through the API".into());
+        }
+        endpoint.disabled = disabled;
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    JsonBody(input): JsonBody<EndpointInput>,
+) -> ApiResult<(StatusCode, Json<EndpointView>)> {
+    if input.url.is_none() {
+        return Err(invalid("url is required"));
+    }
+    let now = Timestamp::now();
+    let mut endpoint = Endpoint {
+        id: random_hex_id("ep_", 12),
+        project_id: project.id.clone(),
+        room_id: None,
+        url: String::new(),
+        description: String::new(),
+        events: Subscription::parse(vec!["*".into()]).expect("* is valid"),
+        ordering: Ordering::Meeting,
+        rate_limit: None,
+        headers: BTreeMap::new(),
+        retry_schedule: None,
+        timeout_ms: None,
+        disabled: false,
+        disabled_reason: None,
+        secret: generate_secret(),
+        secret_previous: None,
+        secret_previous_until: None,
+        failing_since: None,
+        last_success_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    apply_input(&state, &mut endpoint, input)?;
+    let endpoint = state.store.create_endpoint(endpoint).await?;
+    state.dispatcher.endpoints_changed();
+    Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+) -> ApiResult<Json<Value>> {
+    let endpoints = state.store.endpoints(&project.id).await?;
+    let data: Vec<EndpointView> = endpoints
+        .into_iter()
+        .map(|e| EndpointView::of(e, false))
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn load(state: &AppState, project_id: &str, id: &str) -> ApiResult<Endpoint> {
+    state
+        .store
+        .endpoint(project_id, id)
+        .await?
+        .filter(|e| e.room_id.is_none())
+        .ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EndpointView>> {
+    Ok(Json(EndpointView::of(
+        load(&state, &project.id, &id).await?,
+        false,
+    )))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<EndpointInput>,
+) -> ApiResult<Json<EndpointView>> {
+    let mut endpoint = load(&state, &project.id, &id).await?;
+    apply_input(&state, &mut endpoint, input)?;
+    endpoint.updated_at = Timestamp::now();
+    let endpoint = state.store.update_endpoint(endpoint).await?;
+    state.dispatcher.endpoints_changed();
+    Ok(Json(EndpointView::of(endpoint, false)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.delete_endpoint(&project.id, &id).await? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    state.dispatcher.endpoints_changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn secret(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let endpoint = load(&state, &project.id, &id).await?;
+    Ok(Json(json!({ "secret": endpoint.secret })))
+}
+
+/// New secret now; the old one keeps signing beside it for the rotation overlap.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let mut endpoint = load(&state, &project.id, &id).await?;
+    let now = Timestamp::now();
+    endpoint.secret_previous = Some(std::mem::replace(&mut endpoint.secret, generate_secret()));
+    endpoint.secret_previous_until = Some(now.plus_millis(state.secret_overlap_ms));
+    endpoint.updated_at = now;
+    let endpoint = state.store.update_endpoint(endpoint).await?;
+    state.dispatcher.endpoints_changed();
+    Ok(Json(json!({
+        "secret": endpoint.secret,
+        "previousSecretValidUntil": endpoint.secret_previous_until.map(Timestamp::to_rfc3339),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestRequest {
+    webhook_type: String,
+}
+
+/// Queues a sample event of the given type to this endpoint only.
+pub async fn send_test(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<TestRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let webhook_type: WebhookType = request
+        .webhook_type
+        .parse()
+        .map_err(|e: meetinghooks_webhooks::UnknownWebhookType| invalid(e.to_string()))?;
+    load(&state, &project.id, &id).await?;
+    let payload = sample_event(webhook_type).to_json_bytes();
+    let message_id = state
+        .store
+        .enqueue_test(&project.id, &id, webhook_type.as_str(), payload)
+        .await?;
+    state.dispatcher.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "messageId": message_id })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RecoverRequest {
+    since: String,
+}
+
+pub async fn recover(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<RecoverRequest>,
+) -> ApiResult<Json<Value>> {
+    let since = Timestamp::parse_rfc3339(&request.since)
+        .ok_or_else(|| invalid("since must be an RFC 3339 time"))?;
+    load(&state, &project.id, &id).await?;
+    let requeued = state.store.recover(&project.id, &id, since).await?;
+    state.dispatcher.wake();
+    Ok(Json(json!({ "requeued": requeued })))
+}
+
+pub async fn room_secret(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+) -> ApiResult<Json<Value>> {
+    let secret = state.store.room_secret(&project.id).await?;
+    Ok(Json(json!({ "secret": secret })))
+}
+
+pub async fn rotate_room_secret(
+    State(state): State<AppState>,
+    Caller(project): Caller,
+) -> ApiResult<Json<Value>> {
+    let until = Timestamp::now().plus_millis(state.secret_overlap_ms);
+    let secret = state
+        .store
+        .rotate_room_secret(&project.id, generate_secret(), until)
+        .await?;
+    state.dispatcher.endpoints_changed();
+    Ok(Json(
+        json!({ "secret": secret, "previousSecretValidUntil": until.to_rfc3339() }),
+    ))
+}
+
+/// A realistic example of each webhook type, for test sends.
+pub fn sample_event(webhook_type: WebhookType) -> Event {
+    let meeting_id = "test-meeting".to_owned();
+    let session_id = "000000000000000000000000".to_owned();
+    let start = "2026-01-01T10:00:00.000+00:00".to_owned();
+    let r = MeetingRef {
+        meeting_id: meeting_id.clone(),
+        session_id: session_id.clone(),
+    };
+    let participant = ParticipantData {
+        meeting_id: meeting_id.clone(),
+        session_id: session_id.clone(),
+        participant_id: "test-participant".into(),
+        participant_name: "Test Participant".into(),
+    };
+    match webhook_type {
+        WebhookType::ParticipantJoined => Event::ParticipantJoined(participant),
+        WebhookType::ParticipantLeft => Event::ParticipantLeft(participant),
+        WebhookType::SessionStarted => Event::SessionStarted(SessionStarted {
+            session_id,
+            meeting_id,
+            start,
+        }),
+        WebhookType::SessionEnded => Event::SessionEnded(SessionEnded {
+            session_id,
+            meeting_id,
+            start,
+            end: "2026-01-01T10:30:00.000+00:00".into(),
+        }),
+        WebhookType::RecordingStarted => Event::RecordingStarted(r),
+        WebhookType::RecordingStopped => Event::RecordingStopped(RecordingStopped {
+            meeting_id,
+            session_id,
+            file_id: "000000000000000000000001".into(),
+        }),
+        WebhookType::LivestreamStarted => Event::LivestreamStarted(r),
+        WebhookType::LivestreamStopped => Event::LivestreamStopped(r),
+        WebhookType::HlsStarted => Event::HlsStarted(HlsStarted {
+            meeting_id,
+            session_id,
+            downstream_url: "https://cdn.example.com/hls/test-meeting/index.m3u8".into(),
+        }),
+        WebhookType::HlsStopped => Event::HlsStopped(r),
+    }
+}
