@@ -5,24 +5,30 @@ use axum::Json;
 use meetinghooks_webhooks::WebhookType;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{page_limit, parse_cursor, Caller, QueryParams};
 use super::AppState;
 use crate::store::{EventQuery, StoredEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     meeting_id: Option<String>,
     session_id: Option<String>,
+    /// A webhook type, e.g. `participant-joined`.
     #[serde(rename = "type")]
     webhook_type: Option<String>,
+    /// `nextCursor` of the previous page.
     after: Option<String>,
+    /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     id: String,
@@ -31,6 +37,7 @@ pub struct EventView {
     sequence: u64,
     webhook_type: String,
     /// The exact bytes webhooks carry, embedded as JSON.
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     created_at: String,
 }
@@ -60,13 +67,23 @@ impl TryFrom<StoredEvent> for EventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventPage {
     data: Vec<EventView>,
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events, oldest first", body = EventPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 500, description = "A stored payload is unreadable", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,

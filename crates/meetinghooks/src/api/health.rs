@@ -4,13 +4,32 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::AppState;
 
+/// Doc-only: the shape of the health answers.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HealthStatus {
+    /// `ok`, `ready` or `unavailable`.
+    #[schema(example = "ok")]
+    status: String,
+    /// Only when unavailable.
+    reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is up", body = HealthStatus)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "The store answers", body = HealthStatus),
+        (status = 503, description = "The store does not answer", body = HealthStatus),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
@@ -22,6 +41,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus metrics", body = String,
+        content_type = "text/plain")))]
 pub async fn metrics(
     State(state): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {

@@ -3,14 +3,47 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{page_limit, parse_cursor, Caller, QueryParams};
 use super::AppState;
 use crate::domain::timestamp::Timestamp;
 use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus};
 
-#[derive(Serialize)]
+/// A message's delivery state, as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatusView {
+    /// Behind an earlier message of the same (endpoint, meeting).
+    Waiting,
+    /// Due for an attempt at `nextAttemptAt`.
+    Pending,
+    /// An attempt is in flight.
+    Delivering,
+    Succeeded,
+    /// Ended without exhausting retries, e.g. the endpoint answered 410 Gone.
+    Failed,
+    Exhausted,
+    /// Not attempted because the endpoint is disabled.
+    Skipped,
+}
+
+impl From<MessageStatus> for MessageStatusView {
+    fn from(s: MessageStatus) -> Self {
+        match s {
+            MessageStatus::Waiting => Self::Waiting,
+            MessageStatus::Pending => Self::Pending,
+            MessageStatus::Delivering => Self::Delivering,
+            MessageStatus::Succeeded => Self::Succeeded,
+            MessageStatus::Failed => Self::Failed,
+            MessageStatus::Exhausted => Self::Exhausted,
+            MessageStatus::Skipped => Self::Skipped,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     id: String,
@@ -19,7 +52,7 @@ pub struct MessageView {
     meeting_id: String,
     sequence: u64,
     webhook_type: String,
-    status: MessageStatus,
+    status: MessageStatusView,
     attempts: u32,
     next_attempt_at: Option<String>,
     last_attempt_at: Option<String>,
@@ -38,7 +71,7 @@ impl From<MessageRecord> for MessageView {
             meeting_id: m.meeting_id,
             sequence: m.sequence,
             webhook_type: m.webhook_type,
-            status: m.status,
+            status: m.status.into(),
             attempts: m.attempts,
             last_attempt_at: m.last_attempt_at.map(Timestamp::to_rfc3339),
             last_status_code: m.last_status_code,
@@ -48,7 +81,7 @@ impl From<MessageRecord> for MessageView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     attempted_at: String,
@@ -70,23 +103,37 @@ impl From<AttemptRecord> for AttemptView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageView<T> {
     data: Vec<T>,
     next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     endpoint_id: Option<String>,
     meeting_id: Option<String>,
+    #[param(value_type = Option<MessageStatusView>)]
     status: Option<String>,
+    /// `nextCursor` of the previous page.
     after: Option<String>,
+    /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/v1/messages", tag = "messages",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = PageView<MessageView>),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -119,6 +166,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message", body = MessageView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -132,12 +188,26 @@ pub async fn get(
     Ok(Json(message.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttemptQuery {
+    /// `nextCursor` of the previous page.
     after: Option<String>,
+    /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/v1/messages/{id}/attempts", tag = "messages",
+    params(("id" = String, Path, description = "Message id"), AttemptQuery),
+    responses(
+        (status = 200, description = "A page of attempts, oldest first", body = PageView<AttemptView>),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn attempts(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -160,6 +230,16 @@ pub async fn attempts(
 }
 
 /// A new attempt now, with the same `webhook-id`; answers with that attempt.
+#[utoipa::path(post, path = "/v1/messages/{id}/resend", tag = "messages",
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The attempt just made", body = AttemptView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such message or endpoint", body = ErrorBody),
+        (status = 409, description = "The message is being delivered or is waiting", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn resend(
     State(state): State<AppState>,
     Caller(project): Caller,

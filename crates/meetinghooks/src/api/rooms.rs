@@ -4,8 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use super::AppState;
 use crate::domain::ids::{generate_room_id, is_valid_meeting_id};
@@ -13,26 +14,48 @@ use crate::domain::signal::{is_http_url, MAX_URL_LEN};
 use crate::domain::subscription::Subscription;
 use crate::store::{Room, RoomWebhook};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoom {
+    /// 1-128 characters from `[A-Za-z0-9._-]`; generated when absent.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9._-]+$")]
     custom_room_id: Option<String>,
     webhook: Option<WebhookInput>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookInput {
+    /// Absolute http(s) URL.
+    #[schema(max_length = 2048)]
+    end_point: String,
+    /// Webhook types or patterns, e.g. `participant-joined` or `*`.
+    events: Vec<String>,
+}
+
+/// A room's own webhook.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomWebhookView {
     end_point: String,
     events: Vec<String>,
 }
 
-#[derive(Serialize)]
+impl From<RoomWebhook> for RoomWebhookView {
+    fn from(w: RoomWebhook) -> Self {
+        RoomWebhookView {
+            end_point: w.end_point,
+            events: w.events.patterns().to_vec(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView {
     room_id: String,
     custom_room_id: Option<String>,
-    webhook: Option<RoomWebhook>,
+    webhook: Option<RoomWebhookView>,
     created_at: String,
 }
 
@@ -41,13 +64,24 @@ impl From<Room> for RoomView {
         RoomView {
             room_id: room.room_id,
             custom_room_id: room.custom_room_id,
-            webhook: room.webhook,
+            webhook: room.webhook.map(RoomWebhookView::from),
             created_at: room.created_at.to_rfc3339(),
         }
     }
 }
 
 /// Creates a room; with an existing `customRoomId` it updates that room's webhook instead.
+#[utoipa::path(post, path = "/v2/rooms", tag = "rooms",
+    request_body = CreateRoom,
+    responses(
+        (status = 201, description = "Room created", body = RoomView),
+        (status = 200, description = "Existing room's webhook updated", body = RoomView),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -91,6 +125,15 @@ fn validate_webhook(input: WebhookInput) -> ApiResult<RoomWebhook> {
     })
 }
 
+#[utoipa::path(get, path = "/v2/rooms/{room_id}", tag = "rooms",
+    params(("room_id" = String, Path, description = "Room id")),
+    responses(
+        (status = 200, description = "The room", body = RoomView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(project): Caller,

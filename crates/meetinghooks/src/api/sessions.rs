@@ -3,25 +3,33 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{page_limit, parse_cursor, Caller, JsonBody, QueryParams};
 use super::AppState;
 use crate::domain::timestamp::Timestamp;
 use crate::store::SessionRecord;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     id: String,
     room_id: String,
-    status: &'static str,
+    status: SessionStatus,
     start: String,
     end: Option<String>,
     participants: Vec<ParticipantView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Ongoing,
+    Ended,
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantView {
     participant_id: String,
@@ -29,7 +37,8 @@ pub struct ParticipantView {
     timelog: Vec<StayView>,
 }
 
-#[derive(Serialize)]
+/// One stay of a participant in the session.
+#[derive(Serialize, ToSchema)]
 pub struct StayView {
     start: String,
     end: Option<String>,
@@ -41,7 +50,11 @@ impl From<SessionRecord> for SessionView {
         SessionView {
             id: s.id,
             room_id: record.room_id,
-            status: if s.end.is_some() { "ended" } else { "ongoing" },
+            status: if s.end.is_some() {
+                SessionStatus::Ended
+            } else {
+                SessionStatus::Ongoing
+            },
             start: s.start.to_rfc3339(),
             end: s.end.map(Timestamp::to_rfc3339),
             participants: s
@@ -64,15 +77,21 @@ impl From<SessionRecord> for SessionView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Required.
+    #[param(required = true)]
     room_id: Option<String>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPage {
     data: Vec<SessionView>,
@@ -80,6 +99,15 @@ pub struct SessionPage {
 }
 
 /// Sessions of one room, newest first.
+#[utoipa::path(get, path = "/v2/sessions", tag = "sessions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of sessions, newest first", body = SessionPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -100,6 +128,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/v2/sessions/{session_id}", tag = "sessions",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -113,13 +150,25 @@ pub async fn get(
     Ok(Json(record.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndRequest {
     room_id: String,
 }
 
 /// Removes everyone (each gets `participant-left`), then ends the session.
+#[utoipa::path(post, path = "/v2/sessions/end", tag = "sessions",
+    request_body = EndRequest,
+    responses(
+        (status = 200, description = "The ended session", body = SessionView),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+        (status = 409, description = "The room has no ongoing session", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn end(
     State(state): State<AppState>,
     Caller(project): Caller,

@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use super::AppState;
 use crate::domain::signal::parse_batch;
@@ -15,16 +16,123 @@ use crate::store::IngestReport;
 
 pub const MAX_BATCH: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignalBatch {
+    /// 1-1000 signals, validated as a whole before any is applied.
+    #[schema(value_type = Vec<Signal>, min_items = 1, max_items = 1000)]
     signals: Vec<Value>,
 }
 
+/// Doc-only: one signal as `parse_batch` reads it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Signal {
+    /// Unique per meeting; repeats are counted as duplicates.
+    #[schema(max_length = 128)]
+    id: String,
+    #[serde(rename = "type")]
+    kind: SignalType,
+    /// 1-128 characters from `[A-Za-z0-9._-]`.
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9._-]+$")]
+    meeting_id: String,
+    /// RFC 3339; defaults to the time received.
+    #[schema(format = DateTime)]
+    at: Option<String>,
+    /// For `participant.joined` and `participant.left`.
+    #[schema(max_length = 128)]
+    participant_id: Option<String>,
+    /// For `participant.joined`.
+    #[schema(max_length = 256)]
+    participant_name: Option<String>,
+    /// For `participant.left`.
+    reason: Option<LeaveReason>,
+    /// Optional for `recording.started` and `recording.stopped`.
+    #[schema(max_length = 128)]
+    file_id: Option<String>,
+    /// For `hls.started`: an absolute http(s) URL.
+    #[schema(max_length = 2048)]
+    downstream_url: Option<String>,
+}
+
+/// Doc-only: the signal types.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum SignalType {
+    #[serde(rename = "participant.joined")]
+    ParticipantJoined,
+    #[serde(rename = "participant.left")]
+    ParticipantLeft,
+    #[serde(rename = "recording.started")]
+    RecordingStarted,
+    #[serde(rename = "recording.stopped")]
+    RecordingStopped,
+    #[serde(rename = "livestream.started")]
+    LivestreamStarted,
+    #[serde(rename = "livestream.stopped")]
+    LivestreamStopped,
+    #[serde(rename = "hls.started")]
+    HlsStarted,
+    #[serde(rename = "hls.stopped")]
+    HlsStopped,
+}
+
+/// Doc-only: why a participant left.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum LeaveReason {
+    Left,
+    Disconnected,
+    Removed,
+}
+
+/// What one batch did.
+#[derive(Serialize, ToSchema)]
+pub struct IngestReportView {
+    accepted: usize,
+    duplicates: usize,
+    stale: usize,
+    events: usize,
+    /// Messages created for endpoints by those events.
+    messages: usize,
+}
+
+impl From<IngestReport> for IngestReportView {
+    fn from(r: IngestReport) -> Self {
+        let IngestReport {
+            accepted,
+            duplicates,
+            stale,
+            events,
+            messages,
+        } = r;
+        IngestReportView {
+            accepted,
+            duplicates,
+            stale,
+            events,
+            messages,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/signals", tag = "signals",
+    request_body = SignalBatch,
+    responses(
+        (status = 202, description = "Applied in one commit", body = IngestReportView),
+        (status = 400, description = "Invalid body or signal", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 409, description = "A signal conflicts with the meeting's state", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     Caller(project): Caller,
     JsonBody(batch): JsonBody<SignalBatch>,
-) -> ApiResult<(StatusCode, Json<IngestReport>)> {
+) -> ApiResult<(StatusCode, Json<IngestReportView>)> {
     if batch.signals.is_empty() || batch.signals.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "invalid_signal",
@@ -41,5 +149,5 @@ pub async fn ingest(
     if report.messages > 0 {
         state.dispatcher.wake();
     }
-    Ok((StatusCode::ACCEPTED, Json(report)))
+    Ok((StatusCode::ACCEPTED, Json(report.into())))
 }

@@ -69,6 +69,7 @@ pub struct Dispatcher {
     capacity: Arc<Notify>,
     endpoints_changed: std::sync::atomic::AtomicBool,
     in_flight: Arc<AtomicUsize>,
+    rounds: AtomicUsize,
     to_writer: mpsc::UnboundedSender<ToWriter>,
     writer_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ToWriter>>>,
 }
@@ -94,6 +95,7 @@ impl Dispatcher {
             capacity: Arc::new(Notify::new()),
             endpoints_changed: true.into(),
             in_flight: Arc::default(),
+            rounds: AtomicUsize::new(0),
             to_writer,
             writer_input: std::sync::Mutex::new(Some(writer_input)),
         }))
@@ -176,7 +178,16 @@ impl Dispatcher {
             .saturating_sub(self.in_flight.load(AtomicOrdering::Acquire));
         let mut requests = Vec::new();
         let mut sleep = IDLE_POLL;
-        for (id, lane) in lanes.iter_mut() {
+        // Start each round at a different endpoint, so a saturated global limit is shared fairly.
+        let mut ids: Vec<&String> = lanes.keys().collect();
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            let start = self.rounds.fetch_add(1, AtomicOrdering::Relaxed) % ids.len();
+            ids.rotate_left(start);
+        }
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let lane = lanes.get_mut(&id).expect("id taken from the map");
             if lane.endpoint.disabled || global_free == 0 {
                 continue;
             }
@@ -203,7 +214,7 @@ impl Dispatcher {
             if max > 0 {
                 global_free -= max;
                 requests.push(LeaseRequest {
-                    endpoint_id: id.clone(),
+                    endpoint_id: id,
                     max,
                 });
             }

@@ -478,3 +478,52 @@ async fn metrics_count_attempts_and_latency() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_without_success_for_too_long_is_disabled_with_a_reason() {
+    let app = TestApp::delivering_with(|c| {
+        c.retry_schedule = [0, 300, 300, 300].map(Duration::from_millis).to_vec();
+        c.auto_disable_after = Duration::from_millis(500);
+    })
+    .await;
+    let receiver = Receiver::answering(500).await;
+    let endpoint = app
+        .endpoint(json!({"url": receiver.url("/"), "events": ["session-started"]}))
+        .await;
+    let id = endpoint["id"].as_str().unwrap();
+    app.signals(joins("m", 0, 1)).await;
+    let messages = app.wait_messages(id, |m| m[0]["status"] == "skipped").await;
+    assert_eq!(messages[0]["attempts"], 3);
+    let endpoint: Value = app
+        .get(&format!("/v1/endpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(endpoint["disabled"], true);
+    assert!(endpoint["disabledReason"]
+        .as_str()
+        .unwrap()
+        .starts_with("no successful delivery since"));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_deliveries() {
+    let app = TestApp::delivering().await;
+    let receiver = Receiver::answering(200).await;
+    app.endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"], "ordering": "none", "rateLimit": 10})).await;
+    app.signals(joins("rl", 0, 25)).await;
+    let got = receiver.wait_for("25 deliveries", |r| r.len() == 25).await;
+    // A full bucket of 10, then 10 per second: the 25th cannot come before 1.5 s.
+    let span = got[24].at.duration_since(got[0].at);
+    assert!(span >= Duration::from_millis(1400), "{span:?}");
+    for (i, request) in got.iter().enumerate().skip(10) {
+        let earliest = Duration::from_millis(((i as u64 - 9) * 100).saturating_sub(60));
+        assert!(
+            request.at.duration_since(got[0].at) >= earliest,
+            "request {i} too early"
+        );
+    }
+    app.shutdown().await;
+}
