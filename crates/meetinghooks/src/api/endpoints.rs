@@ -10,9 +10,9 @@ use meetinghooks_webhooks::{
     WebhookType,
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use super::AppState;
 use crate::delivery::ssrf::UrlRefused;
@@ -27,21 +27,32 @@ const MAX_SCHEDULE: usize = 20;
 const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
 
 /// Create and update share one input shape; on update every field is optional.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointInput {
+    /// Absolute http(s) URL; required on create.
+    #[schema(max_length = 2048)]
     url: Option<String>,
+    #[schema(max_length = 1024)]
     description: Option<String>,
+    /// Webhook types or patterns; default `["*"]`.
     events: Option<Vec<String>>,
+    #[schema(value_type = Option<OrderingView>)]
     ordering: Option<String>,
+    /// Deliveries per second, 1-100000; `null` for none.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Option<u32>>,
+    /// At most 20 extra request headers.
     headers: Option<BTreeMap<String, String>>,
     disabled: Option<bool>,
     /// Seconds before each attempt; `null` restores the global schedule.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<f64>>)]
     retry_schedule: Option<Option<Vec<f64>>>,
+    /// 1-30; `null` restores the global timeout.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
     timeout_seconds: Option<Option<u64>>,
 }
 
@@ -52,14 +63,33 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Serialize)]
+/// Whether a meeting's messages to the endpoint are delivered one after another.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderingView {
+    /// Message n+1 of a meeting waits until n succeeded or is exhausted.
+    Meeting,
+    /// Messages are independent.
+    None,
+}
+
+impl From<Ordering> for OrderingView {
+    fn from(o: Ordering) -> Self {
+        match o {
+            Ordering::Meeting => Self::Meeting,
+            Ordering::None => Self::None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
     id: String,
     url: String,
     description: String,
     events: Vec<String>,
-    ordering: Ordering,
+    ordering: OrderingView,
     rate_limit: Option<u32>,
     headers: BTreeMap<String, String>,
     retry_schedule: Option<Vec<f64>>,
@@ -82,7 +112,7 @@ impl EndpointView {
             url: e.url,
             description: e.description,
             events: e.events.patterns().to_vec(),
-            ordering: e.ordering,
+            ordering: e.ordering.into(),
             rate_limit: e.rate_limit,
             headers: e.headers,
             retry_schedule: e
@@ -96,6 +126,36 @@ impl EndpointView {
             updated_at: e.updated_at.to_rfc3339(),
         }
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointList {
+    data: Vec<EndpointView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretView {
+    secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedSecret {
+    secret: String,
+    /// Until when the previous secret still signs.
+    previous_secret_valid_until: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestQueued {
+    message_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Recovered {
+    /// How many messages were re-queued.
+    requeued: usize,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -187,6 +247,17 @@ fn apply_input(state: &AppState, endpoint: &mut Endpoint, input: EndpointInput) 
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/endpoints", operation_id = "createEndpoint", tag = "endpoints",
+    request_body = EndpointInput,
+    responses(
+        (status = 201, description = "Endpoint created; the only answer besides rotate with its secret", body = EndpointView),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "The URL points at a blocked address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -224,16 +295,23 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
 }
 
+#[utoipa::path(get, path = "/v1/endpoints", operation_id = "listEndpoints", tag = "endpoints",
+    responses(
+        (status = 200, description = "All endpoints of the project", body = EndpointList),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointList>> {
     let endpoints = state.store.endpoints(&project.id).await?;
     let data: Vec<EndpointView> = endpoints
         .into_iter()
         .map(|e| EndpointView::of(e, false))
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(EndpointList { data }))
 }
 
 async fn load(state: &AppState, project_id: &str, id: &str) -> ApiResult<Endpoint> {
@@ -245,6 +323,15 @@ async fn load(state: &AppState, project_id: &str, id: &str) -> ApiResult<Endpoin
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
+#[utoipa::path(get, path = "/v1/endpoints/{id}", operation_id = "getEndpoint", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -256,6 +343,19 @@ pub async fn get(
     )))
 }
 
+#[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "updateEndpoint", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body(content = EndpointInput, description = "Only the given fields change"),
+    responses(
+        (status = 200, description = "The updated endpoint", body = EndpointView),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "The URL points at a blocked address", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -270,6 +370,15 @@ pub async fn update(
     Ok(Json(EndpointView::of(endpoint, false)))
 }
 
+#[utoipa::path(delete, path = "/v1/endpoints/{id}", operation_id = "deleteEndpoint", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(project): Caller,
@@ -282,21 +391,41 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/v1/endpoints/{id}/secret", operation_id = "getEndpointSecret", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 200, description = "The current signing secret", body = SecretView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn secret(
     State(state): State<AppState>,
     Caller(project): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretView>> {
     let endpoint = load(&state, &project.id, &id).await?;
-    Ok(Json(json!({ "secret": endpoint.secret })))
+    Ok(Json(SecretView {
+        secret: endpoint.secret,
+    }))
 }
 
 /// New secret now; the old one keeps signing beside it for the rotation overlap.
+#[utoipa::path(post, path = "/v1/endpoints/{id}/secret/rotate", operation_id = "rotateEndpointSecret", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 200, description = "The new secret", body = RotatedSecret),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Caller(project): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RotatedSecret>> {
     let mut endpoint = load(&state, &project.id, &id).await?;
     let now = Timestamp::now();
     endpoint.secret_previous = Some(std::mem::replace(&mut endpoint.secret, generate_secret()));
@@ -304,25 +433,38 @@ pub async fn rotate_secret(
     endpoint.updated_at = now;
     let endpoint = state.store.update_endpoint(endpoint).await?;
     state.dispatcher.endpoints_changed();
-    Ok(Json(json!({
-        "secret": endpoint.secret,
-        "previousSecretValidUntil": endpoint.secret_previous_until.map(Timestamp::to_rfc3339),
-    })))
+    Ok(Json(RotatedSecret {
+        secret: endpoint.secret,
+        previous_secret_valid_until: endpoint.secret_previous_until.map(Timestamp::to_rfc3339),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestRequest {
+    /// A webhook type, e.g. `participant-joined`.
     webhook_type: String,
 }
 
 /// Queues a sample event of the given type to this endpoint only.
+#[utoipa::path(post, path = "/v1/endpoints/{id}/test", operation_id = "sendTestEvent", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body = TestRequest,
+    responses(
+        (status = 202, description = "A sample event is queued", body = TestQueued),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn send_test(
     State(state): State<AppState>,
     Caller(project): Caller,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<TestRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TestQueued>)> {
     let webhook_type: WebhookType = request
         .webhook_type
         .parse()
@@ -334,52 +476,78 @@ pub async fn send_test(
         .enqueue_test(&project.id, &id, webhook_type.as_str(), payload)
         .await?;
     state.dispatcher.wake();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "messageId": message_id })),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { message_id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RecoverRequest {
+    /// RFC 3339; messages created since then are re-queued.
+    #[schema(format = DateTime)]
     since: String,
 }
 
+#[utoipa::path(post, path = "/v1/endpoints/{id}/recover", operation_id = "recoverEndpoint", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body = RecoverRequest,
+    responses(
+        (status = 200, description = "Failed, exhausted and skipped messages re-queued", body = Recovered),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn recover(
     State(state): State<AppState>,
     Caller(project): Caller,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<RecoverRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Recovered>> {
     let since = Timestamp::parse_rfc3339(&request.since)
         .ok_or_else(|| invalid("since must be an RFC 3339 time"))?;
     load(&state, &project.id, &id).await?;
     let requeued = state.store.recover(&project.id, &id, since).await?;
     state.dispatcher.wake();
-    Ok(Json(json!({ "requeued": requeued })))
+    Ok(Json(Recovered { requeued }))
 }
 
+#[utoipa::path(get, path = "/v1/room-webhooks/secret", operation_id = "getRoomWebhookSecret", tag = "endpoints",
+    responses(
+        (status = 200, description = "The secret signing room webhooks", body = SecretView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn room_secret(
     State(state): State<AppState>,
     Caller(project): Caller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretView>> {
     let secret = state.store.room_secret(&project.id).await?;
-    Ok(Json(json!({ "secret": secret })))
+    Ok(Json(SecretView { secret }))
 }
 
+#[utoipa::path(post, path = "/v1/room-webhooks/secret/rotate", operation_id = "rotateRoomWebhookSecret", tag = "endpoints",
+    responses(
+        (status = 200, description = "The new room-webhook secret", body = RotatedSecret),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn rotate_room_secret(
     State(state): State<AppState>,
     Caller(project): Caller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RotatedSecret>> {
     let until = Timestamp::now().plus_millis(state.secret_overlap_ms);
     let secret = state
         .store
         .rotate_room_secret(&project.id, generate_secret(), until)
         .await?;
     state.dispatcher.endpoints_changed();
-    Ok(Json(
-        json!({ "secret": secret, "previousSecretValidUntil": until.to_rfc3339() }),
-    ))
+    Ok(Json(RotatedSecret {
+        secret,
+        previous_secret_valid_until: Some(until.to_rfc3339()),
+    }))
 }
 
 /// A realistic example of each webhook type, for test sends.

@@ -74,7 +74,7 @@ pub struct EventPage {
     next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "events",
+#[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of events, oldest first", body = EventPage),

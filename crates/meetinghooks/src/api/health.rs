@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 
-/// Doc-only: the shape of the health answers.
+// Doc-only: the handlers answer with `json!`.
+/// A health answer.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct HealthStatus {
@@ -19,13 +20,13 @@ pub struct HealthStatus {
     reason: Option<String>,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "health",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",
     responses((status = 200, description = "The process is up", body = HealthStatus)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "The store answers", body = HealthStatus),
         (status = 503, description = "The store does not answer", body = HealthStatus),
@@ -41,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
     responses((status = 200, description = "Prometheus metrics", body = String,
         content_type = "text/plain")))]
 pub async fn metrics(

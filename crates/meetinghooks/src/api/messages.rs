@@ -125,7 +125,7 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/v1/messages", tag = "messages",
+#[utoipa::path(get, path = "/v1/messages", operation_id = "listMessages", tag = "messages",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of messages", body = PageView<MessageView>),
@@ -166,7 +166,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages",
+#[utoipa::path(get, path = "/v1/messages/{id}", operation_id = "getMessage", tag = "messages",
     params(("id" = String, Path, description = "Message id")),
     responses(
         (status = 200, description = "The message", body = MessageView),
@@ -198,7 +198,7 @@ pub struct AttemptQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}/attempts", tag = "messages",
+#[utoipa::path(get, path = "/v1/messages/{id}/attempts", operation_id = "listAttempts", tag = "messages",
     params(("id" = String, Path, description = "Message id"), AttemptQuery),
     responses(
         (status = 200, description = "A page of attempts, oldest first", body = PageView<AttemptView>),
@@ -230,7 +230,7 @@ pub async fn attempts(
 }
 
 /// A new attempt now, with the same `webhook-id`; answers with that attempt.
-#[utoipa::path(post, path = "/v1/messages/{id}/resend", tag = "messages",
+#[utoipa::path(post, path = "/v1/messages/{id}/resend", operation_id = "resendMessage", tag = "messages",
     params(("id" = String, Path, description = "Message id")),
     responses(
         (status = 200, description = "The attempt just made", body = AttemptView),

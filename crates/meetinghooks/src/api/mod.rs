@@ -6,6 +6,7 @@ mod events;
 mod extract;
 mod health;
 mod messages;
+mod openapi;
 mod rooms;
 mod sessions;
 mod signals;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages/{id}/attempts", get(messages::attempts))
         .route("/v1/messages/{id}/resend", post(messages::resend))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -71,7 +71,7 @@ impl From<Room> for RoomView {
 }
 
 /// Creates a room; with an existing `customRoomId` it updates that room's webhook instead.
-#[utoipa::path(post, path = "/v2/rooms", tag = "rooms",
+#[utoipa::path(post, path = "/v2/rooms", operation_id = "createRoom", tag = "rooms",
     request_body = CreateRoom,
     responses(
         (status = 201, description = "Room created", body = RoomView),
@@ -125,7 +125,7 @@ fn validate_webhook(input: WebhookInput) -> ApiResult<RoomWebhook> {
     })
 }
 
-#[utoipa::path(get, path = "/v2/rooms/{room_id}", tag = "rooms",
+#[utoipa::path(get, path = "/v2/rooms/{room_id}", operation_id = "getRoom", tag = "rooms",
     params(("room_id" = String, Path, description = "Room id")),
     responses(
         (status = 200, description = "The room", body = RoomView),

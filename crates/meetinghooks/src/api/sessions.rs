@@ -99,7 +99,7 @@ pub struct SessionPage {
 }
 
 /// Sessions of one room, newest first.
-#[utoipa::path(get, path = "/v2/sessions", tag = "sessions",
+#[utoipa::path(get, path = "/v2/sessions", operation_id = "listSessions", tag = "sessions",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of sessions, newest first", body = SessionPage),
@@ -128,7 +128,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v2/sessions/{session_id}", tag = "sessions",
+#[utoipa::path(get, path = "/v2/sessions/{session_id}", operation_id = "getSession", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "The session", body = SessionView),
@@ -157,7 +157,7 @@ pub struct EndRequest {
 }
 
 /// Removes everyone (each gets `participant-left`), then ends the session.
-#[utoipa::path(post, path = "/v2/sessions/end", tag = "sessions",
+#[utoipa::path(post, path = "/v2/sessions/end", operation_id = "endSession", tag = "sessions",
     request_body = EndRequest,
     responses(
         (status = 200, description = "The ended session", body = SessionView),

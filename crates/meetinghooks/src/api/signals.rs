@@ -23,7 +23,8 @@ pub struct SignalBatch {
     signals: Vec<Value>,
 }
 
-/// Doc-only: one signal as `parse_batch` reads it.
+// Doc-only: `parse_batch` reads signals as JSON values.
+/// One meeting signal; which optional fields are required depends on `type`.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
@@ -55,7 +56,8 @@ pub struct Signal {
     downstream_url: Option<String>,
 }
 
-/// Doc-only: the signal types.
+// Doc-only.
+/// A signal type.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub enum SignalType {
@@ -77,7 +79,8 @@ pub enum SignalType {
     HlsStopped,
 }
 
-/// Doc-only: why a participant left.
+// Doc-only.
+/// Why a participant left.
 #[derive(ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[allow(dead_code)]
@@ -117,7 +120,7 @@ impl From<IngestReport> for IngestReportView {
     }
 }
 
-#[utoipa::path(post, path = "/v1/signals", tag = "signals",
+#[utoipa::path(post, path = "/v1/signals", operation_id = "ingestSignals", tag = "signals",
     request_body = SignalBatch,
     responses(
         (status = 202, description = "Applied in one commit", body = IngestReportView),

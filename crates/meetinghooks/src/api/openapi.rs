@@ -1,0 +1,82 @@
+//! `GET /openapi.json`: the OpenAPI document of the whole API, generated from the handlers.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{endpoints, events, health, messages, rooms, sessions, signals};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "meetinghooks",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Meeting sessions in, signed and ordered webhooks out. \
+            Errors are `{\"error\":{\"code\",\"message\"}}`; authenticated routes take \
+            `Authorization: Bearer <api key>`.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        document,
+        signals::ingest,
+        events::list,
+        rooms::create,
+        rooms::get,
+        sessions::list,
+        sessions::end,
+        sessions::get,
+        endpoints::create,
+        endpoints::list,
+        endpoints::get,
+        endpoints::update,
+        endpoints::delete,
+        endpoints::secret,
+        endpoints::rotate_secret,
+        endpoints::send_test,
+        endpoints::recover,
+        endpoints::room_secret,
+        endpoints::rotate_room_secret,
+        messages::list,
+        messages::get,
+        messages::attempts,
+        messages::resend,
+    ),
+    components(schemas(super::error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "signals", description = "Ingest meeting signals"),
+        (name = "events", description = "The durable event log"),
+        (name = "rooms", description = "Rooms and their own webhooks"),
+        (name = "sessions", description = "Meeting sessions"),
+        (name = "endpoints", description = "Webhook endpoints and signing secrets"),
+        (name = "messages", description = "Delivery state, attempts and resends"),
+        (name = "health", description = "Liveness, readiness, metrics and this document"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` scheme that authenticated operations name.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A project API key"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapiDocument", tag = "health",
+    responses((status = 200, description = "This OpenAPI document", body = Object)))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
