@@ -1,5 +1,6 @@
-//! The command line: `serve`, `project create` and `simulate`.
+//! The command line: `serve`, `project create`, `simulate` and `listen`.
 
+mod listen;
 mod simulate;
 
 use std::net::SocketAddr;
@@ -40,6 +41,8 @@ enum Command {
     },
     /// Drive realistic meetings into a running server and print what it emitted.
     Simulate(simulate::SimulateArgs),
+    /// A local webhook receiver for development: verifies, pretty-prints, forwards.
+    Listen(listen::ListenArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +85,7 @@ impl Cli {
                 Ok(())
             }
             Command::Simulate(args) => simulate::run(args).await,
+            Command::Listen(args) => listen::run(args).await,
         }
     }
 }

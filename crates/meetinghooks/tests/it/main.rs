@@ -7,6 +7,7 @@ mod bad_input;
 mod delivery;
 mod delivery_safety;
 mod full_meeting;
+mod listen_e2e;
 mod openapi;
 mod restart;
 mod rooms_and_sessions;
