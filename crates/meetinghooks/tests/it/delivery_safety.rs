@@ -187,18 +187,52 @@ async fn kill_9_under_load_then_every_message_is_delivered() {
 }
 
 #[tokio::test]
-async fn sigterm_finishes_in_flight_attempts_and_leaves_the_rest_queued() {
-    let receiver = Receiver::start(|_, _| Reply::Status(200)).await;
+async fn shutdown_finishes_in_flight_attempts_and_leaves_the_rest_queued() {
+    let receiver = Receiver::start(|_, _| Reply::After(Duration::from_millis(400), 200)).await;
     let app = TestApp::delivering().await;
-    app.endpoint(json!({"url": receiver.url("/"), "events": ["*"]}))
+    let endpoint = app
+        .endpoint(json!({"url": receiver.url("/"), "events": ["*"]}))
         .await;
-    app.signals(json!([join("1", "m", "p", "2026-01-01T10:00:00Z")]))
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    app.signals(json!([
+        join("1", "m", "p1", "2026-01-01T10:00:00Z"),
+        join("2", "m", "p2", "2026-01-01T10:00:01Z"),
+        join("3", "m", "p3", "2026-01-01T10:00:02Z"),
+    ]))
+    .await;
+    receiver
+        .wait_for("the first attempt in flight", |r| r.len() == 1)
         .await;
-    receiver.wait_for("deliveries", |r| r.len() == 2).await;
-    // A clean shutdown returns once in-flight work is written.
-    tokio::time::timeout(Duration::from_secs(10), app.shutdown())
+    let config = app.config.clone();
+    let dir = tokio::time::timeout(Duration::from_secs(10), app.shutdown())
         .await
         .expect("shutdown finished");
+    // The in-flight attempt was allowed to finish and its outcome was written.
+    assert_eq!(receiver.received()[0].answered, Some(200));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "no new attempt after the shutdown began"
+    );
+
+    let app = TestApp::spawn_with(dir, config).await;
+    let messages = app.messages(&id).await;
+    assert_eq!(messages[0]["status"], "succeeded");
+    assert!(
+        messages[1..].iter().all(|m| m["status"] != "succeeded"),
+        "{messages:#?}"
+    );
+    // The rest was left queued and goes out after the restart, without repeating the first.
+    app.wait_messages(&id, |m| m.iter().all(|m| m["status"] == "succeeded"))
+        .await;
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 4);
+    app.shutdown().await;
 }
 
 #[tokio::test]

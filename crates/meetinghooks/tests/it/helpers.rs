@@ -20,6 +20,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub key: String,
     pub dir: tempfile::TempDir,
+    pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -96,7 +97,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(meetinghooks::run(config, listener, async {
+        let task = tokio::spawn(meetinghooks::run(config.clone(), listener, async {
             let _ = stopped.await;
         }));
         let app = TestApp {
@@ -104,6 +105,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             key: KEY.into(),
             dir,
+            config,
             stop: Some(stop),
             task: Some(task),
         };
@@ -143,9 +145,11 @@ impl TestApp {
         let _ = self.stop.take().unwrap().send(());
     }
 
-    pub async fn shutdown(mut self) {
+    /// Stops gracefully and returns the data folder, so a test can start again on it.
+    pub async fn shutdown(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
+        self.dir
     }
 
     pub fn url(&self, path: &str) -> String {

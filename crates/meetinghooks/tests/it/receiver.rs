@@ -38,6 +38,8 @@ pub enum Reply {
     WithHeaders(u16, Vec<(&'static str, String)>),
     /// Accept and never answer: a black hole.
     Hang,
+    /// Answer with this status after a delay.
+    After(std::time::Duration, u16),
 }
 
 type Behavior = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
@@ -122,6 +124,10 @@ fn answer(
             Reply::Status(s) => (s, vec![]),
             Reply::WithHeaders(s, h) => (s, h),
             Reply::Hang => std::future::pending().await,
+            Reply::After(delay, s) => {
+                tokio::time::sleep(delay).await;
+                (s, vec![])
+            }
         };
         log.lock().unwrap()[index].answered = Some(status);
         let mut response = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
