@@ -1,0 +1,88 @@
+//! `meetinghooks-bench`: runs the benchmark scenarios against the real binary and the
+//! built-in no-durability forwarder in one run, and prints a table.
+
+mod forwarder;
+mod load;
+mod receiver;
+mod report;
+mod scenarios;
+mod server;
+mod stats;
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    All,
+    Throughput,
+    Latency,
+    Fanout,
+    Isolation,
+    Backlog,
+    Recovery,
+    Idle,
+    /// 1,000 signals, asserting nothing is missing; no timings asserted (CI).
+    Smoke,
+}
+
+#[derive(Parser)]
+#[command(about = "Benchmarks meetinghooks against a no-durability ceiling in one run")]
+struct Args {
+    #[arg(value_enum, default_value = "all")]
+    scenario: Scenario,
+    /// The meetinghooks binary (build it with `cargo build --release -p meetinghooks`).
+    #[arg(long, default_value = "target/release/meetinghooks")]
+    binary: PathBuf,
+    /// Multiplies every count and duration, e.g. 0.1 for a quick run.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.binary.exists() {
+        bail!(
+            "{} not found; build it with `cargo build --release -p meetinghooks`",
+            args.binary.display()
+        );
+    }
+    let mut bench = scenarios::Bench::new(args.binary, args.scale)?;
+    let all = args.scenario == Scenario::All;
+    let started = std::time::Instant::now();
+    if args.scenario == Scenario::Smoke {
+        let ok = bench.smoke().await?;
+        println!("{}", report::table(&bench.rows));
+        if !ok {
+            bail!("smoke: messages are missing");
+        }
+        return Ok(());
+    }
+    if all || args.scenario == Scenario::Idle {
+        bench.idle().await?;
+    }
+    if all || args.scenario == Scenario::Throughput {
+        bench.throughput().await?;
+    }
+    if all || args.scenario == Scenario::Latency {
+        bench.latency().await?;
+    }
+    if all || args.scenario == Scenario::Fanout {
+        bench.fanout().await?;
+    }
+    if all || args.scenario == Scenario::Isolation {
+        bench.isolation().await?;
+    }
+    if all || args.scenario == Scenario::Backlog {
+        bench.backlog().await?;
+    }
+    if all || args.scenario == Scenario::Recovery {
+        bench.recovery().await?;
+    }
+    println!("{}", report::table(&bench.rows));
+    eprintln!("ran in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
