@@ -88,6 +88,7 @@ impl Bench {
             .collect();
         create_endpoints(&self.client, &server, &urls, ordering).await?;
         let ids = participants(run, signals);
+        let started = Instant::now();
         let sent = blast(
             &self.client,
             &server.url("/v1/signals"),
@@ -98,6 +99,11 @@ impl Bench {
             CONCURRENCY,
         )
         .await?;
+        eprintln!(
+            "  {run}: {signals} signals ingested in {:.2} s; {} delivered by then",
+            started.elapsed().as_secs_f64(),
+            receiver.count()
+        );
         let expected = expected(paths.iter().filter(|p| !p.starts_with("/hole")), &ids);
         wait_for(&receiver, expected.len(), Duration::from_secs(30)).await;
         Ok((

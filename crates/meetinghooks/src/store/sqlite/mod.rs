@@ -32,7 +32,12 @@ const TIMER_BATCH: usize = 256;
 
 /// A unit of write work: runs inside the group transaction, returns whether it succeeded
 /// and a callback that learns, after COMMIT, whether its work is durable.
-type WriteJob = Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>;
+struct WriteJob {
+    /// Must be on disk before it is acknowledged. Lease and delivery bookkeeping is not:
+    /// losing it to a power cut only means a message is delivered again.
+    durable: bool,
+    run: Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>,
+}
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 pub struct SqliteStore {
@@ -70,13 +75,30 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` in the writer's next group transaction and waits until it is committed.
+    /// Runs `work` in the writer's next group transaction and waits until it is durable.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.write_with(true, work).await
+    }
+
+    /// Like `write`, but the commit may stay in the OS cache (it survives `kill -9`, not a
+    /// power cut): for leases and delivery outcomes, whose loss only causes a redelivery.
+    async fn write_relaxed<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.write_with(false, work).await
+    }
+
+    async fn write_with<T: Send + 'static>(
+        &self,
+        durable: bool,
+        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn, engine| {
+        let run = Box::new(move |conn: &Connection, engine: &EngineConfig| {
             let result = work(conn, engine);
             let ok = result.is_ok();
             let finish: Finisher = Box::new(move |committed| {
@@ -88,7 +110,7 @@ impl SqliteStore {
             (ok, finish)
         });
         self.writer
-            .send(job)
+            .send(WriteJob { durable, run })
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         answer
@@ -132,6 +154,9 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The writer touches the same hot pages (rooms, queue heads) over and over.
+    conn.pragma_update(None, "cache_size", -32_768)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -148,6 +173,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 
 /// Group commit: every job waiting when a transaction starts shares its one fsync.
 fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine: EngineConfig) {
+    // `open_connection` starts every connection at FULL.
+    let mut synchronous_full = true;
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -157,11 +184,16 @@ fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine:
             }
         }
         let mut finishers = Vec::with_capacity(group.len());
+        let durable = group.iter().any(|job| job.durable);
         let outcome = (|| -> rusqlite::Result<()> {
+            if durable != synchronous_full {
+                conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+                synchronous_full = durable;
+            }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in group.drain(..) {
                 tx.execute_batch("SAVEPOINT job")?;
-                let (ok, finish) = job(&tx, &engine);
+                let (ok, finish) = (job.run)(&tx, &engine);
                 finishers.push(finish);
                 if !ok {
                     tx.execute_batch("ROLLBACK TO job")?;
@@ -563,7 +595,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
-        self.write(move |conn, _| delivery::lease(conn, &requests, now, lease_until))
+        self.write_relaxed(move |conn, _| delivery::lease(conn, &requests, now, lease_until))
             .await
     }
 
@@ -572,12 +604,14 @@ impl Store for SqliteStore {
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
     ) -> StoreResult<()> {
-        self.write(move |conn, _| delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms))
-            .await
+        self.write_relaxed(move |conn, _| {
+            delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms)
+        })
+        .await
     }
 
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {
-        self.write(move |conn, _| delivery::release_leases(conn, now))
+        self.write_relaxed(move |conn, _| delivery::release_leases(conn, now))
             .await
     }
 

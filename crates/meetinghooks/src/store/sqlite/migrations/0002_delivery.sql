@@ -50,8 +50,8 @@ CREATE TABLE messages (
     last_error       TEXT
 );
 CREATE INDEX messages_due ON messages(endpoint_id, due_at) WHERE status IN ('pending', 'delivering');
-CREATE INDEX messages_queue ON messages(endpoint_id, room_id, event_position)
-    WHERE status IN ('waiting', 'pending', 'delivering');
+-- Per (endpoint, meeting) queue: "is one in line?" and "which waits next?" are single seeks.
+CREATE INDEX messages_queue ON messages(endpoint_id, room_id, status, event_position);
 CREATE INDEX messages_by_project ON messages(project_id, position);
 CREATE INDEX messages_by_endpoint ON messages(endpoint_id, position);
 
