@@ -57,7 +57,7 @@ impl From<SessionRecord> for SessionView {
             },
             start: s.start.to_rfc3339(),
             end: s.end.map(Timestamp::to_rfc3339),
-            participants: s
+            participants: record
                 .participants
                 .into_iter()
                 .map(|p| ParticipantView {

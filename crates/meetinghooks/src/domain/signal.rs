@@ -42,6 +42,29 @@ pub enum SignalKind {
     HlsStopped,
 }
 
+impl SignalKind {
+    /// The participant a participant signal is about.
+    pub fn participant_id(&self) -> Option<&str> {
+        match self {
+            SignalKind::ParticipantJoined { participant_id, .. }
+            | SignalKind::ParticipantLeft { participant_id, .. } => Some(participant_id),
+            _ => None,
+        }
+    }
+
+    /// `recording`, `livestream` or `hls`; empty for participant signals.
+    pub fn media_kind(&self) -> &'static str {
+        match self {
+            SignalKind::ParticipantJoined { .. } | SignalKind::ParticipantLeft { .. } => "",
+            SignalKind::RecordingStarted { .. } | SignalKind::RecordingStopped { .. } => {
+                "recording"
+            }
+            SignalKind::LivestreamStarted | SignalKind::LivestreamStopped => "livestream",
+            SignalKind::HlsStarted { .. } | SignalKind::HlsStopped => "hls",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaveReason {
     Left,

@@ -1,7 +1,8 @@
 //! The session engine: turns signals and the passing of time into catalog events. Pure: no I/O, no clock.
 //!
-//! The store loads a meeting's [`MeetingState`], calls [`apply`], [`tick`] or [`end_session`],
-//! and persists the returned events and the new state in one transaction.
+//! The store loads a [`Meeting`] (the header and the participant records the step needs),
+//! calls [`apply`], [`tick`] or [`end_session`], and persists the events, the header and the
+//! changed participant records in one transaction.
 
 #[cfg(test)]
 mod proptests;
@@ -15,7 +16,7 @@ use crate::domain::ids::derived_hex24;
 use crate::domain::signal::{LeaveReason, Signal, SignalKind};
 use crate::domain::timestamp::Timestamp;
 use state::{Grace, ParticipantState, Stay};
-pub use state::{MeetingState, SessionState};
+pub use state::{Meeting, MeetingState, SessionState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -50,35 +51,44 @@ pub enum Conflict {
 
 /// Applies one (already deduplicated) signal to its meeting; `now` is when it was received.
 pub fn apply(
-    state: &mut MeetingState,
+    meeting: &mut Meeting,
     signal: &Signal,
     now: Timestamp,
     config: &EngineConfig,
 ) -> Result<Outcome, Conflict> {
-    let mut run = Run::new(state, &signal.meeting_id);
+    let mut run = Run::new(meeting, &signal.meeting_id);
     // Graces that expired before this signal happened fire first, so their effect precedes it.
     run.expire_graces(|deadline| deadline < signal.at);
 
-    let key = staleness_key(&signal.kind);
-    if run
-        .state
-        .last_at
-        .get(&key)
-        .is_some_and(|last| signal.at < *last)
-    {
+    let at = signal.at;
+    // Signals about the same participant, or the same media kind, are ordered by `at`.
+    let stale = match signal.kind.participant_id() {
+        Some(id) => {
+            let participant = run.participant(id);
+            let stale = participant.last_at.is_some_and(|last| at < last);
+            if !stale {
+                participant.last_at = Some(at);
+            }
+            stale
+        }
+        None => {
+            if run.meeting.state.session.is_none() {
+                return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
+            }
+            let kind = signal.kind.media_kind();
+            let last_at = &mut run.meeting.state.last_at;
+            let stale = last_at.get(kind).is_some_and(|last| at < *last);
+            if !stale {
+                last_at.insert(kind.to_owned(), at);
+            }
+            stale
+        }
+    };
+    if stale {
         run.outcome.stale = true;
         return Ok(run.outcome);
     }
-    let at = signal.at;
-    let needs_session = !matches!(
-        signal.kind,
-        SignalKind::ParticipantJoined { .. } | SignalKind::ParticipantLeft { .. }
-    );
-    if needs_session && run.state.session.is_none() {
-        return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
-    }
-    run.state.last_at.insert(key, at);
-    if let Some(session) = run.state.session.as_mut() {
+    if let Some(session) = run.meeting.state.session.as_mut() {
         session.latest = session.latest.max(at);
     }
 
@@ -151,61 +161,52 @@ pub fn apply(
 }
 
 /// Fires every reconnect grace whose deadline is at or before `now`.
-pub fn tick(state: &mut MeetingState, meeting_id: &str, now: Timestamp) -> Outcome {
-    let mut run = Run::new(state, meeting_id);
+pub fn tick(meeting: &mut Meeting, meeting_id: &str, now: Timestamp) -> Outcome {
+    let mut run = Run::new(meeting, meeting_id);
     run.expire_graces(|deadline| deadline <= now);
     run.outcome
 }
 
 /// Ends the ongoing session on request: everyone is removed, then the session ends.
+/// `meeting` must hold every participant record of the ongoing session.
 pub fn end_session(
-    state: &mut MeetingState,
+    meeting: &mut Meeting,
     meeting_id: &str,
     now: Timestamp,
 ) -> Result<Outcome, Conflict> {
-    let mut run = Run::new(state, meeting_id);
-    let Some(session) = run.state.session.as_mut() else {
+    let mut run = Run::new(meeting, meeting_id);
+    let Some(session) = run.meeting.state.session.as_mut() else {
         return Err(Conflict::NoOngoingSession(meeting_id.to_owned()));
     };
     let at = session.latest.max(now);
     session.latest = at;
-    let present: Vec<String> = session
+    let session_id = session.id.clone();
+    let mut present: Vec<(u64, String)> = run
+        .meeting
         .participants
-        .iter()
-        .filter(|p| p.is_present())
-        .map(|p| p.id.clone())
+        .values()
+        .filter(|p| p.is_present_in(&session_id))
+        .map(|p| (p.order, p.id.clone()))
         .collect();
-    for participant_id in present {
+    present.sort();
+    for (_, participant_id) in present {
         run.close_stay(&participant_id, at);
     }
     run.finish_session(at);
     Ok(run.outcome)
 }
 
-/// Signals about the same participant, or the same media kind, are ordered by `at`.
-fn staleness_key(kind: &SignalKind) -> String {
-    match kind {
-        SignalKind::ParticipantJoined { participant_id, .. }
-        | SignalKind::ParticipantLeft { participant_id, .. } => format!("p:{participant_id}"),
-        SignalKind::RecordingStarted { .. } | SignalKind::RecordingStopped { .. } => {
-            "recording".into()
-        }
-        SignalKind::LivestreamStarted | SignalKind::LivestreamStopped => "livestream".into(),
-        SignalKind::HlsStarted { .. } | SignalKind::HlsStopped => "hls".into(),
-    }
-}
-
 /// One engine step over one meeting: the state being changed and what it has emitted so far.
 struct Run<'a> {
-    state: &'a mut MeetingState,
+    meeting: &'a mut Meeting,
     meeting_id: &'a str,
     outcome: Outcome,
 }
 
 impl<'a> Run<'a> {
-    fn new(state: &'a mut MeetingState, meeting_id: &'a str) -> Self {
+    fn new(meeting: &'a mut Meeting, meeting_id: &'a str) -> Self {
         Run {
-            state,
+            meeting,
             meeting_id,
             outcome: Outcome::default(),
         }
@@ -213,16 +214,39 @@ impl<'a> Run<'a> {
 
     /// The ongoing session; callers have checked that there is one.
     fn session(&mut self) -> &mut SessionState {
-        self.state
+        self.meeting
+            .state
             .session
             .as_mut()
             .expect("caller checked the session")
     }
 
+    /// A participant's record, created if new; it will be written back.
+    fn participant(&mut self, id: &str) -> &mut ParticipantState {
+        self.meeting.changed.insert(id.to_owned());
+        self.meeting
+            .participants
+            .entry(id.to_owned())
+            .or_insert_with(|| ParticipantState {
+                id: id.to_owned(),
+                ..ParticipantState::default()
+            })
+    }
+
+    fn is_present(&self, id: &str) -> bool {
+        match (
+            &self.meeting.state.session,
+            self.meeting.participants.get(id),
+        ) {
+            (Some(session), Some(p)) => p.is_present_in(&session.id),
+            _ => false,
+        }
+    }
+
     fn emit(&mut self, event: Event) {
-        self.state.sequence += 1;
+        self.meeting.state.sequence += 1;
         self.outcome.events.push(Emitted {
-            sequence: self.state.sequence,
+            sequence: self.meeting.state.sequence,
             session_id: event.session_id().to_owned(),
             event,
         });
@@ -267,15 +291,17 @@ impl<'a> Run<'a> {
         at: Timestamp,
         signal_id: &str,
     ) {
-        if self.state.session.is_none() {
-            let sequence = self.state.sequence + 1;
+        if self.meeting.state.session.is_none() {
+            let sequence = self.meeting.state.sequence + 1;
             let id = derived_hex24(&[self.meeting_id, signal_id, &sequence.to_string()]);
-            self.state.session = Some(SessionState {
+            self.meeting.state.session = Some(SessionState {
                 id: id.clone(),
                 start: at,
                 latest: at,
                 end: None,
-                participants: Vec::new(),
+                present: 0,
+                joined: 0,
+                graces: Default::default(),
                 recording: None,
                 livestream: false,
                 hls: None,
@@ -286,51 +312,49 @@ impl<'a> Run<'a> {
                 start: at.to_rfc3339(),
             }));
         }
-        let session = self.session();
-        let start = at.max(session.start);
-        match session.participant_mut(participant_id) {
-            Some(p) if p.is_present() => {
-                // Already here; a rejoin inside the reconnect grace cancels it silently.
-                p.grace = None;
-                return;
-            }
-            Some(p) => {
-                p.name = participant_name.to_owned();
-                p.timelog.push(Stay { start, end: None });
-            }
-            None => session.participants.push(ParticipantState {
-                id: participant_id.to_owned(),
-                name: participant_name.to_owned(),
-                timelog: vec![Stay { start, end: None }],
-                grace: None,
-            }),
+        if self.is_present(participant_id) {
+            // Already here; a rejoin inside the reconnect grace cancels it silently.
+            self.session().graces.remove(participant_id);
+            return;
         }
+        let session = self.session();
+        let (session_id, start, order) =
+            (session.id.clone(), at.max(session.start), session.joined);
+        session.present += 1;
+        let p = self.participant(participant_id);
+        if p.session_id != session_id {
+            // First stay in this session; the record of the last one is final now.
+            if !p.session_id.is_empty() {
+                let finished = p.clone();
+                self.meeting.retired.push(finished);
+            }
+            let p = self.participant(participant_id);
+            p.session_id = session_id;
+            p.order = order;
+            p.timelog.clear();
+            self.session().joined += 1;
+        }
+        let p = self.participant(participant_id);
+        p.name = participant_name.to_owned();
+        p.timelog.push(Stay { start, end: None });
         let data = self.participant_data(participant_id, participant_name);
         self.emit(Event::ParticipantJoined(data));
     }
 
     fn disconnect(&mut self, participant_id: &str, at: Timestamp, deadline: Timestamp) {
-        let Some(session) = self.state.session.as_mut() else {
-            return;
-        };
-        if let Some(p) = session.participant_mut(participant_id) {
-            if p.is_present() && p.grace.is_none() {
-                p.grace = Some(Grace {
+        if self.is_present(participant_id) {
+            self.session()
+                .graces
+                .entry(participant_id.to_owned())
+                .or_insert(Grace {
                     disconnected_at: at,
                     deadline,
                 });
-            }
         }
     }
 
     fn leave(&mut self, participant_id: &str, at: Timestamp) {
-        let present = self
-            .state
-            .session
-            .as_mut()
-            .and_then(|s| s.participant_mut(participant_id))
-            .is_some_and(|p| p.is_present());
-        if present {
+        if self.is_present(participant_id) {
             self.close_stay(participant_id, at);
             self.end_if_empty(at);
         }
@@ -339,24 +363,24 @@ impl<'a> Run<'a> {
     /// Closes a present participant's stay and emits `participant-left`.
     fn close_stay(&mut self, participant_id: &str, at: Timestamp) {
         let session = self.session();
-        let Some(p) = session.participant_mut(participant_id) else {
-            return;
-        };
-        p.grace = None;
-        let name = p.name.clone();
+        session.graces.remove(participant_id);
+        session.present = session.present.saturating_sub(1);
+        let p = self.participant(participant_id);
         if let Some(stay) = p.timelog.last_mut() {
             stay.end = Some(at.max(stay.start));
         }
+        let name = p.name.clone();
         let data = self.participant_data(participant_id, &name);
         self.emit(Event::ParticipantLeft(data));
     }
 
     fn end_if_empty(&mut self, at: Timestamp) {
         if self
+            .meeting
             .state
             .session
             .as_ref()
-            .is_some_and(|s| s.present_count() == 0)
+            .is_some_and(|s| s.present == 0)
         {
             self.finish_session(at);
         }
@@ -380,15 +404,16 @@ impl<'a> Run<'a> {
             self.emit(Event::HlsStopped(data));
         }
         let mut session = self
+            .meeting
             .state
             .session
             .take()
             .expect("caller checked the session");
         let end = session.latest.max(at);
         session.end = Some(end);
-        self.state.sequence += 1;
+        self.meeting.state.sequence += 1;
         self.outcome.events.push(Emitted {
-            sequence: self.state.sequence,
+            sequence: self.meeting.state.sequence,
             session_id: session.id.clone(),
             event: Event::SessionEnded(SessionEnded {
                 session_id: session.id.clone(),
@@ -403,16 +428,16 @@ impl<'a> Run<'a> {
     /// Emits `participant-left` for every grace that `expired` selects, in deadline order.
     fn expire_graces(&mut self, expired: impl Fn(Timestamp) -> bool) {
         loop {
-            let Some(session) = self.state.session.as_ref() else {
+            let Some(session) = self.meeting.state.session.as_ref() else {
                 return;
             };
             let next = session
-                .participants
+                .graces
                 .iter()
-                .filter_map(|p| p.grace.map(|g| (g, p.id.clone())))
-                .filter(|(g, _)| expired(g.deadline))
-                .min_by_key(|(g, id)| (g.deadline, id.clone()));
-            let Some((grace, participant_id)) = next else {
+                .filter(|(_, g)| expired(g.deadline))
+                .min_by_key(|(id, g)| (g.deadline, *id))
+                .map(|(id, g)| (id.clone(), *g));
+            let Some((participant_id, grace)) = next else {
                 return;
             };
             // The participant really left when they disconnected.

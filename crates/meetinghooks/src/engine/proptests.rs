@@ -82,13 +82,15 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         })
 }
 
-/// What the store does around the engine: drop repeated ids, discard a refused input's changes.
+/// What the store does around the engine: drop repeated ids, discard a refused input's
+/// changes, and keep each participant's timelog per session as the store's rows do.
 #[derive(Default)]
 struct Harness {
-    state: MeetingState,
+    meeting: Meeting,
     seen: HashSet<String>,
     events: Vec<Emitted>,
     sessions: Vec<SessionState>,
+    timelogs: BTreeMap<(String, String), Vec<state::Stay>>,
     clock: i64,
 }
 
@@ -97,7 +99,9 @@ impl Harness {
         let config = EngineConfig {
             reconnect_grace_ms: GRACE_MS,
         };
-        let mut next = self.state.clone();
+        let mut next = self.meeting.clone();
+        next.changed.clear();
+        next.retired.clear();
         let result = match step {
             Step::Signal(signal) => {
                 if !self.seen.insert(signal.id.clone()) {
@@ -114,7 +118,16 @@ impl Harness {
             Step::End(now) => end_session(&mut next, MEETING, Timestamp(*now)),
         };
         if let Ok(outcome) = result {
-            self.state = next;
+            for p in &next.retired {
+                self.timelogs
+                    .insert((p.session_id.clone(), p.id.clone()), p.timelog.clone());
+            }
+            for id in &next.changed {
+                let p = &next.participants[id];
+                self.timelogs
+                    .insert((p.session_id.clone(), id.clone()), p.timelog.clone());
+            }
+            self.meeting = next;
             self.events.extend(outcome.events);
             self.sessions.extend(outcome.ended);
         }
@@ -135,7 +148,11 @@ fn is_catalog_time(text: &str) -> bool {
         && Timestamp::parse_rfc3339(text).is_some()
 }
 
-fn check_invariants(events: &[Emitted], sessions: &[SessionState]) {
+fn check_invariants(
+    events: &[Emitted],
+    sessions: &[SessionState],
+    timelogs: &BTreeMap<(String, String), Vec<state::Stay>>,
+) {
     // 6: sequence numbers run 1, 2, 3... with no gaps.
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.sequence, i as u64 + 1, "sequence gap at {i}");
@@ -195,11 +212,14 @@ fn check_invariants(events: &[Emitted], sessions: &[SessionState]) {
     for session in sessions {
         let end = session.end.expect("ended session has an end");
         assert!(end >= session.start);
-        for p in &session.participants {
-            for stay in &p.timelog {
-                let stay_end = stay.end.expect("closed stay");
-                assert!(stay_end >= stay.start && stay.start >= session.start && stay_end <= end);
-            }
+        assert_eq!(session.present, 0);
+        let stays = timelogs
+            .iter()
+            .filter(|((s, _), _)| *s == session.id)
+            .flat_map(|(_, t)| t);
+        for stay in stays {
+            let stay_end = stay.end.expect("closed stay");
+            assert!(stay_end >= stay.start && stay.start >= session.start && stay_end <= end);
         }
     }
     for e in events {
@@ -219,7 +239,7 @@ proptest! {
             harness.run(step);
         }
         harness.finish();
-        check_invariants(&harness.events, &harness.sessions);
+        check_invariants(&harness.events, &harness.sessions, &harness.timelogs);
     }
 
     #[test]
@@ -242,7 +262,7 @@ fn reconnect_race_left_after_rejoin_is_stale() {
     let config = EngineConfig {
         reconnect_grace_ms: GRACE_MS,
     };
-    let mut state = MeetingState::default();
+    let mut state = Meeting::default();
     let signal = |id: &str, at: i64, kind: SignalKind| Signal {
         id: id.into(),
         meeting_id: MEETING.into(),
@@ -279,7 +299,7 @@ fn reconnect_race_left_after_rejoin_is_stale() {
     )
     .unwrap();
     assert!(outcome.stale && outcome.events.is_empty());
-    assert!(state.session.is_some());
+    assert!(state.state.session.is_some());
 }
 
 #[test]
@@ -287,7 +307,7 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     let config = EngineConfig {
         reconnect_grace_ms: GRACE_MS,
     };
-    let mut state = MeetingState::default();
+    let mut state = Meeting::default();
     let signal = |id: &str, at: i64, kind: SignalKind| Signal {
         id: id.into(),
         meeting_id: MEETING.into(),
@@ -342,5 +362,5 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
         types,
         ["participant-left", "recording-stopped", "session-ended"]
     );
-    assert_eq!(state.next_deadline(), None);
+    assert_eq!(state.state.next_deadline(), None);
 }

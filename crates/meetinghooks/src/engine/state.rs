@@ -1,18 +1,22 @@
-//! The engine's per-meeting state. The store persists it as JSON, so it must stay serde-stable.
+//! The engine's state for one meeting: a small header the store keeps in one row, plus the
+//! participant records a step needs, which the store keeps one row each.
+//!
+//! Splitting them keeps every write small: a join rewrites one participant, not the meeting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::timestamp::Timestamp;
 
-/// Everything the engine remembers about one meeting (room). A new room stores `{}`.
+/// Everything the engine remembers about one meeting (room), outside its participants.
+/// A new room stores `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MeetingState {
     /// Sequence number of the last event emitted for this meeting.
     pub sequence: u64,
-    /// `at` of the last applied signal per participant (`p:<id>`) and per media kind, for staleness.
+    /// `at` of the last applied signal per media kind (`recording`, `livestream`, `hls`).
     pub last_at: BTreeMap<String, Timestamp>,
     /// The ongoing session, if any.
     pub session: Option<SessionState>,
@@ -26,8 +30,12 @@ pub struct SessionState {
     pub latest: Timestamp,
     /// Set once the session has ended.
     pub end: Option<Timestamp>,
-    /// In order of first join.
-    pub participants: Vec<ParticipantState>,
+    /// Participants with an open stay, including those inside a reconnect grace.
+    pub present: u32,
+    /// How many participants have joined so far; orders them in the session's list.
+    pub joined: u64,
+    /// Pending reconnect graces, by participant.
+    pub graces: BTreeMap<String, Grace>,
     /// fileId of the active recording.
     pub recording: Option<String>,
     pub livestream: bool,
@@ -35,13 +43,18 @@ pub struct SessionState {
     pub hls: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One participant of one meeting, as of its latest session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantState {
     pub id: String,
+    /// The session `timelog` belongs to; empty before any session.
+    pub session_id: String,
+    /// Position in that session's participant list.
+    pub order: u64,
     pub name: String,
+    /// `at` of the last applied signal about this participant, across sessions.
+    pub last_at: Option<Timestamp>,
     pub timelog: Vec<Stay>,
-    /// Set while a `disconnected` participant is inside the reconnect grace.
-    pub grace: Option<Grace>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,31 +72,50 @@ pub struct Grace {
     pub deadline: Timestamp,
 }
 
+/// What one engine step works on: the header, and the participant records the store loaded
+/// for it (see [`Meeting::needs`]). `changed` and `retired` are what to write back.
+#[derive(Debug, Clone, Default)]
+pub struct Meeting {
+    pub state: MeetingState,
+    pub participants: BTreeMap<String, ParticipantState>,
+    pub changed: BTreeSet<String>,
+    /// Final records of participants who moved on to a new session during this step;
+    /// written before `changed`, so the old session keeps its closed timelog.
+    pub retired: Vec<ParticipantState>,
+}
+
 impl MeetingState {
     /// The earliest pending reconnect-grace deadline, for the timer index.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.session.as_ref().and_then(|s| {
-            s.participants
-                .iter()
-                .filter_map(|p| p.grace.map(|g| g.deadline))
-                .min()
-        })
+        self.session
+            .as_ref()
+            .and_then(|s| s.graces.values().map(|g| g.deadline).min())
     }
 }
 
-impl SessionState {
-    pub fn participant_mut(&mut self, id: &str) -> Option<&mut ParticipantState> {
-        self.participants.iter_mut().find(|p| p.id == id)
+impl Meeting {
+    pub fn new(state: MeetingState) -> Self {
+        Meeting {
+            state,
+            ..Meeting::default()
+        }
     }
 
-    /// Participants with an open stay, including those inside a reconnect grace.
-    pub fn present_count(&self) -> usize {
-        self.participants.iter().filter(|p| p.is_present()).count()
+    /// Participant records a step over this meeting may read: the ones named, and every
+    /// one inside a reconnect grace (which the step may expire).
+    pub fn needs<'a>(&'a self, named: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
+        let graced = self
+            .state
+            .session
+            .iter()
+            .flat_map(|s| s.graces.keys().map(String::as_str));
+        named.into_iter().chain(graced)
     }
 }
 
 impl ParticipantState {
-    pub fn is_present(&self) -> bool {
-        self.timelog.last().is_some_and(|s| s.end.is_none())
+    /// Present in `session_id`: an open stay there.
+    pub fn is_present_in(&self, session_id: &str) -> bool {
+        self.session_id == session_id && self.timelog.last().is_some_and(|s| s.end.is_none())
     }
 }

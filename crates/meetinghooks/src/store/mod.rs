@@ -12,6 +12,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::signal::Signal;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
+use crate::engine::state::ParticipantState;
 use crate::engine::{Conflict, SessionState};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct IngestReport {
 pub struct SessionRecord {
     pub room_id: String,
     pub session: SessionState,
+    /// In the order they first joined.
+    pub participants: Vec<ParticipantState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

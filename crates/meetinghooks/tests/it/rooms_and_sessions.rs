@@ -181,3 +181,34 @@ async fn events_filter_and_paginate() {
     assert_eq!(by_session["data"].as_array().unwrap().len(), 3);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_participant_in_two_sessions_keeps_each_timelog() {
+    let app = TestApp::spawn().await;
+    // One batch: the first session ends and a second one starts with the same participant.
+    app.signals(json!([
+        join("1", "two", "p", "2026-01-01T10:00:00Z"),
+        leave("2", "two", "p", "left", "2026-01-01T10:05:00Z"),
+        join("3", "two", "p", "2026-01-01T11:00:00Z"),
+    ]))
+    .await;
+    let page: Value = app
+        .get("/v2/sessions?roomId=two")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = page["data"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(
+        sessions[1]["participants"],
+        json!([{"participantId": "p", "name": "Name p", "timelog": [
+            {"start": "2026-01-01T10:00:00.000+00:00", "end": "2026-01-01T10:05:00.000+00:00"}]}])
+    );
+    assert_eq!(
+        sessions[0]["participants"],
+        json!([{"participantId": "p", "name": "Name p", "timelog": [
+            {"start": "2026-01-01T11:00:00.000+00:00", "end": null}]}])
+    );
+    app.shutdown().await;
+}

@@ -1,5 +1,5 @@
-//! Applying the engine inside the writer's transaction: load a meeting's state, run it, persist
-//! the new state, its events and its sessions.
+//! Applying the engine inside the writer's transaction: load what a step needs (the meeting
+//! header and a few participant rows), run it, and persist what changed.
 
 use std::collections::HashMap;
 
@@ -9,12 +9,13 @@ use super::delivery;
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::{self, EngineConfig, MeetingState, Outcome};
+use crate::engine::state::ParticipantState;
+use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
 /// One meeting being changed by a job: its state and what the engine emitted, in order.
 struct Touched {
-    state: MeetingState,
+    meeting: Meeting,
     outcomes: Vec<Outcome>,
 }
 
@@ -39,33 +40,39 @@ pub fn ingest(
         report.accepted += 1;
         let room = signal.meeting_id.as_str();
         if !touched.contains_key(room) {
-            let state = load_or_create(conn, project_id, room, now)?;
+            let meeting = Meeting::new(load_or_create(conn, project_id, room, now)?);
             touched.insert(
                 room,
                 Touched {
-                    state,
+                    meeting,
                     outcomes: Vec::new(),
                 },
             );
             order.push(room);
         }
-        let meeting = touched.get_mut(room).expect("inserted above");
-        let outcome = engine::apply(&mut meeting.state, signal, now, engine)
+        let entry = touched.get_mut(room).expect("inserted above");
+        let needed: Vec<String> = entry
+            .meeting
+            .needs(signal.kind.participant_id())
+            .map(str::to_owned)
+            .collect();
+        load_participants(conn, project_id, room, &mut entry.meeting, &needed)?;
+        let outcome = engine::apply(&mut entry.meeting, signal, now, engine)
             .map_err(|conflict| StoreError::Conflict { index, conflict })?;
         report.stale += usize::from(outcome.stale);
         report.events += outcome.events.len();
-        meeting.outcomes.push(outcome);
+        entry.outcomes.push(outcome);
     }
     let targets = delivery::targets(conn, project_id)?;
     for room in order {
-        let meeting = &touched[room];
+        let entry = &touched[room];
         report.messages += persist(
             conn,
             &targets,
             project_id,
             room,
-            &meeting.state,
-            &meeting.outcomes,
+            &entry.meeting,
+            &entry.outcomes,
             now,
         )?;
     }
@@ -78,18 +85,33 @@ pub fn end_session(
     room_id: &str,
     now: Timestamp,
 ) -> StoreResult<SessionRecord> {
-    let mut state = load(conn, project_id, room_id)?.ok_or(StoreError::NotFound("room"))?;
+    let state = load(conn, project_id, room_id)?.ok_or(StoreError::NotFound("room"))?;
+    let mut meeting = Meeting::new(state);
+    if let Some(session) = &meeting.state.session {
+        for p in session_participants(conn, project_id, &session.id)? {
+            meeting.participants.insert(p.id.clone(), p);
+        }
+    }
     let outcome =
-        engine::end_session(&mut state, room_id, now).map_err(StoreError::NoOngoingSession)?;
+        engine::end_session(&mut meeting, room_id, now).map_err(StoreError::NoOngoingSession)?;
     let session = outcome
         .ended
         .last()
         .cloned()
         .expect("end_session ends the session");
     let targets = delivery::targets(conn, project_id)?;
-    persist(conn, &targets, project_id, room_id, &state, &[outcome], now)?;
+    persist(
+        conn,
+        &targets,
+        project_id,
+        room_id,
+        &meeting,
+        &[outcome],
+        now,
+    )?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),
+        participants: session_participants(conn, project_id, &session.id)?,
         session,
     })
 }
@@ -106,10 +128,13 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
         .collect::<rusqlite::Result<_>>()?;
     let mut emitted = 0;
     for (project_id, room_id) in due {
-        let Some(mut state) = load(conn, &project_id, &room_id)? else {
+        let Some(state) = load(conn, &project_id, &room_id)? else {
             continue;
         };
-        let outcome = engine::tick(&mut state, &room_id, now);
+        let mut meeting = Meeting::new(state);
+        let needed: Vec<String> = meeting.needs(None).map(str::to_owned).collect();
+        load_participants(conn, &project_id, &room_id, &mut meeting, &needed)?;
+        let outcome = engine::tick(&mut meeting, &room_id, now);
         emitted += outcome.events.len();
         let targets = delivery::targets(conn, &project_id)?;
         persist(
@@ -117,7 +142,7 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
             &targets,
             &project_id,
             &room_id,
-            &state,
+            &meeting,
             &[outcome],
             now,
         )?;
@@ -125,16 +150,64 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
     Ok(emitted)
 }
 
+fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Unavailable(format!("corrupt {what}: {e}"))
+}
+
 fn load(conn: &Connection, project_id: &str, room_id: &str) -> StoreResult<Option<MeetingState>> {
     let text: Option<String> = conn
         .prepare_cached("SELECT state FROM rooms WHERE project_id = ?1 AND room_id = ?2")?
         .query_row(params![project_id, room_id], |row| row.get(0))
         .optional()?;
-    text.map(|t| {
-        serde_json::from_str(&t)
-            .map_err(|e| StoreError::Unavailable(format!("corrupt state of room {room_id}: {e}")))
-    })
-    .transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("room state", e)))
+        .transpose()
+}
+
+/// Loads each named participant's latest record that the meeting does not hold yet.
+fn load_participants(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    meeting: &mut Meeting,
+    ids: &[String],
+) -> StoreResult<()> {
+    let mut latest = conn.prepare_cached(
+        "SELECT doc FROM participants WHERE project_id = ?1 AND room_id = ?2 AND participant_id = ?3
+         ORDER BY position DESC LIMIT 1",
+    )?;
+    for id in ids {
+        if meeting.participants.contains_key(id) {
+            continue;
+        }
+        let doc: Option<String> = latest
+            .query_row(params![project_id, room_id, id], |row| row.get(0))
+            .optional()?;
+        if let Some(doc) = doc {
+            let record: ParticipantState =
+                serde_json::from_str(&doc).map_err(|e| corrupt("participant", e))?;
+            meeting.participants.insert(id.clone(), record);
+        }
+    }
+    Ok(())
+}
+
+/// A session's participants, in the order they first joined.
+pub fn session_participants(
+    conn: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> rusqlite::Result<Vec<ParticipantState>> {
+    conn.prepare_cached(
+        "SELECT doc FROM participants WHERE project_id = ?1 AND session_id = ?2
+         ORDER BY join_order",
+    )?
+    .query_map(params![project_id, session_id], |row| {
+        let doc: String = row.get(0)?;
+        serde_json::from_str(&doc).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })?
+    .collect()
 }
 
 /// A signal for an unknown meeting creates its room: the platform decides which meetings exist.
@@ -155,17 +228,18 @@ fn load_or_create(
     Ok(MeetingState::default())
 }
 
-/// Writes a meeting's new state, its events and sessions, and fans the events out into
-/// messages; returns how many messages were created.
+/// Writes a meeting's header, its changed participants, its events and session rows, and fans
+/// the events out into messages; returns how many messages were created.
 fn persist(
     conn: &Connection,
     targets: &[delivery::Target],
     project_id: &str,
     room_id: &str,
-    state: &MeetingState,
+    meeting: &Meeting,
     outcomes: &[Outcome],
     now: Timestamp,
 ) -> StoreResult<usize> {
+    let state = &meeting.state;
     let state_json = serde_json::to_string(state).expect("state serializes");
     conn.prepare_cached(
         "UPDATE rooms SET state = ?3, next_timer_at = ?4 WHERE project_id = ?1 AND room_id = ?2",
@@ -176,6 +250,25 @@ fn persist(
         state_json,
         state.next_deadline().map(|t| t.0)
     ])?;
+    let mut upsert_participant = conn.prepare_cached(
+        "INSERT INTO participants (project_id, room_id, participant_id, session_id, join_order, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (project_id, room_id, participant_id, session_id)
+         DO UPDATE SET doc = excluded.doc, join_order = excluded.join_order",
+    )?;
+    let changed = meeting.changed.iter().map(|id| &meeting.participants[id]);
+    for p in meeting.retired.iter().chain(changed) {
+        let id = &p.id;
+        let doc = serde_json::to_string(p).expect("participant serializes");
+        upsert_participant.execute(params![
+            project_id,
+            room_id,
+            id,
+            p.session_id,
+            p.order as i64,
+            doc
+        ])?;
+    }
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events (id, project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -185,9 +278,11 @@ fn persist(
          ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
     )?;
     let mut messages = 0;
+    let mut started = false;
     for outcome in outcomes {
         for emitted in &outcome.events {
             let webhook_type = emitted.event.webhook_type();
+            started |= webhook_type == meetinghooks_webhooks::WebhookType::SessionStarted;
             insert_event.execute(params![
                 random_hex_id("evt_", 12),
                 project_id,
@@ -214,7 +309,8 @@ fn persist(
             upsert_session.execute(params![project_id, ended.id, room_id, doc])?;
         }
     }
-    if let Some(ongoing) = &state.session {
+    // The session row of an ongoing session is written once, when it starts.
+    if let Some(ongoing) = state.session.as_ref().filter(|_| started) {
         let doc = serde_json::to_string(ongoing).expect("session serializes");
         upsert_session.execute(params![project_id, ongoing.id, room_id, doc])?;
     }

@@ -242,7 +242,18 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> 
     Ok(SessionRecord {
         room_id: row.get(0)?,
         session,
+        participants: Vec::new(),
     })
+}
+
+/// Fills in each session's participants.
+fn with_participants(
+    conn: &Connection,
+    project_id: &str,
+    mut record: SessionRecord,
+) -> rusqlite::Result<SessionRecord> {
+    record.participants = meeting::session_participants(conn, project_id, &record.session.id)?;
+    Ok(record)
 }
 
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
@@ -424,6 +435,10 @@ impl Store for SqliteStore {
                     |row| Ok((session_from_row(row)?, row.get::<_, i64>(2)?)),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = rows
+                .into_iter()
+                .map(|(r, p)| Ok((with_participants(conn, &project_id, r)?, p)))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(paginate(rows, limit))
         })
         .await
@@ -441,7 +456,9 @@ impl Store for SqliteStore {
                 params![project_id, session_id],
                 session_from_row,
             )
-            .optional()
+            .optional()?
+            .map(|r| with_participants(conn, &project_id, r))
+            .transpose()
         })
         .await
     }

@@ -31,6 +31,7 @@ CREATE TABLE signals (
     PRIMARY KEY (project_id, signal_id)
 ) WITHOUT ROWID;
 
+-- Sessions: the engine's session header, written when a session starts and when it ends.
 CREATE TABLE sessions (
     position    INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id  TEXT NOT NULL,
@@ -40,6 +41,20 @@ CREATE TABLE sessions (
     UNIQUE (project_id, session_id)
 );
 CREATE INDEX sessions_by_room ON sessions(project_id, room_id, position);
+
+-- One row per participant per session they attended: name, timelog, staleness clock.
+-- The latest row of a participant (highest position) is their current record.
+CREATE TABLE participants (
+    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id      TEXT NOT NULL,
+    room_id         TEXT NOT NULL,
+    participant_id  TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    join_order      INTEGER NOT NULL,
+    doc             TEXT NOT NULL,
+    UNIQUE (project_id, room_id, participant_id, session_id)
+);
+CREATE INDEX participants_by_session ON participants(project_id, session_id, join_order);
 
 -- The event log: exact payload bytes, per-meeting sequence.
 CREATE TABLE events (
