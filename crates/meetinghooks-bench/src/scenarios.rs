@@ -44,6 +44,7 @@ impl Bench {
         ((count as f64 * self.scale).round() as usize).max(1)
     }
 
+    #[allow(clippy::too_many_arguments)] // one argument per table column
     fn row(
         &mut self,
         scenario: &str,
