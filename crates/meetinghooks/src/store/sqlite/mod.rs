@@ -36,8 +36,10 @@ struct WriteJob {
     /// Must be on disk before it is acknowledged. Lease and delivery bookkeeping is not:
     /// losing it to a power cut only means a message is delivered again.
     durable: bool,
-    run: Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>,
+    run: JobFn,
 }
+/// Runs inside the group transaction; returns whether it succeeded and its `Finisher`.
+type JobFn = Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>;
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 pub struct SqliteStore {
