@@ -82,7 +82,7 @@ impl Dispatcher {
     ) -> anyhow::Result<Arc<Self>> {
         let client = ssrf::client_builder(policy.clone())
             .connect_timeout(config.connect_timeout)
-            .pool_max_idle_per_host(config.endpoint_concurrency)
+            .pool_max_idle_per_host(config.global_concurrency)
             .tcp_nodelay(true)
             .build()?;
         let (to_writer, writer_input) = mpsc::unbounded_channel();

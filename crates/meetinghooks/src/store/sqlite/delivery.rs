@@ -5,13 +5,26 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use meetinghooks_webhooks::WebhookType;
 
 use crate::domain::endpoint::Ordering;
-use crate::domain::ids::random_hex_id;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
     MessageStatus, NextStep, Page, StoreError, StoreResult,
 };
+
+/// Message ids are `msg_<position>`: stable across every attempt, and a rowid lookup.
+pub fn message_id(position: i64) -> String {
+    format!("msg_{position}")
+}
+
+pub fn message_position(id: &str) -> Option<i64> {
+    id.strip_prefix("msg_")?.parse().ok()
+}
+
+/// Event ids are `evt_<position>`.
+pub fn event_id(position: i64) -> String {
+    format!("evt_{position}")
+}
 
 /// An endpoint as fan-out sees it.
 pub struct Target {
@@ -58,8 +71,8 @@ pub fn fan_out(
          AND status IN ('waiting', 'pending', 'delivering') LIMIT 1",
     )?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO messages (id, project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )?;
     let mut created = 0;
     for target in targets {
@@ -75,7 +88,6 @@ pub fn fan_out(
             MessageStatus::Pending
         };
         insert.execute(params![
-            random_hex_id("msg_", 12),
             project_id,
             target.id,
             event_position,
@@ -89,12 +101,13 @@ pub fn fan_out(
     Ok(created)
 }
 
-const LEASED_COLUMNS: &str = "m.id, m.endpoint_id, m.room_id, m.ordered, e.sequence, e.payload,
+const LEASED_COLUMNS: &str =
+    "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence, e.payload,
     m.attempts, e.created_at, m.status";
 
 fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
     Ok(Leased {
-        message_id: row.get(0)?,
+        message_id: message_id(row.get(0)?),
         endpoint_id: row.get(1)?,
         room_id: row.get(2)?,
         ordered: row.get(3)?,
@@ -120,8 +133,9 @@ pub fn lease(
     let mut next = conn.prepare_cached(
         "SELECT MIN(due_at) FROM messages WHERE endpoint_id = ?1 AND status IN ('pending', 'delivering')",
     )?;
-    let mut take = conn
-        .prepare_cached("UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1")?;
+    let mut take = conn.prepare_cached(
+        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
+    )?;
     let mut batch = LeaseBatch::default();
     for request in requests {
         let rows = due
@@ -131,7 +145,7 @@ pub fn lease(
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for leased in &rows {
-            take.execute(params![leased.message_id, lease_until.0])?;
+            take.execute(params![message_position(&leased.message_id), lease_until.0])?;
         }
         if rows.len() < request.max {
             let next_due: Option<i64> = next.query_row([&request.endpoint_id], |row| row.get(0))?;
@@ -150,12 +164,12 @@ pub fn record_outcomes(
     auto_disable_after_ms: i64,
 ) -> StoreResult<()> {
     let mut attempt = conn.prepare_cached(
-        "INSERT INTO attempts (message_id, attempted_at, duration_ms, status_code, error_kind, response_body)
+        "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code, error_kind, response_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut update = conn.prepare_cached(
         "UPDATE messages SET status = ?2, due_at = ?3, attempts = attempts + 1,
-         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6 WHERE id = ?1",
+         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6 WHERE position = ?1",
     )?;
     let mut succeeded = conn.prepare_cached(
         "UPDATE endpoints SET last_success_at = ?2, failing_since = NULL WHERE id = ?1",
@@ -165,8 +179,9 @@ pub fn record_outcomes(
          RETURNING failing_since, disabled",
     )?;
     for o in outcomes {
+        let position = message_position(&o.message_id);
         attempt.execute(params![
-            o.message_id,
+            position,
             o.attempted_at.0,
             o.duration_ms as i64,
             o.status_code,
@@ -212,7 +227,7 @@ pub fn record_outcomes(
             NextStep::Restore(status) => (*status, o.attempted_at),
         };
         update.execute(params![
-            o.message_id,
+            position,
             status.as_str(),
             due.0,
             o.attempted_at.0,
@@ -258,8 +273,8 @@ pub fn promote_next(
         .exists(params![endpoint_id, room_id])?;
     if !in_line {
         conn.prepare_cached(
-            "UPDATE messages SET status = 'pending', due_at = ?3 WHERE id = (
-                SELECT id FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
+            "UPDATE messages SET status = 'pending', due_at = ?3 WHERE position = (
+                SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
                 ORDER BY event_position LIMIT 1)",
         )?
         .execute(params![endpoint_id, room_id, now.0])?;
@@ -289,17 +304,18 @@ pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u6
     Ok(out)
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.position, m.endpoint_id, e.id, m.room_id, e.sequence,
+const MESSAGE_COLUMNS: &str =
+    "m.position, m.position, m.endpoint_id, e.position, m.room_id, e.sequence,
     e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
     m.last_status_code, m.last_error";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = row.get(7)?;
     Ok(MessageRecord {
-        id: row.get(0)?,
+        id: message_id(row.get(0)?),
         position: row.get(1)?,
         endpoint_id: row.get(2)?,
-        event_id: row.get(3)?,
+        event_id: event_id(row.get(3)?),
         meeting_id: row.get(4)?,
         sequence: row.get::<_, i64>(5)? as u64,
         webhook_type: row.get(6)?,
@@ -353,9 +369,12 @@ pub fn message(
 ) -> rusqlite::Result<Option<MessageRecord>> {
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-         WHERE m.project_id = ?1 AND m.id = ?2"
+         WHERE m.project_id = ?1 AND m.position = ?2"
     ))?
-    .query_row(params![project_id, message_id], message_from_row)
+    .query_row(
+        params![project_id, message_position(message_id)],
+        message_from_row,
+    )
     .optional()
 }
 
@@ -367,11 +386,15 @@ pub fn attempts(
 ) -> rusqlite::Result<Page<AttemptRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, attempted_at, duration_ms, status_code, error_kind, response_body
-         FROM attempts WHERE message_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+         FROM attempts WHERE message_position = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt
         .query_map(
-            params![message_id, after.unwrap_or(0), limit as i64 + 1],
+            params![
+                message_position(message_id),
+                after.unwrap_or(0),
+                limit as i64 + 1
+            ],
             |row| {
                 let record = AttemptRecord {
                     id: row.get(0)?,
@@ -429,9 +452,9 @@ pub fn lease_for_resend(
     let found = conn
         .prepare_cached(&format!(
             "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-             WHERE m.project_id = ?1 AND m.id = ?2"
+             WHERE m.project_id = ?1 AND m.position = ?2"
         ))?
-        .query_row(params![project_id, message_id], |row| {
+        .query_row(params![project_id, message_position(message_id)], |row| {
             let leased = leased_from_row(row)?;
             let status: String = row.get(8)?;
             Ok((leased, status))
@@ -455,8 +478,8 @@ pub fn lease_for_resend(
         _ => {}
     }
     conn.execute(
-        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE id = ?1",
-        params![message_id, lease_until.0],
+        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
+        params![message_position(message_id), lease_until.0],
     )?;
     leased.resend_of = Some(status);
     Ok(leased)
@@ -477,16 +500,15 @@ pub fn enqueue_test(
         |row| row.get(0),
     )?;
     conn.execute(
-        "INSERT INTO events (id, project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
-         VALUES (?1, ?2, '', '', ?3, ?4, ?5, ?6)",
-        params![random_hex_id("evt_", 12), project_id, sequence, webhook_type, payload, now.0],
+        "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+         VALUES (?1, '', '', ?2, ?3, ?4, ?5)",
+        params![project_id, sequence, webhook_type, payload, now.0],
     )?;
     let position = conn.last_insert_rowid();
-    let id = random_hex_id("msg_", 12);
     conn.execute(
-        "INSERT INTO messages (id, project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, '', 0, 'pending', ?5, ?5)",
-        params![id, project_id, endpoint_id, position, now.0],
+        "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
+         VALUES (?1, ?2, ?3, '', 0, 'pending', ?4, ?4)",
+        params![project_id, endpoint_id, position, now.0],
     )?;
-    Ok(id)
+    Ok(message_id(conn.last_insert_rowid()))
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::delivery;
-use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
@@ -270,8 +269,8 @@ fn persist(
         ])?;
     }
     let mut insert_event = conn.prepare_cached(
-        "INSERT INTO events (id, project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut upsert_session = conn.prepare_cached(
         "INSERT INTO sessions (project_id, session_id, room_id, doc) VALUES (?1, ?2, ?3, ?4)
@@ -284,7 +283,6 @@ fn persist(
             let webhook_type = emitted.event.webhook_type();
             started |= webhook_type == meetinghooks_webhooks::WebhookType::SessionStarted;
             insert_event.execute(params![
-                random_hex_id("evt_", 12),
                 project_id,
                 room_id,
                 emitted.session_id,

@@ -261,7 +261,7 @@ fn with_participants(
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         position: row.get(0)?,
-        id: row.get(1)?,
+        id: delivery::event_id(row.get(1)?),
         meeting_id: row.get(2)?,
         session_id: row.get(3)?,
         sequence: row.get::<_, i64>(4)? as u64,
@@ -470,7 +470,7 @@ impl Store for SqliteStore {
         let limit = query.limit;
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT position, id, room_id, session_id, sequence, webhook_type, payload, created_at
+                "SELECT position, position, room_id, session_id, sequence, webhook_type, payload, created_at
                  FROM events
                  WHERE project_id = ?1 AND position > ?2
                    AND (?3 IS NULL OR room_id = ?3)
@@ -559,7 +559,7 @@ impl Store for SqliteStore {
             )?;
             if deleted > 0 {
                 conn.execute(
-                    "DELETE FROM attempts WHERE message_id IN (SELECT id FROM messages WHERE endpoint_id = ?1)",
+                    "DELETE FROM attempts WHERE message_position IN (SELECT position FROM messages WHERE endpoint_id = ?1)",
                     [&endpoint_id],
                 )?;
                 conn.execute("DELETE FROM messages WHERE endpoint_id = ?1", [&endpoint_id])?;

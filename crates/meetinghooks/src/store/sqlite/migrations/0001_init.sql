@@ -57,9 +57,9 @@ CREATE TABLE participants (
 CREATE INDEX participants_by_session ON participants(project_id, session_id, join_order);
 
 -- The event log: exact payload bytes, per-meeting sequence.
+-- An event's id is `evt_<position>`.
 CREATE TABLE events (
     position      INTEGER PRIMARY KEY AUTOINCREMENT,
-    id            TEXT NOT NULL UNIQUE,
     project_id    TEXT NOT NULL,
     room_id       TEXT NOT NULL,
     session_id    TEXT NOT NULL,

@@ -29,13 +29,12 @@ CREATE TABLE endpoints (
 );
 CREATE INDEX endpoints_by_project ON endpoints(project_id, created_at);
 
--- One message per (event, endpoint). Its id is the webhook-id of every attempt.
+-- One message per (event, endpoint). Its id, `msg_<position>`, is the webhook-id of every attempt.
 -- status: waiting (behind an earlier message of its meeting) | pending | delivering |
 --         succeeded | failed | exhausted | skipped
 -- due_at: next attempt for pending, lease expiry for delivering.
 CREATE TABLE messages (
     position         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id               TEXT NOT NULL UNIQUE,
     project_id       TEXT NOT NULL,
     endpoint_id      TEXT NOT NULL,
     event_position   INTEGER NOT NULL,
@@ -57,11 +56,11 @@ CREATE INDEX messages_by_endpoint ON messages(endpoint_id, position);
 
 CREATE TABLE attempts (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id     TEXT NOT NULL,
+    message_position INTEGER NOT NULL,
     attempted_at   INTEGER NOT NULL,
     duration_ms    INTEGER NOT NULL,
     status_code    INTEGER,
     error_kind     TEXT,
     response_body  TEXT
 );
-CREATE INDEX attempts_by_message ON attempts(message_id, id);
+CREATE INDEX attempts_by_message ON attempts(message_position, id);
