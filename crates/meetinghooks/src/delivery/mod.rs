@@ -72,6 +72,11 @@ pub struct Dispatcher {
     rounds: AtomicUsize,
     to_writer: mpsc::UnboundedSender<ToWriter>,
     writer_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ToWriter>>>,
+    /// Messages the outcome writer leased on promotion, for the run loop to send.
+    promoted: mpsc::UnboundedSender<Vec<Leased>>,
+    promoted_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<Leased>>>>,
+    /// Set once shutdown began: no more leasing on promotion.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Dispatcher {
@@ -86,6 +91,7 @@ impl Dispatcher {
             .tcp_nodelay(true)
             .build()?;
         let (to_writer, writer_input) = mpsc::unbounded_channel();
+        let (promoted, promoted_input) = mpsc::unbounded_channel();
         Ok(Arc::new(Dispatcher {
             store,
             config,
@@ -98,6 +104,9 @@ impl Dispatcher {
             rounds: AtomicUsize::new(0),
             to_writer,
             writer_input: std::sync::Mutex::new(Some(writer_input)),
+            promoted,
+            promoted_input: std::sync::Mutex::new(Some(promoted_input)),
+            stopping: false.into(),
         }))
     }
 
@@ -120,6 +129,12 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let writer_input = self.writer_input.lock().expect("writer input").take();
         let writer = writer_input.map(|input| tokio::spawn(self.clone().write_outcomes(input)));
+        let mut promoted = self
+            .promoted_input
+            .lock()
+            .expect("promoted input")
+            .take()
+            .expect("run is called once");
         let mut lanes: HashMap<String, Lane> = HashMap::new();
         let mut refreshed = Instant::now();
         loop {
@@ -136,6 +151,9 @@ impl Dispatcher {
                     }
                     Err(e) => tracing::warn!(error = %e, "loading endpoints failed"),
                 }
+            }
+            while let Ok(batch) = promoted.try_recv() {
+                self.send_promoted(&lanes, batch);
             }
             let (leased_any, sleep) = match self.lease_round(&mut lanes).await {
                 Ok(result) => result,
@@ -156,12 +174,24 @@ impl Dispatcher {
                     }
                 }
                 _ = self.capacity.notified() => {}
+                Some(batch) = promoted.recv() => self.send_promoted(&lanes, batch),
                 _ = stop.changed() => {}
             }
         }
+        self.stopping.store(true, AtomicOrdering::Release);
         self.drain().await;
         if let Some(writer) = writer {
             writer.abort();
+        }
+    }
+
+    /// Sends messages leased on promotion. They may briefly take a lane past its limit,
+    /// by at most the attempts that just finished there.
+    fn send_promoted(&self, lanes: &HashMap<String, Lane>, batch: Vec<Leased>) {
+        for leased in batch {
+            if let Some(lane) = lanes.get(&leased.endpoint_id) {
+                self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased);
+            }
         }
     }
 
@@ -306,11 +336,25 @@ impl Dispatcher {
                 // Until it is written, the message stays leased and is retried after the lease,
                 // so a failed write delays but never loses.
                 let mut tries = 0;
-                while let Err(e) = self
-                    .store
-                    .record_outcomes(batch.clone(), auto_disable)
-                    .await
-                {
+                // While running, a meeting's next message is leased in the same transaction
+                // and handed straight to the sender.
+                let lease_until = (!self.stopping.load(AtomicOrdering::Acquire)).then(|| {
+                    Timestamp::now().plus_millis(self.lease_duration().as_millis() as i64)
+                });
+                loop {
+                    let e = match self
+                        .store
+                        .record_outcomes(batch.clone(), auto_disable, lease_until)
+                        .await
+                    {
+                        Ok(promoted) => {
+                            if !promoted.is_empty() {
+                                let _ = self.promoted.send(promoted);
+                            }
+                            break;
+                        }
+                        Err(e) => e,
+                    };
                     tries += 1;
                     tracing::warn!(error = %e, tries, "writing outcomes failed");
                     if tries >= 10 {
@@ -394,6 +438,7 @@ impl Dispatcher {
             .record_outcomes(
                 vec![outcome],
                 self.config.auto_disable_after.as_millis() as i64,
+                None,
             )
             .await?;
         self.wake();

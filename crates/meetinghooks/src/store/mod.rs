@@ -325,12 +325,14 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch>;
-    /// Stores attempts and applies their outcomes in one transaction.
+    /// Stores attempts and applies their outcomes in one transaction. With `lease_until`,
+    /// each meeting's next message that an outcome lets go is leased and returned.
     async fn record_outcomes(
         &self,
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
-    ) -> StoreResult<()>;
+        lease_until: Option<Timestamp>,
+    ) -> StoreResult<Vec<Leased>>;
     /// After a restart of a single node: in-flight leases of the dead process are due now.
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize>;
     /// Message counts by status, for metrics.

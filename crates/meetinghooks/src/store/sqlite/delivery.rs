@@ -162,7 +162,9 @@ pub fn record_outcomes(
     conn: &Connection,
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
-) -> StoreResult<()> {
+    lease_until: Option<Timestamp>,
+) -> StoreResult<Vec<Leased>> {
+    let mut promoted = Vec::new();
     let mut attempt = conn.prepare_cached(
         "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code, error_kind, response_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -178,6 +180,8 @@ pub fn record_outcomes(
         "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
          RETURNING failing_since, disabled",
     )?;
+    // One success per endpoint and batch is enough to move its clock.
+    let mut succeeded_at: std::collections::HashMap<&str, Timestamp> = Default::default();
     for o in outcomes {
         let position = message_position(&o.message_id);
         attempt.execute(params![
@@ -192,7 +196,8 @@ pub fn record_outcomes(
         let mut disable_reason = None;
         match &next {
             NextStep::Succeeded => {
-                succeeded.execute(params![o.endpoint_id, o.attempted_at.0])?;
+                let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
+                *at = (*at).max(o.attempted_at);
             }
             NextStep::Restore(_) => {}
             _ => {
@@ -235,14 +240,25 @@ pub fn record_outcomes(
             o.error_kind
         ])?;
         if o.ordered && !matches!(status, MessageStatus::Pending | MessageStatus::Waiting) {
-            promote_next(conn, &o.endpoint_id, &o.room_id, o.attempted_at)?;
+            // Not leased when this outcome disables the endpoint: the message is skipped below.
+            let lease = lease_until.filter(|_| disable_reason.is_none());
+            promoted.extend(promote_next(
+                conn,
+                &o.endpoint_id,
+                &o.room_id,
+                o.attempted_at,
+                lease,
+            )?);
         }
         // After the promotion, so a newly promoted message is skipped too.
         if let Some(reason) = disable_reason {
             disable(conn, &o.endpoint_id, &reason, o.attempted_at)?;
         }
     }
-    Ok(())
+    for (endpoint_id, at) in succeeded_at {
+        succeeded.execute(params![endpoint_id, at.0])?;
+    }
+    Ok(promoted)
 }
 
 fn disable(conn: &Connection, endpoint_id: &str, reason: &str, now: Timestamp) -> StoreResult<()> {
@@ -259,27 +275,64 @@ fn disable(conn: &Connection, endpoint_id: &str, reason: &str, now: Timestamp) -
 }
 
 /// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
+///
+/// With `lease_until`, the promoted message is leased at once and returned, so the
+/// dispatcher sends it without another round trip; otherwise it becomes due now.
 pub fn promote_next(
     conn: &Connection,
     endpoint_id: &str,
     room_id: &str,
     now: Timestamp,
-) -> StoreResult<()> {
+    lease_until: Option<Timestamp>,
+) -> StoreResult<Option<Leased>> {
     let in_line: bool = conn
         .prepare_cached(
             "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
              AND status IN ('pending', 'delivering') LIMIT 1",
         )?
         .exists(params![endpoint_id, room_id])?;
-    if !in_line {
-        conn.prepare_cached(
-            "UPDATE messages SET status = 'pending', due_at = ?3 WHERE position = (
-                SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
-                ORDER BY event_position LIMIT 1)",
-        )?
-        .execute(params![endpoint_id, room_id, now.0])?;
+    if in_line {
+        return Ok(None);
     }
-    Ok(())
+    let next: Option<i64> = conn
+        .prepare_cached(
+            "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
+             ORDER BY event_position LIMIT 1",
+        )?
+        .query_row(params![endpoint_id, room_id], |row| row.get(0))
+        .optional()?;
+    let Some(next) = next else {
+        return Ok(None);
+    };
+    let lease_until = match lease_until {
+        Some(until) if !endpoint_disabled(conn, endpoint_id)? => until,
+        _ => {
+            conn.prepare_cached(
+                "UPDATE messages SET status = 'pending', due_at = ?2 WHERE position = ?1",
+            )?
+            .execute(params![next, now.0])?;
+            return Ok(None);
+        }
+    };
+    conn.prepare_cached(
+        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
+    )?
+    .execute(params![next, lease_until.0])?;
+    let leased = conn
+        .prepare_cached(&format!(
+            "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+             WHERE m.position = ?1"
+        ))?
+        .query_row([next], leased_from_row)?;
+    Ok(Some(leased))
+}
+
+fn endpoint_disabled(conn: &Connection, endpoint_id: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT disabled FROM endpoints WHERE id = ?1")?
+        .query_row([endpoint_id], |row| row.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(true))
 }
 
 pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
@@ -437,7 +490,7 @@ pub fn recover(
             .query_map([endpoint_id], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for room in rooms {
-            promote_next(conn, endpoint_id, &room, now)?;
+            promote_next(conn, endpoint_id, &room, now, None)?;
         }
     }
     Ok(count)

@@ -622,9 +622,10 @@ impl Store for SqliteStore {
         &self,
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
-    ) -> StoreResult<()> {
+        lease_until: Option<Timestamp>,
+    ) -> StoreResult<Vec<Leased>> {
         self.write_relaxed(move |conn, _| {
-            delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms)
+            delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms, lease_until)
         })
         .await
     }

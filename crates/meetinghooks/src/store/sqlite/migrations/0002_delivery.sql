@@ -51,7 +51,6 @@ CREATE TABLE messages (
 CREATE INDEX messages_due ON messages(endpoint_id, due_at) WHERE status IN ('pending', 'delivering');
 -- Per (endpoint, meeting) queue: "is one in line?" and "which waits next?" are single seeks.
 CREATE INDEX messages_queue ON messages(endpoint_id, room_id, status, event_position);
-CREATE INDEX messages_by_project ON messages(project_id, position);
 CREATE INDEX messages_by_endpoint ON messages(endpoint_id, position);
 
 CREATE TABLE attempts (
