@@ -39,17 +39,19 @@ impl Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
             .build()?;
         let targets: Arc<[String]> = targets.into();
+        // As many requests in flight as meetinghooks allows itself by default.
+        let gate = Arc::new(tokio::sync::Semaphore::new(1024));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                let (client, targets) = (client.clone(), targets.clone());
+                let (client, targets, gate) = (client.clone(), targets.clone(), gate.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
-                        forward(request, client.clone(), targets.clone())
+                        forward(request, client.clone(), targets.clone(), gate.clone())
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -71,6 +73,7 @@ async fn forward(
     request: Request<Incoming>,
     client: reqwest::Client,
     targets: Arc<[String]>,
+    gate: Arc<tokio::sync::Semaphore>,
 ) -> Result<Response<Empty<Bytes>>, Infallible> {
     let body = request
         .into_body()
@@ -89,7 +92,9 @@ async fn forward(
                     .post(target)
                     .header("content-type", "application/json")
                     .body(payload.clone());
+                let gate = gate.clone();
                 tokio::spawn(async move {
+                    let _permit = gate.acquire().await;
                     let _ = request.send().await;
                 });
             }
