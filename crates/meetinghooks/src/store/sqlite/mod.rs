@@ -65,7 +65,7 @@ impl SqliteStore {
         let mut conn = open_connection(&path)?;
         // The writer touches the same hot pages (rooms, queue heads) over and over; readers
         // keep SQLite's small default cache.
-        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
@@ -159,7 +159,6 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoint less often: hot pages rewritten many times reach the database file once.
     conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     Ok(conn)
