@@ -487,9 +487,12 @@ fn decide(
         attempt::Result::NoAnswer { kind, detail } => (None, Some(*kind), truncate(detail), None),
     };
     let label = match (status_code, error_kind) {
-        (Some(s), _) => format!("{}xx", s / 100),
-        (None, Some(kind)) => kind.to_owned(),
-        (None, None) => "unknown".to_owned(),
+        (Some(s), _) => ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .get((s / 100).saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or("other"),
+        (None, Some(kind)) => kind,
+        (None, None) => "unknown",
     };
     metrics::counter!("meetinghooks_attempts_total", "outcome" => label).increment(1);
     let finished = attempt

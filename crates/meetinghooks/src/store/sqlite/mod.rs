@@ -196,13 +196,13 @@ fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine:
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in group.drain(..) {
-                tx.execute_batch("SAVEPOINT job")?;
+                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let (ok, finish) = (job.run)(&tx, &engine);
                 finishers.push(finish);
                 if !ok {
-                    tx.execute_batch("ROLLBACK TO job")?;
+                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
                 }
-                tx.execute_batch("RELEASE job")?;
+                tx.prepare_cached("RELEASE job")?.execute([])?;
             }
             tx.commit()
         })();
