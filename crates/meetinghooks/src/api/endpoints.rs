@@ -363,9 +363,10 @@ pub async fn update(
     JsonBody(input): JsonBody<EndpointInput>,
 ) -> ApiResult<Json<EndpointView>> {
     let mut endpoint = load(&state, &project.id, &id).await?;
+    let set_disabled = input.disabled;
     apply_input(&state, &mut endpoint, input)?;
     endpoint.updated_at = Timestamp::now();
-    let endpoint = state.store.update_endpoint(endpoint).await?;
+    let endpoint = state.store.update_endpoint(endpoint, set_disabled).await?;
     state.dispatcher.endpoints_changed();
     Ok(Json(EndpointView::of(endpoint, false)))
 }
@@ -431,7 +432,7 @@ pub async fn rotate_secret(
     endpoint.secret_previous = Some(std::mem::replace(&mut endpoint.secret, generate_secret()));
     endpoint.secret_previous_until = Some(now.plus_millis(state.secret_overlap_ms));
     endpoint.updated_at = now;
-    let endpoint = state.store.update_endpoint(endpoint).await?;
+    let endpoint = state.store.update_endpoint(endpoint, None).await?;
     state.dispatcher.endpoints_changed();
     Ok(Json(RotatedSecret {
         secret: endpoint.secret,

@@ -43,6 +43,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long an endpoint cache may be stale before it is reloaded anyway.
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
+/// The longest `request_timeout` or endpoint `timeoutSeconds` allowed.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum ToWriter {
     Outcome(AttemptOutcome),
@@ -275,9 +277,10 @@ impl Dispatcher {
         Ok((leased_any, sleep))
     }
 
-    /// A lease must outlive the request, so no message is ever in flight twice.
+    /// A lease must outlive the longest request any endpoint may take (30 s) plus the time
+    /// its outcome can wait to be written, so no message is ever in flight twice.
     fn lease_duration(&self) -> Duration {
-        self.config.request_timeout * 2 + Duration::from_secs(30)
+        MAX_REQUEST_TIMEOUT * 2 + Duration::from_secs(30)
     }
 
     fn timeout_for(&self, endpoint: &Endpoint) -> Duration {
@@ -397,7 +400,20 @@ impl Dispatcher {
     }
 
     /// A manual resend: one attempt now with the same webhook-id, recorded like any other.
+    /// It runs in its own task, so a caller that goes away cannot strand the lease.
     pub async fn resend(
+        self: &Arc<Self>,
+        project_id: &str,
+        message_id: &str,
+    ) -> Result<AttemptRecord, StoreError> {
+        let (this, project_id, message_id) =
+            (self.clone(), project_id.to_owned(), message_id.to_owned());
+        tokio::spawn(async move { this.resend_now(&project_id, &message_id).await })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    async fn resend_now(
         &self,
         project_id: &str,
         message_id: &str,

@@ -8,6 +8,9 @@ use super::timestamp::Timestamp;
 
 pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_URL_LEN: usize = 2048;
+/// How far ahead of our clock a signal's `at` may be: clocks drift, but a time far in the
+/// future would make every later signal about the same participant look stale.
+pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// A validated signal. `at` is already resolved (the receive time when the caller omitted it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,8 +121,14 @@ fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
     }
     let at = match wire.at {
         None => received_at,
-        Some(text) => Timestamp::parse_rfc3339(&text)
-            .ok_or_else(|| format!("at {text:?} is not an RFC 3339 time"))?,
+        Some(text) => {
+            let at = Timestamp::parse_rfc3339(&text)
+                .ok_or_else(|| format!("at {text:?} is not an RFC 3339 time"))?;
+            if at.0 > received_at.0 + MAX_FUTURE_SKEW_MS {
+                return Err(format!("at {text:?} is more than 5 minutes in the future"));
+            }
+            at
+        }
     };
     let kind_name = required("type", wire.kind)?;
     let kind = match kind_name.as_str() {
@@ -243,6 +252,7 @@ mod tests {
             json!({"id":"a","type":"participant.left","meetingId":"m","participantId":"p","reason":"bored"}),
             json!({"id":"a","type":"hls.started","meetingId":"m","downstreamUrl":"ftp://x/y"}),
             json!({"id":"a","type":"livestream.started","meetingId":"m","at":"2022-07-05T15:60:35Z"}),
+            json!({"id":"a","type":"livestream.started","meetingId":"m","at":"9999-01-01T00:00:00Z"}),
             json!({"id":"x".repeat(129),"type":"livestream.started","meetingId":"m"}),
             json!({"id":7,"type":"livestream.started","meetingId":"m"}),
             json!("not an object"),

@@ -300,8 +300,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint>;
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>>;
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
-    /// Saves an endpoint's settings. Disabling it marks its queued messages `skipped`.
-    async fn update_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint>;
+    /// Saves an endpoint's settings. Its delivery state (disabled, failing since, last
+    /// success) is kept as stored, unless `set_disabled` changes it; disabling marks its
+    /// queued messages `skipped`.
+    async fn update_endpoint(
+        &self,
+        endpoint: Endpoint,
+        set_disabled: Option<bool>,
+    ) -> StoreResult<Endpoint>;
     /// Deletes an endpoint with its messages and attempts; `false` if it did not exist.
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool>;
     /// The per-project secret that signs room webhooks, created on first use.

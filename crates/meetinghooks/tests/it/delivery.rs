@@ -527,3 +527,41 @@ async fn the_rate_limit_spaces_deliveries() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn switching_to_meeting_ordering_never_strands_a_queue() {
+    let app = TestApp::delivering_with(|c| {
+        c.retry_schedule = [0, 60_000].map(Duration::from_millis).to_vec();
+    })
+    .await;
+    let receiver = Receiver::start(|n, _| Reply::Status(if n == 0 { 500 } else { 200 })).await;
+    let endpoint = app
+        .endpoint(
+            json!({"url": receiver.url("/"), "events": ["participant-joined"], "ordering": "none"}),
+        )
+        .await;
+    let id = endpoint["id"].as_str().unwrap();
+    app.signals(joins("q", 0, 1)).await;
+    let first = app.wait_messages(id, |m| m[0]["attempts"] == 1).await;
+    // Now ordered: the next message of the meeting waits behind the unordered one.
+    app.patch(
+        &format!("/v1/endpoints/{id}"),
+        json!({"ordering": "meeting"}),
+    )
+    .await;
+    app.signals(joins("q", 1, 1)).await;
+    assert_eq!(app.messages(id).await[1]["status"], "waiting");
+    // When the first one is done, the waiting one goes out.
+    let resent = app
+        .post(
+            &format!("/v1/messages/{}/resend", first[0]["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resent.status(), 200);
+    app.wait_messages(id, |m| {
+        m.len() == 2 && m.iter().all(|m| m["status"] == "succeeded")
+    })
+    .await;
+    app.shutdown().await;
+}

@@ -105,16 +105,8 @@ async fn kill_9_under_load_then_every_message_is_delivered() {
     ];
     let server = Binary::serve(dir.path(), &env);
     server.wait_ready(&client).await;
-    let created: Value = client
-        .post(server.url("/v1/endpoints"))
-        .bearer_auth(KEY)
-        .json(&json!({"url": receiver.url("/"), "events": ["*"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"url": receiver.url("/"), "events": ["*"]});
+    let created = post_json(&client, &server.url("/v1/endpoints"), body).await;
     let endpoint_id = created["id"].as_str().unwrap().to_owned();
     for batch in 0..20 {
         let signals: Vec<Value> = (0..25)

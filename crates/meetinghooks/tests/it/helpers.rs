@@ -247,6 +247,20 @@ pub fn leave(id: &str, meeting: &str, participant: &str, reason: &str, at: &str)
            "participantId": participant, "reason": reason})
 }
 
+/// POSTs JSON with the test key and returns the JSON answer.
+pub async fn post_json(client: &reqwest::Client, url: &str, body: Value) -> Value {
+    client
+        .post(url)
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The compiled `meetinghooks` binary, run as a real process.
 pub struct Binary {
     pub child: Child,

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -23,16 +23,8 @@ async fn listen_shows_a_whole_simulated_meeting() {
         .local_addr()
         .unwrap()
         .port();
-    let endpoint: Value = client
-        .post(server.url("/v1/endpoints"))
-        .bearer_auth(KEY)
-        .json(&json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["*"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["*"]});
+    let endpoint = post_json(&client, &server.url("/v1/endpoints"), body).await;
 
     let mut listen = Command::new(binary_path())
         .args([

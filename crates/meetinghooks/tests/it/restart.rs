@@ -101,16 +101,12 @@ async fn kill_9_mid_stream_loses_no_acknowledged_signal() {
     // Resending everything, as a platform retrying would, duplicates nothing.
     for chunk in (0..=sent_up_to).collect::<Vec<_>>().chunks(500) {
         let batch: Vec<Value> = chunk.iter().map(|n| signal(*n)).collect();
-        let report: Value = client
-            .post(server.url("/v1/signals"))
-            .bearer_auth(KEY)
-            .json(&json!({ "signals": batch }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report = post_json(
+            &client,
+            &server.url("/v1/signals"),
+            json!({ "signals": batch }),
+        )
+        .await;
         assert!(
             report["duplicates"].as_u64().unwrap()
                 >= chunk.iter().filter(|n| acked.contains(n)).count() as u64

@@ -239,7 +239,9 @@ pub fn record_outcomes(
             o.status_code,
             o.error_kind
         ])?;
-        if o.ordered && !matches!(status, MessageStatus::Pending | MessageStatus::Waiting) {
+        // Promote whatever the finished message's own flag: the queue it ends may hold
+        // ordered messages (after an ordering change or a recover).
+        if !matches!(status, MessageStatus::Pending | MessageStatus::Waiting) {
             // Not leased when this outcome disables the endpoint: the message is skipped below.
             let lease = lease_until.filter(|_| disable_reason.is_none());
             promoted.extend(promote_next(
@@ -285,13 +287,7 @@ pub fn promote_next(
     now: Timestamp,
     lease_until: Option<Timestamp>,
 ) -> StoreResult<Option<Leased>> {
-    let in_line: bool = conn
-        .prepare_cached(
-            "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
-             AND status IN ('pending', 'delivering') LIMIT 1",
-        )?
-        .exists(params![endpoint_id, room_id])?;
-    if in_line {
+    if queue_busy(conn, endpoint_id, room_id)? {
         return Ok(None);
     }
     let next: Option<i64> = conn
@@ -478,9 +474,9 @@ pub fn recover(
     )?;
     let status = if ordered { "waiting" } else { "pending" };
     let count = conn.execute(
-        "UPDATE messages SET status = ?2, due_at = ?3
+        "UPDATE messages SET status = ?2, due_at = ?3, ordered = ?5
          WHERE endpoint_id = ?1 AND created_at >= ?4 AND status IN ('failed', 'exhausted', 'skipped')",
-        params![endpoint_id, status, now.0, since.0],
+        params![endpoint_id, status, now.0, since.0, ordered],
     )?;
     if ordered && count > 0 {
         let rooms: Vec<String> = conn
@@ -528,6 +524,13 @@ pub fn lease_for_resend(
                 "the message is waiting for earlier messages of its meeting".into(),
             ))
         }
+        MessageStatus::Pending => {}
+        _ if leased.ordered && queue_busy(conn, &leased.endpoint_id, &leased.room_id)? => {
+            return Err(StoreError::Busy(
+                "another message of this meeting is in line; resend it once that one is done"
+                    .into(),
+            ))
+        }
         _ => {}
     }
     conn.execute(
@@ -536,6 +539,16 @@ pub fn lease_for_resend(
     )?;
     leased.resend_of = Some(status);
     Ok(leased)
+}
+
+/// Whether an (endpoint, meeting) queue has a message pending or in flight.
+fn queue_busy(conn: &Connection, endpoint_id: &str, room_id: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
+             AND status IN ('pending', 'delivering') LIMIT 1",
+        )?
+        .exists(params![endpoint_id, room_id])?)
 }
 
 pub fn enqueue_test(

@@ -539,10 +539,32 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+    async fn update_endpoint(
+        &self,
+        mut endpoint: Endpoint,
+        set_disabled: Option<bool>,
+    ) -> StoreResult<Endpoint> {
         self.write(move |conn, _| {
             let before = endpoints::get(conn, &endpoint.project_id, &endpoint.id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
+            // Delivery may have changed these since the caller read the endpoint.
+            endpoint.failing_since = before.failing_since;
+            endpoint.last_success_at = before.last_success_at;
+            endpoint.disabled = before.disabled;
+            endpoint.disabled_reason = before.disabled_reason.clone();
+            match set_disabled {
+                Some(false) if before.disabled => {
+                    // Re-enabled: a fresh start for the auto-disable clock.
+                    endpoint.disabled = false;
+                    endpoint.disabled_reason = None;
+                    endpoint.failing_since = None;
+                }
+                Some(true) if !before.disabled => {
+                    endpoint.disabled = true;
+                    endpoint.disabled_reason = Some("disabled through the API".into());
+                }
+                _ => {}
+            }
             endpoints::replace(conn, &endpoint)?;
             if endpoint.disabled && !before.disabled {
                 endpoints::skip_queued(conn, &endpoint.id)?;
