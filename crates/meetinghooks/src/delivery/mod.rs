@@ -138,6 +138,7 @@ impl Dispatcher {
             .take()
             .expect("run is called once");
         let mut lanes: HashMap<String, Lane> = HashMap::new();
+        let mut orphans: Vec<Leased> = Vec::new();
         let mut refreshed = Instant::now();
         loop {
             if *stop.borrow() {
@@ -154,8 +155,10 @@ impl Dispatcher {
                     Err(e) => tracing::warn!(error = %e, "loading endpoints failed"),
                 }
             }
+            let waiting = std::mem::take(&mut orphans);
+            self.send_promoted(&lanes, waiting, &mut orphans);
             while let Ok(batch) = promoted.try_recv() {
-                self.send_promoted(&lanes, batch);
+                self.send_promoted(&lanes, batch, &mut orphans);
             }
             let (leased_any, sleep) = match self.lease_round(&mut lanes).await {
                 Ok(result) => result,
@@ -176,7 +179,7 @@ impl Dispatcher {
                     }
                 }
                 _ = self.capacity.notified() => {}
-                Some(batch) = promoted.recv() => self.send_promoted(&lanes, batch),
+                Some(batch) = promoted.recv() => self.send_promoted(&lanes, batch, &mut orphans),
                 _ = stop.changed() => {}
             }
         }
@@ -189,10 +192,23 @@ impl Dispatcher {
 
     /// Sends messages leased on promotion. They may briefly take a lane past its limit,
     /// by at most the attempts that just finished there.
-    fn send_promoted(&self, lanes: &HashMap<String, Lane>, batch: Vec<Leased>) {
+    /// A message for an endpoint this loop does not know yet waits in `orphans` until the
+    /// next refresh of the endpoint list.
+    fn send_promoted(
+        &self,
+        lanes: &HashMap<String, Lane>,
+        batch: Vec<Leased>,
+        orphans: &mut Vec<Leased>,
+    ) {
         for leased in batch {
-            if let Some(lane) = lanes.get(&leased.endpoint_id) {
-                self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased);
+            match lanes.get(&leased.endpoint_id) {
+                Some(lane) => {
+                    self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased)
+                }
+                None => {
+                    self.endpoints_changed.store(true, AtomicOrdering::Release);
+                    orphans.push(leased);
+                }
             }
         }
     }
@@ -360,10 +376,12 @@ impl Dispatcher {
                     };
                     tries += 1;
                     tracing::warn!(error = %e, tries, "writing outcomes failed");
-                    if tries >= 10 {
+                    // Keep trying while running; on the way down, the messages stay leased and
+                    // are delivered again after the restart.
+                    if self.stopping.load(AtomicOrdering::Acquire) && tries >= 3 {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                    tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
                 }
                 if batch.iter().any(|o| matches!(o.next, NextStep::Gone(_))) || tries > 0 {
                     self.endpoints_changed.store(true, AtomicOrdering::Release);

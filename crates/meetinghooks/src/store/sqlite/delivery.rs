@@ -287,9 +287,6 @@ pub fn promote_next(
     now: Timestamp,
     lease_until: Option<Timestamp>,
 ) -> StoreResult<Option<Leased>> {
-    if queue_busy(conn, endpoint_id, room_id)? {
-        return Ok(None);
-    }
     let next: Option<i64> = conn
         .prepare_cached(
             "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
@@ -297,9 +294,13 @@ pub fn promote_next(
         )?
         .query_row(params![endpoint_id, room_id], |row| row.get(0))
         .optional()?;
+    // Usually nothing waits (always so with `ordering: none`): one seek, then done.
     let Some(next) = next else {
         return Ok(None);
     };
+    if queue_busy(conn, endpoint_id, room_id)? {
+        return Ok(None);
+    }
     let lease_until = match lease_until {
         Some(until) if !endpoint_disabled(conn, endpoint_id)? => until,
         _ => {

@@ -127,25 +127,48 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
         .collect::<rusqlite::Result<_>>()?;
     let mut emitted = 0;
     for (project_id, room_id) in due {
-        let Some(state) = load(conn, &project_id, &room_id)? else {
-            continue;
-        };
-        let mut meeting = Meeting::new(state);
-        let needed: Vec<String> = meeting.needs(None).map(str::to_owned).collect();
-        load_participants(conn, &project_id, &room_id, &mut meeting, &needed)?;
-        let outcome = engine::tick(&mut meeting, &room_id, now);
-        emitted += outcome.events.len();
-        let targets = delivery::targets(conn, &project_id)?;
-        persist(
-            conn,
-            &targets,
-            &project_id,
-            &room_id,
-            &meeting,
-            &[outcome],
-            now,
-        )?;
+        // Each room in its own savepoint: one broken room must not hold back every timer.
+        conn.prepare_cached("SAVEPOINT timer")?.execute([])?;
+        match fire_room(conn, &project_id, &room_id, now) {
+            Ok(count) => emitted += count,
+            Err(e) => {
+                tracing::error!(project_id, room_id, error = %e, "reconnect timer failed; disarmed");
+                conn.prepare_cached("ROLLBACK TO timer")?.execute([])?;
+                conn.prepare_cached(
+                    "UPDATE rooms SET next_timer_at = NULL WHERE project_id = ?1 AND room_id = ?2",
+                )?
+                .execute(params![project_id, room_id])?;
+            }
+        }
+        conn.prepare_cached("RELEASE timer")?.execute([])?;
     }
+    Ok(emitted)
+}
+
+fn fire_room(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let Some(state) = load(conn, project_id, room_id)? else {
+        return Ok(0);
+    };
+    let mut meeting = Meeting::new(state);
+    let needed: Vec<String> = meeting.needs(None).map(str::to_owned).collect();
+    load_participants(conn, project_id, room_id, &mut meeting, &needed)?;
+    let outcome = engine::tick(&mut meeting, room_id, now);
+    let emitted = outcome.events.len();
+    let targets = delivery::targets(conn, project_id)?;
+    persist(
+        conn,
+        &targets,
+        project_id,
+        room_id,
+        &meeting,
+        &[outcome],
+        now,
+    )?;
     Ok(emitted)
 }
 
