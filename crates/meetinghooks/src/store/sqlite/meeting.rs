@@ -98,16 +98,7 @@ pub fn end_session(
         .last()
         .cloned()
         .expect("end_session ends the session");
-    let targets = delivery::targets(conn, project_id)?;
-    persist(
-        conn,
-        &targets,
-        project_id,
-        room_id,
-        &meeting,
-        &[outcome],
-        now,
-    )?;
+    persist_step(conn, project_id, room_id, &meeting, outcome, now)?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),
         participants: session_participants(conn, project_id, &session.id)?,
@@ -159,17 +150,29 @@ fn fire_room(
     load_participants(conn, project_id, room_id, &mut meeting, &needed)?;
     let outcome = engine::tick(&mut meeting, room_id, now);
     let emitted = outcome.events.len();
+    persist_step(conn, project_id, room_id, &meeting, outcome, now)?;
+    Ok(emitted)
+}
+
+/// Persists a single engine step, fanning out to the project's current endpoints.
+fn persist_step(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    meeting: &Meeting,
+    outcome: Outcome,
+    now: Timestamp,
+) -> StoreResult<usize> {
     let targets = delivery::targets(conn, project_id)?;
     persist(
         conn,
         &targets,
         project_id,
         room_id,
-        &meeting,
+        meeting,
         &[outcome],
         now,
-    )?;
-    Ok(emitted)
+    )
 }
 
 fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
