@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{page_limit, parse_cursor, Caller, QueryParams};
+use super::extract::{page_limit, parse_cursor, Caller, PageView, QueryParams};
 use super::AppState;
 use crate::store::{EventQuery, StoredEvent};
 
@@ -67,17 +67,10 @@ impl TryFrom<StoredEvent> for EventView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventPage {
-    data: Vec<EventView>,
-    next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of events, oldest first", body = EventPage),
+        (status = 200, description = "A page of events, oldest first", body = PageView<EventView>),
         (status = 400, description = "Invalid query", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 500, description = "A stored payload is unreadable", body = ErrorBody),
@@ -88,7 +81,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
     QueryParams(query): QueryParams<ListQuery>,
-) -> ApiResult<Json<EventPage>> {
+) -> ApiResult<Json<PageView<EventView>>> {
     if let Some(t) = &query.webhook_type {
         t.parse::<WebhookType>()
             .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
@@ -106,12 +99,11 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(Json(EventPage {
-        data: page
-            .items
-            .into_iter()
-            .map(EventView::try_from)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
-    }))
+    let next_cursor = page.next_cursor.map(|c| c.to_string());
+    let data = page
+        .items
+        .into_iter()
+        .map(EventView::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(PageView { data, next_cursor }))
 }

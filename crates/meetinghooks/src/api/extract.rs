@@ -92,6 +92,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// One page of a list, with the cursor of the next page (`null` on the last).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageView<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> PageView<T> {
+    pub fn of<S>(page: crate::store::Page<S>, view: impl FnMut(S) -> T) -> Self {
+        PageView {
+            data: page.items.into_iter().map(view).collect(),
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}
+
 /// Page size: default 50, at most 500.
 pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {

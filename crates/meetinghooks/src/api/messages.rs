@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{page_limit, parse_cursor, Caller, QueryParams};
+use super::extract::{page_limit, parse_cursor, Caller, PageView, QueryParams};
 use super::AppState;
 use crate::domain::timestamp::Timestamp;
 use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus};
@@ -103,13 +103,6 @@ impl From<AttemptRecord> for AttemptView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PageView<T> {
-    data: Vec<T>,
-    next_cursor: Option<String>,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -160,10 +153,7 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(Json(PageView {
-        data: page.items.into_iter().map(MessageView::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
-    }))
+    Ok(Json(PageView::of(page, MessageView::from)))
 }
 
 #[utoipa::path(get, path = "/v1/messages/{id}", operation_id = "getMessage", tag = "messages",
@@ -223,10 +213,7 @@ pub async fn attempts(
             page_limit(query.limit)?,
         )
         .await?;
-    Ok(Json(PageView {
-        data: page.items.into_iter().map(AttemptView::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
-    }))
+    Ok(Json(PageView::of(page, AttemptView::from)))
 }
 
 /// A new attempt now, with the same `webhook-id`; answers with that attempt.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{page_limit, parse_cursor, Caller, JsonBody, QueryParams};
+use super::extract::{page_limit, parse_cursor, Caller, JsonBody, PageView, QueryParams};
 use super::AppState;
 use crate::domain::timestamp::Timestamp;
 use crate::store::SessionRecord;
@@ -91,18 +91,11 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionPage {
-    data: Vec<SessionView>,
-    next_cursor: Option<String>,
-}
-
 /// Sessions of one room, newest first.
 #[utoipa::path(get, path = "/v2/sessions", operation_id = "listSessions", tag = "sessions",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of sessions, newest first", body = SessionPage),
+        (status = 200, description = "A page of sessions, newest first", body = PageView<SessionView>),
         (status = 400, description = "Invalid query", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -112,7 +105,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
     QueryParams(query): QueryParams<ListQuery>,
-) -> ApiResult<Json<SessionPage>> {
+) -> ApiResult<Json<PageView<SessionView>>> {
     let room_id = query
         .room_id
         .ok_or_else(|| ApiError::bad_request("invalid_query", "roomId is required"))?;
@@ -122,10 +115,7 @@ pub async fn list(
         .store
         .sessions(&project.id, &room_id, before, limit)
         .await?;
-    Ok(Json(SessionPage {
-        data: page.items.into_iter().map(SessionView::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
-    }))
+    Ok(Json(PageView::of(page, SessionView::from)))
 }
 
 #[utoipa::path(get, path = "/v2/sessions/{session_id}", operation_id = "getSession", tag = "sessions",
