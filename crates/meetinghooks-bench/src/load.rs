@@ -35,16 +35,20 @@ fn batch_body(run: &str, meetings: usize, ids: &[String], offset: usize) -> Stri
 /// When each participant's signal was sent.
 pub type SendLog = HashMap<String, Instant>;
 
-/// Sends every join as fast as `concurrency` requests of `batch` signals allow.
+/// Sends every join as fast as `concurrency` requests of `batch` signals allow, the requests
+/// round-robin over `urls` (the ingest URLs of the nodes of a cluster, or just one).
 pub async fn blast(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     run: &str,
     meetings: usize,
     ids: &[String],
     batch: usize,
     concurrency: usize,
 ) -> anyhow::Result<SendLog> {
+    if urls.is_empty() {
+        bail!("no ingest URL to send to");
+    }
     let gate = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     let mut sent = SendLog::with_capacity(ids.len());
@@ -52,7 +56,7 @@ pub async fn blast(
         let permit = gate.clone().acquire_owned().await?;
         let body = batch_body(run, meetings, chunk, n * batch);
         let request = client
-            .post(url)
+            .post(&urls[n % urls.len()])
             .bearer_auth(KEY)
             .header("content-type", "application/json")
             .body(body);

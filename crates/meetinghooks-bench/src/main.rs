@@ -1,8 +1,10 @@
 //! `meetinghooks-bench`: runs the benchmark scenarios against the real binary and the
 //! built-in no-durability forwarder in one run, and prints a table.
 
+mod cluster;
 mod forwarder;
 mod load;
+mod postgres;
 mod receiver;
 mod report;
 mod scenarios;
@@ -23,6 +25,9 @@ enum Scenario {
     Isolation,
     Backlog,
     Recovery,
+    /// SQLite on one node, then 1, 2 and 3 nodes sharing one PostgreSQL database
+    /// (needs --postgres-url; skipped without it).
+    Cluster,
     Idle,
     /// 1,000 signals, asserting nothing is missing; no timings asserted (CI).
     Smoke,
@@ -39,6 +44,11 @@ struct Args {
     /// Multiplies every count and duration, e.g. 0.1 for a quick run.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// An admin DSN of a PostgreSQL server for the cluster scenario, e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`; it creates (and drops) one `bench_*`
+    /// database per configuration. Without it, the cluster scenario is skipped.
+    #[arg(long, env = "MEETINGHOOKS_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
 }
 
 #[tokio::main]
@@ -50,8 +60,7 @@ async fn main() -> anyhow::Result<()> {
             args.binary.display()
         );
     }
-    let mut bench = scenarios::Bench::new(args.binary, args.scale)?;
-    let all = args.scenario == Scenario::All;
+    let mut bench = scenarios::Bench::new(args.binary.clone(), args.scale)?;
     let started = std::time::Instant::now();
     if args.scenario == Scenario::Smoke {
         let ok = bench.smoke().await?;
@@ -61,6 +70,15 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let outcome = run(&mut bench, &args).await;
+    // The rows measured so far are printed even when a later scenario failed.
+    println!("{}", report::table(&bench.rows));
+    eprintln!("ran in {:.0} s", started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn run(bench: &mut scenarios::Bench, args: &Args) -> anyhow::Result<()> {
+    let all = args.scenario == Scenario::All;
     if all || args.scenario == Scenario::Idle {
         bench.idle().await?;
     }
@@ -82,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
     if all || args.scenario == Scenario::Recovery {
         bench.recovery().await?;
     }
-    println!("{}", report::table(&bench.rows));
-    eprintln!("ran in {:.0} s", started.elapsed().as_secs_f64());
+    if all || args.scenario == Scenario::Cluster {
+        bench.cluster(args.postgres_url.as_deref()).await?;
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::forwarder::Forwarder;
 use crate::load::{blast, paced, participants, SendLog};
 use crate::receiver::Receiver;
 use crate::report::Row;
-use crate::server::{create_endpoints, db_bytes, free_addr, Server};
+use crate::server::{create_endpoints, db_bytes, free_addr, sqlite_url, Server};
 use crate::stats::{figures, ms, Figures};
 
 pub struct Bench {
@@ -40,12 +40,12 @@ impl Bench {
         })
     }
 
-    fn n(&self, count: usize) -> usize {
+    pub fn n(&self, count: usize) -> usize {
         ((count as f64 * self.scale).round() as usize).max(1)
     }
 
     #[allow(clippy::too_many_arguments)] // one argument per table column
-    fn row(
+    pub fn row(
         &mut self,
         scenario: &str,
         metric: &str,
@@ -81,18 +81,46 @@ impl Bench {
         signals: usize,
         meetings: usize,
     ) -> anyhow::Result<(Figures, f64)> {
+        let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
+        let database = sqlite_url(dir.path());
+        self.through_nodes(run, &database, 1, paths, ordering, signals, meetings)
+            .await
+    }
+
+    /// Sends joins through `nodes` meetinghooks processes that share `database_url` to `paths`
+    /// on one receiver, the ingest requests round-robin over the nodes, and waits for the
+    /// webhooks. Returns the figures and the highest peak RSS of a node.
+    #[allow(clippy::too_many_arguments)] // the load's shape, plus where it runs
+    pub async fn through_nodes(
+        &self,
+        run: &str,
+        database_url: &str,
+        nodes: usize,
+        paths: &[String],
+        ordering: &str,
+        signals: usize,
+        meetings: usize,
+    ) -> anyhow::Result<(Figures, f64)> {
         let receiver = Receiver::start().await?;
-        let (_dir, server) = self.server().await?;
         let urls: Vec<String> = paths
             .iter()
             .map(|p| format!("http://{}{p}", receiver.addr))
             .collect();
-        create_endpoints(&self.client, &server, &urls, ordering).await?;
+        // The endpoints exist before the other nodes start, so each node knows them from its
+        // start (the endpoint list is reloaded only every few seconds); and every node is up
+        // before the first signal, since a starting node releases the leases it finds.
+        let first = Server::start_on_database(&self.binary, database_url).await?;
+        create_endpoints(&self.client, &first, &urls, ordering).await?;
+        let mut servers = vec![first];
+        for _ in 1..nodes {
+            servers.push(Server::start_on_database(&self.binary, database_url).await?);
+        }
+        let ingest: Vec<String> = servers.iter().map(|s| s.url("/v1/signals")).collect();
         let ids = participants(run, signals);
         let started = Instant::now();
         let sent = blast(
             &self.client,
-            &server.url("/v1/signals"),
+            &ingest,
             run,
             meetings,
             &ids,
@@ -107,10 +135,8 @@ impl Bench {
         );
         let expected = expected(paths.iter().filter(|p| !p.starts_with("/hole")), &ids);
         wait_for(&receiver, expected.len(), Duration::from_secs(30)).await;
-        Ok((
-            figures(&sent, &receiver.arrivals(), &expected, None),
-            server.peak_rss_mib(),
-        ))
+        let rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
+        Ok((figures(&sent, &receiver.arrivals(), &expected, None), rss))
     }
 
     /// The same load through the no-durability forwarder.
@@ -129,7 +155,16 @@ impl Bench {
         let forwarder = Forwarder::start(urls).await?;
         let ids = participants(run, signals);
         let url = format!("http://{}/v1/signals", forwarder.addr);
-        let sent = blast(&self.client, &url, run, meetings, &ids, BATCH, CONCURRENCY).await?;
+        let sent = blast(
+            &self.client,
+            &[url],
+            run,
+            meetings,
+            &ids,
+            BATCH,
+            CONCURRENCY,
+        )
+        .await?;
         let expected = expected(paths.iter(), &ids);
         wait_for(&receiver, expected.len(), Duration::from_secs(30)).await;
         Ok(figures(&sent, &receiver.arrivals(), &expected, None))
@@ -189,7 +224,7 @@ impl Bench {
         Ok(())
     }
 
-    fn missing_rows(&mut self, name: &str, f: &Figures) {
+    pub fn missing_rows(&mut self, name: &str, f: &Figures) {
         self.row(
             name,
             "delivered / missing / duplicates",
@@ -366,7 +401,7 @@ impl Bench {
         let started = Instant::now();
         blast(
             &self.client,
-            &server.url("/v1/signals"),
+            &[server.url("/v1/signals")],
             run,
             1000,
             &ids,

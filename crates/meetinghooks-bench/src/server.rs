@@ -1,5 +1,6 @@
-//! The system under test: the real `meetinghooks` binary on a fresh SQLite file, as shipped,
-//! and a small client for its API.
+//! The system under test: the real `meetinghooks` binary on a fresh SQLite file (or on a
+//! PostgreSQL database it may share with other nodes), as shipped, and a small client for its
+//! API.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,15 +18,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `meetinghooks serve` on a free port with its database in `dir`.
+    /// Starts `meetinghooks serve` on a free port with its SQLite database in `dir`.
     pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<Server> {
+        Self::start_on_database(binary, &sqlite_url(dir)).await
+    }
+
+    /// Starts `meetinghooks serve` on a free port with `MEETINGHOOKS_DATABASE_URL` set to
+    /// `database_url` (`sqlite://…` or `postgres://…`).
+    pub async fn start_on_database(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
         let addr = free_addr()?;
         let child = Command::new(binary)
             .args(["serve", "--listen", &addr.to_string()])
-            .env(
-                "MEETINGHOOKS_DATABASE_URL",
-                format!("sqlite://{}", db_path(dir).display()),
-            )
+            .env("MEETINGHOOKS_DATABASE_URL", database_url)
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
             .env("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]")
@@ -38,13 +42,16 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let server = Server { child, addr };
+        let mut server = Server { child, addr };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = client.get(server.url("/readyz")).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("meetinghooks exited at start ({status}) on {database_url}");
             }
             if Instant::now() > deadline {
                 bail!("meetinghooks did not become ready");
@@ -101,6 +108,11 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("meetinghooks.db")
+}
+
+/// The `database_url` of a fresh SQLite file in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", db_path(dir).display())
 }
 
 /// Bytes of the database with its WAL.
