@@ -8,12 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::delivery::Dispatcher;
 use crate::domain::ids::sha256;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::telemetry;
@@ -28,7 +29,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     if let Some(key) = &config.bootstrap_api_key {
         store
             .ensure_project_key(DEFAULT_PROJECT, sha256(key.0.as_bytes()))
@@ -38,13 +39,16 @@ pub async fn run(
     let policy =
         Arc::new(SsrfPolicy::new(&config.allowed_private_targets).map_err(|e| anyhow::anyhow!(e))?);
     let dispatcher = Dispatcher::new(store.clone(), config.delivery(), policy)?;
-    // One node owns this database: leases of a previous process are void.
-    let released = store.release_leases(Timestamp::now()).await?;
-    if released > 0 {
-        tracing::info!(
-            released,
-            "re-queued messages that were in flight at the last stop"
-        );
+    if !store.shared() {
+        // One node owns this database: leases of a previous process are void. On a shared
+        // store they may be another node's, and expire instead.
+        let released = store.release_leases(Timestamp::now()).await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "re-queued messages that were in flight at the last stop"
+            );
+        }
     }
     let wake_timers = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
@@ -78,11 +82,22 @@ pub async fn run(
     Ok(())
 }
 
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store `database_url` selects, running its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let engine = EngineConfig {
         reconnect_grace_ms: config.reconnect_grace.as_millis() as i64,
     };
-    let store = SqliteStore::open(&config.database_url, engine)
-        .with_context(|| format!("opening {}", config.database_url))?;
-    Ok(Arc::new(store))
+    let opening = || format!("opening {}", config.redacted_database_url());
+    Ok(match config.database() {
+        Some(Database::Postgres) => Arc::new(
+            PostgresStore::open(
+                &config.database_url,
+                config.database_max_connections,
+                engine,
+            )
+            .await
+            .with_context(opening)?,
+        ),
+        _ => Arc::new(SqliteStore::open(&config.database_url, engine).with_context(opening)?),
+    })
 }

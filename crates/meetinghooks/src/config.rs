@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -14,8 +15,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Config {
     /// Address `serve` listens on.
     pub listen: SocketAddr,
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` for one node, or `postgres://USER:PASSWORD@HOST:PORT/DB` for a cluster.
     pub database_url: String,
+    /// PostgreSQL connections this node may open.
+    pub database_max_connections: usize,
+    /// Finished messages and their attempts are deleted after this many days.
+    pub retention_days: u32,
     /// How long a disconnected participant may take to come back before `participant-left`.
     #[serde(with = "duration_text")]
     pub reconnect_grace: Duration,
@@ -56,6 +61,8 @@ impl Default for Config {
         Config {
             listen: ([127, 0, 0, 1], 8080).into(),
             database_url: "sqlite://./data/meetinghooks.db".into(),
+            database_max_connections: 16,
+            retention_days: 30,
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
             log: "info".into(),
@@ -92,11 +99,23 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !self.database_url.starts_with("sqlite://") {
-            anyhow::bail!(
-                "database_url must be sqlite://PATH, got {:?}",
-                self.database_url
-            );
+        match self.database() {
+            Some(Database::Postgres) => {
+                tokio_postgres::Config::from_str(&self.database_url).map_err(|e| {
+                    anyhow::anyhow!("database_url {}: {e}", self.redacted_database_url())
+                })?;
+            }
+            Some(Database::Sqlite) => {}
+            None => anyhow::bail!(
+                "database_url must be sqlite://PATH or postgres://..., got {:?}",
+                self.redacted_database_url()
+            ),
+        }
+        if self.database_max_connections == 0 {
+            anyhow::bail!("database_max_connections must be at least 1");
+        }
+        if self.retention_days == 0 {
+            anyhow::bail!("retention_days must be at least 1");
         }
         if self.reconnect_grace > Duration::from_secs(24 * 3600) {
             anyhow::bail!("reconnect_grace must be at most 24h");
@@ -121,6 +140,41 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Which store a `database_url` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Config {
+    pub fn database(&self) -> Option<Database> {
+        let url = &self.database_url;
+        if url.starts_with("sqlite://") {
+            Some(Database::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Database::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The database URL without its password, for messages and logs.
+    pub fn redacted_database_url(&self) -> String {
+        let url = &self.database_url;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return "<unparsable>".into();
+        };
+        match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
     }
 }
 

@@ -73,7 +73,7 @@ impl Cli {
                 command: ProjectCommand::Create { name, config },
             } => {
                 let config = Config::load(config.as_deref())?;
-                let store = crate::app::open_store(&config)?;
+                let store = crate::app::open_store(&config).await?;
                 let key = generate_api_key();
                 let project = store
                     .create_project(&name, sha256(key.as_bytes()))

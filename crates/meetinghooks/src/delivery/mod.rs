@@ -40,6 +40,8 @@ pub struct DeliveryConfig {
 
 /// Longest idle sleep; bounds how late work created by another process is noticed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// On a shared store, how often an idle node looks for work other nodes created.
+const SHARED_POLL: Duration = Duration::from_millis(250);
 /// How long an endpoint cache may be stale before it is reloaded anyway.
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
@@ -171,8 +173,17 @@ impl Dispatcher {
                 tokio::task::yield_now().await;
                 continue;
             }
+            // Another node's ingest does not wake this one: look again after a short poll.
+            let poll = self.store.shared().then_some(SHARED_POLL);
+            let sleep = poll.map_or(sleep, |poll| sleep.min(poll));
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(sleep) => {
+                    if poll.is_some() {
+                        for lane in lanes.values_mut() {
+                            lane.next_due = None;
+                        }
+                    }
+                }
                 _ = self.new_work.notified() => {
                     for lane in lanes.values_mut() {
                         lane.next_due = None;

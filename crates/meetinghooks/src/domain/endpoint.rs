@@ -66,6 +66,28 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Secrets to sign with at `now`: the current one, plus the previous one during its overlap.
+    /// Takes the delivery state (disabled, failing since, last success) from `stored`, which
+    /// delivery may have changed since the caller read the endpoint; `set_disabled` changes it.
+    pub fn keep_delivery_state(&mut self, stored: &Endpoint, set_disabled: Option<bool>) {
+        self.failing_since = stored.failing_since;
+        self.last_success_at = stored.last_success_at;
+        self.disabled = stored.disabled;
+        self.disabled_reason = stored.disabled_reason.clone();
+        match set_disabled {
+            Some(false) if stored.disabled => {
+                // Re-enabled: a fresh start for the auto-disable clock.
+                self.disabled = false;
+                self.disabled_reason = None;
+                self.failing_since = None;
+            }
+            Some(true) if !stored.disabled => {
+                self.disabled = true;
+                self.disabled_reason = Some("disabled through the API".into());
+            }
+            _ => {}
+        }
+    }
+
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
         if let (Some(previous), Some(until)) = (&self.secret_previous, self.secret_previous_until) {

@@ -3,6 +3,8 @@
 //! A store applies the engine inside its own transactions, so a signal, the events it
 //! causes and the new meeting state commit together or not at all.
 
+pub mod outbox;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -47,6 +49,39 @@ pub struct Project {
 pub struct RoomWebhook {
     pub end_point: String,
     pub events: Subscription,
+}
+
+/// The endpoint that carries a room's own webhook, signed with the project's room secret.
+pub(crate) fn room_webhook_endpoint(
+    project_id: &str,
+    room_id: &str,
+    webhook: &RoomWebhook,
+    secret: String,
+    (secret_previous, secret_previous_until): (Option<String>, Option<Timestamp>),
+    now: Timestamp,
+) -> Endpoint {
+    Endpoint {
+        id: crate::domain::ids::random_hex_id("ep_", 12),
+        project_id: project_id.to_owned(),
+        room_id: Some(room_id.to_owned()),
+        url: webhook.end_point.clone(),
+        description: format!("webhook of room {room_id}"),
+        events: webhook.events.clone(),
+        ordering: crate::domain::endpoint::Ordering::Meeting,
+        rate_limit: None,
+        headers: Default::default(),
+        retry_schedule: None,
+        timeout_ms: None,
+        disabled: false,
+        disabled_reason: None,
+        secret,
+        secret_previous,
+        secret_previous_until,
+        failing_since: None,
+        last_success_at: None,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +139,24 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as the next page's cursor; `None` on the last page.
     pub next_cursor: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `(item, cursor)` rows fetched with one extra, which tells whether
+    /// another page follows.
+    pub(crate) fn from_rows(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|(_, pos)| *pos)
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(|(item, _)| item).collect(),
+            next_cursor,
+        }
+    }
 }
 
 /// A message's delivery state.
@@ -340,7 +393,13 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Option<Timestamp>,
     ) -> StoreResult<Vec<Leased>>;
     /// After a restart of a single node: in-flight leases of the dead process are due now.
+    /// A shared store does nothing here: another node may hold them, so they expire instead.
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize>;
+    /// Whether other processes share this store, so work can appear that this process did
+    /// not create, and must be looked for.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Message counts by status, for metrics.
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
 

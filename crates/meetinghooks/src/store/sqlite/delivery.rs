@@ -4,54 +4,26 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use meetinghooks_webhooks::WebhookType;
 
-use crate::domain::endpoint::Ordering;
-use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
+use crate::store::outbox::{self as outcome, event_id, message_id, message_position, Target};
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
     MessageStatus, NextStep, Page, StoreError, StoreResult,
 };
-
-/// Message ids are `msg_<position>`: stable across every attempt, and a rowid lookup.
-pub fn message_id(position: i64) -> String {
-    format!("msg_{position}")
-}
-
-pub fn message_position(id: &str) -> Option<i64> {
-    id.strip_prefix("msg_")?.parse().ok()
-}
-
-/// Event ids are `evt_<position>`.
-pub fn event_id(position: i64) -> String {
-    format!("evt_{position}")
-}
-
-/// An endpoint as fan-out sees it.
-pub struct Target {
-    id: String,
-    room_id: Option<String>,
-    events: Subscription,
-    ordered: bool,
-    disabled: bool,
-}
 
 pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, room_id, events, ordering, disabled FROM endpoints WHERE project_id = ?1",
     )?;
     let rows = stmt.query_map([project_id], |row| {
-        let events: String = row.get(2)?;
-        let ordering: String = row.get(3)?;
-        Ok(Target {
-            id: row.get(0)?,
-            room_id: row.get(1)?,
-            events: serde_json::from_str::<Vec<String>>(&events)
-                .ok()
-                .and_then(|p| Subscription::parse(p).ok())
-                .unwrap_or_else(|| Subscription::parse(vec!["*".into()]).expect("valid")),
-            ordered: Ordering::parse(&ordering) != Some(Ordering::None),
-            disabled: row.get(4)?,
-        })
+        let (events, ordering): (String, String) = (row.get(2)?, row.get(3)?);
+        Ok(Target::from_columns(
+            row.get(0)?,
+            row.get(1)?,
+            &events,
+            &ordering,
+            row.get(4)?,
+        ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -76,17 +48,11 @@ pub fn fan_out(
     )?;
     let mut created = 0;
     for target in targets {
-        let for_room = target.room_id.as_deref().is_none_or(|r| r == room_id);
-        if !for_room || !target.events.matches(webhook_type) {
+        if !target.wants(room_id, webhook_type) {
             continue;
         }
-        let status = if target.disabled {
-            MessageStatus::Skipped
-        } else if target.ordered && busy.exists(params![target.id, room_id])? {
-            MessageStatus::Waiting
-        } else {
-            MessageStatus::Pending
-        };
+        let queue_busy = target.asks_queue() && busy.exists(params![target.id, room_id])?;
+        let status = target.first_status(queue_busy);
         insert.execute(params![
             project_id,
             target.id,
@@ -192,45 +158,21 @@ pub fn record_outcomes(
             o.error_kind,
             o.response_body
         ])?;
-        let mut next = o.next.clone();
-        let mut disable_reason = None;
-        match &next {
-            NextStep::Succeeded => {
+        let failing = if outcome::counts_as_failure(&o.next) {
+            failing
+                .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
+                    Ok((Timestamp(row.get(0)?), row.get(1)?))
+                })
+                .optional()?
+        } else {
+            if o.next == NextStep::Succeeded {
                 let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
                 *at = (*at).max(o.attempted_at);
             }
-            NextStep::Restore(_) => {}
-            _ => {
-                let row: Option<(i64, bool)> = failing
-                    .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()?;
-                if let Some((since, disabled)) = row {
-                    disable_reason = match &next {
-                        NextStep::Gone(reason) => Some(reason.clone()),
-                        _ if o.attempted_at.0 - since >= auto_disable_after_ms => Some(format!(
-                            "no successful delivery since {}",
-                            Timestamp(since).to_rfc3339()
-                        )),
-                        _ => None,
-                    };
-                    // A disabled endpoint keeps the message, as skipped, instead of retrying.
-                    if (disabled || disable_reason.is_some())
-                        && matches!(next, NextStep::RetryAt(_))
-                    {
-                        next = NextStep::Restore(MessageStatus::Skipped);
-                    }
-                }
-            }
-        }
-        let (status, due) = match &next {
-            NextStep::Succeeded => (MessageStatus::Succeeded, o.attempted_at),
-            NextStep::RetryAt(at) => (MessageStatus::Pending, *at),
-            NextStep::Exhausted => (MessageStatus::Exhausted, o.attempted_at),
-            NextStep::Gone(_) => (MessageStatus::Failed, o.attempted_at),
-            NextStep::Restore(status) => (*status, o.attempted_at),
+            None
         };
+        let settled = outcome::settle(o, failing, auto_disable_after_ms);
+        let (status, due) = (settled.status, settled.due_at);
         update.execute(params![
             position,
             status.as_str(),
@@ -239,11 +181,9 @@ pub fn record_outcomes(
             o.status_code,
             o.error_kind
         ])?;
-        // Promote whatever the finished message's own flag: the queue it ends may hold
-        // ordered messages (after an ordering change or a recover).
-        if !matches!(status, MessageStatus::Pending | MessageStatus::Waiting) {
+        if settled.frees_queue() {
             // Not leased when this outcome disables the endpoint: the message is skipped below.
-            let lease = lease_until.filter(|_| disable_reason.is_none());
+            let lease = lease_until.filter(|_| settled.disable_reason.is_none());
             promoted.extend(promote_next(
                 conn,
                 &o.endpoint_id,
@@ -253,7 +193,7 @@ pub fn record_outcomes(
             )?);
         }
         // After the promotion, so a newly promoted message is skipped too.
-        if let Some(reason) = disable_reason {
+        if let Some(reason) = settled.disable_reason {
             disable(conn, &o.endpoint_id, &reason, o.attempted_at)?;
         }
     }
@@ -409,7 +349,7 @@ pub fn messages(
             },
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(super::paginate(rows, query.limit))
+    Ok(Page::from_rows(rows, query.limit))
 }
 
 pub fn message(
@@ -459,7 +399,7 @@ pub fn attempts(
             },
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(super::paginate(rows, limit))
+    Ok(Page::from_rows(rows, limit))
 }
 
 pub fn recover(

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
+use crate::store::room_webhook_endpoint;
 use crate::store::{RoomWebhook, StoreError, StoreResult};
 
 pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
@@ -152,30 +153,10 @@ pub fn upsert_room_webhook(
         params![project_id, room_id, webhook.end_point, events, now.0],
     )?;
     if updated == 0 {
+        let previous = (previous, previous_until.map(Timestamp));
         insert(
             conn,
-            &Endpoint {
-                id: crate::domain::ids::random_hex_id("ep_", 12),
-                project_id: project_id.to_owned(),
-                room_id: Some(room_id.to_owned()),
-                url: webhook.end_point.clone(),
-                description: format!("webhook of room {room_id}"),
-                events: webhook.events.clone(),
-                ordering: Ordering::Meeting,
-                rate_limit: None,
-                headers: Default::default(),
-                retry_schedule: None,
-                timeout_ms: None,
-                disabled: false,
-                disabled_reason: None,
-                secret,
-                secret_previous: previous,
-                secret_previous_until: previous_until.map(Timestamp),
-                failing_since: None,
-                last_success_at: None,
-                created_at: now,
-                updated_at: now,
-            },
+            &room_webhook_endpoint(project_id, room_id, webhook, secret, previous, now),
         )?;
     }
     Ok(())

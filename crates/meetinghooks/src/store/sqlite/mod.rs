@@ -263,7 +263,7 @@ fn with_participants(
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         position: row.get(0)?,
-        id: delivery::event_id(row.get(1)?),
+        id: super::outbox::event_id(row.get(1)?),
         meeting_id: row.get(2)?,
         session_id: row.get(3)?,
         sequence: row.get::<_, i64>(4)? as u64,
@@ -443,7 +443,7 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(|(r, p)| Ok((with_participants(conn, &project_id, r)?, p)))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(paginate(rows, limit))
+            Ok(Page::from_rows(rows, limit))
         })
         .await
     }
@@ -497,7 +497,7 @@ impl Store for SqliteStore {
                     },
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(paginate(rows, limit))
+            Ok(Page::from_rows(rows, limit))
         })
         .await
     }
@@ -547,24 +547,7 @@ impl Store for SqliteStore {
         self.write(move |conn, _| {
             let before = endpoints::get(conn, &endpoint.project_id, &endpoint.id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
-            // Delivery may have changed these since the caller read the endpoint.
-            endpoint.failing_since = before.failing_since;
-            endpoint.last_success_at = before.last_success_at;
-            endpoint.disabled = before.disabled;
-            endpoint.disabled_reason = before.disabled_reason.clone();
-            match set_disabled {
-                Some(false) if before.disabled => {
-                    // Re-enabled: a fresh start for the auto-disable clock.
-                    endpoint.disabled = false;
-                    endpoint.disabled_reason = None;
-                    endpoint.failing_since = None;
-                }
-                Some(true) if !before.disabled => {
-                    endpoint.disabled = true;
-                    endpoint.disabled_reason = Some("disabled through the API".into());
-                }
-                _ => {}
-            }
+            endpoint.keep_delivery_state(&before, set_disabled);
             endpoints::replace(conn, &endpoint)?;
             if endpoint.disabled && !before.disabled {
                 endpoints::skip_queued(conn, &endpoint.id)?;
@@ -757,20 +740,5 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
-    }
-}
-
-/// Rows were fetched with one extra to learn whether another page follows.
-pub(super) fn paginate<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(|(_, pos)| *pos)
-    } else {
-        None
-    };
-    Page {
-        items: rows.into_iter().map(|(item, _)| item).collect(),
-        next_cursor,
     }
 }

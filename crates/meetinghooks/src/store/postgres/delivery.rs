@@ -1,0 +1,610 @@
+//! The outbox in PostgreSQL: fan-out, leases that expire (`FOR UPDATE SKIP LOCKED`), outcomes
+//! and promotion under the meeting's room lock, recovery.
+//!
+//! Ordering across nodes: whether a new message waits (fan-out) and which message goes next
+//! (promotion) are both decided while holding the meeting's room row, so they never race.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::{GenericClient, Row};
+
+use meetinghooks_webhooks::WebhookType;
+
+use super::{endpoints, PgResult};
+use crate::domain::timestamp::Timestamp;
+use crate::store::outbox::{self, event_id, message_id, message_position, Target};
+use crate::store::{
+    AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
+    MessageStatus, NextStep, Page, StoreError,
+};
+
+pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT id, room_id, events, ordering, disabled FROM endpoints WHERE project_id = $1",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&project_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Target::from_columns(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
+        .collect())
+}
+
+/// Creates one message per subscribed endpoint for a just-inserted event. The caller holds
+/// the meeting's room lock.
+pub async fn fan_out(
+    tx: &Transaction<'_>,
+    targets: &[Target],
+    project_id: &str,
+    room_id: &str,
+    event_position: i64,
+    webhook_type: WebhookType,
+    now: Timestamp,
+) -> PgResult<usize> {
+    let mut created = 0;
+    for target in targets {
+        if !target.wants(room_id, webhook_type) {
+            continue;
+        }
+        let busy = target.asks_queue() && queue_holds(tx, &target.id, room_id, true).await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered,
+                 status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .await?;
+        tx.execute(
+            &insert,
+            &[
+                &project_id,
+                &target.id,
+                &event_position,
+                &room_id,
+                &target.ordered,
+                &target.first_status(busy).as_str(),
+                &now.0,
+            ],
+        )
+        .await?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+/// Whether an (endpoint, meeting) queue has a message pending or in flight, or with
+/// `or_waiting`, any message still to go.
+async fn queue_holds(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    room_id: &str,
+    or_waiting: bool,
+) -> PgResult<bool> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE endpoint_id = $1 AND room_id = $2
+             AND (status IN ('pending', 'delivering') OR ($3 AND status = 'waiting')))",
+        )
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&endpoint_id, &room_id, &or_waiting])
+        .await?
+        .get(0))
+}
+
+const LEASED_COLUMNS: &str = "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence,
+    e.payload, m.attempts, e.created_at, m.status";
+
+fn leased_from_row(row: &Row) -> Leased {
+    Leased {
+        message_id: message_id(row.get(0)),
+        endpoint_id: row.get(1),
+        room_id: row.get(2),
+        ordered: row.get(3),
+        sequence: row.get::<_, i64>(4) as u64,
+        payload: row.get(5),
+        attempts: row.get::<_, i32>(6) as u32,
+        event_created_at: Timestamp(row.get(7)),
+        resend_of: None,
+    }
+}
+
+/// Leases due messages: pending ones whose time has come, and deliveries whose lease expired
+/// (their node died). `SKIP LOCKED` lets nodes lease side by side without waiting.
+pub async fn lease(
+    client: &deadpool_postgres::Client,
+    requests: &[LeaseRequest],
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> PgResult<LeaseBatch> {
+    let take = client
+        .prepare_cached(&format!(
+            "WITH taken AS (
+                UPDATE messages m SET status = 'delivering', due_at = $3
+                FROM (SELECT position FROM messages
+                      WHERE endpoint_id = $1 AND status IN ('pending', 'delivering') AND due_at <= $2
+                      ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
+                WHERE m.position = due.position
+                RETURNING m.*)
+             SELECT {LEASED_COLUMNS} FROM taken m JOIN events e ON e.position = m.event_position
+             ORDER BY m.due_at, m.position"
+        ))
+        .await?;
+    let next = client
+        .prepare_cached(
+            "SELECT MIN(due_at) FROM messages
+             WHERE endpoint_id = $1 AND status IN ('pending', 'delivering')",
+        )
+        .await?;
+    let mut batch = LeaseBatch::default();
+    for request in requests {
+        let rows = client
+            .query(
+                &take,
+                &[
+                    &request.endpoint_id,
+                    &now.0,
+                    &lease_until.0,
+                    &(request.max as i64),
+                ],
+            )
+            .await?;
+        if rows.len() < request.max {
+            let next_due: Option<i64> = client
+                .query_one(&next, &[&request.endpoint_id])
+                .await?
+                .get(0);
+            // Rows another node holds right now look due but were skipped: look again soon.
+            let next_due = next_due.map(|due| Timestamp(due.max(now.0 + 1)));
+            batch.next_due.push((request.endpoint_id.clone(), next_due));
+        }
+        batch.leased.extend(rows.iter().map(leased_from_row));
+    }
+    Ok(batch)
+}
+
+/// Stores attempts and settles their messages in one transaction. Meetings whose queue may move
+/// on are locked first, in one order, then their endpoints, so concurrent writers never deadlock.
+pub async fn record_outcomes(
+    tx: &Transaction<'_>,
+    outcomes: &[AttemptOutcome],
+    auto_disable_after_ms: i64,
+    lease_until: Option<Timestamp>,
+) -> PgResult<Vec<Leased>> {
+    let positions: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.next, NextStep::RetryAt(_)))
+        .filter_map(|o| message_position(&o.message_id))
+        .collect();
+    let lock_rooms = tx
+        .prepare_cached(
+            "SELECT 1 FROM rooms r WHERE (r.project_id, r.room_id) IN
+               (SELECT project_id, room_id FROM messages WHERE position = ANY($1))
+             ORDER BY r.project_id, r.room_id FOR UPDATE",
+        )
+        .await?;
+    tx.query(&lock_rooms, &[&positions]).await?;
+    let endpoint_ids: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o.endpoint_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lock_endpoints = tx
+        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    tx.query(&lock_endpoints, &[&endpoint_ids]).await?;
+
+    let attempt = tx
+        .prepare_cached(
+            "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code,
+             error_kind, response_body) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    let update = tx
+        .prepare_cached(
+            "UPDATE messages SET status = $2, due_at = $3, attempts = attempts + 1,
+             last_attempt_at = $4, last_status_code = $5, last_error = $6 WHERE position = $1",
+        )
+        .await?;
+    let failing = tx
+        .prepare_cached(
+            "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
+             RETURNING failing_since, disabled",
+        )
+        .await?;
+    let mut promoted = Vec::new();
+    // One success per endpoint and batch is enough to move its clock.
+    let mut succeeded_at: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for o in outcomes {
+        let position = message_position(&o.message_id);
+        let status_code = o.status_code.map(i32::from);
+        tx.execute(
+            &attempt,
+            &[
+                &position,
+                &o.attempted_at.0,
+                &(o.duration_ms as i64),
+                &status_code,
+                &o.error_kind,
+                &o.response_body,
+            ],
+        )
+        .await?;
+        let failing = if outbox::counts_as_failure(&o.next) {
+            tx.query_opt(&failing, &[&o.endpoint_id, &o.attempted_at.0])
+                .await?
+                .map(|row| (Timestamp(row.get(0)), row.get(1)))
+        } else {
+            if o.next == NextStep::Succeeded {
+                let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
+                *at = (*at).max(o.attempted_at);
+            }
+            None
+        };
+        let settled = outbox::settle(o, failing, auto_disable_after_ms);
+        tx.execute(
+            &update,
+            &[
+                &position,
+                &settled.status.as_str(),
+                &settled.due_at.0,
+                &o.attempted_at.0,
+                &status_code,
+                &o.error_kind,
+            ],
+        )
+        .await?;
+        if settled.frees_queue() {
+            // Not leased when this outcome disables the endpoint: the message is skipped below.
+            let lease = lease_until.filter(|_| settled.disable_reason.is_none());
+            promoted
+                .extend(promote_next(tx, &o.endpoint_id, &o.room_id, o.attempted_at, lease).await?);
+        }
+        // After the promotion, so a newly promoted message is skipped too.
+        if let Some(reason) = settled.disable_reason {
+            disable(tx, &o.endpoint_id, &reason, o.attempted_at).await?;
+        }
+    }
+    for (endpoint_id, at) in succeeded_at {
+        tx.execute(
+            "UPDATE endpoints SET last_success_at = $2, failing_since = NULL WHERE id = $1",
+            &[&endpoint_id, &at.0],
+        )
+        .await?;
+    }
+    Ok(promoted)
+}
+
+async fn disable(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> PgResult<()> {
+    let changed = tx
+        .execute(
+            "UPDATE endpoints SET disabled = TRUE, disabled_reason = $2, updated_at = $3
+             WHERE id = $1 AND NOT disabled",
+            &[&endpoint_id, &reason, &now.0],
+        )
+        .await?;
+    if changed > 0 {
+        tracing::warn!(endpoint_id, reason, "endpoint disabled");
+        endpoints::skip_queued(tx, endpoint_id).await?;
+    }
+    Ok(())
+}
+
+/// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
+/// The caller holds the meeting's room lock. With `lease_until`, it is leased and returned.
+async fn promote_next(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    room_id: &str,
+    now: Timestamp,
+    lease_until: Option<Timestamp>,
+) -> PgResult<Option<Leased>> {
+    let first_waiting = tx
+        .prepare_cached(
+            "SELECT position FROM messages WHERE endpoint_id = $1 AND room_id = $2
+             AND status = 'waiting' ORDER BY event_position LIMIT 1",
+        )
+        .await?;
+    let Some(row) = tx
+        .query_opt(&first_waiting, &[&endpoint_id, &room_id])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let next: i64 = row.get(0);
+    if queue_holds(tx, endpoint_id, room_id, false).await? {
+        return Ok(None);
+    }
+    let disabled: bool = tx
+        .query_opt(
+            "SELECT disabled FROM endpoints WHERE id = $1",
+            &[&endpoint_id],
+        )
+        .await?
+        .is_none_or(|row| row.get(0));
+    let (status, due_at) = match lease_until {
+        Some(until) if !disabled => ("delivering", until),
+        _ => ("pending", now),
+    };
+    let promote = tx
+        .prepare_cached(&format!(
+            "WITH promoted AS (
+                UPDATE messages SET status = $2, due_at = $3 WHERE position = $1 RETURNING *)
+             SELECT {LEASED_COLUMNS} FROM promoted m JOIN events e ON e.position = m.event_position"
+        ))
+        .await?;
+    let row = tx.query_one(&promote, &[&next, &status, &due_at.0]).await?;
+    Ok((status == "delivering").then(|| leased_from_row(&row)))
+}
+
+pub async fn queue_depth(client: &impl GenericClient) -> PgResult<Vec<(MessageStatus, u64)>> {
+    let rows = client
+        .query("SELECT status, COUNT(*) FROM messages GROUP BY status", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let status = MessageStatus::parse(row.get(0))?;
+            Some((status, row.get::<_, i64>(1) as u64))
+        })
+        .collect())
+}
+
+const MESSAGE_COLUMNS: &str = "m.position, m.endpoint_id, e.position, m.room_id, e.sequence,
+    e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
+    m.last_status_code, m.last_error";
+
+fn message_from_row(row: &Row) -> MessageRecord {
+    let position: i64 = row.get(0);
+    MessageRecord {
+        id: message_id(position),
+        position,
+        endpoint_id: row.get(1),
+        event_id: event_id(row.get(2)),
+        meeting_id: row.get(3),
+        sequence: row.get::<_, i64>(4) as u64,
+        webhook_type: row.get(5),
+        status: MessageStatus::parse(row.get(6)).unwrap_or(MessageStatus::Pending),
+        attempts: row.get::<_, i32>(7) as u32,
+        due_at: Timestamp(row.get(8)),
+        created_at: Timestamp(row.get(9)),
+        last_attempt_at: row.get::<_, Option<i64>>(10).map(Timestamp),
+        last_status_code: row.get::<_, Option<i32>>(11).map(|c| c as u16),
+        last_error: row.get(12),
+    }
+}
+
+pub async fn messages(
+    client: &impl GenericClient,
+    project_id: &str,
+    query: &MessageQuery,
+) -> PgResult<Page<MessageRecord>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+                 WHERE m.project_id = $1 AND m.position > $2
+                   AND ($3::TEXT IS NULL OR m.endpoint_id = $3)
+                   AND ($4::TEXT IS NULL OR m.room_id = $4)
+                   AND ($5::TEXT IS NULL OR m.status = $5)
+                 ORDER BY m.position LIMIT $6"
+            ),
+            &[
+                &project_id,
+                &query.after.unwrap_or(0),
+                &query.endpoint_id,
+                &query.meeting_id,
+                &query.status.map(MessageStatus::as_str),
+                &(query.limit as i64 + 1),
+            ],
+        )
+        .await?;
+    let records = rows
+        .iter()
+        .map(|row| {
+            let record = message_from_row(row);
+            let position = record.position;
+            (record, position)
+        })
+        .collect();
+    Ok(Page::from_rows(records, query.limit))
+}
+
+pub async fn message(
+    client: &impl GenericClient,
+    project_id: &str,
+    message_id: &str,
+) -> PgResult<Option<MessageRecord>> {
+    let Some(position) = message_position(message_id) else {
+        return Ok(None);
+    };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+                 WHERE m.project_id = $1 AND m.position = $2"
+            ),
+            &[&project_id, &position],
+        )
+        .await?;
+    Ok(row.as_ref().map(message_from_row))
+}
+
+pub async fn attempts(
+    client: &impl GenericClient,
+    message_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> PgResult<Page<AttemptRecord>> {
+    let rows = client
+        .query(
+            "SELECT id, attempted_at, duration_ms, status_code, error_kind, response_body
+             FROM attempts WHERE message_position = $1 AND id > $2 ORDER BY id LIMIT $3",
+            &[
+                &message_position(message_id),
+                &after.unwrap_or(0),
+                &(limit as i64 + 1),
+            ],
+        )
+        .await?;
+    let records = rows
+        .iter()
+        .map(|row| {
+            let record = AttemptRecord {
+                id: row.get(0),
+                attempted_at: Timestamp(row.get(1)),
+                duration_ms: row.get::<_, i64>(2) as u64,
+                status_code: row.get::<_, Option<i32>>(3).map(|c| c as u16),
+                error_kind: row.get(4),
+                response_body: row.get::<_, Option<String>>(5).unwrap_or_default(),
+            };
+            let id = record.id;
+            (record, id)
+        })
+        .collect();
+    Ok(Page::from_rows(records, limit))
+}
+
+pub async fn recover(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    since: Timestamp,
+    now: Timestamp,
+) -> PgResult<usize> {
+    let ordered: bool = tx
+        .query_one(
+            "SELECT ordering != 'none' FROM endpoints WHERE id = $1",
+            &[&endpoint_id],
+        )
+        .await?
+        .get(0);
+    let status = if ordered { "waiting" } else { "pending" };
+    let count = tx
+        .execute(
+            "UPDATE messages SET status = $2, due_at = $3, ordered = $5
+             WHERE endpoint_id = $1 AND created_at >= $4
+               AND status IN ('failed', 'exhausted', 'skipped')",
+            &[&endpoint_id, &status, &now.0, &since.0, &ordered],
+        )
+        .await?;
+    if ordered && count > 0 {
+        let rooms = tx
+            .query(
+                "SELECT DISTINCT m.project_id, m.room_id FROM messages m
+                 WHERE m.endpoint_id = $1 AND m.status = 'waiting'
+                 ORDER BY m.project_id, m.room_id",
+                &[&endpoint_id],
+            )
+            .await?;
+        for row in rooms {
+            let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
+            tx.query(
+                "SELECT 1 FROM rooms WHERE project_id = $1 AND room_id = $2 FOR UPDATE",
+                &[&project_id, &room_id],
+            )
+            .await?;
+            promote_next(tx, endpoint_id, &room_id, now, None).await?;
+        }
+    }
+    Ok(count as usize)
+}
+
+pub async fn lease_for_resend(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    message_id: &str,
+    lease_until: Timestamp,
+) -> PgResult<Leased> {
+    let position = message_position(message_id).ok_or(StoreError::NotFound("message"))?;
+    // The room first, as everywhere, then the message itself.
+    tx.query(
+        "SELECT 1 FROM rooms WHERE (project_id, room_id) IN
+           (SELECT project_id, room_id FROM messages WHERE project_id = $1 AND position = $2)
+         FOR UPDATE",
+        &[&project_id, &position],
+    )
+    .await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+                 WHERE m.project_id = $1 AND m.position = $2 FOR UPDATE OF m"
+            ),
+            &[&project_id, &position],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("message"))?;
+    let mut leased = leased_from_row(&row);
+    let status = MessageStatus::parse(row.get(8)).unwrap_or(MessageStatus::Pending);
+    let busy = |why: &str| Err(StoreError::Busy(why.into()).into());
+    match status {
+        MessageStatus::Delivering => return busy("the message is being delivered right now"),
+        MessageStatus::Waiting => {
+            return busy("the message is waiting for earlier messages of its meeting")
+        }
+        MessageStatus::Pending => {}
+        _ if leased.ordered
+            && queue_holds(tx, &leased.endpoint_id, &leased.room_id, false).await? =>
+        {
+            return busy(
+                "another message of this meeting is in line; resend it once that one is done",
+            )
+        }
+        _ => {}
+    }
+    tx.execute(
+        "UPDATE messages SET status = 'delivering', due_at = $2 WHERE position = $1",
+        &[&position, &lease_until.0],
+    )
+    .await?;
+    leased.resend_of = Some(status);
+    Ok(leased)
+}
+
+pub async fn enqueue_test(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    endpoint_id: &str,
+    webhook_type: &str,
+    payload: &[u8],
+    now: Timestamp,
+) -> PgResult<String> {
+    // Test events live in the empty meeting id, which no real meeting can have. Its sequence
+    // is taken under the project's row lock.
+    tx.query(
+        "SELECT 1 FROM projects WHERE id = $1 FOR UPDATE",
+        &[&project_id],
+    )
+    .await?;
+    let sequence: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE project_id = $1 AND room_id = ''",
+            &[&project_id],
+        )
+        .await?
+        .get(0);
+    let event: i64 = tx
+        .query_one(
+            "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+             VALUES ($1, '', '', $2, $3, $4, $5) RETURNING position",
+            &[&project_id, &sequence, &webhook_type, &payload, &now.0],
+        )
+        .await?
+        .get(0);
+    let message: i64 = tx
+        .query_one(
+            "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
+             VALUES ($1, $2, $3, '', FALSE, 'pending', $4, $4) RETURNING position",
+            &[&project_id, &endpoint_id, &event, &now.0],
+        )
+        .await?
+        .get(0);
+    Ok(message_id(message))
+}

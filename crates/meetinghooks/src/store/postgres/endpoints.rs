@@ -1,0 +1,194 @@
+//! Endpoint rows in PostgreSQL: mapping to and from `Endpoint`, settings updates that keep the
+//! delivery state, and the room-webhook secret.
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::{GenericClient, Row};
+
+use super::PgResult;
+use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
+use crate::domain::subscription::Subscription;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{room_webhook_endpoint, RoomWebhook, StoreError};
+
+pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
+    headers, retry_schedule, timeout_ms, disabled, disabled_reason, secret, secret_previous,
+    secret_previous_until, failing_since, last_success_at, created_at, updated_at";
+
+fn timestamp(row: &Row, index: usize) -> Option<Timestamp> {
+    row.get::<_, Option<i64>>(index).map(Timestamp)
+}
+
+/// Endpoints are written by this store only, so unreadable JSON falls back to defaults.
+pub fn from_row(row: &Row) -> Endpoint {
+    let events: Vec<String> = serde_json::from_str(row.get(5)).unwrap_or_default();
+    Endpoint {
+        id: row.get(0),
+        project_id: row.get(1),
+        room_id: row.get(2),
+        url: row.get(3),
+        description: row.get(4),
+        events: Subscription::parse(events).unwrap_or_else(|_| {
+            Subscription::parse(vec!["*".into()]).expect("* is a valid pattern")
+        }),
+        ordering: Ordering::parse(row.get(6)).unwrap_or_default(),
+        rate_limit: row.get::<_, Option<i64>>(7).map(|r| r as u32),
+        headers: serde_json::from_str(row.get(8)).unwrap_or_default(),
+        retry_schedule: row
+            .get::<_, Option<&str>>(9)
+            .and_then(|s| serde_json::from_str(s).ok()),
+        timeout_ms: row.get::<_, Option<i64>>(10).map(|t| t as u64),
+        disabled: row.get(11),
+        disabled_reason: row.get(12),
+        secret: row.get(13),
+        secret_previous: row.get(14),
+        secret_previous_until: timestamp(row, 15),
+        failing_since: timestamp(row, 16),
+        last_success_at: timestamp(row, 17),
+        created_at: Timestamp(row.get(18)),
+        updated_at: Timestamp(row.get(19)),
+    }
+}
+
+pub async fn insert(client: &impl GenericClient, e: &Endpoint) -> PgResult<()> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO endpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ),
+            &[
+                &e.id,
+                &e.project_id,
+                &e.room_id,
+                &e.url,
+                &e.description,
+                &serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
+                &e.ordering.as_str(),
+                &e.rate_limit.map(i64::from),
+                &serde_json::to_string(&e.headers).expect("headers serialize"),
+                &e.retry_schedule
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s).expect("schedule serializes")),
+                &e.timeout_ms.map(|t| t as i64),
+                &e.disabled,
+                &e.disabled_reason,
+                &e.secret,
+                &e.secret_previous,
+                &e.secret_previous_until.map(|t| t.0),
+                &e.failing_since.map(|t| t.0),
+                &e.last_success_at.map(|t| t.0),
+                &e.created_at.0,
+                &e.updated_at.0,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    project_id: &str,
+    id: &str,
+) -> PgResult<Option<Endpoint>> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM endpoints WHERE project_id = $1 AND id = $2"),
+            &[&project_id, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Saves an endpoint's settings and keeps its delivery state, unless `set_disabled` changes it.
+pub async fn update(
+    tx: &Transaction<'_>,
+    mut endpoint: Endpoint,
+    set_disabled: Option<bool>,
+) -> PgResult<Endpoint> {
+    // FOR UPDATE: delivery on another node may be changing the delivery state right now.
+    let before = tx
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM endpoints WHERE project_id = $1 AND id = $2 FOR UPDATE"
+            ),
+            &[&endpoint.project_id, &endpoint.id],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .ok_or(StoreError::NotFound("endpoint"))?;
+    endpoint.keep_delivery_state(&before, set_disabled);
+    tx.execute(
+        "DELETE FROM endpoints WHERE id = $1 AND project_id = $2",
+        &[&endpoint.id, &endpoint.project_id],
+    )
+    .await?;
+    insert(&**tx, &endpoint).await?;
+    if endpoint.disabled && !before.disabled {
+        skip_queued(tx, &endpoint.id).await?;
+    }
+    Ok(endpoint)
+}
+
+/// Marks an endpoint's queued messages `skipped`, as when it is disabled.
+pub async fn skip_queued(tx: &Transaction<'_>, endpoint_id: &str) -> PgResult<u64> {
+    Ok(tx
+        .execute(
+            "UPDATE messages SET status = 'skipped'
+             WHERE endpoint_id = $1 AND status IN ('waiting', 'pending')",
+            &[&endpoint_id],
+        )
+        .await?)
+}
+
+/// The project's room-webhook secret, created on first use.
+pub async fn room_secret(tx: &Transaction<'_>, project_id: &str) -> PgResult<String> {
+    let current = tx
+        .query_opt(
+            "SELECT room_secret FROM projects WHERE id = $1 FOR UPDATE",
+            &[&project_id],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("project"))?;
+    if let Some(secret) = current.get::<_, Option<String>>(0) {
+        return Ok(secret);
+    }
+    let secret = generate_secret();
+    tx.execute(
+        "UPDATE projects SET room_secret = $2 WHERE id = $1",
+        &[&project_id, &secret],
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// Creates or updates the endpoint that carries a room's own webhook.
+pub async fn upsert_room_webhook(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    room_id: &str,
+    webhook: &RoomWebhook,
+    now: Timestamp,
+) -> PgResult<()> {
+    let secret = room_secret(tx, project_id).await?;
+    let events = serde_json::to_string(webhook.events.patterns()).expect("patterns serialize");
+    let updated = tx
+        .execute(
+            "UPDATE endpoints SET url = $3, events = $4, updated_at = $5
+             WHERE project_id = $1 AND room_id = $2",
+            &[&project_id, &room_id, &webhook.end_point, &events, &now.0],
+        )
+        .await?;
+    if updated == 0 {
+        let row = tx
+            .query_one(
+                "SELECT room_secret_previous, room_secret_previous_until FROM projects WHERE id = $1",
+                &[&project_id],
+            )
+            .await?;
+        let previous = (row.get(0), row.get::<_, Option<i64>>(1).map(Timestamp));
+        let endpoint = room_webhook_endpoint(project_id, room_id, webhook, secret, previous, now);
+        insert(&**tx, &endpoint).await?;
+    }
+    Ok(())
+}
