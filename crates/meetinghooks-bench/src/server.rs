@@ -51,7 +51,7 @@ impl Server {
                 return Ok(server);
             }
             if let Some(status) = server.child.try_wait()? {
-                bail!("meetinghooks exited at start ({status}) on {database_url}");
+                bail!("meetinghooks exited at start ({status}); its error is above");
             }
             if Instant::now() > deadline {
                 bail!("meetinghooks did not become ready");

@@ -51,6 +51,10 @@ pub struct Config {
     pub secret_rotation_overlap: Duration,
     /// CIDR ranges exempt from the SSRF guard, for development (e.g. `127.0.0.0/8`).
     pub allowed_private_targets: Vec<String>,
+    /// How long a node holds a message it is delivering. Another node takes it over after
+    /// this, so every attempt's timeout is capped at half of it.
+    #[serde(with = "duration_text")]
+    pub lease_duration: Duration,
     /// On SIGTERM, how long in-flight attempts may take to finish.
     #[serde(with = "duration_text")]
     pub shutdown_grace: Duration,
@@ -75,6 +79,7 @@ impl Default for Config {
             auto_disable_after: Duration::from_secs(5 * 86_400),
             secret_rotation_overlap: Duration::from_secs(86_400),
             allowed_private_targets: Vec::new(),
+            lease_duration: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -128,6 +133,9 @@ impl Config {
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.request_timeout) {
             anyhow::bail!("request_timeout must be 1-30 s");
+        }
+        if self.lease_duration < self.request_timeout * 2 {
+            anyhow::bail!("lease_duration must be at least twice request_timeout");
         }
         if self.endpoint_concurrency == 0 || self.global_concurrency == 0 {
             anyhow::bail!("endpoint_concurrency and global_concurrency must be at least 1");
@@ -275,6 +283,7 @@ impl Config {
             endpoint_concurrency: self.endpoint_concurrency,
             global_concurrency: self.global_concurrency,
             auto_disable_after: self.auto_disable_after,
+            lease_duration: self.lease_duration,
             shutdown_grace: self.shutdown_grace,
         }
     }

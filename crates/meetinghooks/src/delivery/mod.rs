@@ -35,6 +35,8 @@ pub struct DeliveryConfig {
     pub endpoint_concurrency: usize,
     pub global_concurrency: usize,
     pub auto_disable_after: Duration,
+    /// How long a message stays leased to this node; at least twice the request timeout.
+    pub lease_duration: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -45,8 +47,6 @@ const SHARED_POLL: Duration = Duration::from_millis(250);
 /// How long an endpoint cache may be stale before it is reloaded anyway.
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
-/// The longest `request_timeout` or endpoint `timeoutSeconds` allowed.
-const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum ToWriter {
     Outcome(AttemptOutcome),
@@ -304,17 +304,18 @@ impl Dispatcher {
         Ok((leased_any, sleep))
     }
 
-    /// A lease must outlive the longest request any endpoint may take (30 s) plus the time
-    /// its outcome can wait to be written, so no message is ever in flight twice.
     fn lease_duration(&self) -> Duration {
-        MAX_REQUEST_TIMEOUT * 2 + Duration::from_secs(30)
+        self.config.lease_duration
     }
 
+    /// A lease must outlive the request plus the time its outcome can wait to be written, so
+    /// no message is ever in flight twice: no attempt may take more than half the lease.
     fn timeout_for(&self, endpoint: &Endpoint) -> Duration {
         endpoint
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(self.config.request_timeout)
+            .min(self.config.lease_duration / 2)
     }
 
     fn spawn_attempt(

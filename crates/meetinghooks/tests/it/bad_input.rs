@@ -214,10 +214,7 @@ async fn another_projects_room_is_invisible() {
         .to_owned();
 
     // A second project, created through the real CLI against the same database.
-    let db = format!(
-        "sqlite://{}",
-        app.dir.path().join("meetinghooks.db").display()
-    );
+    let db = app.config.database_url.clone();
     let output = std::process::Command::new(binary_path())
         .args(["project", "create", "intruder"])
         .env("MEETINGHOOKS_DATABASE_URL", &db)

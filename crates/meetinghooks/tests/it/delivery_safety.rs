@@ -102,6 +102,9 @@ async fn kill_9_under_load_then_every_message_is_delivered() {
             "[\"0s\", \"100ms\", \"200ms\", \"300ms\", \"400ms\"]",
         ),
         ("MEETINGHOOKS_RETRY_JITTER", "0"),
+        // On PostgreSQL the killed process's leases expire rather than being released.
+        ("MEETINGHOOKS_LEASE_DURATION", "3s"),
+        ("MEETINGHOOKS_REQUEST_TIMEOUT", "1s"),
     ];
     let server = Binary::serve(dir.path(), &env);
     server.wait_ready(&client).await;

@@ -1,4 +1,5 @@
-//! Shared test helpers: an app on port 0 with its own SQLite file, an API client, polling.
+//! Shared test helpers: an app on port 0 with its own database, an API client, polling, and
+//! fresh databases on the test PostgreSQL.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,9 +26,78 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// The admin URL of the PostgreSQL that tests may use (`TEST_POSTGRES_URL`).
+/// CI always provides one; elsewhere tests that need it are skipped, saying so.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set TEST_POSTGRES_URL (see .ci/run)"
+            );
+            eprintln!("skipped: TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// Creates an empty database on the test PostgreSQL and returns its URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin = postgres_admin_url()?;
+    let name = format!("test_{:016x}", rand::random::<u64>());
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connecting to the test PostgreSQL");
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = connection.await;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("the admin URL names a database");
+    Some(format!("{base}/{name}"))
+}
+
+/// Whether the in-process test apps run on PostgreSQL (`TEST_STORE=postgres`)
+/// instead of SQLite: CI runs the whole suite both ways.
+pub fn apps_on_postgres() -> bool {
+    std::env::var("TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// The database of the app whose data folder is `dir`: a SQLite file in it, or with
+/// `TEST_STORE=postgres` a fresh PostgreSQL database, remembered in the folder so that a
+/// restarted app finds it again.
+pub fn database_url(dir: &Path) -> String {
+    if !apps_on_postgres() {
+        return format!("sqlite://{}", dir.join("meetinghooks.db").display());
+    }
+    let remembered = dir.join("postgres-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return url;
+    }
+    // Callers may be synchronous; the database is created on a runtime of its own.
+    let url = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(fresh_postgres_database())
+    })
+    .join()
+    .unwrap()
+    .expect("TEST_STORE=postgres needs TEST_POSTGRES_URL");
+    std::fs::write(&remembered, &url).unwrap();
+    url
+}
+
 pub fn test_config(dir: &Path) -> Config {
+    let database_url = database_url(dir);
     Config {
-        database_url: format!("sqlite://{}", dir.join("meetinghooks.db").display()),
+        database_url,
         bootstrap_api_key: Some(Secret(KEY.into())),
         reconnect_grace: Duration::from_secs(2),
         ..Config::default()
@@ -282,10 +352,7 @@ impl Binary {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let child = Command::new(binary_path())
             .args(["serve", "--listen", &addr.to_string()])
-            .env(
-                "MEETINGHOOKS_DATABASE_URL",
-                format!("sqlite://{}", dir.join("m.db").display()),
-            )
+            .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
             .envs(extra_env.iter().copied())
