@@ -14,6 +14,7 @@ use crate::delivery::Dispatcher;
 use crate::domain::ids::sha256;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::retention;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -58,6 +59,11 @@ pub async fn run(
         stopped.clone(),
     ));
     let dispatch_task = tokio::spawn(dispatcher.clone().run(stopped.clone()));
+    let retention_task = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention_days,
+        stopped.clone(),
+    ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
 
     let state = AppState::new(
@@ -78,6 +84,7 @@ pub async fn run(
     let _ = timer_task.await;
     let _ = dispatch_task.await;
     let _ = sampler_task.await;
+    let _ = retention_task.await;
     tracing::info!("meetinghooks stopped");
     Ok(())
 }

@@ -400,6 +400,9 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Deletes up to `limit` finished messages (succeeded, failed, exhausted or skipped)
+    /// created before `cutoff`, with their attempts, oldest first; returns how many.
+    async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize>;
     /// Message counts by status, for metrics.
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
 

@@ -12,3 +12,4 @@ mod openapi;
 mod restart;
 mod rooms_and_sessions;
 mod signals;
+mod store_conformance;

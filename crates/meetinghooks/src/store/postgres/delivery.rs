@@ -344,6 +344,31 @@ async fn promote_next(
     Ok((status == "delivering").then(|| leased_from_row(&row)))
 }
 
+/// One statement, so it needs no transaction; `SKIP LOCKED` lets several nodes run
+/// retention at once without waiting on each other.
+pub async fn delete_finished(
+    client: &deadpool_postgres::Client,
+    cutoff: Timestamp,
+    limit: usize,
+) -> PgResult<usize> {
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH gone AS (
+                DELETE FROM messages WHERE position IN ({} FOR UPDATE SKIP LOCKED)
+                RETURNING position),
+             attempts_gone AS (
+                DELETE FROM attempts WHERE message_position IN (SELECT position FROM gone))
+             SELECT COUNT(*) FROM gone",
+            outbox::finished_before_sql(|n| format!("${n}"))
+        ))
+        .await?;
+    let deleted: i64 = client
+        .query_one(&statement, &[&cutoff.0, &(limit as i64)])
+        .await?
+        .get(0);
+    Ok(deleted as usize)
+}
+
 pub async fn queue_depth(client: &impl GenericClient) -> PgResult<Vec<(MessageStatus, u64)>> {
     let rows = client
         .query("SELECT status, COUNT(*) FROM messages GROUP BY status", &[])

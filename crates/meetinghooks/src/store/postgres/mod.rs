@@ -599,6 +599,11 @@ impl Store for PostgresStore {
         Ok(0)
     }
 
+    async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
+        let client = self.client().await?;
+        Ok(delivery::delete_finished(&client, cutoff, limit).await?)
+    }
+
     fn shared(&self) -> bool {
         true
     }

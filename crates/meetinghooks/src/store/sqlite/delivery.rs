@@ -279,6 +279,20 @@ pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
     )?)
 }
 
+pub fn delete_finished(conn: &Connection, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
+    let positions: Vec<i64> = conn
+        .prepare_cached(&outcome::finished_before_sql(|n| format!("?{n}")))?
+        .query_map(params![cutoff.0, limit as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut attempts = conn.prepare_cached("DELETE FROM attempts WHERE message_position = ?1")?;
+    let mut message = conn.prepare_cached("DELETE FROM messages WHERE position = ?1")?;
+    for position in &positions {
+        attempts.execute([position])?;
+        message.execute([position])?;
+    }
+    Ok(positions.len())
+}
+
 pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM messages GROUP BY status")?;
     let rows = stmt.query_map([], |row| {

@@ -642,6 +642,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.write_relaxed(move |conn, _| delivery::delete_finished(conn, cutoff, limit))
+            .await
+    }
+
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
         self.read(delivery::queue_depth).await
     }

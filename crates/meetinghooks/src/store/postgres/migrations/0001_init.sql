@@ -118,9 +118,6 @@ CREATE INDEX messages_due ON messages(endpoint_id, due_at) WHERE status IN ('pen
 CREATE INDEX messages_queue ON messages(endpoint_id, room_id, status, event_position);
 CREATE INDEX messages_by_endpoint ON messages(endpoint_id, position);
 CREATE INDEX messages_by_project ON messages(project_id, position);
--- Retention walks finished messages by age.
-CREATE INDEX messages_finished ON messages(created_at)
-    WHERE status IN ('succeeded', 'failed', 'exhausted', 'skipped');
 
 CREATE TABLE attempts (
     id                BIGSERIAL PRIMARY KEY,
