@@ -4,6 +4,7 @@ mod helpers;
 mod receiver;
 
 mod bad_input;
+mod cluster;
 mod delivery;
 mod delivery_safety;
 mod full_meeting;
