@@ -572,6 +572,7 @@ fn decide(
     };
     AttemptOutcome {
         message_id: leased.message_id.clone(),
+        lease_until: leased.lease_until,
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),
         ordered: leased.ordered,

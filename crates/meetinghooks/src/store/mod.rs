@@ -260,6 +260,9 @@ pub struct Leased {
     pub event_created_at: Timestamp,
     /// For a manual resend: the status to return to if the attempt fails.
     pub resend_of: Option<MessageStatus>,
+    /// When the lease ends; it also identifies the lease, so an outcome written after another
+    /// node took the message over changes nothing.
+    pub lease_until: Timestamp,
 }
 
 /// What the dispatcher decided after an attempt.
@@ -277,6 +280,8 @@ pub enum NextStep {
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
     pub message_id: String,
+    /// The lease the attempt was made under (`Leased::lease_until`).
+    pub lease_until: Timestamp,
     pub endpoint_id: String,
     pub room_id: String,
     pub ordered: bool,
@@ -385,7 +390,9 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch>;
     /// Stores attempts and applies their outcomes in one transaction. With `lease_until`,
-    /// each meeting's next message that an outcome lets go is leased and returned.
+    /// each meeting's next message that an outcome lets go is leased and returned. An outcome
+    /// whose lease is no longer the message's (it expired and was taken over) is logged as an
+    /// attempt and otherwise ignored.
     async fn record_outcomes(
         &self,
         outcomes: Vec<AttemptOutcome>,

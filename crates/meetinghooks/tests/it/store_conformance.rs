@@ -71,6 +71,7 @@ macro_rules! conformance {
 conformance!(
     a_batch_is_idempotent_and_a_conflict_keeps_nothing,
     a_lease_is_exclusive_until_it_expires,
+    an_outcome_after_a_takeover_changes_nothing,
     an_ordered_queue_moves_one_message_at_a_time,
     retention_deletes_only_old_finished_messages,
     a_reconnect_grace_fires_once,
@@ -140,6 +141,7 @@ fn lease_all(endpoint_id: &str) -> Vec<LeaseRequest> {
 fn outcome(leased: &Leased, next: NextStep, at: Timestamp) -> AttemptOutcome {
     AttemptOutcome {
         message_id: leased.message_id.clone(),
+        lease_until: leased.lease_until,
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),
         ordered: leased.ordered,
@@ -236,6 +238,60 @@ async fn a_lease_is_exclusive_until_it_expires(store: Arc<dyn Store>) {
     ids.sort();
     before.sort();
     assert_eq!(ids, before);
+}
+
+async fn an_outcome_after_a_takeover_changes_nothing(store: Arc<dyn Store>) {
+    let project_id = project(store.as_ref()).await;
+    let endpoint_id = endpoint(store.as_ref(), &project_id, Ordering::Meeting).await;
+    meeting_with_joins(store.as_ref(), &project_id, "m", 1).await;
+    let now = Timestamp::now();
+    let first_until = now.plus_millis(1_000);
+    let slow = store
+        .lease(lease_all(&endpoint_id), now, first_until)
+        .await
+        .unwrap()
+        .leased;
+    // The first holder stalls past its lease; another taker leases the same message.
+    let later = first_until.plus_millis(1);
+    let taken_over = store
+        .lease(lease_all(&endpoint_id), later, later.plus_millis(10_000))
+        .await
+        .unwrap()
+        .leased;
+    assert_eq!(taken_over[0].message_id, slow[0].message_id);
+    // The stale holder's success must neither settle the message nor let the next one go.
+    let promoted = store
+        .record_outcomes(
+            vec![outcome(&slow[0], NextStep::Succeeded, later)],
+            i64::MAX,
+            Some(later.plus_millis(10_000)),
+        )
+        .await
+        .unwrap();
+    assert!(promoted.is_empty(), "{promoted:?}");
+    use MessageStatus::*;
+    assert_eq!(
+        statuses(store.as_ref(), &project_id).await,
+        [Delivering, Waiting]
+    );
+    let promoted = store
+        .record_outcomes(
+            vec![outcome(&taken_over[0], NextStep::Succeeded, later)],
+            i64::MAX,
+            Some(later.plus_millis(10_000)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(promoted.len(), 1, "the current holder's outcome counts");
+    assert_eq!(
+        statuses(store.as_ref(), &project_id).await,
+        [Succeeded, Delivering]
+    );
+    let attempts = store
+        .attempts(&project_id, &slow[0].message_id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(attempts.items.len(), 2, "both attempts are logged");
 }
 
 async fn an_ordered_queue_moves_one_message_at_a_time(store: Arc<dyn Store>) {

@@ -94,7 +94,7 @@ async fn queue_holds(
 }
 
 const LEASED_COLUMNS: &str = "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence,
-    e.payload, m.attempts, e.created_at, m.status";
+    e.payload, m.attempts, e.created_at, m.status, m.due_at";
 
 fn leased_from_row(row: &Row) -> Leased {
     Leased {
@@ -107,6 +107,7 @@ fn leased_from_row(row: &Row) -> Leased {
         attempts: row.get::<_, i32>(6) as u32,
         event_created_at: Timestamp(row.get(7)),
         resend_of: None,
+        lease_until: Timestamp(row.get(9)),
     }
 }
 
@@ -205,7 +206,8 @@ pub async fn record_outcomes(
     let update = tx
         .prepare_cached(
             "UPDATE messages SET status = $2, due_at = $3, attempts = attempts + 1,
-             last_attempt_at = $4, last_status_code = $5, last_error = $6 WHERE position = $1",
+             last_attempt_at = $4, last_status_code = $5, last_error = $6
+             WHERE position = $1 AND status = 'delivering' AND due_at = $7",
         )
         .await?;
     let failing = tx
@@ -244,18 +246,29 @@ pub async fn record_outcomes(
             None
         };
         let settled = outbox::settle(o, failing, auto_disable_after_ms);
-        tx.execute(
-            &update,
-            &[
-                &position,
-                &settled.status.as_str(),
-                &settled.due_at.0,
-                &o.attempted_at.0,
-                &status_code,
-                &o.error_kind,
-            ],
-        )
-        .await?;
+        let owned = tx
+            .execute(
+                &update,
+                &[
+                    &position,
+                    &settled.status.as_str(),
+                    &settled.due_at.0,
+                    &o.attempted_at.0,
+                    &status_code,
+                    &o.error_kind,
+                    &o.lease_until.0,
+                ],
+            )
+            .await?
+            == 1;
+        if !owned {
+            // Another node took the message over after this lease expired; its outcome counts.
+            tracing::warn!(
+                message_id = o.message_id,
+                "outcome after the lease was lost; ignored"
+            );
+            continue;
+        }
         if settled.frees_queue() {
             // Not leased when this outcome disables the endpoint: the message is skipped below.
             let lease = lease_until.filter(|_| settled.disable_reason.is_none());
@@ -590,6 +603,7 @@ pub async fn lease_for_resend(
     )
     .await?;
     leased.resend_of = Some(status);
+    leased.lease_until = lease_until;
     Ok(leased)
 }
 

@@ -69,7 +69,7 @@ pub fn fan_out(
 
 const LEASED_COLUMNS: &str =
     "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence, e.payload,
-    m.attempts, e.created_at, m.status";
+    m.attempts, e.created_at, m.status, m.due_at";
 
 fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
     Ok(Leased {
@@ -82,6 +82,7 @@ fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
         attempts: row.get(6)?,
         event_created_at: Timestamp(row.get(7)?),
         resend_of: None,
+        lease_until: Timestamp(row.get(9)?),
     })
 }
 
@@ -104,14 +105,15 @@ pub fn lease(
     )?;
     let mut batch = LeaseBatch::default();
     for request in requests {
-        let rows = due
+        let mut rows = due
             .query_map(
                 params![request.endpoint_id, now.0, request.max as i64],
                 leased_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for leased in &rows {
+        for leased in &mut rows {
             take.execute(params![message_position(&leased.message_id), lease_until.0])?;
+            leased.lease_until = lease_until;
         }
         if rows.len() < request.max {
             let next_due: Option<i64> = next.query_row([&request.endpoint_id], |row| row.get(0))?;
@@ -137,7 +139,8 @@ pub fn record_outcomes(
     )?;
     let mut update = conn.prepare_cached(
         "UPDATE messages SET status = ?2, due_at = ?3, attempts = attempts + 1,
-         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6 WHERE position = ?1",
+         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6
+         WHERE position = ?1 AND status = 'delivering' AND due_at = ?7",
     )?;
     let mut succeeded = conn.prepare_cached(
         "UPDATE endpoints SET last_success_at = ?2, failing_since = NULL WHERE id = ?1",
@@ -173,14 +176,22 @@ pub fn record_outcomes(
         };
         let settled = outcome::settle(o, failing, auto_disable_after_ms);
         let (status, due) = (settled.status, settled.due_at);
-        update.execute(params![
+        let owned = update.execute(params![
             position,
             status.as_str(),
             due.0,
             o.attempted_at.0,
             o.status_code,
-            o.error_kind
-        ])?;
+            o.error_kind,
+            o.lease_until.0
+        ])? == 1;
+        if !owned {
+            tracing::warn!(
+                message_id = o.message_id,
+                "outcome after the lease was lost; ignored"
+            );
+            continue;
+        }
         if settled.frees_queue() {
             // Not leased when this outcome disables the endpoint: the message is skipped below.
             let lease = lease_until.filter(|_| settled.disable_reason.is_none());
@@ -493,6 +504,7 @@ pub fn lease_for_resend(
         params![message_position(message_id), lease_until.0],
     )?;
     leased.resend_of = Some(status);
+    leased.lease_until = lease_until;
     Ok(leased)
 }
 
