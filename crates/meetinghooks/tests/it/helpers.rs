@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 
 pub const KEY: &str = "test-key-0123456789abcdef";
 
+/// How long a test waits for something to happen before failing. Generous: CI machines are
+/// shared, and a deadline only bounds how long a broken test takes to fail.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(30);
+
 /// The app running in-process on an ephemeral port, with a private database.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -196,7 +200,7 @@ impl TestApp {
         endpoint_id: &str,
         check: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + TEST_DEADLINE;
         loop {
             let messages = self.messages(endpoint_id).await;
             if !messages.is_empty() && check(&messages) {
@@ -284,13 +288,13 @@ pub async fn events_of(
     }
 }
 
-/// Polls `check` until it holds, failing the test after ten seconds.
+/// Polls `check` until it holds, failing the test after `TEST_DEADLINE`.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + TEST_DEADLINE;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,
