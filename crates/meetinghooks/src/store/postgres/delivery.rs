@@ -32,45 +32,111 @@ pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Tar
         .collect())
 }
 
-/// Creates one message per subscribed endpoint for a just-inserted event. The caller holds
-/// the meeting's room lock.
+/// A just-inserted event, as fan-out sees it.
+pub struct NewEvent<'a> {
+    pub room_id: &'a str,
+    pub position: i64,
+    pub webhook_type: WebhookType,
+}
+
+/// Creates one message per subscribed endpoint for each just-inserted event (given in
+/// position order), in one statement. The caller holds the meetings' room locks, so which
+/// queues are busy cannot change underneath.
 pub async fn fan_out(
     tx: &Transaction<'_>,
     targets: &[Target],
     project_id: &str,
-    room_id: &str,
-    event_position: i64,
-    webhook_type: WebhookType,
+    events: &[NewEvent<'_>],
     now: Timestamp,
 ) -> PgResult<usize> {
-    let mut created = 0;
-    for target in targets {
-        if !target.wants(room_id, webhook_type) {
-            continue;
+    let asked: BTreeSet<(&str, &str)> = events
+        .iter()
+        .flat_map(|event| {
+            targets
+                .iter()
+                .filter(|t| t.asks_queue() && t.wants(event.room_id, event.webhook_type))
+                .map(|t| (t.id.as_str(), event.room_id))
+        })
+        .collect();
+    let mut busy = busy_queues(tx, &asked, true).await?;
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for event in events {
+        for target in targets {
+            if !target.wants(event.room_id, event.webhook_type) {
+                continue;
+            }
+            let pair = (target.id.as_str(), event.room_id);
+            let status = target.first_status(busy.contains(&pair));
+            if target.asks_queue() {
+                // Whatever it is now, the queue holds a message the next one must wait for.
+                busy.insert(pair);
+            }
+            columns.0.push(target.id.as_str());
+            columns.1.push(event.position);
+            columns.2.push(event.room_id);
+            columns.3.push(target.ordered);
+            columns.4.push(status.as_str());
         }
-        let busy = target.asks_queue() && queue_holds(tx, &target.id, room_id, true).await?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered,
-                 status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .await?;
-        tx.execute(
+    }
+    if columns.0.is_empty() {
+        return Ok(0);
+    }
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered,
+             status, due_at, created_at)
+             SELECT $1, endpoint_id, event_position, room_id, ordered, status, $7, $7
+             FROM unnest($2::TEXT[], $3::INT8[], $4::TEXT[], $5::BOOL[], $6::TEXT[])
+               AS m(endpoint_id, event_position, room_id, ordered, status)",
+        )
+        .await?;
+    let created = tx
+        .execute(
             &insert,
             &[
                 &project_id,
-                &target.id,
-                &event_position,
-                &room_id,
-                &target.ordered,
-                &target.first_status(busy).as_str(),
+                &columns.0,
+                &columns.1,
+                &columns.2,
+                &columns.3,
+                &columns.4,
                 &now.0,
             ],
         )
         .await?;
-        created += 1;
+    Ok(created as usize)
+}
+
+/// Which of these (endpoint, meeting) queues have a message pending or in flight, or with
+/// `or_waiting`, any message still to go: one statement for them all.
+async fn busy_queues<'a>(
+    tx: &Transaction<'_>,
+    pairs: &BTreeSet<(&'a str, &'a str)>,
+    or_waiting: bool,
+) -> PgResult<BTreeSet<(&'a str, &'a str)>> {
+    if pairs.is_empty() {
+        return Ok(BTreeSet::new());
     }
-    Ok(created)
+    let (endpoints, rooms): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let statement = tx
+        .prepare_cached(
+            "SELECT q.endpoint_id, q.room_id FROM unnest($1::TEXT[], $2::TEXT[]) AS q(endpoint_id, room_id)
+             WHERE EXISTS (SELECT 1 FROM messages m
+                           WHERE m.endpoint_id = q.endpoint_id AND m.room_id = q.room_id
+                             AND (m.status IN ('pending', 'delivering')
+                                  OR ($3 AND m.status = 'waiting')))",
+        )
+        .await?;
+    let rows = tx
+        .query(&statement, &[&endpoints, &rooms, &or_waiting])
+        .await?;
+    let found: BTreeSet<(String, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    Ok(pairs
+        .iter()
+        .copied()
+        .filter(|(e, r)| found.contains(&((*e).to_owned(), (*r).to_owned())))
+        .collect())
 }
 
 /// Whether an (endpoint, meeting) queue has a message pending or in flight, or with

@@ -1,9 +1,10 @@
 //! Applying the engine in a PostgreSQL transaction: lock the meeting's room row, load what a
 //! step needs, run it, persist what changed. The row lock serialises a meeting across nodes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
+use meetinghooks_webhooks::WebhookType;
 use tokio_postgres::GenericClient;
 
 use super::{corrupt, delivery, PgResult};
@@ -11,14 +12,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
-use crate::store::outbox::Target;
 use crate::store::{IngestReport, SessionRecord, StoreError};
-
-/// One meeting being changed by a transaction: its state and what the engine emitted.
-struct Touched {
-    meeting: Meeting,
-    outcomes: Vec<Outcome>,
-}
 
 pub async fn ingest(
     tx: &Transaction<'_>,
@@ -28,71 +22,151 @@ pub async fn ingest(
 ) -> PgResult<IngestReport> {
     let now = Timestamp::now();
     let mut report = IngestReport::default();
-    // Every meeting of the batch is locked up front, in one order, so batches never deadlock.
-    let mut rooms: Vec<&str> = signals.iter().map(|s| s.meeting_id.as_str()).collect();
-    rooms.sort_unstable();
-    rooms.dedup();
-    let mut touched: HashMap<&str, Touched> = HashMap::with_capacity(rooms.len());
-    for room in rooms {
-        let state = lock_or_create(tx, project_id, room, now).await?;
-        let meeting = Meeting::new(state);
-        touched.insert(
-            room,
-            Touched {
-                meeting,
-                outcomes: Vec::new(),
-            },
-        );
-    }
+    // Which signals are new, in one statement for the whole batch.
+    let ids: Vec<&str> = signals.iter().map(|s| s.id.as_str()).collect();
     let remember = tx
         .prepare_cached(
-            "INSERT INTO signals (project_id, signal_id, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO signals (project_id, signal_id, received_at)
+             SELECT $1, unnest($2::TEXT[]), $3 ON CONFLICT DO NOTHING RETURNING signal_id",
         )
         .await?;
-    let mut order: Vec<&str> = Vec::new();
-    for (index, signal) in signals.iter().enumerate() {
-        if tx
-            .execute(&remember, &[&project_id, &signal.id, &now.0])
-            .await?
-            == 0
-        {
-            report.duplicates += 1;
-            continue;
-        }
-        report.accepted += 1;
-        let room = signal.meeting_id.as_str();
-        if !order.contains(&room) {
-            order.push(room);
-        }
-        let entry = touched.get_mut(room).expect("locked above");
-        let needed: Vec<String> = entry
-            .meeting
+    let mut fresh: HashSet<String> = tx
+        .query(&remember, &[&project_id, &ids, &now.0])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let accepted: Vec<(usize, &Signal)> = signals
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| fresh.remove(&s.id))
+        .collect();
+    report.accepted = accepted.len();
+    report.duplicates = signals.len() - accepted.len();
+
+    let rooms: BTreeSet<&str> = accepted
+        .iter()
+        .map(|(_, s)| s.meeting_id.as_str())
+        .collect();
+    let mut meetings = lock_meetings(tx, project_id, &rooms, now).await?;
+    let wanted = accepted.iter().flat_map(|(_, signal)| {
+        let meeting = &meetings[signal.meeting_id.as_str()];
+        meeting
             .needs(signal.kind.participant_id())
-            .map(str::to_owned)
+            .map(|p| (signal.meeting_id.clone(), p.to_owned()))
+            .collect::<Vec<_>>()
+    });
+    let mut looked_up: HashSet<(String, String)> = wanted.collect();
+    preload_participants(tx, project_id, &looked_up, &mut meetings).await?;
+
+    let mut outcomes: HashMap<&str, Vec<Outcome>> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (index, signal) in accepted {
+        let room = signal.meeting_id.as_str();
+        let meeting = meetings.get_mut(room).expect("locked above");
+        // Rarely, a step needs a record the preload could not foresee.
+        let missing: HashSet<(String, String)> = meeting
+            .needs(signal.kind.participant_id())
+            .map(|p| (room.to_owned(), p.to_owned()))
+            .filter(|key| !looked_up.contains(key))
             .collect();
-        load_participants(tx, project_id, room, &mut entry.meeting, &needed).await?;
-        let outcome = engine::apply(&mut entry.meeting, signal, now, engine)
+        if !missing.is_empty() {
+            preload_participants(tx, project_id, &missing, &mut meetings).await?;
+            looked_up.extend(missing);
+        }
+        let meeting = meetings.get_mut(room).expect("locked above");
+        let outcome = engine::apply(meeting, signal, now, engine)
             .map_err(|conflict| StoreError::Conflict { index, conflict })?;
         report.stale += usize::from(outcome.stale);
         report.events += outcome.events.len();
-        entry.outcomes.push(outcome);
+        if !outcomes.contains_key(room) {
+            order.push(room);
+        }
+        outcomes.entry(room).or_default().push(outcome);
     }
-    let targets = delivery::targets(tx, project_id).await?;
-    for room in order {
-        let entry = &touched[room];
-        report.messages += persist(
-            tx,
-            &targets,
-            project_id,
-            room,
-            &entry.meeting,
-            &entry.outcomes,
-            now,
+    let steps: Vec<Step<'_>> = order
+        .iter()
+        .map(|room| Step {
+            room_id: room,
+            meeting: &meetings[*room],
+            outcomes: &outcomes[*room],
+        })
+        .collect();
+    report.messages = persist(tx, project_id, &steps, now).await?;
+    Ok(report)
+}
+
+/// Creates the rooms that do not exist yet, then locks them all, in room order so that
+/// concurrent batches never deadlock, and loads their meetings' headers.
+async fn lock_meetings(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    rooms: &BTreeSet<&str>,
+    now: Timestamp,
+) -> PgResult<HashMap<String, Meeting>> {
+    if rooms.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rooms: Vec<&str> = rooms.iter().copied().collect();
+    // A signal for an unknown meeting creates its room: the platform decides which meetings
+    // exist. Inserted in room order too: a conflicting insert waits for the other one.
+    let create = tx
+        .prepare_cached(
+            "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
+             SELECT $1, room, TRUE, NULL, '{}', $3 FROM unnest($2::TEXT[]) AS room
+             ON CONFLICT DO NOTHING",
         )
         .await?;
+    tx.execute(&create, &[&project_id, &rooms, &now.0]).await?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT room_id, state FROM rooms WHERE project_id = $1 AND room_id = ANY($2)
+             ORDER BY room_id FOR UPDATE",
+        )
+        .await?;
+    tx.query(&lock, &[&project_id, &rooms])
+        .await?
+        .iter()
+        .map(|row| Ok((row.get(0), Meeting::new(parse_state(row.get(1))?))))
+        .collect()
+}
+
+/// Loads the latest record of each (meeting, participant) named, in one statement.
+async fn preload_participants(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    wanted: &HashSet<(String, String)>,
+    meetings: &mut HashMap<String, Meeting>,
+) -> PgResult<()> {
+    if wanted.is_empty() {
+        return Ok(());
     }
-    Ok(report)
+    let (rooms, ids): (Vec<&str>, Vec<&str>) = wanted
+        .iter()
+        .map(|(room, id)| (room.as_str(), id.as_str()))
+        .unzip();
+    let latest = tx
+        .prepare_cached(
+            "SELECT DISTINCT ON (p.room_id, p.participant_id) p.room_id, p.doc
+             FROM participants p
+             JOIN unnest($2::TEXT[], $3::TEXT[]) AS w(room_id, participant_id)
+               ON p.room_id = w.room_id AND p.participant_id = w.participant_id
+             WHERE p.project_id = $1
+             ORDER BY p.room_id, p.participant_id, p.position DESC",
+        )
+        .await?;
+    for row in tx.query(&latest, &[&project_id, &rooms, &ids]).await? {
+        let room: &str = row.get(0);
+        let record: ParticipantState =
+            serde_json::from_str(row.get(1)).map_err(|e| corrupt("participant", e))?;
+        if let Some(meeting) = meetings.get_mut(room) {
+            meeting
+                .participants
+                .entry(record.id.clone())
+                .or_insert(record);
+        }
+    }
+    Ok(())
 }
 
 pub async fn end_session(
@@ -117,8 +191,12 @@ pub async fn end_session(
         .last()
         .cloned()
         .expect("end_session ends the session");
-    let targets = delivery::targets(tx, project_id).await?;
-    persist(tx, &targets, project_id, room_id, &meeting, &[outcome], now).await?;
+    let step = Step {
+        room_id,
+        meeting: &meeting,
+        outcomes: &[outcome],
+    };
+    persist(tx, project_id, &[step], now).await?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),
         participants: session_participants(&**tx, project_id, &session.id).await?,
@@ -153,22 +231,22 @@ pub async fn fire_one_timer(tx: &Transaction<'_>, now: Timestamp) -> PgResult<Op
             return Ok(Some(0));
         }
     };
-    let mut meeting = Meeting::new(state);
-    let needed: Vec<String> = meeting.needs(None).map(str::to_owned).collect();
-    load_participants(tx, &project_id, &room_id, &mut meeting, &needed).await?;
-    let outcome = engine::tick(&mut meeting, &room_id, now);
+    let meeting = Meeting::new(state);
+    let wanted: HashSet<(String, String)> = meeting
+        .needs(None)
+        .map(|p| (room_id.clone(), p.to_owned()))
+        .collect();
+    let mut meetings = HashMap::from([(room_id.clone(), meeting)]);
+    preload_participants(tx, &project_id, &wanted, &mut meetings).await?;
+    let meeting = meetings.get_mut(&room_id).expect("inserted above");
+    let outcome = engine::tick(meeting, &room_id, now);
     let emitted = outcome.events.len();
-    let targets = delivery::targets(tx, &project_id).await?;
-    persist(
-        tx,
-        &targets,
-        &project_id,
-        &room_id,
-        &meeting,
-        &[outcome],
-        now,
-    )
-    .await?;
+    let step = Step {
+        room_id: &room_id,
+        meeting,
+        outcomes: &[outcome],
+    };
+    persist(tx, &project_id, &[step], now).await?;
     Ok(Some(emitted))
 }
 
@@ -191,59 +269,6 @@ async fn lock(
         .transpose()
 }
 
-/// A signal for an unknown meeting creates its room: the platform decides which meetings exist.
-async fn lock_or_create(
-    tx: &Transaction<'_>,
-    project_id: &str,
-    room_id: &str,
-    now: Timestamp,
-) -> PgResult<MeetingState> {
-    if let Some(state) = lock(tx, project_id, room_id).await? {
-        return Ok(state);
-    }
-    let create = tx
-        .prepare_cached(
-            "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
-             VALUES ($1, $2, TRUE, NULL, '{}', $3) ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    tx.execute(&create, &[&project_id, &room_id, &now.0])
-        .await?;
-    // Another node may have created it first: lock whichever row exists now.
-    Ok(lock(tx, project_id, room_id).await?.unwrap_or_default())
-}
-
-/// Loads each named participant's latest record that the meeting does not hold yet.
-async fn load_participants(
-    tx: &Transaction<'_>,
-    project_id: &str,
-    room_id: &str,
-    meeting: &mut Meeting,
-    ids: &[String],
-) -> PgResult<()> {
-    if ids.iter().all(|id| meeting.participants.contains_key(id)) {
-        return Ok(());
-    }
-    let latest = tx
-        .prepare_cached(
-            "SELECT doc FROM participants
-             WHERE project_id = $1 AND room_id = $2 AND participant_id = $3
-             ORDER BY position DESC LIMIT 1",
-        )
-        .await?;
-    for id in ids {
-        if meeting.participants.contains_key(id) {
-            continue;
-        }
-        if let Some(row) = tx.query_opt(&latest, &[&project_id, &room_id, id]).await? {
-            let record: ParticipantState =
-                serde_json::from_str(row.get(0)).map_err(|e| corrupt("participant", e))?;
-            meeting.participants.insert(id.clone(), record);
-        }
-    }
-    Ok(())
-}
-
 /// A session's participants, in the order they first joined.
 pub async fn session_participants(
     client: &impl GenericClient,
@@ -262,113 +287,188 @@ pub async fn session_participants(
         .collect()
 }
 
-/// Writes a meeting's header, its changed participants, its events and session rows, and fans
-/// the events out into messages; returns how many messages were created.
+/// One meeting's engine steps in this transaction, ready to be written.
+struct Step<'a> {
+    room_id: &'a str,
+    meeting: &'a Meeting,
+    outcomes: &'a [Outcome],
+}
+
+/// Writes each meeting's header, its changed participants, its events and session rows, and
+/// fans the events out into messages: one statement per table for the whole batch. Returns
+/// how many messages were created.
 async fn persist(
     tx: &Transaction<'_>,
-    targets: &[Target],
     project_id: &str,
-    room_id: &str,
-    meeting: &Meeting,
-    outcomes: &[Outcome],
+    steps: &[Step<'_>],
     now: Timestamp,
 ) -> PgResult<usize> {
-    let state = &meeting.state;
-    let state_json = serde_json::to_string(state).expect("state serializes");
-    let update_room = tx
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    let (rooms, states, timers): (Vec<&str>, Vec<String>, Vec<Option<i64>>) = steps
+        .iter()
+        .map(|step| {
+            let state = &step.meeting.state;
+            (
+                step.room_id,
+                serde_json::to_string(state).expect("state serializes"),
+                state.next_deadline().map(|t| t.0),
+            )
+        })
+        .collect();
+    let update_rooms = tx
         .prepare_cached(
-            "UPDATE rooms SET state = $3, next_timer_at = $4 WHERE project_id = $1 AND room_id = $2",
+            "UPDATE rooms r SET state = u.state, next_timer_at = u.next_timer_at
+             FROM unnest($2::TEXT[], $3::TEXT[], $4::INT8[]) AS u(room_id, state, next_timer_at)
+             WHERE r.project_id = $1 AND r.room_id = u.room_id",
         )
         .await?;
-    tx.execute(
-        &update_room,
-        &[
-            &project_id,
-            &room_id,
-            &state_json,
-            &state.next_deadline().map(|t| t.0),
-        ],
-    )
-    .await?;
-    let upsert_participant = tx
-        .prepare_cached(
-            "INSERT INTO participants (project_id, room_id, participant_id, session_id, join_order, doc)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (project_id, room_id, participant_id, session_id)
-             DO UPDATE SET doc = excluded.doc, join_order = excluded.join_order",
-        )
+    tx.execute(&update_rooms, &[&project_id, &rooms, &states, &timers])
         .await?;
-    let changed = meeting.changed.iter().map(|id| &meeting.participants[id]);
-    for p in meeting.retired.iter().chain(changed) {
-        let doc = serde_json::to_string(p).expect("participant serializes");
+
+    // Retired records first, so a participant's old session keeps its closed timelog; one row
+    // per key, the last written wins.
+    let mut participants: BTreeMap<(&str, &str, &str), &ParticipantState> = BTreeMap::new();
+    for step in steps {
+        let changed = step
+            .meeting
+            .changed
+            .iter()
+            .map(|id| &step.meeting.participants[id]);
+        for p in step.meeting.retired.iter().chain(changed) {
+            participants.insert((step.room_id, &p.id, &p.session_id), p);
+        }
+    }
+    if !participants.is_empty() {
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((room, id, session), p) in &participants {
+            columns.0.push(*room);
+            columns.1.push(*id);
+            columns.2.push(*session);
+            columns.3.push(p.order as i64);
+            columns
+                .4
+                .push(serde_json::to_string(p).expect("participant serializes"));
+        }
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO participants (project_id, room_id, participant_id, session_id, join_order, doc)
+                 SELECT $1, * FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INT8[], $6::TEXT[])
+                 ON CONFLICT (project_id, room_id, participant_id, session_id)
+                 DO UPDATE SET doc = excluded.doc, join_order = excluded.join_order",
+            )
+            .await?;
         tx.execute(
-            &upsert_participant,
+            &upsert,
             &[
                 &project_id,
-                &room_id,
-                &p.id,
-                &p.session_id,
-                &(p.order as i64),
-                &doc,
+                &columns.0,
+                &columns.1,
+                &columns.2,
+                &columns.3,
+                &columns.4,
             ],
         )
         .await?;
     }
-    let insert_event = tx
-        .prepare_cached(
-            "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING position",
-        )
-        .await?;
-    let upsert_session = tx
-        .prepare_cached(
-            "INSERT INTO sessions (project_id, session_id, room_id, doc) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
-        )
-        .await?;
-    let mut messages = 0;
-    let mut started = false;
-    for outcome in outcomes {
-        for emitted in &outcome.events {
-            let webhook_type = emitted.event.webhook_type();
-            started |= webhook_type == meetinghooks_webhooks::WebhookType::SessionStarted;
-            let position: i64 = tx
-                .query_one(
-                    &insert_event,
-                    &[
-                        &project_id,
-                        &room_id,
-                        &emitted.session_id,
-                        &(emitted.sequence as i64),
-                        &webhook_type.as_str(),
-                        &emitted.event.to_json_bytes(),
-                        &now.0,
-                    ],
-                )
-                .await?
-                .get(0);
-            messages += delivery::fan_out(
-                tx,
-                targets,
-                project_id,
-                room_id,
-                position,
-                webhook_type,
-                now,
+
+    let mut events = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut types = Vec::new();
+    // Session rows in the order the sessions appeared (their position orders the listing);
+    // a session written twice keeps its first place and its last document.
+    let mut sessions: Vec<(&str, &str, String)> = Vec::new();
+    fn write_session<'a>(
+        rows: &mut Vec<(&'a str, &'a str, String)>,
+        id: &'a str,
+        room: &'a str,
+        doc: String,
+    ) {
+        match rows.iter_mut().find(|(known, _, _)| *known == id) {
+            Some(row) => row.2 = doc,
+            None => rows.push((id, room, doc)),
+        }
+    }
+    for step in steps {
+        let mut started = false;
+        for outcome in step.outcomes {
+            for emitted in &outcome.events {
+                let webhook_type = emitted.event.webhook_type();
+                started |= webhook_type == WebhookType::SessionStarted;
+                events.0.push(step.room_id);
+                events.1.push(emitted.session_id.as_str());
+                events.2.push(emitted.sequence as i64);
+                events.3.push(webhook_type.as_str());
+                events.4.push(emitted.event.to_json_bytes());
+                types.push(webhook_type);
+            }
+            for ended in &outcome.ended {
+                let doc = serde_json::to_string(ended).expect("session serializes");
+                write_session(&mut sessions, &ended.id, step.room_id, doc);
+            }
+        }
+        // The session row of an ongoing session is written once, when it starts.
+        if let Some(ongoing) = step.meeting.state.session.as_ref().filter(|_| started) {
+            let doc = serde_json::to_string(ongoing).expect("session serializes");
+            write_session(&mut sessions, &ongoing.id, step.room_id, doc);
+        }
+    }
+    if !sessions.is_empty() {
+        let mut columns = (Vec::new(), Vec::new(), Vec::new());
+        for (id, room, doc) in sessions {
+            columns.0.push(id);
+            columns.1.push(room);
+            columns.2.push(doc);
+        }
+        let (ids, session_rooms, docs) = columns;
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO sessions (project_id, session_id, room_id, doc)
+                 SELECT $1, * FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[])
+                 ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
             )
             .await?;
-        }
-        for ended in &outcome.ended {
-            let doc = serde_json::to_string(ended).expect("session serializes");
-            tx.execute(&upsert_session, &[&project_id, &ended.id, &room_id, &doc])
-                .await?;
-        }
-    }
-    // The session row of an ongoing session is written once, when it starts.
-    if let Some(ongoing) = state.session.as_ref().filter(|_| started) {
-        let doc = serde_json::to_string(ongoing).expect("session serializes");
-        tx.execute(&upsert_session, &[&project_id, &ongoing.id, &room_id, &doc])
+        tx.execute(&upsert, &[&project_id, &ids, &session_rooms, &docs])
             .await?;
     }
-    Ok(messages)
+    if events.0.is_empty() {
+        return Ok(0);
+    }
+    // Positions follow the arrays' order, in which each meeting's sequences ascend: that is
+    // the order its messages are promoted in.
+    let insert_events = tx
+        .prepare_cached(
+            "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
+             SELECT $1, room_id, session_id, sequence, webhook_type, payload, $7
+             FROM unnest($2::TEXT[], $3::TEXT[], $4::INT8[], $5::TEXT[], $6::BYTEA[])
+               AS e(room_id, session_id, sequence, webhook_type, payload)
+             RETURNING room_id, sequence, position",
+        )
+        .await?;
+    let positions: HashMap<(String, i64), i64> = tx
+        .query(
+            &insert_events,
+            &[
+                &project_id,
+                &events.0,
+                &events.1,
+                &events.2,
+                &events.3,
+                &events.4,
+                &now.0,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    let fanned: Vec<delivery::NewEvent<'_>> = (0..events.0.len())
+        .map(|i| delivery::NewEvent {
+            room_id: events.0[i],
+            position: positions[&(events.0[i].to_owned(), events.2[i])],
+            webhook_type: types[i],
+        })
+        .collect();
+    let targets = delivery::targets(tx, project_id).await?;
+    delivery::fan_out(tx, &targets, project_id, &fanned, now).await
 }
