@@ -231,18 +231,24 @@ pub async fn lease(
     Ok(batch)
 }
 
-/// Stores attempts and settles their messages in one transaction. Meetings whose queue may move
-/// on are locked first, in one order, then their endpoints, so concurrent writers never deadlock.
+/// Stores attempts and settles their messages in one transaction, a few statements for the
+/// whole batch. Meetings whose queue may move on are locked first, in one order, then their
+/// endpoints, so concurrent writers never deadlock.
 pub async fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
 ) -> PgResult<Vec<Leased>> {
-    let positions: Vec<i64> = outcomes
+    let positions: Vec<Option<i64>> = outcomes
         .iter()
-        .filter(|o| !matches!(o.next, NextStep::RetryAt(_)))
-        .filter_map(|o| message_position(&o.message_id))
+        .map(|o| message_position(&o.message_id))
+        .collect();
+    let settling: Vec<i64> = outcomes
+        .iter()
+        .zip(&positions)
+        .filter(|(o, _)| !matches!(o.next, NextStep::RetryAt(_)))
+        .filter_map(|(_, p)| *p)
         .collect();
     let lock_rooms = tx
         .prepare_cached(
@@ -251,7 +257,7 @@ pub async fn record_outcomes(
              ORDER BY r.project_id, r.room_id FOR UPDATE",
         )
         .await?;
-    tx.query(&lock_rooms, &[&positions]).await?;
+    tx.query(&lock_rooms, &[&settling]).await?;
     let endpoint_ids: Vec<&str> = outcomes
         .iter()
         .map(|o| o.endpoint_id.as_str())
@@ -259,97 +265,170 @@ pub async fn record_outcomes(
         .into_iter()
         .collect();
     let lock_endpoints = tx
-        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .prepare_cached(
+            "SELECT id, failing_since, disabled FROM endpoints WHERE id = ANY($1)
+             ORDER BY id FOR UPDATE",
+        )
         .await?;
-    tx.query(&lock_endpoints, &[&endpoint_ids]).await?;
+    // Each endpoint's failing clock, kept here while the batch is settled in order.
+    let mut clocks: BTreeMap<String, (Option<i64>, bool)> = tx
+        .query(&lock_endpoints, &[&endpoint_ids])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    let mut started_failing: BTreeSet<String> = BTreeSet::new();
 
-    let attempt = tx
-        .prepare_cached(
-            "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code,
-             error_kind, response_body) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
-    let update = tx
-        .prepare_cached(
-            "UPDATE messages SET status = $2, due_at = $3, attempts = attempts + 1,
-             last_attempt_at = $4, last_status_code = $5, last_error = $6
-             WHERE position = $1 AND status = 'delivering' AND due_at = $7",
-        )
-        .await?;
-    let failing = tx
-        .prepare_cached(
-            "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
-             RETURNING failing_since, disabled",
-        )
-        .await?;
-    let mut promoted = Vec::new();
+    let mut attempts = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let mut updates = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let mut settled = Vec::with_capacity(outcomes.len());
     // One success per endpoint and batch is enough to move its clock.
     let mut succeeded_at: BTreeMap<&str, Timestamp> = BTreeMap::new();
-    for o in outcomes {
-        let position = message_position(&o.message_id);
+    for (o, position) in outcomes.iter().zip(&positions) {
         let status_code = o.status_code.map(i32::from);
-        tx.execute(
-            &attempt,
-            &[
-                &position,
-                &o.attempted_at.0,
-                &(o.duration_ms as i64),
-                &status_code,
-                &o.error_kind,
-                &o.response_body,
-            ],
+        attempts.0.push(*position);
+        attempts.1.push(o.attempted_at.0);
+        attempts.2.push(o.duration_ms as i64);
+        attempts.3.push(status_code);
+        attempts.4.push(o.error_kind);
+        attempts.5.push(o.response_body.as_str());
+        let failing = match clocks.get_mut(&o.endpoint_id) {
+            Some((since, disabled)) if outbox::counts_as_failure(&o.next) => {
+                if since.is_none() {
+                    *since = Some(o.attempted_at.0);
+                    started_failing.insert(o.endpoint_id.clone());
+                }
+                Some((Timestamp(since.expect("set above")), *disabled))
+            }
+            _ => None,
+        };
+        if o.next == NextStep::Succeeded {
+            let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
+            *at = (*at).max(o.attempted_at);
+        }
+        let settlement = outbox::settle(o, failing, auto_disable_after_ms);
+        if settlement.disable_reason.is_some() {
+            // Later outcomes of this batch see the endpoint disabled, as they would in order.
+            if let Some((_, disabled)) = clocks.get_mut(&o.endpoint_id) {
+                *disabled = true;
+            }
+        }
+        updates.0.push(*position);
+        updates.1.push(settlement.status.as_str());
+        updates.2.push(settlement.due_at.0);
+        updates.3.push(o.attempted_at.0);
+        updates.4.push(status_code);
+        updates.5.push(o.error_kind);
+        updates.6.push(o.lease_until.0);
+        settled.push(settlement);
+    }
+    let insert_attempts = tx
+        .prepare_cached(
+            "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code,
+             error_kind, response_body)
+             SELECT * FROM unnest($1::INT8[], $2::INT8[], $3::INT8[], $4::INT4[], $5::TEXT[], $6::TEXT[])",
         )
         .await?;
-        let failing = if outbox::counts_as_failure(&o.next) {
-            tx.query_opt(&failing, &[&o.endpoint_id, &o.attempted_at.0])
-                .await?
-                .map(|row| (Timestamp(row.get(0)), row.get(1)))
-        } else {
-            if o.next == NextStep::Succeeded {
-                let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
-                *at = (*at).max(o.attempted_at);
-            }
-            None
-        };
-        let settled = outbox::settle(o, failing, auto_disable_after_ms);
-        let owned = tx
-            .execute(
-                &update,
-                &[
-                    &position,
-                    &settled.status.as_str(),
-                    &settled.due_at.0,
-                    &o.attempted_at.0,
-                    &status_code,
-                    &o.error_kind,
-                    &o.lease_until.0,
-                ],
-            )
-            .await?
-            == 1;
-        if !owned {
-            // Another node took the message over after this lease expired; its outcome counts.
+    tx.execute(
+        &insert_attempts,
+        &[
+            &attempts.0,
+            &attempts.1,
+            &attempts.2,
+            &attempts.3,
+            &attempts.4,
+            &attempts.5,
+        ],
+    )
+    .await?;
+    // Only where the lease is still the message's: after a takeover the other holder decides.
+    let update = tx
+        .prepare_cached(
+            "UPDATE messages m SET status = u.status, due_at = u.due_at, attempts = m.attempts + 1,
+             last_attempt_at = u.attempted_at, last_status_code = u.status_code,
+             last_error = u.error_kind
+             FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT4[], $6::TEXT[], $7::INT8[])
+               AS u(position, status, due_at, attempted_at, status_code, error_kind, lease_until)
+             WHERE m.position = u.position AND m.status = 'delivering' AND m.due_at = u.lease_until
+             RETURNING m.position",
+        )
+        .await?;
+    let owned: BTreeSet<i64> = tx
+        .query(
+            &update,
+            &[
+                &updates.0, &updates.1, &updates.2, &updates.3, &updates.4, &updates.5, &updates.6,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !started_failing.is_empty() {
+        let (ids, since): (Vec<&str>, Vec<Option<i64>>) = started_failing
+            .iter()
+            .map(|id| (id.as_str(), clocks[id].0))
+            .unzip();
+        tx.execute(
+            "UPDATE endpoints e SET failing_since = COALESCE(e.failing_since, u.since)
+             FROM unnest($1::TEXT[], $2::INT8[]) AS u(id, since) WHERE e.id = u.id",
+            &[&ids, &since],
+        )
+        .await?;
+    }
+
+    let mut freed: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut disabling: BTreeMap<&str, (&str, Timestamp)> = BTreeMap::new();
+    for ((o, position), settlement) in outcomes.iter().zip(&positions).zip(&settled) {
+        if !position.is_some_and(|p| owned.contains(&p)) {
             tracing::warn!(
                 message_id = o.message_id,
                 "outcome after the lease was lost; ignored"
             );
             continue;
         }
-        if settled.frees_queue() {
-            // Not leased when this outcome disables the endpoint: the message is skipped below.
-            let lease = lease_until.filter(|_| settled.disable_reason.is_none());
-            promoted
-                .extend(promote_next(tx, &o.endpoint_id, &o.room_id, o.attempted_at, lease).await?);
+        if settlement.frees_queue() {
+            freed.insert((o.endpoint_id.as_str(), o.room_id.as_str()));
         }
-        // After the promotion, so a newly promoted message is skipped too.
-        if let Some(reason) = settled.disable_reason {
-            disable(tx, &o.endpoint_id, &reason, o.attempted_at).await?;
+        if let Some(reason) = &settlement.disable_reason {
+            disabling
+                .entry(&o.endpoint_id)
+                .or_insert((reason, o.attempted_at));
         }
     }
-    for (endpoint_id, at) in succeeded_at {
+    // Not leased for an endpoint that is (being) disabled: the message is skipped below.
+    let lease_for = |endpoint: &str| {
+        lease_until.filter(|_| {
+            !disabling.contains_key(endpoint) && clocks.get(endpoint).is_some_and(|(_, d)| !d)
+        })
+    };
+    let promoted = promote_next(tx, &freed, lease_for).await?;
+    // After the promotion, so a newly promoted message is skipped too.
+    for (endpoint_id, (reason, at)) in &disabling {
+        disable(tx, endpoint_id, reason, *at).await?;
+    }
+    if !succeeded_at.is_empty() {
+        let (ids, at): (Vec<&str>, Vec<i64>) =
+            succeeded_at.iter().map(|(id, at)| (*id, at.0)).unzip();
         tx.execute(
-            "UPDATE endpoints SET last_success_at = $2, failing_since = NULL WHERE id = $1",
-            &[&endpoint_id, &at.0],
+            "UPDATE endpoints e SET last_success_at = u.at, failing_since = NULL
+             FROM unnest($1::TEXT[], $2::INT8[]) AS u(id, at) WHERE e.id = u.id",
+            &[&ids, &at],
         )
         .await?;
     }
@@ -376,51 +455,73 @@ async fn disable(
     Ok(())
 }
 
-/// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
-/// The caller holds the meeting's room lock. With `lease_until`, it is leased and returned.
+/// Makes the oldest waiting message of each (endpoint, meeting) pair due, where none is in
+/// line. The caller holds the meetings' room locks. Where `lease_for(endpoint)` gives a lease,
+/// the message is leased at once and returned, so it is sent without another round trip.
 async fn promote_next(
     tx: &Transaction<'_>,
-    endpoint_id: &str,
-    room_id: &str,
-    now: Timestamp,
-    lease_until: Option<Timestamp>,
-) -> PgResult<Option<Leased>> {
+    pairs: &BTreeSet<(&str, &str)>,
+    lease_for: impl Fn(&str) -> Option<Timestamp>,
+) -> PgResult<Vec<Leased>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (endpoints, rooms): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    // Usually nothing waits (always so with `ordering: none`): one statement, then done.
     let first_waiting = tx
         .prepare_cached(
-            "SELECT position FROM messages WHERE endpoint_id = $1 AND room_id = $2
-             AND status = 'waiting' ORDER BY event_position LIMIT 1",
+            "SELECT DISTINCT ON (m.endpoint_id, m.room_id) m.endpoint_id, m.room_id, m.position
+             FROM messages m JOIN unnest($1::TEXT[], $2::TEXT[]) AS q(endpoint_id, room_id)
+               ON m.endpoint_id = q.endpoint_id AND m.room_id = q.room_id
+             WHERE m.status = 'waiting'
+             ORDER BY m.endpoint_id, m.room_id, m.event_position",
         )
         .await?;
-    let Some(row) = tx
-        .query_opt(&first_waiting, &[&endpoint_id, &room_id])
+    let waiting: Vec<(String, String, i64)> = tx
+        .query(&first_waiting, &[&endpoints, &rooms])
         .await?
-    else {
-        return Ok(None);
-    };
-    let next: i64 = row.get(0);
-    if queue_holds(tx, endpoint_id, room_id, false).await? {
-        return Ok(None);
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    if waiting.is_empty() {
+        return Ok(Vec::new());
     }
-    let disabled: bool = tx
-        .query_opt(
-            "SELECT disabled FROM endpoints WHERE id = $1",
-            &[&endpoint_id],
-        )
-        .await?
-        .is_none_or(|row| row.get(0));
-    let (status, due_at) = match lease_until {
-        Some(until) if !disabled => ("delivering", until),
-        _ => ("pending", now),
-    };
+    let candidates: BTreeSet<(&str, &str)> = waiting
+        .iter()
+        .map(|(e, r, _)| (e.as_str(), r.as_str()))
+        .collect();
+    let busy = busy_queues(tx, &candidates, false).await?;
+    let now = Timestamp::now();
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for (endpoint, room, position) in &waiting {
+        if busy.contains(&(endpoint.as_str(), room.as_str())) {
+            continue;
+        }
+        let (status, due_at) = match lease_for(endpoint) {
+            Some(until) => ("delivering", until),
+            None => ("pending", now),
+        };
+        columns.0.push(*position);
+        columns.1.push(status);
+        columns.2.push(due_at.0);
+    }
+    if columns.0.is_empty() {
+        return Ok(Vec::new());
+    }
     let promote = tx
         .prepare_cached(&format!(
             "WITH promoted AS (
-                UPDATE messages SET status = $2, due_at = $3 WHERE position = $1 RETURNING *)
-             SELECT {LEASED_COLUMNS} FROM promoted m JOIN events e ON e.position = m.event_position"
+                UPDATE messages m SET status = u.status, due_at = u.due_at
+                FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[]) AS u(position, status, due_at)
+                WHERE m.position = u.position RETURNING m.*)
+             SELECT {LEASED_COLUMNS} FROM promoted m JOIN events e ON e.position = m.event_position
+             WHERE m.status = 'delivering'"
         ))
         .await?;
-    let row = tx.query_one(&promote, &[&next, &status, &due_at.0]).await?;
-    Ok((status == "delivering").then(|| leased_from_row(&row)))
+    let rows = tx
+        .query(&promote, &[&columns.0, &columns.1, &columns.2])
+        .await?;
+    Ok(rows.iter().map(leased_from_row).collect())
 }
 
 /// One statement, so it needs no transaction; `SKIP LOCKED` lets several nodes run
@@ -607,15 +708,17 @@ pub async fn recover(
                 &[&endpoint_id],
             )
             .await?;
-        for row in rooms {
-            let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
+        let mut pairs = BTreeSet::new();
+        for row in &rooms {
+            let (project_id, room_id): (&str, &str) = (row.get(0), row.get(1));
             tx.query(
                 "SELECT 1 FROM rooms WHERE project_id = $1 AND room_id = $2 FOR UPDATE",
                 &[&project_id, &room_id],
             )
             .await?;
-            promote_next(tx, endpoint_id, &room_id, now, None).await?;
+            pairs.insert((endpoint_id, room_id));
         }
+        promote_next(tx, &pairs, |_| None).await?;
     }
     Ok(count as usize)
 }
