@@ -10,6 +10,7 @@ use crate::store::Store;
 
 /// Longest sleep between checks; bounds how late a deadline armed elsewhere can fire.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+const MIN_SLEEP: Duration = Duration::from_millis(10);
 
 pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     loop {
@@ -18,9 +19,9 @@ pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Rece
             // More may be due than one batch held.
             Ok(fired) if fired > 0 => Duration::ZERO,
             Ok(_) => match store.next_timer().await {
-                Ok(Some(next)) => {
-                    Duration::from_millis((next.0 - now.0).max(0) as u64).min(MAX_SLEEP)
-                }
+                // At least MIN_SLEEP: a due timer may be held by another node right now.
+                Ok(Some(next)) => Duration::from_millis((next.0 - now.0).max(0) as u64)
+                    .clamp(MIN_SLEEP, MAX_SLEEP),
                 Ok(None) => MAX_SLEEP,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the next timer failed");

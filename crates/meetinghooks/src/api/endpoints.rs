@@ -185,8 +185,10 @@ fn apply_input(state: &AppState, endpoint: &mut Endpoint, input: EndpointInput) 
         endpoint.url = url;
     }
     if let Some(description) = input.description {
-        if description.chars().count() > 1024 {
-            return Err(invalid("description must be at most 1024 characters"));
+        if description.chars().count() > 1024 || description.contains('\0') {
+            return Err(invalid(
+                "description must be at most 1024 characters, without NUL",
+            ));
         }
         endpoint.description = description;
     }

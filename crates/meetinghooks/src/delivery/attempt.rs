@@ -141,7 +141,8 @@ async fn read_prefix(mut response: reqwest::Response) -> String {
         }
     }
     buffer.truncate(MAX_RESPONSE_BYTES);
-    String::from_utf8_lossy(&buffer).into_owned()
+    // Stored as text, where PostgreSQL refuses NUL: the attempt log shows it as U+FFFD.
+    String::from_utf8_lossy(&buffer).replace('\0', "\u{FFFD}")
 }
 
 fn no_answer(kind: &'static str, detail: impl std::fmt::Display) -> Result {

@@ -367,12 +367,12 @@ impl Dispatcher {
                 // Until it is written, the message stays leased and is retried after the lease,
                 // so a failed write delays but never loses.
                 let mut tries = 0;
-                // While running, a meeting's next message is leased in the same transaction
-                // and handed straight to the sender.
-                let lease_until = (!self.stopping.load(AtomicOrdering::Acquire)).then(|| {
-                    Timestamp::now().plus_millis(self.lease_duration().as_millis() as i64)
-                });
                 loop {
+                    // While running, a meeting's next message is leased in the same transaction
+                    // and handed straight to the sender; from now, however long the retries took.
+                    let lease_until = (!self.stopping.load(AtomicOrdering::Acquire)).then(|| {
+                        Timestamp::now().plus_millis(self.lease_duration().as_millis() as i64)
+                    });
                     let e = match self
                         .store
                         .record_outcomes(batch.clone(), auto_disable, lease_until)

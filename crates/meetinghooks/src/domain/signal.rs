@@ -207,6 +207,10 @@ fn optional_bounded(
 }
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
+    // PostgreSQL text cannot hold NUL; no id or name needs it.
+    if value.contains('\0') {
+        return Err(format!("{field} must not contain NUL (\\u0000)"));
+    }
     let len = value.chars().count();
     if len == 0 || len > max {
         return Err(format!("{field} must be 1-{max} characters, got {len}"));

@@ -92,6 +92,14 @@ async fn bad_signals_are_refused_without_effect() {
             json!({"id":"u","type":"participant.left","meetingId":"m","participantId":"p","reason":"bored"}),
             "reason",
         ),
+        (
+            json!({"id":"u\u{0}","type":"livestream.started","meetingId":"m"}),
+            "NUL",
+        ),
+        (
+            json!({"id":"u","type":"participant.joined","meetingId":"x","participantId":"q\u{0}","participantName":"n"}),
+            "NUL",
+        ),
     ];
     for (bad, reason) in cases {
         let response = app.signals(json!([valid.clone(), bad.clone()])).await;

@@ -69,6 +69,29 @@ async fn a_2xx_delivery_is_signed_and_carries_the_stored_bytes() {
 }
 
 #[tokio::test]
+async fn a_response_body_with_nul_is_logged_and_delivery_goes_on() {
+    let app = TestApp::delivering().await;
+    // PostgreSQL text cannot hold NUL: the log must still take the answer.
+    let receiver = Receiver::start(|n, _| match n {
+        0 => Reply::Body(500, b"bad\0body".to_vec()),
+        _ => Reply::Status(200),
+    })
+    .await;
+    let endpoint = app
+        .endpoint(json!({"url": receiver.url("/"), "events": ["session-started"]}))
+        .await;
+    let id = endpoint["id"].as_str().unwrap();
+    app.signals(joins("m", 0, 1)).await;
+    let messages = app
+        .wait_messages(id, |m| m.len() == 1 && m[0]["status"] == "succeeded")
+        .await;
+    let log = attempts(&app, messages[0]["id"].as_str().unwrap()).await;
+    assert_eq!(log[0]["responseBody"], "bad\u{FFFD}body");
+    assert_eq!(log[1]["statusCode"], 200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn failures_are_retried_on_schedule_until_exhausted() {
     let app = TestApp::delivering().await;
     let receiver = Receiver::answering(500).await;

@@ -40,6 +40,8 @@ pub enum Reply {
     Hang,
     /// Answer with this status after a delay.
     After(std::time::Duration, u16),
+    /// Answer with this status and body.
+    Body(u16, Vec<u8>),
 }
 
 type Behavior = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
@@ -120,9 +122,14 @@ fn answer(
             log.push(request);
             (log.len() - 1, reply)
         };
+        let mut body = axum::body::Body::from("ok");
         let (status, headers) = match reply {
             Reply::Status(s) => (s, vec![]),
             Reply::WithHeaders(s, h) => (s, h),
+            Reply::Body(s, bytes) => {
+                body = axum::body::Body::from(bytes);
+                (s, vec![])
+            }
             Reply::Hang => std::future::pending().await,
             Reply::After(delay, s) => {
                 tokio::time::sleep(delay).await;
@@ -130,7 +137,7 @@ fn answer(
             }
         };
         log.lock().unwrap()[index].answered = Some(status);
-        let mut response = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
+        let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
         for (name, value) in headers {
             response.headers_mut().insert(name, value.parse().unwrap());
         }

@@ -4,7 +4,7 @@
 //! Ordering across nodes: whether a new message waits (fan-out) and which message goes next
 //! (promotion) are both decided while holding the meeting's room row, so they never race.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::{GenericClient, Row};
@@ -178,55 +178,69 @@ fn leased_from_row(row: &Row) -> Leased {
 }
 
 /// Leases due messages: pending ones whose time has come, and deliveries whose lease expired
-/// (their node died). `SKIP LOCKED` lets nodes lease side by side without waiting.
+/// (their node died). `SKIP LOCKED` lets nodes lease side by side without waiting. Two
+/// statements per round, however many endpoints ask.
 pub async fn lease(
     client: &deadpool_postgres::Client,
     requests: &[LeaseRequest],
     now: Timestamp,
     lease_until: Timestamp,
 ) -> PgResult<LeaseBatch> {
+    let (endpoints, maxes): (Vec<&str>, Vec<i64>) = requests
+        .iter()
+        .map(|r| (r.endpoint_id.as_str(), r.max as i64))
+        .unzip();
     let take = client
         .prepare_cached(&format!(
-            "WITH taken AS (
-                UPDATE messages m SET status = 'delivering', due_at = $3
-                FROM (SELECT position FROM messages
-                      WHERE endpoint_id = $1 AND status IN ('pending', 'delivering') AND due_at <= $2
-                      ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
-                WHERE m.position = due.position
+            "WITH due AS (
+                SELECT d.position
+                FROM unnest($1::TEXT[], $2::INT8[]) AS r(endpoint_id, max)
+                CROSS JOIN LATERAL (
+                    SELECT position FROM messages
+                    WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering')
+                      AND due_at <= $3
+                    ORDER BY due_at LIMIT r.max FOR UPDATE SKIP LOCKED) d),
+             taken AS (
+                UPDATE messages m SET status = 'delivering', due_at = $4
+                FROM due WHERE m.position = due.position
                 RETURNING m.*)
              SELECT {LEASED_COLUMNS} FROM taken m JOIN events e ON e.position = m.event_position
-             ORDER BY m.due_at, m.position"
+             ORDER BY m.position"
         ))
         .await?;
+    let rows = client
+        .query(&take, &[&endpoints, &maxes, &now.0, &lease_until.0])
+        .await?;
+    let mut batch = LeaseBatch {
+        leased: rows.iter().map(leased_from_row).collect(),
+        next_due: Vec::new(),
+    };
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    for leased in &batch.leased {
+        *taken.entry(leased.endpoint_id.as_str()).or_default() += 1;
+    }
+    let short: Vec<&str> = requests
+        .iter()
+        .filter(|r| taken.get(r.endpoint_id.as_str()).copied().unwrap_or(0) < r.max)
+        .map(|r| r.endpoint_id.as_str())
+        .collect();
+    if short.is_empty() {
+        return Ok(batch);
+    }
     let next = client
         .prepare_cached(
-            "SELECT MIN(due_at) FROM messages
-             WHERE endpoint_id = $1 AND status IN ('pending', 'delivering')",
+            "SELECT r.endpoint_id,
+                    (SELECT MIN(due_at) FROM messages
+                     WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering'))
+             FROM unnest($1::TEXT[]) AS r(endpoint_id)",
         )
         .await?;
-    let mut batch = LeaseBatch::default();
-    for request in requests {
-        let rows = client
-            .query(
-                &take,
-                &[
-                    &request.endpoint_id,
-                    &now.0,
-                    &lease_until.0,
-                    &(request.max as i64),
-                ],
-            )
-            .await?;
-        if rows.len() < request.max {
-            let next_due: Option<i64> = client
-                .query_one(&next, &[&request.endpoint_id])
-                .await?
-                .get(0);
-            // Rows another node holds right now look due but were skipped: look again soon.
-            let next_due = next_due.map(|due| Timestamp(due.max(now.0 + 1)));
-            batch.next_due.push((request.endpoint_id.clone(), next_due));
-        }
-        batch.leased.extend(rows.iter().map(leased_from_row));
+    for row in client.query(&next, &[&short]).await? {
+        // Rows another node holds right now look due but were skipped: look again soon.
+        let next_due = row
+            .get::<_, Option<i64>>(1)
+            .map(|due| Timestamp(due.max(now.0 + 1)));
+        batch.next_due.push((row.get(0), next_due));
     }
     Ok(batch)
 }
@@ -244,12 +258,9 @@ pub async fn record_outcomes(
         .iter()
         .map(|o| message_position(&o.message_id))
         .collect();
-    let settling: Vec<i64> = outcomes
-        .iter()
-        .zip(&positions)
-        .filter(|(o, _)| !matches!(o.next, NextStep::RetryAt(_)))
-        .filter_map(|(_, p)| *p)
-        .collect();
+    // Every outcome's room: even a retry can settle as skipped (a disabled endpoint) and let
+    // its queue move on.
+    let settling: Vec<i64> = positions.iter().flatten().copied().collect();
     let lock_rooms = tx
         .prepare_cached(
             "SELECT 1 FROM rooms r WHERE (r.project_id, r.room_id) IN
@@ -278,6 +289,27 @@ pub async fn record_outcomes(
         .map(|row| (row.get(0), (row.get(1), row.get(2))))
         .collect();
     let mut started_failing: BTreeSet<String> = BTreeSet::new();
+    // Which outcomes still hold their message's lease; after a takeover the other holder
+    // decides, and the stale outcome is only logged as an attempt.
+    let (lease_positions, lease_ends): (Vec<i64>, Vec<i64>) = outcomes
+        .iter()
+        .zip(&positions)
+        .filter_map(|(o, p)| p.map(|p| (p, o.lease_until.0)))
+        .unzip();
+    let held = tx
+        .prepare_cached(
+            "SELECT m.position FROM messages m
+             JOIN unnest($1::INT8[], $2::INT8[]) AS l(position, lease_until)
+               ON m.position = l.position AND m.due_at = l.lease_until
+             WHERE m.status = 'delivering' FOR UPDATE OF m",
+        )
+        .await?;
+    let owned: BTreeSet<i64> = tx
+        .query(&held, &[&lease_positions, &lease_ends])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
 
     let mut attempts = (
         Vec::new(),
@@ -307,6 +339,14 @@ pub async fn record_outcomes(
         attempts.3.push(status_code);
         attempts.4.push(o.error_kind);
         attempts.5.push(o.response_body.as_str());
+        if !position.is_some_and(|p| owned.contains(&p)) {
+            tracing::warn!(
+                message_id = o.message_id,
+                "outcome after the lease was lost; ignored"
+            );
+            settled.push(None);
+            continue;
+        }
         let failing = match clocks.get_mut(&o.endpoint_id) {
             Some((since, disabled)) if outbox::counts_as_failure(&o.next) => {
                 if since.is_none() {
@@ -335,7 +375,7 @@ pub async fn record_outcomes(
         updates.4.push(status_code);
         updates.5.push(o.error_kind);
         updates.6.push(o.lease_until.0);
-        settled.push(settlement);
+        settled.push(Some(settlement));
     }
     let insert_attempts = tx
         .prepare_cached(
@@ -364,21 +404,16 @@ pub async fn record_outcomes(
              last_error = u.error_kind
              FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT4[], $6::TEXT[], $7::INT8[])
                AS u(position, status, due_at, attempted_at, status_code, error_kind, lease_until)
-             WHERE m.position = u.position AND m.status = 'delivering' AND m.due_at = u.lease_until
-             RETURNING m.position",
+             WHERE m.position = u.position AND m.status = 'delivering' AND m.due_at = u.lease_until",
         )
         .await?;
-    let owned: BTreeSet<i64> = tx
-        .query(
-            &update,
-            &[
-                &updates.0, &updates.1, &updates.2, &updates.3, &updates.4, &updates.5, &updates.6,
-            ],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    tx.execute(
+        &update,
+        &[
+            &updates.0, &updates.1, &updates.2, &updates.3, &updates.4, &updates.5, &updates.6,
+        ],
+    )
+    .await?;
     if !started_failing.is_empty() {
         let (ids, since): (Vec<&str>, Vec<Option<i64>>) = started_failing
             .iter()
@@ -394,14 +429,10 @@ pub async fn record_outcomes(
 
     let mut freed: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut disabling: BTreeMap<&str, (&str, Timestamp)> = BTreeMap::new();
-    for ((o, position), settlement) in outcomes.iter().zip(&positions).zip(&settled) {
-        if !position.is_some_and(|p| owned.contains(&p)) {
-            tracing::warn!(
-                message_id = o.message_id,
-                "outcome after the lease was lost; ignored"
-            );
+    for (o, settlement) in outcomes.iter().zip(&settled) {
+        let Some(settlement) = settlement else {
             continue;
-        }
+        };
         if settlement.frees_queue() {
             freed.insert((o.endpoint_id.as_str(), o.room_id.as_str()));
         }
@@ -677,6 +708,28 @@ pub async fn attempts(
     Ok(Page::from_rows(records, limit))
 }
 
+/// Locks the rooms of these meetings, in the one order every transaction uses.
+async fn lock_rooms(tx: &Transaction<'_>, rooms: &BTreeSet<(String, String)>) -> PgResult<()> {
+    if rooms.is_empty() {
+        return Ok(());
+    }
+    let (projects, ids): (Vec<&str>, Vec<&str>) =
+        rooms.iter().map(|(p, r)| (p.as_str(), r.as_str())).unzip();
+    let lock = tx
+        .prepare_cached(
+            "SELECT 1 FROM rooms WHERE (project_id, room_id) IN
+               (SELECT * FROM unnest($1::TEXT[], $2::TEXT[]))
+             ORDER BY project_id, room_id FOR UPDATE",
+        )
+        .await?;
+    tx.query(&lock, &[&projects, &ids]).await?;
+    Ok(())
+}
+
+/// Re-queues an endpoint's failed, exhausted and skipped messages created since `since`. The
+/// rooms are locked first, so a concurrent ingest queues behind the recovered messages.
+/// Every queue of the endpoint with nothing in line then moves on: that also repairs a queue
+/// left waiting by a disable that raced with fan-out.
 pub async fn recover(
     tx: &Transaction<'_>,
     endpoint_id: &str,
@@ -690,37 +743,55 @@ pub async fn recover(
         )
         .await?
         .get(0);
-    let status = if ordered { "waiting" } else { "pending" };
+    let rooms = tx
+        .query(
+            "SELECT DISTINCT project_id, room_id FROM messages
+             WHERE endpoint_id = $1 AND (status = 'waiting'
+               OR (created_at >= $2 AND status IN ('failed', 'exhausted', 'skipped')))",
+            &[&endpoint_id, &since.0],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    lock_rooms(tx, &rooms).await?;
+    // Test messages (room '') have no queue: they stay unordered.
     let count = tx
         .execute(
-            "UPDATE messages SET status = $2, due_at = $3, ordered = $5
-             WHERE endpoint_id = $1 AND created_at >= $4
+            "UPDATE messages SET due_at = $3, ordered = ($4 AND room_id <> ''),
+               status = CASE WHEN $4 AND room_id <> '' THEN 'waiting' ELSE 'pending' END
+             WHERE endpoint_id = $1 AND created_at >= $2
                AND status IN ('failed', 'exhausted', 'skipped')",
-            &[&endpoint_id, &status, &now.0, &since.0, &ordered],
+            &[&endpoint_id, &since.0, &now.0, &ordered],
         )
         .await?;
-    if ordered && count > 0 {
-        let rooms = tx
-            .query(
-                "SELECT DISTINCT m.project_id, m.room_id FROM messages m
-                 WHERE m.endpoint_id = $1 AND m.status = 'waiting'
-                 ORDER BY m.project_id, m.room_id",
-                &[&endpoint_id],
-            )
-            .await?;
-        let mut pairs = BTreeSet::new();
-        for row in &rooms {
-            let (project_id, room_id): (&str, &str) = (row.get(0), row.get(1));
-            tx.query(
-                "SELECT 1 FROM rooms WHERE project_id = $1 AND room_id = $2 FOR UPDATE",
-                &[&project_id, &room_id],
-            )
-            .await?;
-            pairs.insert((endpoint_id, room_id));
-        }
-        promote_next(tx, &pairs, |_| None).await?;
-    }
+    let pairs: BTreeSet<(&str, &str)> = rooms
+        .iter()
+        .map(|(_, room)| (endpoint_id, room.as_str()))
+        .collect();
+    promote_next(tx, &pairs, |_| None).await?;
     Ok(count as usize)
+}
+
+/// After an endpoint is enabled again: every queue with nothing in line moves on.
+pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResult<()> {
+    let rooms = tx
+        .query(
+            "SELECT DISTINCT project_id, room_id FROM messages
+             WHERE endpoint_id = $1 AND status = 'waiting'",
+            &[&endpoint_id],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    lock_rooms(tx, &rooms).await?;
+    let pairs: BTreeSet<(&str, &str)> = rooms
+        .iter()
+        .map(|(_, room): &(String, String)| (endpoint_id, room.as_str()))
+        .collect();
+    promote_next(tx, &pairs, |_| None).await?;
+    Ok(())
 }
 
 pub async fn lease_for_resend(

@@ -2,6 +2,7 @@
 //! delivery state, and the room-webhook secret.
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::PgResult;
@@ -49,37 +50,52 @@ pub fn from_row(row: &Row) -> Endpoint {
     }
 }
 
+/// Every column of an endpoint, in `COLUMNS` order, as statement parameters.
+fn values(e: &Endpoint) -> [Box<dyn ToSql + Sync + Send + '_>; 20] {
+    [
+        Box::new(&e.id),
+        Box::new(&e.project_id),
+        Box::new(&e.room_id),
+        Box::new(&e.url),
+        Box::new(&e.description),
+        Box::new(serde_json::to_string(e.events.patterns()).expect("patterns serialize")),
+        Box::new(e.ordering.as_str()),
+        Box::new(e.rate_limit.map(i64::from)),
+        Box::new(serde_json::to_string(&e.headers).expect("headers serialize")),
+        Box::new(
+            e.retry_schedule
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("schedule serializes")),
+        ),
+        Box::new(e.timeout_ms.map(|t| t as i64)),
+        Box::new(e.disabled),
+        Box::new(&e.disabled_reason),
+        Box::new(&e.secret),
+        Box::new(&e.secret_previous),
+        Box::new(e.secret_previous_until.map(|t| t.0)),
+        Box::new(e.failing_since.map(|t| t.0)),
+        Box::new(e.last_success_at.map(|t| t.0)),
+        Box::new(e.created_at.0),
+        Box::new(e.updated_at.0),
+    ]
+}
+
+fn params<'a>(values: &'a [Box<dyn ToSql + Sync + Send + 'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
 pub async fn insert(client: &impl GenericClient, e: &Endpoint) -> PgResult<()> {
+    let values = values(e);
     client
         .execute(
             &format!(
                 "INSERT INTO endpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
                  $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ),
-            &[
-                &e.id,
-                &e.project_id,
-                &e.room_id,
-                &e.url,
-                &e.description,
-                &serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
-                &e.ordering.as_str(),
-                &e.rate_limit.map(i64::from),
-                &serde_json::to_string(&e.headers).expect("headers serialize"),
-                &e.retry_schedule
-                    .as_ref()
-                    .map(|s| serde_json::to_string(s).expect("schedule serializes")),
-                &e.timeout_ms.map(|t| t as i64),
-                &e.disabled,
-                &e.disabled_reason,
-                &e.secret,
-                &e.secret_previous,
-                &e.secret_previous_until.map(|t| t.0),
-                &e.failing_since.map(|t| t.0),
-                &e.last_success_at.map(|t| t.0),
-                &e.created_at.0,
-                &e.updated_at.0,
-            ],
+            &params(&values),
         )
         .await?;
     Ok(())
@@ -118,14 +134,25 @@ pub async fn update(
         .map(from_row)
         .ok_or(StoreError::NotFound("endpoint"))?;
     endpoint.keep_delivery_state(&before, set_disabled);
+    // An UPDATE, not a delete and insert: a delivery waiting on this row must find it.
+    let columns = values(&endpoint);
     tx.execute(
-        "DELETE FROM endpoints WHERE id = $1 AND project_id = $2",
-        &[&endpoint.id, &endpoint.project_id],
+        "UPDATE endpoints SET room_id = $3, url = $4, description = $5, events = $6,
+         ordering = $7, rate_limit = $8, headers = $9, retry_schedule = $10, timeout_ms = $11,
+         disabled = $12, disabled_reason = $13, secret = $14, secret_previous = $15,
+         secret_previous_until = $16, failing_since = $17, last_success_at = $18,
+         created_at = $19, updated_at = $20
+         WHERE id = $1 AND project_id = $2",
+        &params(&columns),
     )
     .await?;
-    insert(&**tx, &endpoint).await?;
+    drop(columns);
     if endpoint.disabled && !before.disabled {
         skip_queued(tx, &endpoint.id).await?;
+    }
+    if before.disabled && !endpoint.disabled {
+        // A disable that raced with fan-out on another node can leave a queue waiting.
+        super::delivery::promote_stranded(tx, &endpoint.id).await?;
     }
     Ok(endpoint)
 }

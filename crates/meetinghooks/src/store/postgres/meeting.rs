@@ -1,7 +1,7 @@
 //! Applying the engine in a PostgreSQL transaction: lock the meeting's room row, load what a
 //! step needs, run it, persist what changed. The row lock serialises a meeting across nodes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
 use meetinghooks_webhooks::WebhookType;
@@ -218,36 +218,52 @@ pub async fn fire_one_timer(tx: &Transaction<'_>, now: Timestamp) -> PgResult<Op
         return Ok(None);
     };
     let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
-    let state = match serde_json::from_str::<MeetingState>(row.get(2)) {
-        Ok(state) => state,
+    tx.batch_execute("SAVEPOINT tick").await?;
+    match tick(tx, &project_id, &room_id, row.get(2), now).await {
+        Ok(emitted) => {
+            tx.batch_execute("RELEASE SAVEPOINT tick").await?;
+            Ok(Some(emitted))
+        }
+        Err(e) if e.retryable() || e.is_connection() => Err(e),
         Err(e) => {
-            // One broken room must not hold back every timer: disarm it.
-            tracing::error!(project_id, room_id, error = %e, "corrupt room state; timer disarmed");
+            // One broken room must not hold back every timer in the cluster: disarm it.
+            tracing::error!(project_id, room_id, error = %e, "reconnect timer failed; disarmed");
+            tx.batch_execute("ROLLBACK TO SAVEPOINT tick").await?;
             tx.execute(
                 "UPDATE rooms SET next_timer_at = NULL WHERE project_id = $1 AND room_id = $2",
                 &[&project_id, &room_id],
             )
             .await?;
-            return Ok(Some(0));
+            Ok(Some(0))
         }
-    };
-    let meeting = Meeting::new(state);
+    }
+}
+
+/// Expires the reconnect graces of one locked meeting; returns the events emitted.
+async fn tick(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    room_id: &str,
+    state: &str,
+    now: Timestamp,
+) -> PgResult<usize> {
+    let meeting = Meeting::new(parse_state(state)?);
     let wanted: HashSet<(String, String)> = meeting
         .needs(None)
-        .map(|p| (room_id.clone(), p.to_owned()))
+        .map(|p| (room_id.to_owned(), p.to_owned()))
         .collect();
-    let mut meetings = HashMap::from([(room_id.clone(), meeting)]);
-    preload_participants(tx, &project_id, &wanted, &mut meetings).await?;
-    let meeting = meetings.get_mut(&room_id).expect("inserted above");
-    let outcome = engine::tick(meeting, &room_id, now);
+    let mut meetings = HashMap::from([(room_id.to_owned(), meeting)]);
+    preload_participants(tx, project_id, &wanted, &mut meetings).await?;
+    let meeting = meetings.get_mut(room_id).expect("inserted above");
+    let outcome = engine::tick(meeting, room_id, now);
     let emitted = outcome.events.len();
     let step = Step {
-        room_id: &room_id,
+        room_id,
         meeting,
         outcomes: &[outcome],
     };
-    persist(tx, &project_id, &[step], now).await?;
-    Ok(Some(emitted))
+    persist(tx, project_id, &[step], now).await?;
+    Ok(emitted)
 }
 
 fn parse_state(text: &str) -> PgResult<MeetingState> {
@@ -327,9 +343,11 @@ async fn persist(
     tx.execute(&update_rooms, &[&project_id, &rooms, &states, &timers])
         .await?;
 
-    // Retired records first, so a participant's old session keeps its closed timelog; one row
-    // per key, the last written wins.
-    let mut participants: BTreeMap<(&str, &str, &str), &ParticipantState> = BTreeMap::new();
+    // In write order: retired records first, so a participant's old session keeps its closed
+    // timelog and the current record gets the higher position (the "latest" one). A key
+    // written twice keeps its first place and its last document, as sequential upserts would.
+    let mut participants: Vec<((&str, &str, &str), &ParticipantState)> = Vec::new();
+    let mut places: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for step in steps {
         let changed = step
             .meeting
@@ -337,15 +355,22 @@ async fn persist(
             .iter()
             .map(|id| &step.meeting.participants[id]);
         for p in step.meeting.retired.iter().chain(changed) {
-            participants.insert((step.room_id, &p.id, &p.session_id), p);
+            let key = (step.room_id, p.id.as_str(), p.session_id.as_str());
+            match places.get(&key) {
+                Some(&place) => participants[place].1 = p,
+                None => {
+                    places.insert(key, participants.len());
+                    participants.push((key, p));
+                }
+            }
         }
     }
     if !participants.is_empty() {
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((room, id, session), p) in &participants {
-            columns.0.push(*room);
-            columns.1.push(*id);
-            columns.2.push(*session);
+        for ((room, id, session), p) in participants {
+            columns.0.push(room);
+            columns.1.push(id);
+            columns.2.push(session);
             columns.3.push(p.order as i64);
             columns
                 .4

@@ -33,6 +33,8 @@ const TIMER_BATCH: usize = 256;
 const MAX_RETRIES: u32 = 8;
 /// How long a request waits for the database before it is answered 503.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Far above any transaction's own pauses, far below a lease.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
 
 /// Errors inside the store: the domain's, or the database's, which may be worth a retry.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,15 @@ enum PgError {
 type PgResult<T> = Result<T, PgError>;
 
 impl PgError {
+    /// The connection or the server failed, not this statement: nothing is wrong with the data.
+    fn is_connection(&self) -> bool {
+        match self {
+            PgError::Db(e) => e.as_db_error().is_none(),
+            PgError::Pool(_) => true,
+            PgError::Store(_) => false,
+        }
+    }
+
     fn retryable(&self) -> bool {
         matches!(self, PgError::Db(e) if matches!(
             e.code(),
@@ -115,6 +126,13 @@ impl PostgresStore {
     ) -> anyhow::Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
+        // A node that freezes or loses the network mid-transaction must not hold meeting locks
+        // for long: the server ends such a session, and dead peers are noticed.
+        config.options(format!(
+            "-c idle_in_transaction_session_timeout={}",
+            IDLE_IN_TRANSACTION.as_millis()
+        ));
+        config.keepalives_idle(Duration::from_secs(30));
         if config.get_application_name().is_none() {
             config.application_name("meetinghooks");
         }

@@ -438,11 +438,12 @@ pub fn recover(
         [endpoint_id],
         |row| row.get(0),
     )?;
-    let status = if ordered { "waiting" } else { "pending" };
+    // Test messages (room '') have no queue: they stay unordered.
     let count = conn.execute(
-        "UPDATE messages SET status = ?2, due_at = ?3, ordered = ?5
-         WHERE endpoint_id = ?1 AND created_at >= ?4 AND status IN ('failed', 'exhausted', 'skipped')",
-        params![endpoint_id, status, now.0, since.0, ordered],
+        "UPDATE messages SET due_at = ?2, ordered = (?4 AND room_id <> ''),
+           status = CASE WHEN ?4 AND room_id <> '' THEN 'waiting' ELSE 'pending' END
+         WHERE endpoint_id = ?1 AND created_at >= ?3 AND status IN ('failed', 'exhausted', 'skipped')",
+        params![endpoint_id, now.0, since.0, ordered],
     )?;
     if ordered && count > 0 {
         let rooms: Vec<String> = conn
