@@ -367,6 +367,7 @@ impl Dispatcher {
                 // Until it is written, the message stays leased and is retried after the lease,
                 // so a failed write delays but never loses.
                 let mut tries = 0;
+                let first_try = Instant::now();
                 loop {
                     // While running, a meeting's next message is leased in the same transaction
                     // and handed straight to the sender; from now, however long the retries took.
@@ -388,9 +389,18 @@ impl Dispatcher {
                     };
                     tries += 1;
                     tracing::warn!(error = %e, tries, "writing outcomes failed");
-                    // Keep trying while running; on the way down, the messages stay leased and
-                    // are delivered again after the restart.
-                    if self.stopping.load(AtomicOrdering::Acquire) && tries >= 3 {
+                    // On the way down, the messages stay leased and are delivered again after
+                    // the restart. Running, keep trying until the leases are over: after that
+                    // the outcomes no longer count, and the messages are delivered again.
+                    let leases_over = first_try.elapsed() > self.lease_duration();
+                    if (self.stopping.load(AtomicOrdering::Acquire) && tries >= 3) || leases_over {
+                        if leases_over {
+                            tracing::error!(
+                                outcomes = batch.len(),
+                                "outcomes could not be written within a lease; their messages \
+                                 will be delivered again"
+                            );
+                        }
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
