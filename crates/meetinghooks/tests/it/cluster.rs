@@ -406,3 +406,78 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_grace_armed_by_a_dead_node_fires_once_on_another() {
+    let Some(database_url) = fresh_postgres_database().await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut env = node_env(&database_url);
+    env.push(("MEETINGHOOKS_RECONNECT_GRACE", "1s".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<Binary> = (0..3).map(|_| Binary::serve(dir.path(), &env)).collect();
+    for node in &nodes {
+        node.wait_ready(&client).await;
+    }
+    let meetings = 20;
+    let mut signals = Vec::new();
+    for m in 0..meetings {
+        let meeting = format!("grace-{m}");
+        signals.push(join(
+            &format!("j{m}"),
+            &meeting,
+            "stays",
+            "2026-01-01T10:00:00Z",
+        ));
+        signals.push(join(
+            &format!("k{m}"),
+            &meeting,
+            "drops",
+            "2026-01-01T10:00:01Z",
+        ));
+        signals.push(leave(
+            &format!("d{m}"),
+            &meeting,
+            "drops",
+            "disconnected",
+            "2026-01-01T10:00:02Z",
+        ));
+    }
+    let mut nodes = nodes.into_iter();
+    let armer = nodes.next().unwrap();
+    let response = client
+        .post(armer.url("/v1/signals"))
+        .bearer_auth(KEY)
+        .json(&json!({ "signals": signals }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // The node that armed every grace dies before any of them is due.
+    armer.kill9();
+    let survivors: Vec<Binary> = nodes.collect();
+
+    let left_events = |meeting: String| {
+        let (client, base) = (client.clone(), survivors[0].url(""));
+        async move {
+            events_of(&client, &base, KEY, &meeting)
+                .await
+                .into_iter()
+                .filter(|e| e["webhookType"] == "participant-left")
+                .count()
+        }
+    };
+    for m in 0..meetings {
+        within(30, "the grace fired on a surviving node", || {
+            let count = left_events(format!("grace-{m}"));
+            async move { count.await >= 1 }
+        })
+        .await;
+    }
+    // Two surviving nodes both run timers: still one participant-left per meeting.
+    for m in 0..meetings {
+        assert_eq!(left_events(format!("grace-{m}")).await, 1, "grace-{m}");
+    }
+}
