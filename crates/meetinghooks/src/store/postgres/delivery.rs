@@ -622,11 +622,12 @@ pub async fn messages(
     project_id: &str,
     query: &MessageQuery,
 ) -> PgResult<Page<MessageRecord>> {
+    let settled = super::settled_position(client, "messages").await?;
     let rows = client
         .query(
             &format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-                 WHERE m.project_id = $1 AND m.position > $2
+                 WHERE m.project_id = $1 AND m.position > $2 AND m.position <= $7
                    AND ($3::TEXT IS NULL OR m.endpoint_id = $3)
                    AND ($4::TEXT IS NULL OR m.room_id = $4)
                    AND ($5::TEXT IS NULL OR m.status = $5)
@@ -639,6 +640,7 @@ pub async fn messages(
                 &query.meeting_id,
                 &query.status.map(MessageStatus::as_str),
                 &(query.limit as i64 + 1),
+                &settled,
             ],
         )
         .await?;
