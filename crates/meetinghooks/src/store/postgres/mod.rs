@@ -128,10 +128,16 @@ impl PostgresStore {
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
-        config.options(format!(
+        let ours = format!(
             "-c idle_in_transaction_session_timeout={}",
             IDLE_IN_TRANSACTION.as_millis()
-        ));
+        );
+        // Added to any `options` the URL carries, which keep their say.
+        let options = match config.get_options() {
+            Some(theirs) => format!("{ours} {theirs}"),
+            None => ours,
+        };
+        config.options(options);
         config.keepalives_idle(Duration::from_secs(30));
         if config.get_application_name().is_none() {
             config.application_name("meetinghooks");
