@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    events_of, fresh_postgres_database, join, leave, post_json, postgres_admin_url, Binary, KEY,
+    events_of, eventually_within, fresh_postgres_database, join, leave, messages_of, post_json,
+    postgres_admin_url, Binary, KEY,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -45,44 +46,9 @@ async fn start_nodes(count: usize, database_url: &str, client: &reqwest::Client)
     nodes
 }
 
-/// Polls `check` against a deadline long enough for leases to expire and retries to run.
-async fn within<F, Fut>(seconds: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every message of an endpoint, following cursors.
+/// Every message of an endpoint, through one node.
 async fn all_messages(client: &reqwest::Client, node: &Binary, endpoint_id: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page: Value = client
-            .get(node.url(&format!(
-                "/v1/messages?endpointId={endpoint_id}&limit=500{after}"
-            )))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(page["data"].as_array().unwrap().iter().cloned());
-        match page["nextCursor"].as_str() {
-            Some(cursor) => after = format!("&after={cursor}"),
-            None => return out,
-        }
-    }
+    messages_of(client, &node.url(""), KEY, endpoint_id).await
 }
 
 /// No message of a meeting reached the receiver before every earlier one had a 2xx.
@@ -161,10 +127,14 @@ async fn a_killed_node_loses_nothing_and_breaks_no_meeting_order() {
     assert!(killed);
 
     let expected = rounds * size + meetings;
-    within(90, "every message delivered", || async {
-        let messages = all_messages(&client, &nodes[0], &endpoint_id).await;
-        messages.len() == expected && messages.iter().all(|m| m["status"] == "succeeded")
-    })
+    eventually_within(
+        Duration::from_secs(90),
+        "every message delivered",
+        || async {
+            let messages = all_messages(&client, &nodes[0], &endpoint_id).await;
+            messages.len() == expected && messages.iter().all(|m| m["status"] == "succeeded")
+        },
+    )
     .await;
     let received = receiver.received();
     let delivered: HashSet<&str> = received
@@ -351,17 +321,21 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
     postgres.run("start");
     // The nodes recover by themselves.
     for node in &nodes {
-        within(30, "the node is ready again", || async {
-            client
-                .get(node.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
+        eventually_within(
+            Duration::from_secs(30),
+            "the node is ready again",
+            || async {
+                client
+                    .get(node.url("/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
         .await;
     }
     for round in 16..26 {
-        within(30, "ingest accepted again", || async {
+        eventually_within(Duration::from_secs(30), "ingest accepted again", || async {
             send(round).await == StatusCode::ACCEPTED
         })
         .await;
@@ -400,10 +374,14 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
         }
     }
     assert_eq!(joined.len(), acknowledged.len() * size);
-    within(60, "every message delivered", || async {
-        let messages = all_messages(&client, &nodes[1], &endpoint_id).await;
-        messages.len() == joined.len() && messages.iter().all(|m| m["status"] == "succeeded")
-    })
+    eventually_within(
+        Duration::from_secs(60),
+        "every message delivered",
+        || async {
+            let messages = all_messages(&client, &nodes[1], &endpoint_id).await;
+            messages.len() == joined.len() && messages.iter().all(|m| m["status"] == "succeeded")
+        },
+    )
     .await;
 }
 
@@ -470,10 +448,14 @@ async fn a_grace_armed_by_a_dead_node_fires_once_on_another() {
         }
     };
     for m in 0..meetings {
-        within(30, "the grace fired on a surviving node", || {
-            let count = left_events(format!("grace-{m}"));
-            async move { count.await >= 1 }
-        })
+        eventually_within(
+            Duration::from_secs(30),
+            "the grace fired on a surviving node",
+            || {
+                let count = left_events(format!("grace-{m}"));
+                async move { count.await >= 1 }
+            },
+        )
         .await;
     }
     // Two surviving nodes both run timers: still one participant-left per meeting.

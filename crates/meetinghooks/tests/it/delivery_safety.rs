@@ -140,32 +140,11 @@ async fn kill_9_under_load_then_every_message_is_delivered() {
 
     let server = Binary::serve(dir.path(), &env);
     server.wait_ready(&client).await;
-    let mut ids = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page: Value = client
-            .get(server.url(&format!(
-                "/v1/messages?endpointId={endpoint_id}&limit=500{after}"
-            )))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.extend(
-            page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].as_str().unwrap().to_owned()),
-        );
-        match page["nextCursor"].as_str() {
-            Some(c) => after = format!("&after={c}"),
-            None => break,
-        }
-    }
+    let ids: Vec<String> = messages_of(&client, &server.url(""), KEY, &endpoint_id)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 505, "5 sessions started and 500 joins");
     let wanted: HashSet<String> = ids.into_iter().collect();
     let got = receiver

@@ -266,13 +266,36 @@ pub async fn events_of(
     key: &str,
     meeting_id: &str,
 ) -> Vec<Value> {
+    every_page(
+        client,
+        &format!("{base}/v1/events?meetingId={meeting_id}"),
+        key,
+    )
+    .await
+}
+
+/// Every message of an endpoint, following cursors.
+pub async fn messages_of(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    endpoint_id: &str,
+) -> Vec<Value> {
+    every_page(
+        client,
+        &format!("{base}/v1/messages?endpointId={endpoint_id}"),
+        key,
+    )
+    .await
+}
+
+/// Every item of a listing (`url` has a query already), following `nextCursor`.
+async fn every_page(client: &reqwest::Client, url: &str, key: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
         let page: Value = client
-            .get(format!(
-                "{base}/v1/events?meetingId={meeting_id}&limit=500{after}"
-            ))
+            .get(format!("{url}&limit=500{after}"))
             .bearer_auth(key)
             .send()
             .await
@@ -289,12 +312,21 @@ pub async fn events_of(
 }
 
 /// Polls `check` until it holds, failing the test after `TEST_DEADLINE`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + TEST_DEADLINE;
+    eventually_within(TEST_DEADLINE, what, check).await
+}
+
+/// Polls `check` until it holds, failing the test after `deadline`.
+pub async fn eventually_within<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + deadline;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,

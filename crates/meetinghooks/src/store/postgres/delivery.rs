@@ -139,26 +139,6 @@ async fn busy_queues<'a>(
         .collect())
 }
 
-/// Whether an (endpoint, meeting) queue has a message pending or in flight, or with
-/// `or_waiting`, any message still to go.
-async fn queue_holds(
-    tx: &Transaction<'_>,
-    endpoint_id: &str,
-    room_id: &str,
-    or_waiting: bool,
-) -> PgResult<bool> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE endpoint_id = $1 AND room_id = $2
-             AND (status IN ('pending', 'delivering') OR ($3 AND status = 'waiting')))",
-        )
-        .await?;
-    Ok(tx
-        .query_one(&statement, &[&endpoint_id, &room_id, &or_waiting])
-        .await?
-        .get(0))
-}
-
 const LEASED_COLUMNS: &str = "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence,
     e.payload, m.attempts, e.created_at, m.status, m.due_at";
 
@@ -261,14 +241,14 @@ pub async fn record_outcomes(
     // Every outcome's room: even a retry can settle as skipped (a disabled endpoint) and let
     // its queue move on.
     let settling: Vec<i64> = positions.iter().flatten().copied().collect();
-    let lock_rooms = tx
+    let lock_outcome_rooms = tx
         .prepare_cached(
             "SELECT 1 FROM rooms r WHERE (r.project_id, r.room_id) IN
                (SELECT project_id, room_id FROM messages WHERE position = ANY($1))
              ORDER BY r.project_id, r.room_id FOR UPDATE",
         )
         .await?;
-    tx.query(&lock_rooms, &[&settling]).await?;
+    tx.query(&lock_outcome_rooms, &[&settling]).await?;
     let endpoint_ids: Vec<&str> = outcomes
         .iter()
         .map(|o| o.endpoint_id.as_str())
@@ -831,7 +811,13 @@ pub async fn lease_for_resend(
         }
         MessageStatus::Pending => {}
         _ if leased.ordered
-            && queue_holds(tx, &leased.endpoint_id, &leased.room_id, false).await? =>
+            && !busy_queues(
+                tx,
+                &BTreeSet::from([(&*leased.endpoint_id, &*leased.room_id)]),
+                false,
+            )
+            .await?
+            .is_empty() =>
         {
             return busy(
                 "another message of this meeting is in line; resend it once that one is done",

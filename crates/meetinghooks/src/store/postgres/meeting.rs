@@ -303,6 +303,34 @@ pub async fn session_participants(
         .collect()
 }
 
+/// Rows for one upsert statement, as sequential upserts would leave them: a key written twice
+/// keeps its first place (its position) and its last value.
+struct FirstPlaceLastValue<K, V> {
+    rows: Vec<(K, V)>,
+    places: HashMap<K, usize>,
+}
+
+impl<K, V> Default for FirstPlaceLastValue<K, V> {
+    fn default() -> Self {
+        FirstPlaceLastValue {
+            rows: Vec::new(),
+            places: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> FirstPlaceLastValue<K, V> {
+    fn write(&mut self, key: K, value: V) {
+        match self.places.get(&key) {
+            Some(&place) => self.rows[place].1 = value,
+            None => {
+                self.places.insert(key, self.rows.len());
+                self.rows.push((key, value));
+            }
+        }
+    }
+}
+
 /// One meeting's engine steps in this transaction, ready to be written.
 struct Step<'a> {
     room_id: &'a str,
@@ -346,8 +374,7 @@ async fn persist(
     // In write order: retired records first, so a participant's old session keeps its closed
     // timelog and the current record gets the higher position (the "latest" one). A key
     // written twice keeps its first place and its last document, as sequential upserts would.
-    let mut participants: Vec<((&str, &str, &str), &ParticipantState)> = Vec::new();
-    let mut places: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    let mut participants = FirstPlaceLastValue::default();
     for step in steps {
         let changed = step
             .meeting
@@ -355,19 +382,12 @@ async fn persist(
             .iter()
             .map(|id| &step.meeting.participants[id]);
         for p in step.meeting.retired.iter().chain(changed) {
-            let key = (step.room_id, p.id.as_str(), p.session_id.as_str());
-            match places.get(&key) {
-                Some(&place) => participants[place].1 = p,
-                None => {
-                    places.insert(key, participants.len());
-                    participants.push((key, p));
-                }
-            }
+            participants.write((step.room_id, p.id.as_str(), p.session_id.as_str()), p);
         }
     }
-    if !participants.is_empty() {
+    if !participants.rows.is_empty() {
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((room, id, session), p) in participants {
+        for ((room, id, session), p) in participants.rows {
             columns.0.push(room);
             columns.1.push(id);
             columns.2.push(session);
@@ -400,20 +420,8 @@ async fn persist(
 
     let mut events = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut types = Vec::new();
-    // Session rows in the order the sessions appeared (their position orders the listing);
-    // a session written twice keeps its first place and its last document.
-    let mut sessions: Vec<(&str, &str, String)> = Vec::new();
-    fn write_session<'a>(
-        rows: &mut Vec<(&'a str, &'a str, String)>,
-        id: &'a str,
-        room: &'a str,
-        doc: String,
-    ) {
-        match rows.iter_mut().find(|(known, _, _)| *known == id) {
-            Some(row) => row.2 = doc,
-            None => rows.push((id, room, doc)),
-        }
-    }
+    // Session rows in the order the sessions appeared (their position orders the listing).
+    let mut sessions = FirstPlaceLastValue::default();
     for step in steps {
         let mut started = false;
         for outcome in step.outcomes {
@@ -429,18 +437,18 @@ async fn persist(
             }
             for ended in &outcome.ended {
                 let doc = serde_json::to_string(ended).expect("session serializes");
-                write_session(&mut sessions, &ended.id, step.room_id, doc);
+                sessions.write(ended.id.as_str(), (step.room_id, doc));
             }
         }
         // The session row of an ongoing session is written once, when it starts.
         if let Some(ongoing) = step.meeting.state.session.as_ref().filter(|_| started) {
             let doc = serde_json::to_string(ongoing).expect("session serializes");
-            write_session(&mut sessions, &ongoing.id, step.room_id, doc);
+            sessions.write(ongoing.id.as_str(), (step.room_id, doc));
         }
     }
-    if !sessions.is_empty() {
+    if !sessions.rows.is_empty() {
         let mut columns = (Vec::new(), Vec::new(), Vec::new());
-        for (id, room, doc) in sessions {
+        for (id, (room, doc)) in sessions.rows {
             columns.0.push(id);
             columns.1.push(room);
             columns.2.push(doc);
