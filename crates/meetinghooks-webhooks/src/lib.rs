@@ -8,7 +8,8 @@
 //! [`HEADER_SIGNATURE`], the signature being HMAC-SHA256 over
 //! `{id}.{timestamp}.{body}` keyed with your `whsec_…` secret. Timestamps
 //! more than 5 minutes off are rejected. Meetinghooks also sends
-//! [`HEADER_SEQUENCE`], the per-meeting sequence number.
+//! [`HEADER_SEQUENCE`], the per-meeting sequence number, and [`HEADER_ATTEMPT`], which
+//! attempt of the message this is (1 the first time, more on retries and resends).
 //!
 //! Always verify the **raw** request body bytes, before any re-serialisation.
 //! Use the `webhook-id` header as an idempotency key: it stays the same on retries.
@@ -55,6 +56,6 @@ pub use event::{
     UnknownWebhookType, WebhookType,
 };
 pub use verify::{
-    HeaderLookup, SecretError, VerifyError, Webhook, HEADER_ID, HEADER_SEQUENCE, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP, TIMESTAMP_TOLERANCE_SECS,
+    HeaderLookup, SecretError, VerifyError, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP, TIMESTAMP_TOLERANCE_SECS,
 };

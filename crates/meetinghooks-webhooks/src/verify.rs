@@ -21,6 +21,9 @@ pub const HEADER_SIGNATURE: &str = "webhook-signature";
 /// Header carrying the per-meeting sequence number assigned by the meetinghooks
 /// server. It is not covered by the signature.
 pub const HEADER_SEQUENCE: &str = "webhook-sequence";
+/// Header carrying the 1-based number of this delivery attempt of the message: 1 for the
+/// first, 2 for the first retry; manual resends count too. It is not covered by the signature.
+pub const HEADER_ATTEMPT: &str = "webhook-attempt";
 
 /// Allowed clock skew between the sender's timestamp and now, in seconds.
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;

@@ -1,4 +1,10 @@
 //! `/v1/endpoints`: CRUD, secret rotation, test sends and recovery; and the room-webhook secret.
+//!
+//! A room's own webhook (`POST /v2/rooms` with `webhook`) is an endpoint too, listed and
+//! readable here with `kind: "room"`. The room owns it, so here it can only be disabled,
+//! re-enabled, tested and recovered; changing it is `POST /v2/rooms`, and its secret is the
+//! project's room-webhook secret (`/v1/room-webhooks/secret`). PATCH of any other field,
+//! DELETE and rotate answer 409 `room_webhook`, saying where to go instead.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +16,10 @@ use meetinghooks_webhooks::{
     WebhookType,
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, QueryParams};
 use super::AppState;
 use crate::delivery::ssrf::UrlRefused;
 use crate::domain::endpoint::{generate_secret, validate_header, Endpoint, Ordering};
@@ -56,6 +62,31 @@ pub struct EndpointInput {
     timeout_seconds: Option<Option<u64>>,
 }
 
+impl EndpointInput {
+    /// Whether the input changes nothing but `disabled`: all a room's webhook allows here.
+    fn only_disabled(&self) -> bool {
+        let EndpointInput {
+            url,
+            description,
+            events,
+            ordering,
+            rate_limit,
+            headers,
+            disabled: _,
+            retry_schedule,
+            timeout_seconds,
+        } = self;
+        url.is_none()
+            && description.is_none()
+            && events.is_none()
+            && ordering.is_none()
+            && rate_limit.is_none()
+            && headers.is_none()
+            && retry_schedule.is_none()
+            && timeout_seconds.is_none()
+    }
+}
+
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -82,10 +113,43 @@ impl From<Ordering> for OrderingView {
     }
 }
 
+/// Who owns an endpoint.
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    /// Created with `POST /v1/endpoints`; receives events of every meeting it subscribes to.
+    Account,
+    /// A room's own webhook, set with `POST /v2/rooms`; receives that room's events only.
+    Room,
+}
+
+impl EndpointKind {
+    const VALUES: &'static str = "account, room";
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "account" => Some(Self::Account),
+            "room" => Some(Self::Room),
+            _ => None,
+        }
+    }
+
+    fn of(endpoint: &Endpoint) -> Self {
+        match endpoint.room_id {
+            Some(_) => Self::Room,
+            None => Self::Account,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
     id: String,
+    /// `room` for a room's own webhook, which `POST /v2/rooms` changes; `account` otherwise.
+    kind: EndpointKind,
+    /// The room whose webhook this is; `null` for an account endpoint.
+    room_id: Option<String>,
     url: String,
     description: String,
     events: Vec<String>,
@@ -108,6 +172,8 @@ impl EndpointView {
     fn of(e: Endpoint, with_secret: bool) -> Self {
         EndpointView {
             secret: with_secret.then(|| e.secret.clone()),
+            kind: EndpointKind::of(&e),
+            room_id: e.room_id,
             id: e.id,
             url: e.url,
             description: e.description,
@@ -158,8 +224,26 @@ pub struct Recovered {
     requeued: usize,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EndpointListQuery {
+    /// `account` or `room`: only endpoints of that kind.
+    #[param(value_type = Option<EndpointKind>)]
+    kind: Option<String>,
+}
+
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_request", message)
+}
+
+/// The answer to a change a room's webhook does not take here.
+fn owned_by_room(endpoint: &Endpoint, instead: &str) -> ApiError {
+    let room = endpoint.room_id.as_deref().unwrap_or_default();
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "room_webhook",
+        format!("{} is the webhook of room {room}; {instead}", endpoint.id),
+    )
 }
 
 /// Applies the given fields of `input` onto `endpoint`, validating each.
@@ -307,21 +391,34 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     Caller(project): Caller,
+    QueryParams(query): QueryParams<EndpointListQuery>,
 ) -> ApiResult<Json<EndpointList>> {
+    let kind = query
+        .kind
+        .map(|k| {
+            EndpointKind::parse(&k).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown kind {k:?}; valid: {}", EndpointKind::VALUES),
+                )
+            })
+        })
+        .transpose()?;
     let endpoints = state.store.endpoints(&project.id).await?;
     let data: Vec<EndpointView> = endpoints
         .into_iter()
+        .filter(|e| kind.is_none_or(|k| EndpointKind::of(e) == k))
         .map(|e| EndpointView::of(e, false))
         .collect();
     Ok(Json(EndpointList { data }))
 }
 
+/// Any endpoint of the project, a room's webhook included.
 async fn load(state: &AppState, project_id: &str, id: &str) -> ApiResult<Endpoint> {
     state
         .store
         .endpoint(project_id, id)
         .await?
-        .filter(|e| e.room_id.is_none())
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
@@ -365,6 +462,12 @@ pub async fn update(
     JsonBody(input): JsonBody<EndpointInput>,
 ) -> ApiResult<Json<EndpointView>> {
     let mut endpoint = load(&state, &project.id, &id).await?;
+    if endpoint.room_id.is_some() && !input.only_disabled() {
+        return Err(owned_by_room(
+            &endpoint,
+            "change it with POST /v2/rooms; here only \"disabled\" can change",
+        ));
+    }
     let set_disabled = input.disabled;
     apply_input(&state, &mut endpoint, input)?;
     endpoint.updated_at = Timestamp::now();
@@ -387,6 +490,14 @@ pub async fn delete(
     Caller(project): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let endpoint = load(&state, &project.id, &id).await?;
+    if endpoint.room_id.is_some() {
+        return Err(owned_by_room(
+            &endpoint,
+            "it cannot be deleted: change it with POST /v2/rooms, or stop it with \
+             PATCH {\"disabled\":true}",
+        ));
+    }
     if !state.store.delete_endpoint(&project.id, &id).await? {
         return Err(ApiError::not_found("endpoint"));
     }
@@ -430,6 +541,13 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RotatedSecret>> {
     let mut endpoint = load(&state, &project.id, &id).await?;
+    if endpoint.room_id.is_some() {
+        return Err(owned_by_room(
+            &endpoint,
+            "it is signed with the project's room-webhook secret: rotate that with \
+             POST /v1/room-webhooks/secret/rotate",
+        ));
+    }
     let now = Timestamp::now();
     endpoint.secret_previous = Some(std::mem::replace(&mut endpoint.secret, generate_secret()));
     endpoint.secret_previous_until = Some(now.plus_millis(state.secret_overlap_ms));

@@ -57,7 +57,13 @@ pub struct MessageView {
     next_attempt_at: Option<String>,
     last_attempt_at: Option<String>,
     last_status_code: Option<u16>,
+    /// Why the last attempt failed, e.g. `connect: connection refused`, `dns: …`,
+    /// `timeout: no answer within 15 s` or `http 500`; `null` after a success.
     last_error: Option<String>,
+    /// The kind of that failure, for programs: `http` for a non-2xx answer, otherwise the
+    /// attempt log's `errorKind` (`connect`, `dns`, `timeout`, `tls`, `ssrf_blocked`,
+    /// `invalid_url`, `invalid_response`).
+    last_error_kind: Option<String>,
     created_at: String,
 }
 
@@ -76,6 +82,7 @@ impl From<MessageRecord> for MessageView {
             last_attempt_at: m.last_attempt_at.map(Timestamp::to_rfc3339),
             last_status_code: m.last_status_code,
             last_error: m.last_error,
+            last_error_kind: m.last_error_kind,
             created_at: m.created_at.to_rfc3339(),
         }
     }

@@ -3,14 +3,14 @@
 use std::time::{Duration, Instant};
 
 use meetinghooks_webhooks::{
-    Webhook, HEADER_ID, HEADER_SEQUENCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::ssrf::{is_ssrf_error, SsrfPolicy};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
-use crate::store::Leased;
+use crate::store::{Failure, Leased};
 
 pub const USER_AGENT_VALUE: &str = concat!("meetinghooks/", env!("CARGO_PKG_VERSION"));
 const MAX_RESPONSE_BYTES: usize = 1024;
@@ -24,8 +24,33 @@ pub enum Result {
         body: String,
         retry_after: Option<Duration>,
     },
-    /// No HTTP answer; `kind` is one of the error kinds the attempt log names.
-    NoAnswer { kind: &'static str, detail: String },
+    /// No HTTP answer; `kind` is one of the error kinds the attempt log names, `detail` the
+    /// whole error chain and `reason` its gist, e.g. `connect: connection refused`.
+    NoAnswer {
+        kind: &'static str,
+        detail: String,
+        reason: String,
+    },
+}
+
+/// The kind `lastErrorKind` names for a non-2xx answer.
+pub const HTTP_KIND: &str = "http";
+
+impl Result {
+    /// Why the attempt failed, in a few words; `None` for a 2xx answer.
+    pub fn failure(&self) -> Option<Failure> {
+        match self {
+            Result::Answered { status, .. } if (200..300).contains(status) => None,
+            Result::Answered { status, .. } => Some(Failure {
+                kind: HTTP_KIND,
+                reason: format!("http {status}"),
+            }),
+            Result::NoAnswer { kind, reason, .. } => Some(Failure {
+                kind,
+                reason: reason.clone(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -79,11 +104,11 @@ async fn send_inner(
 ) -> Result {
     let url = match reqwest::Url::parse(&endpoint.url) {
         Ok(url) => url,
-        Err(e) => return no_answer("invalid_url", e),
+        Err(e) => return no_answer("invalid_url", &e, format!("invalid_url: {e}")),
     };
     // reqwest skips the resolver for IP literals, so literals are checked here.
     if let Err(refused) = policy.check_url(&url) {
-        return no_answer("ssrf_blocked", refused);
+        return no_answer("ssrf_blocked", &refused, format!("ssrf_blocked: {refused}"));
     }
     let timestamp = now.0.div_euclid(1000);
     let signature = signature_header(
@@ -101,7 +126,8 @@ async fn send_inner(
         .header(HEADER_ID, &leased.message_id)
         .header(HEADER_TIMESTAMP, timestamp.to_string())
         .header(HEADER_SIGNATURE, signature)
-        .header(HEADER_SEQUENCE, leased.sequence.to_string());
+        .header(HEADER_SEQUENCE, leased.sequence.to_string())
+        .header(HEADER_ATTEMPT, (leased.attempts + 1).to_string());
     for (name, value) in &endpoint.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -112,7 +138,7 @@ async fn send_inner(
     }
     let response = match request.body(leased.payload.clone()).send().await {
         Ok(response) => response,
-        Err(e) => return classify_error(&e),
+        Err(e) => return classify_error(&e, timeout),
     };
     let status = response.status().as_u16();
     let retry_after = match status {
@@ -145,14 +171,15 @@ async fn read_prefix(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&buffer).replace('\0', "\u{FFFD}")
 }
 
-fn no_answer(kind: &'static str, detail: impl std::fmt::Display) -> Result {
+fn no_answer(kind: &'static str, detail: impl std::fmt::Display, reason: String) -> Result {
     Result::NoAnswer {
         kind,
         detail: detail.to_string(),
+        reason,
     }
 }
 
-fn classify_error(error: &reqwest::Error) -> Result {
+fn classify_error(error: &reqwest::Error, timeout: Duration) -> Result {
     let chain = error_chain(error);
     let kind = if is_ssrf_error(error) {
         "ssrf_blocked"
@@ -167,7 +194,46 @@ fn classify_error(error: &reqwest::Error) -> Result {
     } else {
         "invalid_response"
     };
-    no_answer(kind, chain)
+    let gist = match kind {
+        "timeout" if error.is_connect() => "could not connect in time".to_owned(),
+        "timeout" => format!("no answer within {}", seconds(timeout)),
+        _ => innermost(error),
+    };
+    let gist = match (kind, error.url().and_then(|u| u.host_str())) {
+        // The resolver's own error does not say which name failed.
+        ("dns", Some(host)) if !gist.contains(host) => format!("{gist} ({host})"),
+        _ => gist,
+    };
+    no_answer(kind, chain, format!("{kind}: {gist}"))
+}
+
+/// `15 s`, or `1500 ms` when not a whole number of seconds.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
+}
+
+/// The deepest cause, which says what happened (`connection refused`) where the outer
+/// layers only say where (`error sending request for url …`).
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = error;
+    while let Some(inner) = deepest.source() {
+        deepest = inner;
+    }
+    let text = deepest.to_string();
+    // `Connection refused (os error 111)`: the number adds nothing for a reader.
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "unknown error".to_owned(),
+    }
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -179,4 +245,59 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_seconds_when_whole() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1500 ms");
+    }
+
+    #[test]
+    fn the_innermost_cause_is_the_gist_without_the_os_error_number() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        assert_eq!(innermost(&io), "connection refused");
+    }
+
+    #[test]
+    fn only_a_2xx_answer_is_no_failure() {
+        let answered = |status| Result::Answered {
+            status,
+            body: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(answered(204).failure(), None);
+        let failure = answered(500).failure().unwrap();
+        assert_eq!(
+            (failure.kind, failure.reason.as_str()),
+            ("http", "http 500")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unresolvable_name_is_a_dns_failure_naming_the_host() {
+        let policy = std::sync::Arc::new(SsrfPolicy::default());
+        let client = super::super::ssrf::client_builder(policy.clone())
+            .build()
+            .unwrap();
+        let error = client
+            .post("http://hooks.example.invalid/hooks")
+            .send()
+            .await
+            .unwrap_err();
+        let Result::NoAnswer { kind, reason, .. } = classify_error(&error, Duration::from_secs(15))
+        else {
+            panic!("no answer expected")
+        };
+        assert_eq!(kind, "dns", "{reason}");
+        assert!(reason.starts_with("dns: "), "{reason}");
+        assert!(reason.contains("hooks.example.invalid"), "{reason}");
+    }
 }

@@ -6,6 +6,7 @@
 //! endpoint can only ever hold its own slots.
 
 pub mod attempt;
+pub mod failure_log;
 pub mod rate;
 pub mod schedule;
 pub mod ssrf;
@@ -22,6 +23,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseRequest, Leased, MessageStatus, NextStep, Store, StoreError,
 };
+use failure_log::FailureLog;
 use rate::TokenBucket;
 use ssrf::SsrfPolicy;
 
@@ -81,6 +83,8 @@ pub struct Dispatcher {
     promoted_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<Leased>>>>,
     /// Set once shutdown began: no more leasing on promotion.
     stopping: std::sync::atomic::AtomicBool,
+    /// Rate-limits the failure warnings per endpoint.
+    failure_log: std::sync::Mutex<FailureLog>,
 }
 
 impl Dispatcher {
@@ -111,6 +115,7 @@ impl Dispatcher {
             promoted,
             promoted_input: std::sync::Mutex::new(Some(promoted_input)),
             stopping: false.into(),
+            failure_log: std::sync::Mutex::new(FailureLog::new(failure_log::WARN_INTERVAL)),
         }))
     }
 
@@ -152,6 +157,8 @@ impl Dispatcher {
                 match self.store.delivery_targets().await {
                     Ok(endpoints) => {
                         refresh_lanes(&mut lanes, endpoints);
+                        self.failure_log()
+                            .retain(|endpoint_id| lanes.contains_key(endpoint_id));
                         refreshed = Instant::now();
                     }
                     Err(e) => tracing::warn!(error = %e, "loading endpoints failed"),
@@ -367,6 +374,7 @@ impl Dispatcher {
                 // Until it is written, the message stays leased and is retried after the lease,
                 // so a failed write delays but never loses.
                 let mut tries = 0;
+                let mut disabled_any = false;
                 let first_try = Instant::now();
                 loop {
                     // While running, a meeting's next message is leased in the same transaction
@@ -379,9 +387,11 @@ impl Dispatcher {
                         .record_outcomes(batch.clone(), auto_disable, lease_until)
                         .await
                     {
-                        Ok(promoted) => {
-                            if !promoted.is_empty() {
-                                let _ = self.promoted.send(promoted);
+                        Ok(recorded) => {
+                            self.failure_log().report(&batch, &recorded.disabled);
+                            disabled_any = !recorded.disabled.is_empty();
+                            if !recorded.promoted.is_empty() {
+                                let _ = self.promoted.send(recorded.promoted);
                             }
                             break;
                         }
@@ -405,7 +415,7 @@ impl Dispatcher {
                     }
                     tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
                 }
-                if batch.iter().any(|o| matches!(o.next, NextStep::Gone(_))) || tries > 0 {
+                if disabled_any || tries > 0 {
                     self.endpoints_changed.store(true, AtomicOrdering::Release);
                 }
                 batch.clear();
@@ -490,15 +500,28 @@ impl Dispatcher {
             error_kind: outcome.error_kind.map(str::to_owned),
             response_body: outcome.response_body.clone(),
         };
-        self.store
+        let outcomes = vec![outcome];
+        let recorded = self
+            .store
             .record_outcomes(
-                vec![outcome],
+                outcomes.clone(),
                 self.config.auto_disable_after.as_millis() as i64,
                 None,
             )
             .await?;
+        self.failure_log().report(&outcomes, &recorded.disabled);
+        if !recorded.disabled.is_empty() {
+            self.endpoints_changed();
+        }
         self.wake();
         Ok(record)
+    }
+
+    fn failure_log(&self) -> std::sync::MutexGuard<'_, FailureLog> {
+        // The log holds only counters: one a panicking thread left half-updated is still usable.
+        self.failure_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -540,7 +563,9 @@ fn decide(
             body,
             retry_after,
         } => (Some(*status), None, body.clone(), *retry_after),
-        attempt::Result::NoAnswer { kind, detail } => (None, Some(*kind), truncate(detail), None),
+        attempt::Result::NoAnswer { kind, detail, .. } => {
+            (None, Some(*kind), truncate(detail), None)
+        }
     };
     let label = match (status_code, error_kind) {
         (Some(s), _) => ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -586,10 +611,12 @@ fn decide(
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),
         ordered: leased.ordered,
+        attempt: leased.attempts + 1,
         attempted_at: attempt.started_at,
         duration_ms: attempt.duration.as_millis() as u64,
         status_code,
         error_kind,
+        failure: attempt.result.failure(),
         response_body: body,
         next,
     }

@@ -222,7 +222,10 @@ pub struct MessageRecord {
     pub created_at: Timestamp,
     pub last_attempt_at: Option<Timestamp>,
     pub last_status_code: Option<u16>,
+    /// Why the last attempt failed, e.g. `connect: connection refused` or `http 500`.
     pub last_error: Option<String>,
+    /// The kind of that failure, for programs: an attempt log error kind, or `http`.
+    pub last_error_kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -265,6 +268,15 @@ pub struct Leased {
     pub lease_until: Timestamp,
 }
 
+/// Why an attempt failed: a kind for programs and a short reason for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// An attempt log error kind (`connect`, `dns`, `timeout`, …) or `http` for a non-2xx answer.
+    pub kind: &'static str,
+    /// E.g. `connect: connection refused`, `timeout: no answer within 15 s`, `http 500`.
+    pub reason: String,
+}
+
 /// What the dispatcher decided after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextStep {
@@ -285,12 +297,26 @@ pub struct AttemptOutcome {
     pub endpoint_id: String,
     pub room_id: String,
     pub ordered: bool,
+    /// 1-based number of this attempt of the message, as sent in `webhook-attempt`.
+    pub attempt: u32,
     pub attempted_at: Timestamp,
     pub duration_ms: u64,
     pub status_code: Option<u16>,
+    /// The attempt log's kind of a failure without an answer.
     pub error_kind: Option<&'static str>,
+    /// `None` for a success.
+    pub failure: Option<Failure>,
     pub response_body: String,
     pub next: NextStep,
+}
+
+/// What writing a batch of outcomes did besides settling the messages.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Messages leased on promotion, for the dispatcher to send.
+    pub promoted: Vec<Leased>,
+    /// Endpoints these outcomes disabled (410 or auto-disable), with the reason.
+    pub disabled: Vec<(String, String)>,
 }
 
 /// How many due messages the dispatcher can take for one endpoint right now.
@@ -356,6 +382,7 @@ pub trait Store: Send + Sync + 'static {
     // --- endpoints ---------------------------------------------------------------------------
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint>;
+    /// Every endpoint of the project, rooms' own webhooks included, oldest first.
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>>;
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
     /// Saves an endpoint's settings. Its delivery state (disabled, failing since, last
@@ -398,7 +425,7 @@ pub trait Store: Send + Sync + 'static {
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
         lease_until: Option<Timestamp>,
-    ) -> StoreResult<Vec<Leased>>;
+    ) -> StoreResult<Recorded>;
     /// After a restart of a single node: in-flight leases of the dead process are due now.
     /// A shared store does nothing here: another node may hold them, so they expire instead.
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize>;

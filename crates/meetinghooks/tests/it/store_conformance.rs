@@ -145,10 +145,12 @@ fn outcome(leased: &Leased, next: NextStep, at: Timestamp) -> AttemptOutcome {
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),
         ordered: leased.ordered,
+        attempt: leased.attempts + 1,
         attempted_at: at,
         duration_ms: 3,
         status_code: Some(200),
         error_kind: None,
+        failure: None,
         response_body: String::new(),
         next,
     }
@@ -267,7 +269,8 @@ async fn an_outcome_after_a_takeover_changes_nothing(store: Arc<dyn Store>) {
             Some(later.plus_millis(10_000)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .promoted;
     assert!(promoted.is_empty(), "{promoted:?}");
     use MessageStatus::*;
     assert_eq!(
@@ -281,7 +284,8 @@ async fn an_outcome_after_a_takeover_changes_nothing(store: Arc<dyn Store>) {
             Some(later.plus_millis(10_000)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .promoted;
     assert_eq!(promoted.len(), 1, "the current holder's outcome counts");
     assert_eq!(
         statuses(store.as_ref(), &project_id).await,
@@ -322,7 +326,8 @@ async fn an_ordered_queue_moves_one_message_at_a_time(store: Arc<dyn Store>) {
                 Some(until),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .promoted;
     }
     assert_eq!(sequences, [1, 2, 3]);
     assert_eq!(

@@ -16,7 +16,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::store::outbox::{self, event_id, message_id, message_position, Target};
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
-    MessageStatus, NextStep, Page, StoreError,
+    MessageStatus, NextStep, Page, Recorded, StoreError,
 };
 
 pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
@@ -233,7 +233,7 @@ pub async fn record_outcomes(
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
-) -> PgResult<Vec<Leased>> {
+) -> PgResult<Recorded> {
     let positions: Vec<Option<i64>> = outcomes
         .iter()
         .map(|o| message_position(&o.message_id))
@@ -307,6 +307,7 @@ pub async fn record_outcomes(
         Vec::new(),
         Vec::new(),
         Vec::new(),
+        Vec::new(),
     );
     let mut settled = Vec::with_capacity(outcomes.len());
     // One success per endpoint and batch is enough to move its clock.
@@ -353,8 +354,11 @@ pub async fn record_outcomes(
         updates.2.push(settlement.due_at.0);
         updates.3.push(o.attempted_at.0);
         updates.4.push(status_code);
-        updates.5.push(o.error_kind);
+        updates
+            .5
+            .push(o.failure.as_ref().map(|f| f.reason.as_str()));
         updates.6.push(o.lease_until.0);
+        updates.7.push(o.failure.as_ref().map(|f| f.kind));
         settled.push(Some(settlement));
     }
     let insert_attempts = tx
@@ -381,9 +385,11 @@ pub async fn record_outcomes(
         .prepare_cached(
             "UPDATE messages m SET status = u.status, due_at = u.due_at, attempts = m.attempts + 1,
              last_attempt_at = u.attempted_at, last_status_code = u.status_code,
-             last_error = u.error_kind
-             FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT4[], $6::TEXT[], $7::INT8[])
-               AS u(position, status, due_at, attempted_at, status_code, error_kind, lease_until)
+             last_error = u.error, last_error_kind = u.error_kind
+             FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[], $4::INT8[], $5::INT4[], $6::TEXT[],
+                         $7::INT8[], $8::TEXT[])
+               AS u(position, status, due_at, attempted_at, status_code, error, lease_until,
+                    error_kind)
              WHERE m.position = u.position AND m.status = 'delivering' AND m.due_at = u.lease_until",
         )
         .await?;
@@ -391,6 +397,7 @@ pub async fn record_outcomes(
         &update,
         &[
             &updates.0, &updates.1, &updates.2, &updates.3, &updates.4, &updates.5, &updates.6,
+            &updates.7,
         ],
     )
     .await?;
@@ -429,9 +436,12 @@ pub async fn record_outcomes(
         })
     };
     let promoted = promote_next(tx, &freed, lease_for).await?;
+    let mut disabled = Vec::new();
     // After the promotion, so a newly promoted message is skipped too.
     for (endpoint_id, (reason, at)) in &disabling {
-        disable(tx, endpoint_id, reason, *at).await?;
+        if disable(tx, endpoint_id, reason, *at).await? {
+            disabled.push((endpoint_id.to_string(), reason.to_string()));
+        }
     }
     if !succeeded_at.is_empty() {
         let (ids, at): (Vec<&str>, Vec<i64>) =
@@ -443,15 +453,16 @@ pub async fn record_outcomes(
         )
         .await?;
     }
-    Ok(promoted)
+    Ok(Recorded { promoted, disabled })
 }
 
+/// Disables an endpoint that is not yet; `true` when it was enabled until now.
 async fn disable(
     tx: &Transaction<'_>,
     endpoint_id: &str,
     reason: &str,
     now: Timestamp,
-) -> PgResult<()> {
+) -> PgResult<bool> {
     let changed = tx
         .execute(
             "UPDATE endpoints SET disabled = TRUE, disabled_reason = $2, updated_at = $3
@@ -460,10 +471,9 @@ async fn disable(
         )
         .await?;
     if changed > 0 {
-        tracing::warn!(endpoint_id, reason, "endpoint disabled");
         endpoints::skip_queued(tx, endpoint_id).await?;
     }
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// Makes the oldest waiting message of each (endpoint, meeting) pair due, where none is in
@@ -575,7 +585,7 @@ pub async fn queue_depth(client: &impl GenericClient) -> PgResult<Vec<(MessageSt
 
 const MESSAGE_COLUMNS: &str = "m.position, m.endpoint_id, e.position, m.room_id, e.sequence,
     e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
-    m.last_status_code, m.last_error";
+    m.last_status_code, m.last_error, m.last_error_kind";
 
 fn message_from_row(row: &Row) -> MessageRecord {
     let position: i64 = row.get(0);
@@ -594,6 +604,7 @@ fn message_from_row(row: &Row) -> MessageRecord {
         last_attempt_at: row.get::<_, Option<i64>>(10).map(Timestamp),
         last_status_code: row.get::<_, Option<i32>>(11).map(|c| c as u16),
         last_error: row.get(12),
+        last_error_kind: row.get(13),
     }
 }
 

@@ -16,8 +16,8 @@ use tokio_postgres::{NoTls, Row};
 use super::outbox::event_id;
 use super::{
     AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Room, RoomWebhook, SessionRecord,
-    Store, StoreError, StoreResult, StoredEvent,
+    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::random_hex_id;
@@ -25,7 +25,10 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::{EngineConfig, SessionState};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_last_error_kind.sql"),
+];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
 const TIMER_BATCH: usize = 256;
@@ -551,8 +554,7 @@ impl Store for PostgresStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {} FROM endpoints WHERE project_id = $1 AND room_id IS NULL
-                     ORDER BY created_at, id",
+                    "SELECT {} FROM endpoints WHERE project_id = $1 ORDER BY created_at, id",
                     endpoints::COLUMNS
                 ),
                 &[&project_id],
@@ -659,7 +661,7 @@ impl Store for PostgresStore {
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
         lease_until: Option<Timestamp>,
-    ) -> StoreResult<Vec<Leased>> {
+    ) -> StoreResult<Recorded> {
         transact!(self, |tx| delivery::record_outcomes(
             &tx,
             &outcomes,

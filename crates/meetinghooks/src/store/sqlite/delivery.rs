@@ -8,7 +8,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::store::outbox::{self as outcome, event_id, message_id, message_position, Target};
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
-    MessageStatus, NextStep, Page, StoreError, StoreResult,
+    MessageStatus, NextStep, Page, Recorded, StoreError, StoreResult,
 };
 
 pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
@@ -131,15 +131,15 @@ pub fn record_outcomes(
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
-) -> StoreResult<Vec<Leased>> {
-    let mut promoted = Vec::new();
+) -> StoreResult<Recorded> {
+    let mut recorded = Recorded::default();
     let mut attempt = conn.prepare_cached(
         "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code, error_kind, response_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut update = conn.prepare_cached(
         "UPDATE messages SET status = ?2, due_at = ?3, attempts = attempts + 1,
-         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6
+         last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, last_error_kind = ?8
          WHERE position = ?1 AND status = 'delivering' AND due_at = ?7",
     )?;
     let mut succeeded = conn.prepare_cached(
@@ -182,8 +182,9 @@ pub fn record_outcomes(
             due.0,
             o.attempted_at.0,
             o.status_code,
-            o.error_kind,
-            o.lease_until.0
+            o.failure.as_ref().map(|f| &f.reason),
+            o.lease_until.0,
+            o.failure.as_ref().map(|f| f.kind),
         ])? == 1;
         if !owned {
             tracing::warn!(
@@ -195,7 +196,7 @@ pub fn record_outcomes(
         if settled.frees_queue() {
             // Not leased when this outcome disables the endpoint: the message is skipped below.
             let lease = lease_until.filter(|_| settled.disable_reason.is_none());
-            promoted.extend(promote_next(
+            recorded.promoted.extend(promote_next(
                 conn,
                 &o.endpoint_id,
                 &o.room_id,
@@ -205,26 +206,33 @@ pub fn record_outcomes(
         }
         // After the promotion, so a newly promoted message is skipped too.
         if let Some(reason) = settled.disable_reason {
-            disable(conn, &o.endpoint_id, &reason, o.attempted_at)?;
+            if disable(conn, &o.endpoint_id, &reason, o.attempted_at)? {
+                recorded.disabled.push((o.endpoint_id.clone(), reason));
+            }
         }
     }
     for (endpoint_id, at) in succeeded_at {
         succeeded.execute(params![endpoint_id, at.0])?;
     }
-    Ok(promoted)
+    Ok(recorded)
 }
 
-fn disable(conn: &Connection, endpoint_id: &str, reason: &str, now: Timestamp) -> StoreResult<()> {
+/// Disables an endpoint that is not yet; `true` when it was enabled until now.
+fn disable(
+    conn: &Connection,
+    endpoint_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> StoreResult<bool> {
     let changed = conn.execute(
         "UPDATE endpoints SET disabled = 1, disabled_reason = ?2, updated_at = ?3
          WHERE id = ?1 AND disabled = 0",
         params![endpoint_id, reason, now.0],
     )?;
     if changed > 0 {
-        tracing::warn!(endpoint_id, reason, "endpoint disabled");
         super::endpoints::skip_queued(conn, endpoint_id)?;
     }
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
@@ -322,7 +330,7 @@ pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u6
 const MESSAGE_COLUMNS: &str =
     "m.position, m.position, m.endpoint_id, e.position, m.room_id, e.sequence,
     e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
-    m.last_status_code, m.last_error";
+    m.last_status_code, m.last_error, m.last_error_kind";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = row.get(7)?;
@@ -341,6 +349,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         last_attempt_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
         last_status_code: row.get(12)?,
         last_error: row.get(13)?,
+        last_error_kind: row.get(14)?,
     })
 }
 

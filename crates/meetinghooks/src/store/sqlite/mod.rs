@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Room, RoomWebhook, SessionRecord,
-    Store, StoreError, StoreResult, StoredEvent,
+    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::random_hex_id;
@@ -25,6 +25,7 @@ use crate::engine::{EngineConfig, SessionState};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_delivery.sql"),
+    include_str!("migrations/0003_last_error_kind.sql"),
 ];
 /// Most jobs one transaction takes; bounds commit latency under load.
 const MAX_GROUP: usize = 512;
@@ -514,7 +515,7 @@ impl Store for SqliteStore {
         let project_id = project_id.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {} FROM endpoints WHERE project_id = ?1 AND room_id IS NULL ORDER BY created_at, id",
+                "SELECT {} FROM endpoints WHERE project_id = ?1 ORDER BY created_at, id",
                 endpoints::COLUMNS
             ))?
             .query_map([project_id], endpoints::from_row)?
@@ -630,7 +631,7 @@ impl Store for SqliteStore {
         outcomes: Vec<AttemptOutcome>,
         auto_disable_after_ms: i64,
         lease_until: Option<Timestamp>,
-    ) -> StoreResult<Vec<Leased>> {
+    ) -> StoreResult<Recorded> {
         self.write_relaxed(move |conn, _| {
             delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms, lease_until)
         })
