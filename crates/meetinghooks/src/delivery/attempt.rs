@@ -104,7 +104,10 @@ async fn send_inner(
 ) -> Result {
     let url = match reqwest::Url::parse(&endpoint.url) {
         Ok(url) => url,
-        Err(e) => return no_answer("invalid_url", &e, format!("invalid_url: {e}")),
+        Err(e) => {
+            let reason = format!("invalid_url: {e}");
+            return no_answer("invalid_url", e, reason);
+        }
     };
     // reqwest skips the resolver for IP literals, so literals are checked here.
     if let Err(refused) = policy.check_url(&url) {

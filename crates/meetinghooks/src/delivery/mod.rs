@@ -51,7 +51,8 @@ const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
 
 enum ToWriter {
-    Outcome(AttemptOutcome),
+    // Boxed: an outcome is large, a flush request small.
+    Outcome(Box<AttemptOutcome>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -347,7 +348,7 @@ impl Dispatcher {
         tokio::spawn(async move {
             let attempt = attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
             let outcome = decide(&config, &endpoint, &leased, &attempt);
-            let _ = to_writer.send(ToWriter::Outcome(outcome));
+            let _ = to_writer.send(ToWriter::Outcome(Box::new(outcome)));
             lane_in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
             global.fetch_sub(1, AtomicOrdering::AcqRel);
             capacity.notify_one();
@@ -363,7 +364,7 @@ impl Dispatcher {
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
-                    ToWriter::Outcome(o) => batch.push(o),
+                    ToWriter::Outcome(o) => batch.push(*o),
                     ToWriter::Flush(done) => flushes.push(done),
                 }
                 if batch.len() < OUTCOME_BATCH {
