@@ -136,7 +136,11 @@ pub async fn list(
         .status
         .map(|s| {
             MessageStatus::parse(&s).ok_or_else(|| {
-                ApiError::bad_request("invalid_query", format!("unknown status {s:?}"))
+                let known: Vec<&str> = MessageStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown status {s:?}; use one of {}", known.join(", ")),
+                )
             })
         })
         .transpose()?;

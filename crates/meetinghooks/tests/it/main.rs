@@ -7,6 +7,7 @@ mod bad_input;
 mod cluster;
 mod delivery;
 mod delivery_safety;
+mod first_run;
 mod full_meeting;
 mod listen_e2e;
 mod openapi;
