@@ -10,7 +10,6 @@ use figment::Figment;
 use super::Config;
 
 /// `MEETINGHOOKS_*` variables read by the command-line clients, never by `serve`.
-/// `MEETINGHOOKS_*` variables read by the command-line clients, never by `serve`.
 pub const CLIENT_VARIABLES: &[&str] = &[
     "MEETINGHOOKS_API_KEY",
     "MEETINGHOOKS_URL",
