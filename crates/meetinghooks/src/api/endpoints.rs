@@ -333,6 +333,12 @@ fn apply_input(state: &AppState, endpoint: &mut Endpoint, input: EndpointInput) 
     Ok(())
 }
 
+/// Creates a webhook endpoint
+///
+/// The endpoint receives every event its `events` patterns match, signed with its `whsec_`
+/// secret, which this answer shows (later only `GET /v1/endpoints/{id}/secret` does). The URL
+/// must be http(s); a literal address the SSRF guard blocks (loopback, private, link-local and
+/// the like) gets a 422, and names are checked when they are resolved.
 #[utoipa::path(post, path = "/v1/endpoints", operation_id = "createEndpoint", tag = "endpoints",
     request_body = EndpointInput,
     responses(
@@ -381,6 +387,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
 }
 
+/// Lists webhook endpoints
+///
+/// All endpoints of the project, without their secrets.
 #[utoipa::path(get, path = "/v1/endpoints", operation_id = "listEndpoints", tag = "endpoints",
     responses(
         (status = 200, description = "All endpoints of the project", body = EndpointList),
@@ -422,6 +431,9 @@ async fn load(state: &AppState, project_id: &str, id: &str) -> ApiResult<Endpoin
         .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
+/// Reads a webhook endpoint
+///
+/// The endpoint's settings and state (disabled and why, last success), without its secret.
 #[utoipa::path(get, path = "/v1/endpoints/{id}", operation_id = "getEndpoint", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     responses(
@@ -442,6 +454,11 @@ pub async fn get(
     )))
 }
 
+/// Changes a webhook endpoint
+///
+/// Only the fields given change; `null` restores a default where the field says so.
+/// `{"disabled":false}` re-enables an endpoint and restarts its auto-disable clock; its skipped
+/// messages stay skipped until `recover`.
 #[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "updateEndpoint", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     request_body(content = EndpointInput, description = "Only the given fields change"),
@@ -476,6 +493,9 @@ pub async fn update(
     Ok(Json(EndpointView::of(endpoint, false)))
 }
 
+/// Deletes a webhook endpoint
+///
+/// The endpoint goes, with its messages and their attempts; nothing more is delivered to it.
 #[utoipa::path(delete, path = "/v1/endpoints/{id}", operation_id = "deleteEndpoint", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     responses(
@@ -505,6 +525,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Reads an endpoint's signing secret
+///
+/// The `whsec_` secret that signs the endpoint's deliveries now.
 #[utoipa::path(get, path = "/v1/endpoints/{id}/secret", operation_id = "getEndpointSecret", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     responses(
@@ -525,7 +548,10 @@ pub async fn secret(
     }))
 }
 
-/// New secret now; the old one keeps signing beside it for the rotation overlap.
+/// Rotates an endpoint's signing secret
+///
+/// A new secret signs from now on; the old one keeps signing beside it (two signatures per request)
+/// until `previousSecretValidUntil`, so receivers can switch without dropping a delivery.
 #[utoipa::path(post, path = "/v1/endpoints/{id}/secret/rotate", operation_id = "rotateEndpointSecret", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     responses(
@@ -567,7 +593,10 @@ pub struct TestRequest {
     webhook_type: String,
 }
 
-/// Queues a sample event of the given type to this endpoint only.
+/// Sends a sample event to an endpoint
+///
+/// Queues a sample of the given webhook type, signed as usual, to this endpoint only; 202 answers
+/// with its message id, which `GET /v1/messages/{id}` follows.
 #[utoipa::path(post, path = "/v1/endpoints/{id}/test", operation_id = "sendTestEvent", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     request_body = TestRequest,
@@ -607,6 +636,10 @@ pub struct RecoverRequest {
     since: String,
 }
 
+/// Re-queues an endpoint's undelivered messages
+///
+/// The endpoint's failed, exhausted and skipped messages created since `since` are queued again, in
+/// their original order, e.g. after fixing or re-enabling the endpoint.
 #[utoipa::path(post, path = "/v1/endpoints/{id}/recover", operation_id = "recoverEndpoint", tag = "endpoints",
     params(("id" = String, Path, description = "Endpoint id")),
     request_body = RecoverRequest,
@@ -633,6 +666,9 @@ pub async fn recover(
     Ok(Json(Recovered { requeued }))
 }
 
+/// Reads the room-webhook secret
+///
+/// The project's one secret that signs deliveries to rooms' own webhooks.
 #[utoipa::path(get, path = "/v1/room-webhooks/secret", operation_id = "getRoomWebhookSecret", tag = "endpoints",
     responses(
         (status = 200, description = "The secret signing room webhooks", body = SecretView),
@@ -648,6 +684,10 @@ pub async fn room_secret(
     Ok(Json(SecretView { secret }))
 }
 
+/// Rotates the room-webhook secret
+///
+/// A new secret signs rooms' webhooks from now on; the old one keeps signing beside it until
+/// `previousSecretValidUntil`.
 #[utoipa::path(post, path = "/v1/room-webhooks/secret/rotate", operation_id = "rotateRoomWebhookSecret", tag = "endpoints",
     responses(
         (status = 200, description = "The new room-webhook secret", body = RotatedSecret),

@@ -67,6 +67,11 @@ impl TryFrom<StoredEvent> for EventView {
     }
 }
 
+/// Lists the event log
+///
+/// Events (the webhooks' contents, with the exact payload bytes) oldest first, filtered by meeting,
+/// session or webhook type. Page with `after` set to the previous page's `nextCursor`; a cursor
+/// never skips an event that commits later.
 #[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events",
     params(ListQuery),
     responses(

@@ -20,12 +20,19 @@ pub struct HealthStatus {
     reason: Option<String>,
 }
 
+/// Liveness
+///
+/// Answers 200 while the process runs, without asking the store. Needs no API key.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",
     responses((status = 200, description = "The process is up", body = HealthStatus)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness
+///
+/// 200 while the store answers, 503 with the reason while it does not: point a load balancer here.
+/// Needs no API key.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "The store answers", body = HealthStatus),
@@ -41,7 +48,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     }
 }
 
-/// Prometheus text format.
+/// Prometheus metrics
+///
+/// Attempts by outcome, delivery latency, queue depth and disabled endpoints, in the Prometheus
+/// text format. Needs no API key.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
     responses((status = 200, description = "Prometheus metrics", body = String,
         content_type = "text/plain")))]

@@ -125,6 +125,10 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
+/// Lists messages and their delivery state
+///
+/// One message per (event, endpoint), filtered by endpoint, meeting or status. Page with `after`
+/// set to the previous page's `nextCursor`.
 #[utoipa::path(get, path = "/v1/messages", operation_id = "listMessages", tag = "messages",
     params(ListQuery),
     responses(
@@ -143,7 +147,11 @@ pub async fn list(
         .status
         .map(|s| {
             MessageStatus::parse(&s).ok_or_else(|| {
-                ApiError::bad_request("invalid_query", format!("unknown status {s:?}"))
+                let known: Vec<&str> = MessageStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown status {s:?}; use one of {}", known.join(", ")),
+                )
             })
         })
         .transpose()?;
@@ -163,6 +171,10 @@ pub async fn list(
     Ok(Json(PageView::of(page, MessageView::from)))
 }
 
+/// Reads a message
+///
+/// Its delivery state: status, attempts so far, the next attempt's time and the last answer or
+/// error.
 #[utoipa::path(get, path = "/v1/messages/{id}", operation_id = "getMessage", tag = "messages",
     params(("id" = String, Path, description = "Message id")),
     responses(
@@ -195,6 +207,10 @@ pub struct AttemptQuery {
     limit: Option<usize>,
 }
 
+/// Lists a message's attempts
+///
+/// Every attempt, oldest first, with its status code or error kind, its duration and the
+/// first 1 KiB of the answer.
 #[utoipa::path(get, path = "/v1/messages/{id}/attempts", operation_id = "listAttempts", tag = "messages",
     params(("id" = String, Path, description = "Message id"), AttemptQuery),
     responses(
@@ -223,7 +239,11 @@ pub async fn attempts(
     Ok(Json(PageView::of(page, AttemptView::from)))
 }
 
-/// A new attempt now, with the same `webhook-id`; answers with that attempt.
+/// Resends a message now
+///
+/// Makes one attempt now, with the same `webhook-id` (so receivers can drop it if they have it),
+/// and answers with that attempt. 409 means the message is being delivered or waits behind an
+/// earlier message of its meeting.
 #[utoipa::path(post, path = "/v1/messages/{id}/resend", operation_id = "resendMessage", tag = "messages",
     params(("id" = String, Path, description = "Message id")),
     responses(

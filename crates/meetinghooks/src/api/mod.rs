@@ -1,5 +1,6 @@
 //! The HTTP API: routes, shared state and the JSON shapes it speaks.
 
+mod docs;
 mod endpoints;
 mod error;
 mod events;
@@ -98,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages/{id}/resend", post(messages::resend))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(docs::page))
+        .route(docs::REDOC_PATH, get(docs::redoc_script))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

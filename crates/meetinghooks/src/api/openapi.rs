@@ -4,22 +4,27 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{endpoints, events, health, messages, rooms, sessions, signals};
+use super::{docs, endpoints, events, health, messages, rooms, sessions, signals};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "meetinghooks",
         version = env!("CARGO_PKG_VERSION"),
-        description = "Meeting sessions in, signed and ordered webhooks out. \
-            Errors are `{\"error\":{\"code\",\"message\"}}`; authenticated routes take \
-            `Authorization: Bearer <api key>`.",
+        description = "Meeting signals in; sessions and signed, ordered webhooks out.\n\n\
+            **Authentication.** Every route under `/v1` and `/v2` takes a project's API key as \
+            `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
+            unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration \
+            or from `meetinghooks project create NAME`. `/healthz`, `/readyz`, `/openapi.json`, \
+            `/docs` and `/metrics` need no key.\n\n\
+            **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
         health::healthz,
         health::readyz,
         health::metrics,
         document,
+        docs::page,
         signals::ingest,
         events::list,
         rooms::create,
@@ -52,7 +57,7 @@ use super::{endpoints, events, health, messages, rooms, sessions, signals};
         (name = "sessions", description = "Meeting sessions"),
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
-        (name = "health", description = "Liveness, readiness, metrics and this document"),
+        (name = "health", description = "Liveness, readiness, metrics and this reference"),
     ),
 )]
 pub struct ApiDoc;
@@ -75,6 +80,10 @@ impl Modify for BearerAuth {
     }
 }
 
+/// This OpenAPI document
+///
+/// Generated from the code, so it lists exactly the routes the server has; `/docs` renders it.
+/// Needs no API key.
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapiDocument", tag = "health",
     responses((status = 200, description = "This OpenAPI document", body = Object)))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {

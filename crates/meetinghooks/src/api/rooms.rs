@@ -70,7 +70,11 @@ impl From<Room> for RoomView {
     }
 }
 
-/// Creates a room; with an existing `customRoomId` it updates that room's webhook instead.
+/// Creates a room
+///
+/// Creates a room (201) with a generated id, or with `customRoomId`; if that room exists, its
+/// `webhook` setting is replaced instead (200). A room's `webhook` gets that room's events, signed
+/// with the room-webhook secret.
 #[utoipa::path(post, path = "/v2/rooms", operation_id = "createRoom", tag = "rooms",
     request_body = CreateRoom,
     responses(
@@ -125,6 +129,9 @@ fn validate_webhook(input: WebhookInput) -> ApiResult<RoomWebhook> {
     })
 }
 
+/// Reads a room
+///
+/// The room and its own webhook setting. The room id is the `meetingId` of its signals.
 #[utoipa::path(get, path = "/v2/rooms/{room_id}", operation_id = "getRoom", tag = "rooms",
     params(("room_id" = String, Path, description = "Room id")),
     responses(

@@ -91,7 +91,10 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-/// Sessions of one room, newest first.
+/// Lists a room's sessions
+///
+/// Sessions of the room `roomId` (required), newest first, each with its participants and their
+/// timelogs. Page with `cursor` set to the previous page's `nextCursor`.
 #[utoipa::path(get, path = "/v2/sessions", operation_id = "listSessions", tag = "sessions",
     params(ListQuery),
     responses(
@@ -118,6 +121,9 @@ pub async fn list(
     Ok(Json(PageView::of(page, SessionView::from)))
 }
 
+/// Reads a session
+///
+/// One session with its status, participants and each participant's timelog.
 #[utoipa::path(get, path = "/v2/sessions/{session_id}", operation_id = "getSession", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
     responses(
@@ -146,7 +152,10 @@ pub struct EndRequest {
     room_id: String,
 }
 
-/// Removes everyone (each gets `participant-left`), then ends the session.
+/// Ends a room's ongoing session
+///
+/// Removes everyone (each gets a `participant-left`), stops active media, then ends the session;
+/// the webhooks go out as usual. 409 means the room has no ongoing session.
 #[utoipa::path(post, path = "/v2/sessions/end", operation_id = "endSession", tag = "sessions",
     request_body = EndRequest,
     responses(

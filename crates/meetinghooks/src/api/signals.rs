@@ -29,7 +29,7 @@ pub struct SignalBatch {
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct Signal {
-    /// Unique per meeting; repeats are counted as duplicates.
+    /// Unique per project; a repeat is a no-op, counted in `duplicates`.
     #[schema(max_length = 128)]
     id: String,
     #[serde(rename = "type")]
@@ -120,6 +120,14 @@ impl From<IngestReport> for IngestReportView {
     }
 }
 
+/// Ingests a batch of meeting signals
+///
+/// The whole batch (1-1000 signals) is validated first, then applied in one durable commit: 202
+/// comes after that commit, with the events and webhook messages already stored. A signal `id`
+/// the project has already applied is a no-op counted in `duplicates`, so a batch may be sent
+/// again safely; a signal older than the last one applied for the same participant or media is
+/// counted in `stale`. A 400 (a bad signal, named by its index) or a 409 (a signal the meeting's
+/// state refuses, e.g. a recording without an ongoing session) applies nothing of the batch.
 #[utoipa::path(post, path = "/v1/signals", operation_id = "ingestSignals", tag = "signals",
     request_body = SignalBatch,
     responses(

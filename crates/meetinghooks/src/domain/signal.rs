@@ -167,7 +167,7 @@ fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
             }
         }
         "hls.stopped" => SignalKind::HlsStopped,
-        other => return Err(format!("unknown type {other:?}")),
+        other => return Err(unknown_type(other)),
     };
     Ok(Signal {
         id,
@@ -175,6 +175,33 @@ fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
         at,
         kind,
     })
+}
+
+/// Every signal type, as `type` spells it.
+pub const SIGNAL_TYPES: [&str; 8] = [
+    "participant.joined",
+    "participant.left",
+    "recording.started",
+    "recording.stopped",
+    "livestream.started",
+    "livestream.stopped",
+    "hls.started",
+    "hls.stopped",
+];
+
+/// The error for an unknown `type`, with a hint when it is the webhook's name.
+fn unknown_type(given: &str) -> String {
+    let dotted = given.replacen('-', ".", 1);
+    if given.contains('-') && SIGNAL_TYPES.contains(&dotted.as_str()) {
+        return format!(
+            "unknown type {given:?}: signal types use a dot, did you mean {dotted:?}? \
+             (\"{given}\" is the webhook it causes)"
+        );
+    }
+    format!(
+        "unknown type {given:?}; signal types are {}",
+        SIGNAL_TYPES.join(", ")
+    )
 }
 
 /// True for an absolute `http`/`https` URL with a host.
@@ -245,6 +272,14 @@ mod tests {
         let err = parse_batch(&[good, bad], Timestamp(0)).unwrap_err();
         assert_eq!(err.index, 1);
         assert!(err.reason.contains("unknown type"));
+        assert!(err.reason.contains("hls.stopped"), "{}", err.reason);
+        let webhook_name = json!({"id":"c","type":"participant-joined","meetingId":"m"});
+        let err = parse_batch(&[webhook_name], Timestamp(0)).unwrap_err();
+        assert!(
+            err.reason.contains("did you mean \"participant.joined\""),
+            "{}",
+            err.reason
+        );
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// `create_project` with a name another project has.
+pub(crate) fn project_name_taken(name: &str) -> StoreError {
+    StoreError::Busy(format!("a project named {name:?} already exists"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub id: String,

@@ -61,6 +61,10 @@ async fn bad_signals_are_refused_without_effect() {
             "unknown type",
         ),
         (
+            json!({"id":"u","type":"participant-joined","meetingId":"x"}),
+            "signal types use a dot, did you mean \"participant.joined\"?",
+        ),
+        (
             json!({"id":"u","type":"participant.joined","meetingId":"x","participantId":"q"}),
             "participantName is required",
         ),

@@ -290,12 +290,16 @@ async fn bad_input_to_delivery_routes_changes_nothing() {
         )
         .await;
     assert_error(recover, StatusCode::BAD_REQUEST, "invalid_request").await;
-    assert_error(
+    let message = assert_error(
         app.get("/v1/messages?status=lost").await,
         StatusCode::BAD_REQUEST,
         "invalid_query",
     )
     .await;
+    assert!(
+        message.contains("use one of waiting, pending, delivering"),
+        "{message}"
+    );
     let unauthorised = app
         .client
         .get(app.url("/v1/endpoints"))

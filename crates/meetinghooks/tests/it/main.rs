@@ -8,6 +8,7 @@ mod cluster;
 mod delivery;
 mod delivery_safety;
 mod failures;
+mod first_run;
 mod full_meeting;
 mod listen_e2e;
 mod openapi;

@@ -1,17 +1,21 @@
-//! `GET /openapi.json`: public, OpenAPI 3, and documents exactly the routes the router serves.
+//! `GET /openapi.json` and `GET /docs`: public, OpenAPI 3, documenting exactly the routes the
+//! router serves, each explained; and the page that renders it with the vendored Redoc.
 
 use std::collections::BTreeSet;
 
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use reqwest::Url;
 use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Every (path, method) of `api::router`; keep in step with it.
+/// Every (path, method) of `api::router` but the script `/docs` loads; keep in step with it.
 const ROUTES: &[(&str, &str)] = &[
     ("/healthz", "get"),
     ("/readyz", "get"),
     ("/metrics", "get"),
     ("/openapi.json", "get"),
+    ("/docs", "get"),
     ("/v1/signals", "post"),
     ("/v1/events", "get"),
     ("/v2/rooms", "post"),
@@ -36,7 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/messages/{id}/resend", "post"),
 ];
 
-const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -152,5 +156,159 @@ async fn the_document_covers_exactly_the_routes() {
         let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
         assert!(schemas.contains_key(name), "dangling $ref {r}");
     }
+    app.shutdown().await;
+}
+
+/// The served document, fetched without a key.
+async fn served_document(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_operation_has_a_summary_and_a_description() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
+    let mut lacking = Vec::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            operations += 1;
+            for field in ["summary", "description"] {
+                let text = op[field].as_str().unwrap_or_default().trim();
+                if text.is_empty() {
+                    lacking.push(format!("{method} {path}: {field}"));
+                }
+            }
+        }
+    }
+    assert_eq!(operations, ROUTES.len(), "every route was walked");
+    assert!(lacking.is_empty(), "operations lacking text: {lacking:#?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_document_says_how_to_authenticate_and_which_routes_are_public() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
+    let description = doc["info"]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("Authorization: Bearer <api key>"),
+        "{description}"
+    );
+    for path in PUBLIC {
+        assert!(
+            description.contains(&format!("`{path}`")),
+            "info.description does not name {path} as public: {description}"
+        );
+        // And it is true: no key needed.
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path} without a key");
+    }
+    let response = app.client.get(app.url("/v1/events")).send().await.unwrap();
+    assert_error(response, reqwest::StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.shutdown().await;
+}
+
+/// The directives of a Content-Security-Policy, by name.
+fn policy_directives(policy: &str) -> Vec<(String, Vec<String>)> {
+    policy
+        .split(';')
+        .filter_map(|directive| {
+            let mut words = directive.split_whitespace().map(str::to_owned);
+            Some((words.next()?, words.collect()))
+        })
+        .collect()
+}
+
+/// The `src` of every `<script>` in `html`; fails on a script with inline code.
+fn script_sources(html: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for (start, _) in html.match_indices("<script") {
+        let (tag, after) = html[start..]
+            .split_once('>')
+            .expect("a closed <script> tag");
+        let body = after.split_once("</script>").expect("</script>").0;
+        assert!(body.trim().is_empty(), "inline script: {body}");
+        let src = tag
+            .split_once("src=\"")
+            .and_then(|(_, s)| s.split_once('"'))
+            .unwrap_or_else(|| panic!("a <script> without src: {tag}"))
+            .0;
+        sources.push(src.to_owned());
+    }
+    sources
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_the_document_with_the_vendored_redoc() {
+    let app = TestApp::spawn().await;
+    // Public, like the document it renders.
+    let page_url = Url::parse(&app.url("/docs")).unwrap();
+    let response = app.client.get(page_url.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8");
+    let policy = headers
+        .get(CONTENT_SECURITY_POLICY)
+        .expect("a Content-Security-Policy")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let directives = policy_directives(&policy);
+    let directive = |name: &str| {
+        directives
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, values)| values.clone())
+            .unwrap_or_else(|| panic!("no {name} in {policy}"))
+    };
+    assert_eq!(directive("default-src"), ["'none'"], "{policy}");
+    assert_eq!(
+        directive("script-src"),
+        ["'self'"],
+        "only same-origin scripts: {policy}"
+    );
+    let html = response.text().await.unwrap();
+
+    // Redoc reads the document named by the `<redoc>` element.
+    let spec = html
+        .split_once("<redoc spec-url=\"")
+        .and_then(|(_, s)| s.split_once('"'))
+        .expect("a <redoc spec-url> element")
+        .0;
+    assert_eq!(page_url.join(spec).unwrap().path(), "/openapi.json");
+
+    let sources = script_sources(&html);
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    let script_url = page_url.join(&sources[0]).unwrap();
+    assert_eq!(script_url.host_str(), page_url.host_str(), "same origin");
+    let response = app.client.get(script_url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/javascript"),
+        "{content_type}"
+    );
+    let cache = response.headers()[CACHE_CONTROL].to_str().unwrap();
+    assert!(cache.contains("max-age="), "{cache}");
+    let served = response.bytes().await.unwrap();
+    let vendored: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/redoc/redoc.standalone.js"
+    ));
+    assert!(
+        served == vendored,
+        "the script is the vendored Redoc, byte for byte"
+    );
     app.shutdown().await;
 }

@@ -15,9 +15,9 @@ use tokio_postgres::{NoTls, Row};
 
 use super::outbox::event_id;
 use super::{
-    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
-    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
+    LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
+    Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::random_hex_id;
@@ -312,19 +312,25 @@ impl Store for PostgresStore {
             name: name.to_owned(),
         };
         let now = Timestamp::now().0;
-        transact!(self, |tx| async {
-            tx.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)",
-                &[&project.id, &project.name, &now],
-            )
-            .await?;
+        let created = transact!(self, |tx| async {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&project.id, &project.name, &now],
+                )
+                .await?;
+            if inserted == 0 {
+                return PgResult::Ok(None);
+            }
             tx.execute(
                 "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES ($1, $2, $3)",
                 &[&&key_hash[..], &project.id, &now],
             )
             .await?;
-            PgResult::Ok(project.clone())
-        })
+            PgResult::Ok(Some(project.clone()))
+        })?;
+        created.ok_or_else(|| project_name_taken(name))
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {

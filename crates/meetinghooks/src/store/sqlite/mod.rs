@@ -12,9 +12,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
-    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
+    LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
+    Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::random_hex_id;
@@ -286,10 +286,14 @@ impl Store for SqliteStore {
                 name,
             };
             let now = Timestamp::now().0;
-            conn.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+            let inserted = conn.execute(
+                "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
                 params![project.id, project.name, now],
             )?;
+            if inserted == 0 {
+                return Err(project_name_taken(&project.name));
+            }
             conn.execute(
                 "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
                 params![&key_hash[..], project.id, now],

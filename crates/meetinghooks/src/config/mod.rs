@@ -1,14 +1,14 @@
-//! Configuration: defaults, then a TOML file, then `MEETINGHOOKS_*` variables; validated once.
+//! Configuration: the settings, their defaults and the rules between them.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod load;
+pub use load::{ConfigError, Loaded, CLIENT_VARIABLES};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +28,8 @@ pub struct Config {
     pub bootstrap_api_key: Option<Secret>,
     /// `tracing` filter, e.g. `info` or `meetinghooks=debug`.
     pub log: String,
+    /// `text` (coloured on a terminal) or `json` (one object per line).
+    pub log_format: LogFormat,
 
     /// Delay before each attempt: the first is normally 0 (at once).
     #[serde(with = "duration_list")]
@@ -70,6 +72,7 @@ impl Default for Config {
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
             log: "info".into(),
+            log_format: LogFormat::Text,
             retry_schedule: crate::delivery::schedule::default_schedule(),
             retry_jitter: 0.2,
             request_timeout: Duration::from_secs(15),
@@ -85,69 +88,103 @@ impl Default for Config {
     }
 }
 
+/// How `serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only when written to a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 impl Config {
-    /// Layers defaults, the optional file and the environment, then validates.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            if !file.exists() {
-                anyhow::bail!("config file {} does not exist", file.display());
-            }
-            figment = figment.merge(Toml::file(file));
+    /// The names of every setting, as written in a file.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
         }
-        let config: Config = figment
-            .merge(Env::prefixed("MEETINGHOOKS_"))
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        config.validate()?;
-        Ok(config)
     }
 
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Checks the rules between values; an error lists every broken one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, problem: &str| {
+            if !ok {
+                problems.push(problem.to_owned());
+            }
+        };
         match self.database() {
             Some(Database::Postgres) => {
-                tokio_postgres::Config::from_str(&self.database_url).map_err(|e| {
-                    anyhow::anyhow!("database_url {}: {e}", self.redacted_database_url())
-                })?;
+                if let Err(e) = tokio_postgres::Config::from_str(&self.database_url) {
+                    check(
+                        false,
+                        &format!("database_url {}: {e}", self.redacted_database_url()),
+                    );
+                }
             }
             Some(Database::Sqlite) => {}
-            None => anyhow::bail!(
-                "database_url must be sqlite://PATH or postgres://..., got {:?}",
-                self.redacted_database_url()
+            None => check(
+                false,
+                &format!(
+                    "database_url must be sqlite://PATH or postgres://..., got {:?}",
+                    self.redacted_database_url()
+                ),
             ),
         }
-        if self.database_max_connections == 0 {
-            anyhow::bail!("database_max_connections must be at least 1");
+        check(
+            self.database_max_connections > 0,
+            "database_max_connections must be at least 1",
+        );
+        check(self.retention_days > 0, "retention_days must be at least 1");
+        check(
+            self.reconnect_grace <= Duration::from_secs(24 * 3600),
+            "reconnect_grace must be at most 24h",
+        );
+        check(
+            !self.retry_schedule.is_empty(),
+            "retry_schedule needs at least one entry",
+        );
+        check(
+            (0.0..1.0).contains(&self.retry_jitter),
+            "retry_jitter must be in [0, 1)",
+        );
+        check(
+            (Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.request_timeout),
+            "request_timeout must be 1s-30s",
+        );
+        check(
+            self.lease_duration >= self.request_timeout * 2,
+            "lease_duration must be at least twice request_timeout",
+        );
+        check(
+            self.endpoint_concurrency > 0,
+            "endpoint_concurrency must be at least 1",
+        );
+        check(
+            self.global_concurrency > 0,
+            "global_concurrency must be at least 1",
+        );
+        if let Err(e) = crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets) {
+            check(false, &format!("allowed_private_targets: {e}"));
         }
-        if self.retention_days == 0 {
-            anyhow::bail!("retention_days must be at least 1");
-        }
-        if self.reconnect_grace > Duration::from_secs(24 * 3600) {
-            anyhow::bail!("reconnect_grace must be at most 24h");
-        }
-        if self.retry_schedule.is_empty() {
-            anyhow::bail!("retry_schedule needs at least one entry");
-        }
-        if !(0.0..1.0).contains(&self.retry_jitter) {
-            anyhow::bail!("retry_jitter must be in [0, 1)");
-        }
-        if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.request_timeout) {
-            anyhow::bail!("request_timeout must be 1-30 s");
-        }
-        if self.lease_duration < self.request_timeout * 2 {
-            anyhow::bail!("lease_duration must be at least twice request_timeout");
-        }
-        if self.endpoint_concurrency == 0 || self.global_concurrency == 0 {
-            anyhow::bail!("endpoint_concurrency and global_concurrency must be at least 1");
-        }
-        crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets)
-            .map_err(|e| anyhow::anyhow!("allowed_private_targets: {e}"))?;
         if let Some(key) = &self.bootstrap_api_key {
-            if key.0.len() < 16 {
-                anyhow::bail!("bootstrap_api_key must be at least 16 characters");
-            }
+            check(
+                key.0.len() >= 16,
+                "bootstrap_api_key must be at least 16 characters",
+            );
         }
-        Ok(())
+        problems
     }
 }
 
@@ -208,7 +245,8 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Durations as text (`"10s"`, `"500ms"`, `"2m"`, `"1h"`) or a plain number of seconds.
+/// Durations as text with a unit (`"10s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`); a bare number
+/// is refused, since `10` could mean seconds or milliseconds.
 pub mod duration_text {
     use super::*;
 
@@ -221,7 +259,7 @@ pub mod duration_text {
         let value: f64 = number.parse().ok()?;
         let seconds = match unit.trim() {
             "ms" => value / 1000.0,
-            "" | "s" => value,
+            "s" => value,
             "m" => value * 60.0,
             "h" => value * 3600.0,
             "d" => value * 86_400.0,
@@ -241,13 +279,16 @@ pub mod duration_text {
             Seconds(f64),
             Text(String),
         }
-        let parsed = match Raw::deserialize(d)? {
-            Raw::Seconds(s) => Duration::try_from_secs_f64(s).ok(),
-            Raw::Text(t) => parse(&t),
-        };
-        parsed.ok_or_else(|| {
-            serde::de::Error::custom("expected a duration such as \"10s\" or \"500ms\"")
-        })
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
+                "{s} has no unit: write a duration such as \"{s}s\" or \"500ms\""
+            ))),
+            Raw::Text(t) => parse(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{t:?} is not a duration: write one such as \"10s\", \"500ms\", \"2m\" or \"1h\""
+                ))
+            }),
+        }
     }
 }
 
@@ -290,6 +331,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -301,7 +343,7 @@ mod tests {
             Some(Duration::from_millis(250))
         );
         assert_eq!(duration_text::parse("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(duration_text::parse("3"), Some(Duration::from_secs(3)));
+        assert_eq!(duration_text::parse("3"), None);
         assert_eq!(duration_text::parse("ten"), None);
     }
 
@@ -315,15 +357,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
-    fn file_then_env_layering() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("m.toml", "reconnect_grace = \"3s\"\nlog = \"debug\"")?;
-            jail.set_env("MEETINGHOOKS_LOG", "warn");
-            let c = Config::load(Some(Path::new("m.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(c.reconnect_grace, Duration::from_secs(3));
-            assert_eq!(c.log, "warn");
-            Ok(())
-        });
+    fn keys_are_the_fields() {
+        let keys = Config::keys();
+        assert!(keys.contains(&"bootstrap_api_key".to_string()));
+        assert!(keys.contains(&"reconnect_grace".to_string()));
+        assert_eq!(keys.len(), 19, "{keys:?}");
     }
 }
