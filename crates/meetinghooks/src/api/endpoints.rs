@@ -389,10 +389,13 @@ pub async fn create(
 
 /// Lists webhook endpoints
 ///
-/// All endpoints of the project, without their secrets.
+/// All endpoints of the project, rooms' own webhooks included (marked `"kind": "room"`, with
+/// their `roomId`; `?kind=` filters), without their secrets.
 #[utoipa::path(get, path = "/v1/endpoints", operation_id = "listEndpoints", tag = "endpoints",
+    params(EndpointListQuery),
     responses(
-        (status = 200, description = "All endpoints of the project", body = EndpointList),
+        (status = 200, description = "The project's endpoints, rooms' own webhooks included", body = EndpointList),
+        (status = 400, description = "Unknown kind", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),

@@ -586,7 +586,7 @@ fn decide(
             metrics::histogram!("meetinghooks_delivery_latency_seconds").record(latency);
             NextStep::Succeeded
         }
-        Some(410) => NextStep::Gone(format!("{} answered 410 Gone", endpoint.url)),
+        Some(410) => NextStep::Gone("the endpoint answered 410 Gone".into()),
         _ => match leased.resend_of {
             Some(previous) if previous != MessageStatus::Pending => NextStep::Restore(previous),
             _ => {
