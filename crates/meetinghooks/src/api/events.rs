@@ -119,13 +119,7 @@ pub async fn list(
     let next_cursor = match query.follow {
         None => page.next_cursor,
         // Past the last event listed, else where this page started.
-        Some(_) => Some(
-            page.items
-                .last()
-                .map(|e| e.position)
-                .or(after)
-                .unwrap_or(0),
-        ),
+        Some(_) => Some(page.items.last().map(|e| e.position).or(after).unwrap_or(0)),
     }
     .map(|c| c.to_string());
     let data = page
