@@ -213,6 +213,31 @@ fn api_error(status: StatusCode, text: &str) -> ClientError {
     }
 }
 
+/// Writes to stdout. A closed pipe (`… | head`) ends the program quietly rather than in a
+/// panic, as `println!` would.
+pub fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(err) => {
+            eprintln!("error: writing to stdout: {err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! outln {
+    () => {
+        $crate::cli::client::write_stdout("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::client::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
 /// Ends a client command: on failure prints `error: …` to stderr and exits with status 1.
 pub fn finish(result: anyhow::Result<()>) -> anyhow::Result<()> {
     if let Err(err) = result {

@@ -12,10 +12,8 @@ pub struct CompletionsArgs {
 /// `meetinghooks completions bash > ~/.local/share/bash-completion/completions/meetinghooks`.
 pub fn run(args: CompletionsArgs) {
     let mut command = super::Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "meetinghooks",
-        &mut std::io::stdout(),
-    );
+    // Into memory first: `generate` panics when its writer fails, e.g. on a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "meetinghooks", &mut script);
+    super::client::write_stdout(&String::from_utf8_lossy(&script));
 }

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{Answer, ApiClient, ClientArgs};
+use super::client::{outln, write_stdout, Answer, ApiClient, ClientArgs};
 use super::table::{fields, table};
 
 #[derive(clap::Args)]
@@ -146,9 +146,9 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
         EndpointsCommand::List => {
             let answer: Answer<EndpointList> = api.get(api.url(&["v1", "endpoints"], &[])).await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else if answer.value.data.is_empty() {
-                println!("no endpoints yet; add one with `meetinghooks endpoints create URL`");
+                outln!("no endpoints yet; add one with `meetinghooks endpoints create URL`");
             } else {
                 let rows: Vec<Vec<String>> = answer
                     .value
@@ -164,10 +164,10 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                         ]
                     })
                     .collect();
-                print!(
-                    "{}",
-                    table(&["ID", "URL", "EVENTS", "STATE", "DESCRIPTION"], &rows)
-                );
+                write_stdout(&table(
+                    &["ID", "URL", "EVENTS", "STATE", "DESCRIPTION"],
+                    &rows,
+                ));
             }
         }
         EndpointsCommand::Create {
@@ -190,21 +190,21 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 .post(api.url(&["v1", "endpoints"], &[]), Some(body))
                 .await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
                 let e = &answer.value;
-                println!("created endpoint {} for {}", e.id, e.url);
-                println!("events: {}; ordering: {}", e.events.join(", "), e.ordering);
-                println!("secret: {}", e.secret.as_deref().unwrap_or("-"));
-                println!("Receivers verify with the secret; keep it somewhere safe.");
+                outln!("created endpoint {} for {}", e.id, e.url);
+                outln!("events: {}; ordering: {}", e.events.join(", "), e.ordering);
+                outln!("secret: {}", e.secret.as_deref().unwrap_or("-"));
+                outln!("Receivers verify with the secret; keep it somewhere safe.");
             }
         }
         EndpointsCommand::Show { id } => {
             let answer: Answer<Endpoint> = api.get(api.url(&["v1", "endpoints", &id], &[])).await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
-                print!("{}", answer.value.fields());
+                write_stdout(&answer.value.fields());
             }
         }
         EndpointsCommand::Disable { id } => {
@@ -215,9 +215,9 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
-                println!(
+                outln!(
                     "endpoint {id} disabled; its messages are kept as skipped until it is enabled"
                 );
             }
@@ -230,9 +230,9 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
-                println!("endpoint {id} enabled");
+                outln!("endpoint {id} enabled");
             }
         }
         EndpointsCommand::Rotate { id } => {
@@ -243,11 +243,11 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             if json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
-                println!("new secret: {}", answer.value.secret);
+                outln!("new secret: {}", answer.value.secret);
                 if let Some(until) = &answer.value.previous_secret_valid_until {
-                    println!("The previous secret keeps signing beside it until {until}.");
+                    outln!("The previous secret keeps signing beside it until {until}.");
                 }
             }
         }

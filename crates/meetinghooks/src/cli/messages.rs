@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::client::{Answer, ApiClient, ClientArgs, RawPage};
+use super::client::{outln, write_stdout, Answer, ApiClient, ClientArgs, RawPage};
 use super::table::{cell, fields, table};
 
 #[derive(clap::Args)]
@@ -135,12 +135,12 @@ pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
             let answer: Answer<Page<Message>> =
                 api.get(api.url(&["v1", "messages"], &query)).await?;
             if args.json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
                 return Ok(());
             }
             let page = answer.value;
             if page.data.is_empty() {
-                println!("no messages");
+                outln!("no messages");
             } else {
                 let rows: Vec<Vec<String>> = page
                     .data
@@ -158,16 +158,13 @@ pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
                         ]
                     })
                     .collect();
-                print!(
-                    "{}",
-                    table(
-                        &[
-                            "ID", "STATUS", "ATTEMPTS", "LAST", "TYPE", "MEETING", "ENDPOINT",
-                            "CREATED"
-                        ],
-                        &rows
-                    )
-                );
+                write_stdout(&table(
+                    &[
+                        "ID", "STATUS", "ATTEMPTS", "LAST", "TYPE", "MEETING", "ENDPOINT",
+                        "CREATED",
+                    ],
+                    &rows,
+                ));
             }
             if let Some(cursor) = page.next_cursor {
                 eprintln!("more messages follow: add --after {cursor}");
@@ -194,37 +191,34 @@ pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
             if args.json {
                 // Two answers in one document, each exactly as the API sent it.
                 let attempts = serde_json::to_string(&attempts)?;
-                println!(
+                outln!(
                     "{{\"message\":{},\"attempts\":{attempts}}}",
                     message.text.trim()
                 );
                 return Ok(());
             }
             let m = &message.value;
-            print!(
-                "{}",
-                fields(&[
-                    ("id", m.id.clone()),
-                    ("status", m.status.clone()),
-                    ("type", m.webhook_type.clone()),
-                    ("meeting", format!("{} #{}", m.meeting_id, m.sequence)),
-                    ("event", m.event_id.clone()),
-                    ("endpoint", m.endpoint_id.clone()),
-                    ("attempts", m.attempts.to_string()),
-                    (
-                        "next attempt",
-                        m.next_attempt_at.clone().unwrap_or_else(|| "-".into())
-                    ),
-                    (
-                        "last attempt",
-                        m.last_attempt_at.clone().unwrap_or_else(|| "-".into())
-                    ),
-                    ("last outcome", m.last_outcome()),
-                    ("created", m.created_at.clone()),
-                ])
-            );
+            write_stdout(&fields(&[
+                ("id", m.id.clone()),
+                ("status", m.status.clone()),
+                ("type", m.webhook_type.clone()),
+                ("meeting", format!("{} #{}", m.meeting_id, m.sequence)),
+                ("event", m.event_id.clone()),
+                ("endpoint", m.endpoint_id.clone()),
+                ("attempts", m.attempts.to_string()),
+                (
+                    "next attempt",
+                    m.next_attempt_at.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (
+                    "last attempt",
+                    m.last_attempt_at.clone().unwrap_or_else(|| "-".into()),
+                ),
+                ("last outcome", m.last_outcome()),
+                ("created", m.created_at.clone()),
+            ]));
             if attempts.is_empty() {
-                println!("\nno attempts yet");
+                outln!("\nno attempts yet");
                 return Ok(());
             }
             let rows = attempts
@@ -239,21 +233,18 @@ pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
                     ])
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            println!();
-            print!(
-                "{}",
-                table(&["ATTEMPTED", "OUTCOME", "TOOK", "ANSWER"], &rows)
-            );
+            outln!();
+            write_stdout(&table(&["ATTEMPTED", "OUTCOME", "TOOK", "ANSWER"], &rows));
         }
         MessagesCommand::Resend { id } => {
             let answer: Answer<Attempt> = api
                 .post(api.url(&["v1", "messages", &id, "resend"], &[]), None)
                 .await?;
             if args.json {
-                println!("{}", answer.text);
+                outln!("{}", answer.text);
             } else {
                 let a = &answer.value;
-                println!("resent {id}: {} in {} ms", a.outcome(), a.duration_ms);
+                outln!("resent {id}: {} in {} ms", a.outcome(), a.duration_ms);
             }
         }
     }

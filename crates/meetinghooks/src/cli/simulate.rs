@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::{json, Value};
 
-use super::client::{Answer, ApiClient, ClientArgs, ClientError};
+use super::client::{outln, Answer, ApiClient, ClientArgs, ClientError};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
 
@@ -144,7 +144,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
                 other => other.into(),
             })?;
         let at_ingest = report.value.events;
-        println!(
+        outln!(
             "meeting {meeting_id}: {sent} signals sent; the server emitted {at_ingest} events at ingest"
         );
         let dropped = args.drops.min(args.participants) > 0;
@@ -160,11 +160,13 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
                 args.wait
             ));
         }
-        println!("{summary}, listed below:");
+        outln!("{summary}, listed below:");
         for event in &events {
-            println!(
+            outln!(
                 "  #{:<3} {:<20} {}",
-                event.sequence, event.webhook_type, event.payload
+                event.sequence,
+                event.webhook_type,
+                event.payload
             );
         }
     }

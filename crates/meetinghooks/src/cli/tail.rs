@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::client::{Answer, ApiClient, ClientArgs, ClientError, RawPage};
+use super::client::{outln, Answer, ApiClient, ClientArgs, ClientError, RawPage};
 
 /// Events asked for per poll; a full page is followed at once by the next.
 const PAGE: usize = 500;
@@ -94,12 +94,17 @@ async fn follow(api: &ApiClient, args: &TailArgs) -> anyhow::Result<()> {
         let full = page.value.data.len() >= PAGE;
         for raw in &page.value.data {
             if args.json {
-                println!("{}", raw.get());
+                outln!("{}", raw.get());
             } else {
                 let e: Event = serde_json::from_str(raw.get())?;
-                println!(
+                outln!(
                     "{} {} {} #{:<3} {:<20} {}",
-                    e.created_at, e.id, e.meeting_id, e.sequence, e.webhook_type, e.payload
+                    e.created_at,
+                    e.id,
+                    e.meeting_id,
+                    e.sequence,
+                    e.webhook_type,
+                    e.payload
                 );
             }
         }
