@@ -28,6 +28,7 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// For clients that poll for new events: `nextCursor` is then never null. Without `after`,
     /// `all` starts at the beginning of the log and `new` at its current end.
+    #[param(inline)]
     follow: Option<Follow>,
 }
 
