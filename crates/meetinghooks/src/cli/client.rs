@@ -43,6 +43,8 @@ pub enum ClientError {
     Unreachable { url: String },
     /// The API answered with an error of its own.
     Api { code: String, message: String },
+    /// The connection failed after it was made, or the answer did not arrive in time.
+    Transport(String),
     /// Anything else: a bad option, a timeout, an answer that is not the API's.
     Other(String),
 }
@@ -54,7 +56,7 @@ impl fmt::Display for ClientError {
                 write!(f, "cannot reach {url}: is `meetinghooks serve` running?")
             }
             ClientError::Api { code, message } => write!(f, "{code}: {message}"),
-            ClientError::Other(message) => f.write_str(message),
+            ClientError::Transport(message) | ClientError::Other(message) => f.write_str(message),
         }
     }
 }
@@ -178,14 +180,14 @@ impl ApiClient {
                 url: self.base().to_owned(),
             }
         } else if err.is_timeout() {
-            ClientError::Other(format!(
+            ClientError::Transport(format!(
                 "{} did not answer within {} s",
                 self.base(),
                 REQUEST_TIMEOUT.as_secs()
             ))
         } else {
             // reqwest's own message omits the cause; the chain has it.
-            ClientError::Other(format!("{:#}", anyhow::Error::new(err)))
+            ClientError::Transport(format!("{:#}", anyhow::Error::new(err)))
         }
     }
 }

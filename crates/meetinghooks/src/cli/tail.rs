@@ -65,9 +65,11 @@ async fn follow(api: &ApiClient, args: &TailArgs) -> anyhow::Result<()> {
         let page: Answer<RawPage> = match api.get(url).await {
             Ok(page) => page,
             // Once following, a restarting server is waited for.
-            Err(err @ ClientError::Unreachable { .. }) if cursor.is_some() => {
+            Err(err @ (ClientError::Unreachable { .. } | ClientError::Transport(_)))
+                if cursor.is_some() =>
+            {
                 if !lost {
-                    eprintln!("{err}; trying again every {:?}", args.interval);
+                    eprintln!("{err} (trying again every {:?})", args.interval);
                     lost = true;
                 }
                 tokio::time::sleep(args.interval).await;

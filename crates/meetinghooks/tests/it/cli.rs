@@ -557,3 +557,60 @@ async fn listen_shows_the_attempt_number_it_is_sent() {
     );
     listen.kill().await.unwrap();
 }
+
+/// `meetinghooks serve` on a chosen address, so that a restart comes back where it was.
+fn serve_on(dir: &std::path::Path, addr: std::net::SocketAddr) -> Binary {
+    let child = std::process::Command::new(binary_path())
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
+        .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+        .env("MEETINGHOOKS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Binary { child, addr }
+}
+
+#[tokio::test]
+async fn tail_waits_out_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], closed_port()).into();
+    let client = reqwest::Client::new();
+    let server = serve_on(dir.path(), addr);
+    server.wait_ready(&client).await;
+
+    let mut tail = Command::new(binary_path())
+        .args(["tail", "--interval", "50ms", "--url", &server.url("")])
+        .env("MEETINGHOOKS_API_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(tail.stderr.take().unwrap()).lines();
+    line_where(&mut err, "tail to start", |l| {
+        l.starts_with("following events")
+    })
+    .await;
+
+    server.kill9();
+    let lost = line_where(&mut err, "tail to notice", |_| true).await;
+    assert!(
+        lost.starts_with(&format!(
+            "cannot reach http://{addr}: is `meetinghooks serve` running? (trying again"
+        )),
+        "{lost}"
+    );
+    let server = serve_on(dir.path(), addr);
+    server.wait_ready(&client).await;
+    let back = line_where(&mut err, "tail to reconnect", |_| true).await;
+    assert_eq!(back, format!("reached http://{addr} again"));
+
+    let body = json!({"signals": [join("r1", "after-restart", "p1", "2026-01-01T10:00:00Z")]});
+    let answer = post_json(&client, &server.url("/v1/signals"), body).await;
+    assert_eq!(answer["events"], 2, "{answer}");
+    let first = line_where(&mut out, "an event after the restart", |_| true).await;
+    assert!(first.contains(" after-restart #1 "), "{first}");
+    tail.kill().await.unwrap();
+}
