@@ -22,7 +22,9 @@ pub struct ClientArgs {
         long,
         global = true,
         env = "MEETINGHOOKS_URL",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://127.0.0.1:8080",
+        // Without it, help shows a stray `=` when the variable is unset.
+        hide_env_values = true
     )]
     pub url: String,
     /// API key of the project to act for.

@@ -410,6 +410,7 @@ async fn a_wrong_key_and_a_missing_server_are_clear_errors() {
         .unwrap();
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("[env: MEETINGHOOKS_API_KEY]"), "{help}");
+    assert!(help.contains("[env: MEETINGHOOKS_URL]"), "{help}");
     assert!(!help.contains(KEY), "{help}");
     app.shutdown().await;
 }
