@@ -26,6 +26,20 @@ pub struct ListQuery {
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+    /// For clients that poll for new events: `nextCursor` is then never null. Without `after`,
+    /// `all` starts at the beginning of the log and `new` at its current end.
+    #[param(inline)]
+    follow: Option<Follow>,
+}
+
+/// Where a followed listing starts when no `after` is given.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Follow {
+    /// From the oldest event.
+    All,
+    /// From the current end of the log: only events yet to come.
+    New,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,6 +105,10 @@ pub async fn list(
         t.parse::<WebhookType>()
             .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     }
+    let mut after = parse_cursor(query.after.as_deref())?;
+    if after.is_none() && query.follow == Some(Follow::New) {
+        after = Some(end_of_log(&state, &project.id).await?);
+    }
     let page = state
         .store
         .events(
@@ -99,16 +117,60 @@ pub async fn list(
                 meeting_id: query.meeting_id,
                 session_id: query.session_id,
                 webhook_type: query.webhook_type,
-                after: parse_cursor(query.after.as_deref())?,
+                after,
                 limit: page_limit(query.limit)?,
             },
         )
         .await?;
-    let next_cursor = page.next_cursor.map(|c| c.to_string());
+    let next_cursor = match query.follow {
+        None => page.next_cursor,
+        // Past the last event listed, else where this page started.
+        Some(_) => Some(page.items.last().map(|e| e.position).or(after).unwrap_or(0)),
+    }
+    .map(|c| c.to_string());
     let data = page
         .items
         .into_iter()
         .map(EventView::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Json(PageView { data, next_cursor }))
+}
+
+/// The position of the project's newest listed event (0 for none): where `follow=new` starts.
+/// The store lists forwards only, so this searches: doubling, then bisecting, each probe one
+/// indexed seek of one row, about 2·log2(position) probes in all.
+async fn end_of_log(state: &AppState, project_id: &str) -> ApiResult<i64> {
+    let first_after = |after: i64| async move {
+        let page = state
+            .store
+            .events(
+                project_id,
+                EventQuery {
+                    after: Some(after),
+                    limit: 1,
+                    ..EventQuery::default()
+                },
+            )
+            .await?;
+        Ok::<_, ApiError>(page.items.first().map(|e| e.position))
+    };
+    // Invariant: an event sits at `newest`, and none lies after `bound`.
+    let Some(mut newest) = first_after(0).await? else {
+        return Ok(0);
+    };
+    let mut bound = loop {
+        let probe = newest.saturating_mul(2);
+        match first_after(probe).await? {
+            Some(position) => newest = position,
+            None => break probe,
+        }
+    };
+    while newest < bound {
+        let middle = newest + (bound - newest) / 2;
+        match first_after(middle).await? {
+            Some(position) => newest = position,
+            None => bound = middle,
+        }
+    }
+    Ok(newest)
 }

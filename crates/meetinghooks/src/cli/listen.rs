@@ -1,8 +1,11 @@
 //! `meetinghooks listen`: a local development receiver that verifies, prints and optionally forwards webhooks.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use axum::body::Bytes;
@@ -16,6 +19,12 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1 << 20;
+
+/// How many webhook-ids are remembered to recognise a redelivery.
+const REMEMBERED_IDS: usize = 10_000;
+
+/// The server's 1-based attempt number of a delivery.
+const HEADER_ATTEMPT: &str = "webhook-attempt";
 
 #[derive(clap::Args)]
 pub struct ListenArgs {
@@ -67,7 +76,9 @@ pub async fn serve(
         .as_deref()
         .map(Webhook::new)
         .transpose()
-        .context("invalid --secret")?;
+        .map_err(|err| {
+            anyhow::anyhow!("invalid --secret: expected whsec_ followed by base64 ({err})")
+        })?;
     let forward = args.forward_to.as_deref().map(Forward::new).transpose()?;
 
     let addr = listener.local_addr().context("reading the bound address")?;
@@ -82,6 +93,7 @@ pub async fn serve(
         webhook,
         forward,
         out,
+        seen: Mutex::new(SeenIds::default()),
     });
     let app = Router::new()
         .fallback(receive)
@@ -97,6 +109,48 @@ struct Receiver {
     webhook: Option<Webhook>,
     forward: Option<Forward>,
     out: UnboundedSender<String>,
+    seen: Mutex<SeenIds>,
+}
+
+/// The last `REMEMBERED_IDS` webhook-ids accepted, with how often each arrived and a hash of
+/// its first body.
+#[derive(Default)]
+struct SeenIds {
+    counts: HashMap<String, (u32, u64)>,
+    order: VecDeque<String>,
+}
+
+/// How a delivery relates to the ones before it.
+enum Arrival {
+    First,
+    /// The `n`th delivery of this id; `same_body` unless the bytes differ from the first's.
+    Again {
+        n: u32,
+        same_body: bool,
+    },
+}
+
+impl SeenIds {
+    fn record(&mut self, id: &str, body: &[u8]) -> Arrival {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        let hash = hasher.finish();
+        if let Some((count, first_hash)) = self.counts.get_mut(id) {
+            *count += 1;
+            return Arrival::Again {
+                n: *count,
+                same_body: *first_hash == hash,
+            };
+        }
+        if self.order.len() == REMEMBERED_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.counts.remove(&oldest);
+            }
+        }
+        self.counts.insert(id.to_owned(), (1, hash));
+        self.order.push_back(id.to_owned());
+        Arrival::First
+    }
 }
 
 impl Receiver {
@@ -137,32 +191,60 @@ async fn receive(
         // Unverified, anything is accepted, so the body may not be an event at all.
         None => serde_json::from_slice(&body).ok(),
     };
-    rx.emit(describe(&headers, id, event.as_ref(), &body));
+    let arrival = match id {
+        "-" => Arrival::First,
+        id => rx.seen.lock().expect("seen ids").record(id, &body),
+    };
+    rx.emit(describe(&headers, id, event.as_ref(), &body, arrival));
     match &rx.forward {
         Some(forward) => forward.send(&rx, &headers, body).await,
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
-/// A title line, then the body indented below it.
-fn describe(headers: &HeaderMap, id: &str, event: Option<&Event>, body: &[u8]) -> String {
+/// A title line, then the body indented below it; a redelivery of the same bytes is one line.
+fn describe(
+    headers: &HeaderMap,
+    id: &str,
+    event: Option<&Event>,
+    body: &[u8],
+    arrival: Arrival,
+) -> String {
     let sequence = headers.header(HEADER_SEQUENCE).unwrap_or("-");
-    let (title, text) = match event {
+    let (kind, rest) = match event {
         Some(event) => (
+            format!("{} #{sequence}", event.webhook_type()),
             format!(
-                "{} #{sequence} id={id} meeting={} session={}",
-                event.webhook_type(),
+                " meeting={} session={}",
                 event.meeting_id(),
                 event.session_id()
             ),
-            pretty(event, body),
         ),
         None => (
-            format!("(not a meetinghooks event) #{sequence} id={id}"),
-            String::from_utf8_lossy(body).into_owned(),
+            format!("(not a meetinghooks event) #{sequence}"),
+            String::new(),
         ),
     };
-    let mut block = format!("✓ {title}");
+    let mut block = match arrival {
+        Arrival::First => format!("✓ {kind} id={id}{rest}"),
+        Arrival::Again { n, .. } => format!("↻ redelivery #{n} of {id}: {kind}{rest}"),
+    };
+    if let Some(attempt) = headers
+        .header(HEADER_ATTEMPT)
+        .and_then(|a| a.parse::<u32>().ok())
+    {
+        block.push_str(&format!(" attempt {attempt}"));
+    }
+    if let Arrival::Again {
+        same_body: true, ..
+    } = arrival
+    {
+        return block;
+    }
+    let text = match event {
+        Some(event) => pretty(event, body),
+        None => String::from_utf8_lossy(body).into_owned(),
+    };
     for line in text.lines() {
         block.push_str("\n  ");
         block.push_str(line);
@@ -457,6 +539,54 @@ mod tests {
         let err = serve(args, listener, out, std::future::pending())
             .await
             .unwrap_err();
-        assert!(format!("{err:#}").contains("invalid --secret"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("invalid --secret: expected whsec_ followed by base64"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_id_is_marked_as_a_redelivery_with_its_attempt() {
+        let mut listen = start(Some(SECRET), None).await;
+        let body = joined_body();
+        for attempt in ["1", "2"] {
+            let mut headers = signed_headers(&body);
+            headers.insert(HEADER_ATTEMPT, attempt.parse().unwrap());
+            let response = post(&listen.url, headers, body.clone()).await;
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+        let first = next(&mut listen.lines).await;
+        assert!(
+            first.starts_with(
+                "✓ participant-joined #7 id=msg_1 meeting=mtg_1 session=ses_1 attempt 1\n  {\n"
+            ),
+            "{first}"
+        );
+        // The same bytes again: one line, no body.
+        assert_eq!(
+            next(&mut listen.lines).await,
+            "↻ redelivery #2 of msg_1: participant-joined #7 meeting=mtg_1 session=ses_1 attempt 2"
+        );
+    }
+
+    #[test]
+    fn only_the_latest_ids_are_remembered() {
+        let mut seen = SeenIds::default();
+        for i in 0..=REMEMBERED_IDS {
+            assert!(matches!(
+                seen.record(&format!("msg_{i}"), b"x"),
+                Arrival::First
+            ));
+        }
+        assert_eq!(seen.counts.len(), REMEMBERED_IDS);
+        // msg_0 was forgotten to make room; the newest is still known.
+        assert!(matches!(seen.record("msg_0", b"x"), Arrival::First));
+        assert!(matches!(
+            seen.record(&format!("msg_{REMEMBERED_IDS}"), b"y"),
+            Arrival::Again {
+                n: 2,
+                same_body: false
+            }
+        ));
     }
 }

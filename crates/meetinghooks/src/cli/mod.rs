@@ -1,7 +1,13 @@
 //! The command line: `serve`, `project create`, `simulate` and `listen`.
 
+mod client;
+mod completions;
+mod endpoints;
 mod listen;
+mod messages;
 mod simulate;
+mod table;
+mod tail;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +56,14 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// A local webhook receiver for development: verifies, pretty-prints, forwards.
     Listen(listen::ListenArgs),
+    /// Manage webhook endpoints through the API of a running server.
+    Endpoints(endpoints::EndpointsArgs),
+    /// Inspect and resend messages (one per event and endpoint) through the API.
+    Messages(messages::MessagesArgs),
+    /// Print events as the server commits them, until Ctrl-C.
+    Tail(tail::TailArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Subcommand)]
@@ -136,6 +150,13 @@ impl Cli {
             }
             Command::Simulate(args) => simulate::run(args).await,
             Command::Listen(args) => listen::run(args).await,
+            Command::Endpoints(args) => client::finish(endpoints::run(args).await),
+            Command::Messages(args) => client::finish(messages::run(args).await),
+            Command::Tail(args) => client::finish(tail::run(args).await),
+            Command::Completions(args) => {
+                completions::run(args);
+                Ok(())
+            }
         }
     }
 }

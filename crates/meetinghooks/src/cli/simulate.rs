@@ -2,20 +2,17 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::{json, Value};
 
+use super::client::{outln, Answer, ApiClient, ClientArgs, ClientError};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
-    /// Base URL of a running server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// API key of the project to drive.
-    #[arg(long, env = "MEETINGHOOKS_API_KEY")]
-    api_key: String,
+    #[command(flatten)]
+    client: ClientArgs,
     /// Meetings to run.
     #[arg(long, default_value_t = 1)]
     meetings: usize,
@@ -42,7 +39,7 @@ pub struct SimulateArgs {
     wait: Duration,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::config::duration_text::parse(text).ok_or_else(|| format!("invalid duration {text:?}"))
 }
 
@@ -112,37 +109,64 @@ fn script(args: &SimulateArgs, meeting_id: &str) -> Vec<Value> {
     signals
 }
 
+/// How often the wait for a meeting's end says how long it has waited.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    super::client::finish(simulate(args).await)
+}
+
+/// The parts of the ingest answer the summary uses.
+#[derive(serde::Deserialize)]
+struct IngestReport {
+    events: usize,
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if args.participants == 0 {
         bail!("--participants must be at least 1");
     }
-    let client = reqwest::Client::new();
-    let base = args.url.trim_end_matches('/');
-    let auth = format!("Bearer {}", args.api_key);
+    let api = ApiClient::new(&args.client)?;
     for m in 0..args.meetings {
         let meeting_id = format!("sim-{}-{m}", random_hex_id("", 3));
         let signals = script(&args, &meeting_id);
-        let response = client
-            .post(format!("{base}/v1/signals"))
-            .header("authorization", &auth)
-            .json(&json!({ "signals": signals }))
-            .send()
+        let sent = signals.len();
+        let report: Answer<IngestReport> = api
+            .post(
+                api.url(&["v1", "signals"], &[]),
+                Some(json!({ "signals": signals })),
+            )
             .await
-            .with_context(|| format!("posting signals to {base}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("the server refused meeting {meeting_id}: {status} {body}");
-        }
-        println!(
-            "meeting {meeting_id}: {} signals sent, {body}",
-            signals.len()
+            .map_err(|err| match err {
+                ClientError::Api { .. } => {
+                    anyhow::anyhow!("the server refused meeting {meeting_id}: {err}")
+                }
+                other => other.into(),
+            })?;
+        let at_ingest = report.value.events;
+        outln!(
+            "meeting {meeting_id}: {sent} signals sent; the server emitted {at_ingest} events at ingest"
         );
-        let events = wait_for_end(&client, base, &auth, &meeting_id, args.wait).await?;
+        let dropped = args.drops.min(args.participants) > 0;
+        let (events, ended) = wait_for_end(&api, &meeting_id, args.wait, dropped).await?;
+        let later = events.len().saturating_sub(at_ingest);
+        let mut summary = format!("meeting {meeting_id}: {} events in all", events.len());
+        if later > 0 {
+            summary.push_str(&format!(" ({later} after the reconnect grace)"));
+        }
+        if !ended {
+            summary.push_str(&format!(
+                "; the session had not ended after {:?}",
+                args.wait
+            ));
+        }
+        outln!("{summary}, listed below:");
         for event in &events {
-            println!(
+            outln!(
                 "  #{:<3} {:<20} {}",
-                event.sequence, event.webhook_type, event.payload
+                event.sequence,
+                event.webhook_type,
+                event.payload
             );
         }
     }
@@ -150,8 +174,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct EventPage {
     data: Vec<ListedEvent>,
+    next_cursor: Option<String>,
 }
 
 /// An event as listed; the payload stays raw so it prints exactly as webhooks carry it.
@@ -163,31 +189,50 @@ struct ListedEvent {
     payload: Box<serde_json::value::RawValue>,
 }
 
-/// Polls the event log until the meeting's session has ended or `wait` runs out.
+/// Every event of a meeting so far, following cursors.
+async fn meeting_events(api: &ApiClient, meeting_id: &str) -> anyhow::Result<Vec<ListedEvent>> {
+    let mut events = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![("meetingId", meeting_id), ("limit", "500")];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor));
+        }
+        let page: Answer<EventPage> = api.get(api.url(&["v1", "events"], &query)).await?;
+        events.extend(page.value.data);
+        match page.value.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => return Ok(events),
+        }
+    }
+}
+
+/// Polls the event log until the meeting's session has ended or `wait` runs out, saying on
+/// stderr every few seconds how long it has waited. Returns the events and whether it ended.
 async fn wait_for_end(
-    client: &reqwest::Client,
-    base: &str,
-    auth: &str,
+    api: &ApiClient,
     meeting_id: &str,
     wait: Duration,
-) -> anyhow::Result<Vec<ListedEvent>> {
-    let deadline = tokio::time::Instant::now() + wait;
+    dropped: bool,
+) -> anyhow::Result<(Vec<ListedEvent>, bool)> {
+    let started = tokio::time::Instant::now();
+    let deadline = started + wait;
+    let mut next_progress = started + PROGRESS_EVERY;
     loop {
-        let page: EventPage = client
-            .get(format!("{base}/v1/events?meetingId={meeting_id}&limit=500"))
-            .header("authorization", auth)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let events = page.data;
+        let events = meeting_events(api, meeting_id).await?;
         let ended = events.iter().any(|e| e.webhook_type == "session-ended");
-        if ended || tokio::time::Instant::now() >= deadline {
-            if !ended {
-                eprintln!("  (session of {meeting_id} had not ended after {wait:?})");
+        let now = tokio::time::Instant::now();
+        if ended || now >= deadline {
+            return Ok((events, ended));
+        }
+        if now >= next_progress {
+            let waited = (now - started).as_secs();
+            if dropped {
+                eprintln!("  waiting for the reconnect grace (10 s by default): {waited} s…");
+            } else {
+                eprintln!("  waiting for session-ended: {waited} s…");
             }
-            return Ok(events);
+            next_progress += PROGRESS_EVERY;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

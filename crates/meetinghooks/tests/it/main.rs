@@ -4,9 +4,11 @@ mod helpers;
 mod receiver;
 
 mod bad_input;
+mod cli;
 mod cluster;
 mod delivery;
 mod delivery_safety;
+mod events_follow;
 mod failures;
 mod first_run;
 mod full_meeting;

@@ -1,0 +1,617 @@
+//! The operator commands (`endpoints`, `messages`, `tail`, `completions`), `simulate` and
+//! `listen`, run as the real binary against an app on port 0.
+
+use std::process::{Output, Stdio};
+
+use meetinghooks::Config;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStderr, ChildStdout, Command};
+
+use crate::helpers::*;
+use crate::receiver::Receiver;
+
+/// The binary with the app's URL and key in the environment, as an operator would set them.
+fn command(app: &TestApp, args: &[&str]) -> Command {
+    let mut command = Command::new(binary_path());
+    command
+        .args(args)
+        .env("MEETINGHOOKS_URL", app.url(""))
+        .env("MEETINGHOOKS_API_KEY", KEY)
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a command to its end and insists that it succeeded; returns its stdout.
+async fn run_ok(app: &TestApp, args: &[&str]) -> String {
+    let output = command(app, args).output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The next line that `check` accepts, failing the test after `TEST_DEADLINE`.
+async fn line_where<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut Lines<R>,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) -> String {
+    let found = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if check(&line) {
+                return line;
+            }
+        }
+        panic!("the output ended before {what}");
+    };
+    tokio::time::timeout(TEST_DEADLINE, found)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// A port that was just free and has nobody listening on it now.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn endpoints_are_managed_from_the_command_line() {
+    let app = TestApp::delivering().await;
+    let receiver = Receiver::answering(204).await;
+
+    let out = run_ok(
+        &app,
+        &[
+            "endpoints",
+            "create",
+            &receiver.url("/hooks"),
+            "--events",
+            "participant-joined,session-*",
+            "--events",
+            "recording-started",
+            "--description",
+            "from the CLI",
+            "--ordering",
+            "none",
+        ],
+    )
+    .await;
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("created endpoint "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no endpoint id in {out}"))
+        .to_owned();
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap_or_else(|| panic!("no secret in {out}"))
+        .to_owned();
+
+    // The API sees exactly what was asked for, and the secret printed is the one in force.
+    let endpoint: Value = app
+        .get(&format!("/v1/endpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(endpoint["url"], receiver.url("/hooks"));
+    assert_eq!(
+        endpoint["events"],
+        json!(["participant-joined", "session-*", "recording-started"])
+    );
+    assert_eq!(endpoint["description"], "from the CLI");
+    assert_eq!(endpoint["ordering"], "none");
+    let in_force: Value = app
+        .get(&format!("/v1/endpoints/{id}/secret"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_force["secret"], secret.as_str());
+
+    let list = run_ok(&app, &["endpoints", "list"]).await;
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} not listed: {list}"));
+    assert!(
+        row.contains("enabled") && row.contains("from the CLI"),
+        "{row}"
+    );
+    let listed: Value =
+        serde_json::from_str(&run_ok(&app, &["endpoints", "list", "--json"]).await).unwrap();
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    let shown = run_ok(&app, &["endpoints", "show", &id]).await;
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("ordering") && l.ends_with(" none")),
+        "{shown}"
+    );
+
+    run_ok(&app, &["endpoints", "disable", &id]).await;
+    let endpoint: Value = app
+        .get(&format!("/v1/endpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(endpoint["disabled"], true);
+    assert!(run_ok(&app, &["endpoints", "show", &id])
+        .await
+        .contains("disabled: disabled through the API"));
+    run_ok(&app, &["endpoints", "enable", &id]).await;
+    let endpoint: Value = app
+        .get(&format!("/v1/endpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(endpoint["disabled"], false);
+
+    let rotated = run_ok(&app, &["endpoints", "rotate", &id]).await;
+    let new_secret = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("new secret: "))
+        .unwrap_or_else(|| panic!("no new secret in {rotated}"));
+    assert_ne!(new_secret, secret);
+    let in_force: Value = app
+        .get(&format!("/v1/endpoints/{id}/secret"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_force["secret"], new_secret);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
+    let app = TestApp::delivering().await;
+    let port = closed_port();
+    let out = run_ok(
+        &app,
+        &[
+            "endpoints",
+            "create",
+            &format!("http://127.0.0.1:{port}/hooks"),
+            "--json",
+        ],
+    )
+    .await;
+    let endpoint: Value = serde_json::from_str(&out).unwrap();
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+
+    let mut listen = Command::new(binary_path())
+        .args([
+            "listen",
+            "--port",
+            &port.to_string(),
+            "--secret",
+            endpoint["secret"].as_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines: Lines<BufReader<ChildStdout>> =
+        BufReader::new(listen.stdout.take().unwrap()).lines();
+    line_where(&mut lines, "listen to start", |l| {
+        l.contains("listening on")
+    })
+    .await;
+
+    let at = "2026-01-01T10:00:00Z";
+    let response = app.signals(json!([join("s1", "cli-m", "p1", at)])).await;
+    assert_eq!(response.status(), 202);
+    let messages = app
+        .wait_messages(endpoint_id, |ms| {
+            ms.len() == 2 && ms.iter().all(|m| m["status"] == "succeeded")
+        })
+        .await;
+    let joined = messages
+        .iter()
+        .find(|m| m["webhookType"] == "participant-joined")
+        .unwrap();
+    let id = joined["id"].as_str().unwrap();
+    line_where(&mut lines, "the first delivery", |l| {
+        l.starts_with("✓ participant-joined") && l.contains(&format!("id={id} "))
+    })
+    .await;
+
+    let list = run_ok(&app, &["messages", "list", "--endpoint", endpoint_id]).await;
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    let row = rows.iter().find(|r| r.starts_with(id)).unwrap();
+    assert!(
+        row.contains("succeeded") && row.contains("participant-joined") && row.contains("204"),
+        "{row}"
+    );
+    let filtered = run_ok(
+        &app,
+        &[
+            "messages",
+            "list",
+            "--meeting",
+            "other",
+            "--status",
+            "failed",
+        ],
+    )
+    .await;
+    assert_eq!(filtered, "no messages\n");
+    let one: Value =
+        serde_json::from_str(&run_ok(&app, &["messages", "list", "--limit", "1", "--json"]).await)
+            .unwrap();
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    assert!(one["nextCursor"].is_string(), "{one}");
+
+    let resent = run_ok(&app, &["messages", "resend", id]).await;
+    assert!(
+        resent.starts_with(&format!("resent {id}: 204 in ")),
+        "{resent}"
+    );
+    // listen tells the redelivery from the original.
+    let again = line_where(&mut lines, "the redelivery", |l| !l.starts_with("  ")).await;
+    assert!(
+        again.starts_with(&format!("↻ redelivery #2 of {id}: participant-joined #2 ")),
+        "{again}"
+    );
+
+    let shown = run_ok(&app, &["messages", "show", id]).await;
+    assert!(
+        shown.lines().any(|l| l == "attempts      2"),
+        "the message counts both attempts: {shown}"
+    );
+    let attempt_rows = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("ATTEMPTED"))
+        .skip(1)
+        .filter(|l| l.contains(" 204 "))
+        .count();
+    assert_eq!(attempt_rows, 2, "{shown}");
+    let shown: Value =
+        serde_json::from_str(&run_ok(&app, &["messages", "show", id, "--json"]).await).unwrap();
+    assert_eq!(shown["message"]["id"], id);
+    assert_eq!(shown["attempts"].as_array().unwrap().len(), 2);
+
+    listen.kill().await.unwrap();
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn tail_prints_events_committed_after_it_started() {
+    let app = TestApp::spawn().await;
+    let at = "2026-01-01T10:00:00Z";
+    let before = app
+        .signals(json!([join("t1", "tail-before", "p1", at)]))
+        .await;
+    assert_eq!(before.status(), 202);
+
+    let mut tail = command(&app, &["tail", "--interval", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut err: Lines<BufReader<ChildStderr>> =
+        BufReader::new(tail.stderr.take().unwrap()).lines();
+    // Once it says so, it holds its place at the end of the log.
+    line_where(&mut err, "tail to start", |l| {
+        l.starts_with("following events")
+    })
+    .await;
+
+    let after = app
+        .signals(json!([join("t2", "tail-after", "p1", at)]))
+        .await;
+    assert_eq!(after.status(), 202);
+    let first = line_where(&mut out, "the first event", |_| true).await;
+    assert!(
+        first.contains(" tail-after #1 ") && first.contains("session-started"),
+        "an event from before tail started, or none: {first}"
+    );
+    let second = line_where(&mut out, "the second event", |_| true).await;
+    assert!(
+        second.contains(" tail-after #2 ") && second.contains("participant-joined"),
+        "{second}"
+    );
+    tail.kill().await.unwrap();
+
+    // --from-start --json: the whole log, one API object per line, filtered by meeting.
+    let mut tail = command(
+        &app,
+        &["tail", "--from-start", "--json", "--meeting", "tail-before"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut out = BufReader::new(tail.stdout.take().unwrap()).lines();
+    for sequence in [1, 2] {
+        let line = line_where(&mut out, "an event of tail-before", |_| true).await;
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["meetingId"], "tail-before", "{line}");
+        assert_eq!(event["sequence"], sequence, "{line}");
+    }
+    tail.kill().await.unwrap();
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn completions_for_bash_print_a_script() {
+    let output = Command::new(binary_path())
+        .args(["completions", "bash"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(script.contains("_meetinghooks()"), "{script}");
+    assert!(script.contains("complete -F _meetinghooks"), "{script}");
+    // The operator commands are offered.
+    assert!(script.contains("endpoints") && script.contains("tail"));
+}
+
+#[tokio::test]
+async fn a_wrong_key_and_a_missing_server_are_clear_errors() {
+    let app = TestApp::spawn().await;
+    let output = command(&app, &["endpoints", "list", "--api-key", "wrong-key"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert_eq!(stderr(&output), "error: unauthorized: unknown API key\n");
+
+    let output = command(&app, &["messages", "show", "msg_999999"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "error: not_found: message not found\n");
+
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    for args in [
+        vec!["endpoints", "list"],
+        vec!["messages", "list"],
+        vec!["tail"],
+    ] {
+        let output = command(&app, &args)
+            .env("MEETINGHOOKS_URL", &url)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&output),
+            format!("error: cannot reach {url}: is `meetinghooks serve` running?\n"),
+            "{args:?}"
+        );
+    }
+
+    // The key's variable is named in --help, its value never.
+    let help = command(&app, &["endpoints", "list", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("[env: MEETINGHOOKS_API_KEY]"), "{help}");
+    assert!(help.contains("[env: MEETINGHOOKS_URL]"), "{help}");
+    assert!(!help.contains(KEY), "{help}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn simulate_counts_what_it_prints_and_shows_the_grace_passing() {
+    // A grace long enough for at least one progress line (every 2 s).
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        reconnect_grace: std::time::Duration::from_secs(4),
+        ..test_config(dir.path())
+    };
+    let app = TestApp::spawn_with(dir, config).await;
+    let output = command(&app, &["simulate", "--recording", "--drops", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = String::from_utf8(output.stdout.clone()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+
+    let (meeting, sent) = lines[0]
+        .strip_prefix("meeting ")
+        .and_then(|l| l.split_once(": "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let at_ingest: usize = sent
+        .strip_suffix(" events at ingest")
+        .and_then(|s| s.rsplit_once(' '))
+        .and_then(|(head, n)| {
+            assert!(head.contains(" signals sent; the server emitted"), "{out}");
+            n.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    let in_all: usize = lines[1]
+        .strip_prefix(&format!("meeting {meeting}: "))
+        .and_then(|l| l.split_once(" events in all"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let listed = lines[2..].iter().filter(|l| l.starts_with("  #")).count();
+    assert_eq!(listed, lines.len() - 2, "{out}");
+    assert_eq!(in_all, listed, "the count matches the list: {out}");
+    assert_eq!(in_all, app.events(meeting).await.len());
+    assert!(
+        lines[1].contains(&format!(
+            "({} after the reconnect grace)",
+            in_all - at_ingest
+        )),
+        "{out}"
+    );
+    assert!(at_ingest < in_all, "the drop's leave comes later: {out}");
+
+    let progress = stderr(&output);
+    assert!(
+        progress.contains("  waiting for the reconnect grace (10 s by default): 2 s…"),
+        "{progress}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn simulate_without_a_server_asks_whether_it_runs() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let output = Command::new(binary_path())
+        .args(["simulate", "--url", &url, "--api-key", KEY])
+        .env_remove("MEETINGHOOKS_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("error: cannot reach {url}: is `meetinghooks serve` running?\n")
+    );
+}
+
+#[tokio::test]
+async fn listen_refuses_a_malformed_secret_naming_the_format() {
+    let output = Command::new(binary_path())
+        .args([
+            "listen",
+            "--port",
+            &closed_port().to_string(),
+            "--secret",
+            "whsec_not base64!",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("invalid --secret: expected whsec_ followed by base64"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn listen_shows_the_attempt_number_it_is_sent() {
+    let port = closed_port();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut listen = Command::new(binary_path())
+        .args(["listen", "--port", &port.to_string(), "--secret", secret])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
+    line_where(&mut lines, "listen to start", |l| {
+        l.contains("listening on")
+    })
+    .await;
+
+    let body = br#"{"webhookType":"session-started","data":{"sessionId":"s1","meetingId":"m1","start":"2026-01-01T10:00:00.000+00:00"}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = meetinghooks_webhooks::Webhook::new(secret)
+        .unwrap()
+        .sign("msg_7", now, body);
+    let client = reqwest::Client::new();
+    for attempt in ["3", "4"] {
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/hooks"))
+            .header("webhook-id", "msg_7")
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", &signature)
+            .header("webhook-sequence", "1")
+            .header("webhook-attempt", attempt)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let first = line_where(&mut lines, "the delivery", |l| !l.starts_with("  ")).await;
+    assert_eq!(
+        first,
+        "✓ session-started #1 id=msg_7 meeting=m1 session=s1 attempt 3"
+    );
+    let second = line_where(&mut lines, "the redelivery", |l| !l.starts_with("  ")).await;
+    assert_eq!(
+        second,
+        "↻ redelivery #2 of msg_7: session-started #1 meeting=m1 session=s1 attempt 4"
+    );
+    listen.kill().await.unwrap();
+}
+
+/// `meetinghooks serve` on a chosen address, so that a restart comes back where it was.
+fn serve_on(dir: &std::path::Path, addr: std::net::SocketAddr) -> Binary {
+    let child = std::process::Command::new(binary_path())
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
+        .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+        .env("MEETINGHOOKS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Binary { child, addr }
+}
+
+#[tokio::test]
+async fn tail_waits_out_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], closed_port()).into();
+    let client = reqwest::Client::new();
+    let server = serve_on(dir.path(), addr);
+    server.wait_ready(&client).await;
+
+    let mut tail = Command::new(binary_path())
+        .args(["tail", "--interval", "50ms", "--url", &server.url("")])
+        .env("MEETINGHOOKS_API_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(tail.stderr.take().unwrap()).lines();
+    line_where(&mut err, "tail to start", |l| {
+        l.starts_with("following events")
+    })
+    .await;
+
+    server.kill9();
+    let lost = line_where(&mut err, "tail to notice", |_| true).await;
+    assert!(
+        lost.starts_with(&format!(
+            "cannot reach http://{addr}: is `meetinghooks serve` running? (trying again"
+        )),
+        "{lost}"
+    );
+    let server = serve_on(dir.path(), addr);
+    server.wait_ready(&client).await;
+    let back = line_where(&mut err, "tail to reconnect", |_| true).await;
+    assert_eq!(back, format!("reached http://{addr} again"));
+
+    let body = json!({"signals": [join("r1", "after-restart", "p1", "2026-01-01T10:00:00Z")]});
+    let answer = post_json(&client, &server.url("/v1/signals"), body).await;
+    assert_eq!(answer["events"], 2, "{answer}");
+    let first = line_where(&mut out, "an event after the restart", |_| true).await;
+    assert!(first.contains(" after-restart #1 "), "{first}");
+    tail.kill().await.unwrap();
+}
