@@ -241,13 +241,3 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
-
-/// Ends a client command: on failure prints `error: …` to stderr and exits with status 1.
-pub fn finish(result: anyhow::Result<()>) -> anyhow::Result<()> {
-    if let Err(err) = result {
-        let _ = std::io::stdout().flush();
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
-    }
-    Ok(())
-}

@@ -13,7 +13,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use meetinghooks_webhooks::{Event, HeaderLookup, Webhook, HEADER_ID, HEADER_SEQUENCE};
+use meetinghooks_webhooks::{
+    Event, HeaderLookup, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,
+};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -24,7 +26,6 @@ const BODY_LIMIT: usize = 1 << 20;
 const REMEMBERED_IDS: usize = 10_000;
 
 /// The server's 1-based attempt number of a delivery.
-const HEADER_ATTEMPT: &str = "webhook-attempt";
 
 #[derive(clap::Args)]
 pub struct ListenArgs {

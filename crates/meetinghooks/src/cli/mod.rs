@@ -150,9 +150,9 @@ impl Cli {
             }
             Command::Simulate(args) => simulate::run(args).await,
             Command::Listen(args) => listen::run(args).await,
-            Command::Endpoints(args) => client::finish(endpoints::run(args).await),
-            Command::Messages(args) => client::finish(messages::run(args).await),
-            Command::Tail(args) => client::finish(tail::run(args).await),
+            Command::Endpoints(args) => endpoints::run(args).await,
+            Command::Messages(args) => messages::run(args).await,
+            Command::Tail(args) => tail::run(args).await,
             Command::Completions(args) => {
                 completions::run(args);
                 Ok(())

@@ -112,17 +112,13 @@ fn script(args: &SimulateArgs, meeting_id: &str) -> Vec<Value> {
 /// How often the wait for a meeting's end says how long it has waited.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    super::client::finish(simulate(args).await)
-}
-
 /// The parts of the ingest answer the summary uses.
 #[derive(serde::Deserialize)]
 struct IngestReport {
     events: usize,
 }
 
-async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     if args.participants == 0 {
         bail!("--participants must be at least 1");
     }
