@@ -74,6 +74,16 @@ pub async fn run(
         telemetry::prometheus(),
     );
     tracing::info!(addr = %listener.local_addr()?, "meetinghooks listening");
+    // What `serve -v` adds first: the settings in force, without secrets.
+    tracing::debug!(
+        database = %config.redacted_database_url(),
+        reconnect_grace = ?config.reconnect_grace,
+        retry_schedule = ?config.retry_schedule,
+        request_timeout = ?config.request_timeout,
+        lease_duration = ?config.lease_duration,
+        allowed_private_targets = ?config.allowed_private_targets,
+        "configuration in force"
+    );
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -96,7 +96,11 @@ fn serve_reports_every_config_problem_in_one_run() {
 }
 
 /// `serve` started with the clients' variables exported, its log redirected to a file.
-fn serve_logging_to_file(dir: &Path, env: &[(&str, &str)]) -> (Binary, std::path::PathBuf) {
+fn serve_logging_to_file(
+    dir: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> (Binary, std::path::PathBuf) {
     let log = dir.join("serve.log");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -105,6 +109,7 @@ fn serve_logging_to_file(dir: &Path, env: &[(&str, &str)]) -> (Binary, std::path
         .port();
     let child = Command::new(binary_path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(flags)
         .env(
             "MEETINGHOOKS_DATABASE_URL",
             format!("sqlite://{}", dir.join("db.sqlite").display()),
@@ -128,7 +133,7 @@ fn serve_logging_to_file(dir: &Path, env: &[(&str, &str)]) -> (Binary, std::path
 #[tokio::test]
 async fn client_variables_do_not_stop_the_server_and_a_redirected_log_has_no_colours() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, log) = serve_logging_to_file(dir.path(), &[]);
+    let (server, log) = serve_logging_to_file(dir.path(), &[], &[]);
     server.wait_ready(&reqwest::Client::new()).await;
     let warned = || async {
         std::fs::read_to_string(&log).is_ok_and(|t| {
@@ -150,7 +155,8 @@ async fn client_variables_do_not_stop_the_server_and_a_redirected_log_has_no_col
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, log) = serve_logging_to_file(dir.path(), &[("MEETINGHOOKS_LOG_FORMAT", "json")]);
+    let (server, log) =
+        serve_logging_to_file(dir.path(), &[], &[("MEETINGHOOKS_LOG_FORMAT", "json")]);
     server.wait_ready(&reqwest::Client::new()).await;
     eventually("the server has logged", || async {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("MEETINGHOOKS_LOGG"))
@@ -163,4 +169,31 @@ async fn json_logs_are_one_object_per_line() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(object["level"].is_string(), "{line}");
     }
+}
+
+#[tokio::test]
+async fn verbose_and_quiet_change_what_serve_logs() {
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, log) = serve_logging_to_file(dir.path(), &["-v"], &[]);
+    server.wait_ready(&client).await;
+    eventually("-v logs the configuration in force", || async {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("configuration in force"))
+    })
+    .await;
+    server.kill9();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (server, log) = serve_logging_to_file(dir.path(), &["-q"], &[]);
+    server.wait_ready(&client).await;
+    eventually("-q still logs warnings", || async {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("MEETINGHOOKS_LOGG"))
+    })
+    .await;
+    server.kill9();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("meetinghooks listening"),
+        "-q let info through: {text}"
+    );
 }
