@@ -40,14 +40,14 @@ pub struct DeliveryConfig {
     /// How long a message stays leased to this node; at least twice the request timeout.
     pub lease_duration: Duration,
     pub shutdown_grace: Duration,
+    /// Safety net: endpoints are reloaded this often even without an announced change.
+    pub endpoint_refresh: Duration,
+    /// Safety net on a shared store: an idle node looks for work this often.
+    pub shared_poll: Duration,
 }
 
 /// Longest idle sleep; bounds how late work created by another process is noticed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// On a shared store, how often an idle node looks for work other nodes created.
-const SHARED_POLL: Duration = Duration::from_millis(250);
-/// How long an endpoint cache may be stale before it is reloaded anyway.
-const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
 
 enum ToWriter {
@@ -153,7 +153,7 @@ impl Dispatcher {
                 break;
             }
             if self.endpoints_changed.swap(false, AtomicOrdering::AcqRel)
-                || refreshed.elapsed() > ENDPOINT_REFRESH
+                || refreshed.elapsed() > self.config.endpoint_refresh
             {
                 match self.store.delivery_targets().await {
                     Ok(endpoints) => {
@@ -182,7 +182,7 @@ impl Dispatcher {
                 continue;
             }
             // Another node's ingest does not wake this one: look again after a short poll.
-            let poll = self.store.shared().then_some(SHARED_POLL);
+            let poll = self.store.shared().then_some(self.config.shared_poll);
             let sleep = poll.map_or(sleep, |poll| sleep.min(poll));
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {

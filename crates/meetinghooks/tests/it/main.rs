@@ -4,6 +4,7 @@ mod helpers;
 mod receiver;
 
 mod bad_input;
+mod changes;
 mod cli;
 mod cluster;
 mod delivery;
