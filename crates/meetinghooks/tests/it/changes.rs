@@ -149,11 +149,11 @@ async fn an_idle_node_delivers_work_another_node_committed() {
     let mut latencies = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         let meeting = format!("far-{round}");
-        let batch = vec![join("s", &meeting, "p", &now_rfc3339())];
+        let batch = vec![join(&format!("s-{round}"), &meeting, "p", &now_rfc3339())];
         let signals = parse_batch(&batch, Timestamp::now()).unwrap();
         let report = node_a.ingest(&project.id, signals).await.unwrap();
         let committed = Instant::now();
-        assert_eq!(report.messages, 1);
+        assert_eq!(report.messages, 1, "round {round}");
         eventually_within(Duration::from_secs(5), "node B's delivery", || {
             let n = receiver.received().len();
             async move { n > round }
