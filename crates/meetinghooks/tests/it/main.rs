@@ -7,6 +7,7 @@ mod bad_input;
 mod changes;
 mod cli;
 mod cluster;
+mod cluster_listing;
 mod delivery;
 mod delivery_safety;
 mod events_follow;
