@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 use meetinghooks::Config;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStderr, ChildStdout, Command};
+use tokio::process::{ChildStderr, Command};
 
 use crate::helpers::*;
 use crate::receiver::Receiver;
@@ -35,25 +35,6 @@ async fn run_ok(app: &TestApp, args: &[&str]) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The next line that `check` accepts, failing the test after `TEST_DEADLINE`.
-async fn line_where<R: tokio::io::AsyncBufRead + Unpin>(
-    lines: &mut Lines<R>,
-    what: &str,
-    check: impl Fn(&str) -> bool,
-) -> String {
-    let found = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if check(&line) {
-                return line;
-            }
-        }
-        panic!("the output ended before {what}");
-    };
-    tokio::time::timeout(TEST_DEADLINE, found)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// A port that was just free and has nobody listening on it now.
@@ -195,24 +176,8 @@ async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
     let endpoint: Value = serde_json::from_str(&out).unwrap();
     let endpoint_id = endpoint["id"].as_str().unwrap();
 
-    let mut listen = Command::new(binary_path())
-        .args([
-            "listen",
-            "--port",
-            &port.to_string(),
-            "--secret",
-            endpoint["secret"].as_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines: Lines<BufReader<ChildStdout>> =
-        BufReader::new(listen.stdout.take().unwrap()).lines();
-    line_where(&mut lines, "listen to start", |l| {
-        l.contains("listening on")
-    })
-    .await;
+    let mut listen = Listen::start(port, endpoint["secret"].as_str().unwrap()).await;
+    let mut lines = listen.lines;
 
     let at = "2026-01-01T10:00:00Z";
     let response = app.signals(json!([join("s1", "cli-m", "p1", at)])).await;
@@ -288,7 +253,7 @@ async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
     assert_eq!(shown["message"]["id"], id);
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 2);
 
-    listen.kill().await.unwrap();
+    listen.child.kill().await.unwrap();
     app.shutdown().await;
 }
 
@@ -511,17 +476,8 @@ async fn listen_refuses_a_malformed_secret_naming_the_format() {
 async fn listen_shows_the_attempt_number_it_is_sent() {
     let port = closed_port();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let mut listen = Command::new(binary_path())
-        .args(["listen", "--port", &port.to_string(), "--secret", secret])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
-    line_where(&mut lines, "listen to start", |l| {
-        l.contains("listening on")
-    })
-    .await;
+    let mut listen = Listen::start(port, secret).await;
+    let mut lines = listen.lines;
 
     let body = br#"{"webhookType":"session-started","data":{"sessionId":"s1","meetingId":"m1","start":"2026-01-01T10:00:00.000+00:00"}}"#;
     let now = std::time::SystemTime::now()
@@ -556,7 +512,7 @@ async fn listen_shows_the_attempt_number_it_is_sent() {
         second,
         "↻ redelivery #2 of msg_7: session-started #1 meeting=m1 session=s1 attempt 4"
     );
-    listen.kill().await.unwrap();
+    listen.child.kill().await.unwrap();
 }
 
 /// `meetinghooks serve` on a chosen address, so that a restart comes back where it was.

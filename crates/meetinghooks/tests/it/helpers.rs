@@ -427,6 +427,17 @@ impl Drop for Binary {
     }
 }
 
+/// A message's attempt log, oldest first.
+pub async fn attempts(app: &TestApp, message_id: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(&format!("/v1/messages/{message_id}/attempts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["data"].as_array().unwrap().clone()
+}
+
 /// Payloads exactly as stored: the raw text of each `payload` in the events response.
 pub async fn raw_payloads(app: &TestApp, meeting: &str) -> Vec<String> {
     let text = app
@@ -450,4 +461,54 @@ pub async fn raw_payloads(app: &TestApp, meeting: &str) -> Vec<String> {
         .iter()
         .map(|i| i.payload.get().to_owned())
         .collect()
+}
+
+/// The next line that `check` accepts, failing the test after `TEST_DEADLINE`.
+pub async fn line_where<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) -> String {
+    let found = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if check(&line) {
+                return line;
+            }
+        }
+        panic!("the output ended before {what}");
+    };
+    tokio::time::timeout(TEST_DEADLINE, found)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// `meetinghooks listen` as a real process, its standard output read line by line.
+pub struct Listen {
+    pub child: tokio::process::Child,
+    pub lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// What it said on starting: the address and whether it verifies.
+    pub first_line: String,
+}
+
+impl Listen {
+    /// Starts `listen` on `port` with `secret` and waits until it listens.
+    pub async fn start(port: u16, secret: &str) -> Listen {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(binary_path())
+            .args(["listen", "--port", &port.to_string(), "--secret", secret])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first_line = line_where(&mut lines, "listen to start", |l| {
+            l.contains("listening on")
+        })
+        .await;
+        Listen {
+            child,
+            lines,
+            first_line,
+        }
+    }
 }

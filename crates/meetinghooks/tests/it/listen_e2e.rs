@@ -1,10 +1,8 @@
 //! End to end with real binaries: `serve`, `listen` and `simulate` together.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::helpers::*;
@@ -26,20 +24,9 @@ async fn listen_shows_a_whole_simulated_meeting() {
     let body = json!({"url": format!("http://127.0.0.1:{port}/hooks"), "events": ["*"]});
     let endpoint = post_json(&client, &server.url("/v1/endpoints"), body).await;
 
-    let mut listen = Command::new(binary_path())
-        .args([
-            "listen",
-            "--port",
-            &port.to_string(),
-            "--secret",
-            endpoint["secret"].as_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
+    let mut listen = Listen::start(port, endpoint["secret"].as_str().unwrap()).await;
+    let first = listen.first_line.clone();
+    let mut lines = listen.lines;
     assert!(
         first.contains("listening on") && first.contains("verifying"),
         "{first}"
@@ -102,5 +89,5 @@ async fn listen_shows_a_whole_simulated_meeting() {
             "session-ended",
         ]
     );
-    listen.kill().await.unwrap();
+    listen.child.kill().await.unwrap();
 }
