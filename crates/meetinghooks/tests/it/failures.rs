@@ -10,18 +10,14 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, attempts, binary_path, database_url, eventually, join, leave, messages_of,
-    post_json, TestApp, KEY,
+    assert_error, attempts, binary_path, database_url, eventually, free_port, join, leave,
+    messages_of, post_json, TestApp, KEY,
 };
 use crate::receiver::{Receiver, Reply};
 
 /// A loopback URL where nothing listens: connecting is refused at once.
 fn refusing_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     format!("http://127.0.0.1:{port}/hooks")
 }
 
@@ -320,11 +316,7 @@ fn without_ansi(line: &str) -> String {
 #[tokio::test]
 async fn the_server_log_warns_once_per_dead_endpoint_and_says_when_it_is_back_or_disabled() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("meetinghooks.toml");
     std::fs::write(
         &config,
