@@ -138,7 +138,12 @@ impl Dispatcher {
             .expect("promoted input")
             .take()
             .expect("run is called once");
-        let mut feed = self.feed.lock().expect("feed").take().expect("run is called once");
+        let mut feed = self
+            .feed
+            .lock()
+            .expect("feed")
+            .take()
+            .expect("run is called once");
         let mut lanes: HashMap<String, Lane> = HashMap::new();
         let mut orphans: Vec<Leased> = Vec::new();
         let mut refreshed = Instant::now();

@@ -70,7 +70,9 @@ async fn a_forced_session_end_is_delivered_at_once() {
     let receiver = Receiver::answering(200).await;
     app.endpoint(json!({"url": receiver.url("/end"), "events": ["session-ended"]}))
         .await;
-    let response = app.signals(json!([join("j", "ended", "p", &now_rfc3339())])).await;
+    let response = app
+        .signals(json!([join("j", "ended", "p", &now_rfc3339())]))
+        .await;
     assert_eq!(response.status(), 202);
     let response = app
         .post("/v2/sessions/end", json!({"roomId": "ended"}))
@@ -96,7 +98,9 @@ async fn a_changed_room_webhook_gets_the_next_delivery() {
     };
     let response = app.post("/v2/rooms", hook(&first)).await;
     assert_eq!(response.status(), 201);
-    let response = app.signals(json!([join("a", "hooked", "p1", &now_rfc3339())])).await;
+    let response = app
+        .signals(json!([join("a", "hooked", "p1", &now_rfc3339())]))
+        .await;
     assert_eq!(response.status(), 202);
     eventually_within(PROMPTLY, "the first URL's delivery", || {
         let n = first.received().len();
@@ -106,7 +110,9 @@ async fn a_changed_room_webhook_gets_the_next_delivery() {
 
     let response = app.post("/v2/rooms", hook(&second)).await;
     assert_eq!(response.status(), 200);
-    let response = app.signals(json!([join("b", "hooked", "p2", &now_rfc3339())])).await;
+    let response = app
+        .signals(json!([join("b", "hooked", "p2", &now_rfc3339())]))
+        .await;
     assert_eq!(response.status(), 202);
     eventually_within(PROMPTLY, "the new URL's first delivery", || {
         let n = second.received().len();
@@ -139,7 +145,8 @@ async fn an_idle_node_delivers_work_another_node_committed() {
     let engine = EngineConfig {
         reconnect_grace_ms: 2_000,
     };
-    let node_a: Arc<dyn Store> = Arc::new(PostgresStore::open(&database_url, 4, engine).await.unwrap());
+    let node_a: Arc<dyn Store> =
+        Arc::new(PostgresStore::open(&database_url, 4, engine).await.unwrap());
     let project = node_a
         .ensure_project_key("default", sha256(KEY.as_bytes()))
         .await

@@ -33,7 +33,11 @@ fn node_env(database_url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) async fn start_nodes(count: usize, database_url: &str, client: &reqwest::Client) -> Vec<Binary> {
+pub(crate) async fn start_nodes(
+    count: usize,
+    database_url: &str,
+    client: &reqwest::Client,
+) -> Vec<Binary> {
     let env = node_env(database_url);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();

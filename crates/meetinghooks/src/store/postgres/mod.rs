@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::error::SqlState;
 use tokio::sync::watch;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
