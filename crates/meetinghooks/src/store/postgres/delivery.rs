@@ -19,6 +19,11 @@ use crate::store::{
     MessageStatus, NextStep, Page, Recorded, StoreError,
 };
 
+/// The database's clock in milliseconds since the epoch. Leases are taken and judged on it,
+/// so nodes whose clocks disagree still agree on whether a lease is live. Read once per
+/// statement (`WITH clock AS MATERIALIZED (SELECT … AS now)`).
+pub const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+
 pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
     let statement = tx
         .prepare_cached(

@@ -7,7 +7,8 @@ use deadpool_postgres::Transaction;
 use meetinghooks_webhooks::WebhookType;
 use tokio_postgres::GenericClient;
 
-use super::{corrupt, delivery, PgResult};
+use super::delivery::{self, DB_NOW_MS};
+use super::{corrupt, PgResult};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
@@ -20,26 +21,37 @@ pub async fn ingest(
     project_id: &str,
     signals: &[Signal],
 ) -> PgResult<IngestReport> {
-    let now = Timestamp::now();
     let mut report = IngestReport::default();
-    // Which signals are new, in one statement for the whole batch.
-    let ids: Vec<&str> = signals.iter().map(|s| s.id.as_str()).collect();
-    let remember = tx
-        .prepare_cached(
-            "INSERT INTO signals (project_id, signal_id, received_at)
-             SELECT $1, unnest($2::TEXT[]), $3 ON CONFLICT DO NOTHING RETURNING signal_id",
-        )
-        .await?;
-    let mut fresh: HashSet<String> = tx
-        .query(&remember, &[&project_id, &ids, &now.0])
-        .await?
+    // Which signals are new, in one statement for the whole batch. Ids remembered before ids
+    // were per meeting (`room_id = ''`) stay duplicates in every meeting.
+    let (rooms, ids): (Vec<&str>, Vec<&str>) = signals
         .iter()
-        .map(|row| row.get(0))
+        .map(|s| (s.meeting_id.as_str(), s.id.as_str()))
+        .unzip();
+    let remember = tx
+        .prepare_cached(&format!(
+            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now)
+             INSERT INTO signals (project_id, room_id, signal_id, received_at)
+             SELECT $1, s.room_id, s.signal_id, clock.now
+             FROM unnest($2::TEXT[], $3::TEXT[]) AS s(room_id, signal_id), clock
+             WHERE NOT EXISTS (SELECT 1 FROM signals o WHERE o.project_id = $1
+                               AND o.room_id = '' AND o.signal_id = s.signal_id)
+             ON CONFLICT DO NOTHING RETURNING room_id, signal_id, received_at"
+        ))
+        .await?;
+    let rows = tx.query(&remember, &[&project_id, &rooms, &ids]).await?;
+    // The database's clock, as leases use: every node of a cluster agrees on it.
+    let now = rows
+        .first()
+        .map_or_else(Timestamp::now, |row| Timestamp(row.get(2)));
+    let mut fresh: HashSet<(String, String)> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
         .collect();
     let accepted: Vec<(usize, &Signal)> = signals
         .iter()
         .enumerate()
-        .filter(|(_, s)| fresh.remove(&s.id))
+        .filter(|(_, s)| fresh.remove(&(s.meeting_id.clone(), s.id.clone())))
         .collect();
     report.accepted = accepted.len();
     report.duplicates = signals.len() - accepted.len();

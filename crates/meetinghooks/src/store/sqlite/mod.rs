@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_delivery.sql"),
     include_str!("migrations/0003_last_error_kind.sql"),
+    include_str!("migrations/0004_signals_per_meeting.sql"),
 ];
 /// Most jobs one transaction takes; bounds commit latency under load.
 const MAX_GROUP: usize = 512;
