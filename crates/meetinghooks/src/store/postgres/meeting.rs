@@ -13,9 +13,21 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::store::panic::contain_async;
 use crate::store::{IngestReport, SessionRecord, StoreError};
 
+/// Applies a batch. A panic inside (a broken invariant) fails it with `Internal`, and the
+/// transaction is rolled back, instead of dropping the client's connection.
 pub async fn ingest(
+    tx: &Transaction<'_>,
+    engine: &EngineConfig,
+    project_id: &str,
+    signals: &[Signal],
+) -> PgResult<IngestReport> {
+    contain_async(ingest_batch(tx, engine, project_id, signals)).await
+}
+
+async fn ingest_batch(
     tx: &Transaction<'_>,
     engine: &EngineConfig,
     project_id: &str,
@@ -187,6 +199,15 @@ pub async fn end_session(
     room_id: &str,
     now: Timestamp,
 ) -> PgResult<SessionRecord> {
+    contain_async(end_session_now(tx, project_id, room_id, now)).await
+}
+
+async fn end_session_now(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> PgResult<SessionRecord> {
     let state = lock(tx, project_id, room_id)
         .await?
         .ok_or(StoreError::NotFound("room"))?;
@@ -231,7 +252,7 @@ pub async fn fire_one_timer(tx: &Transaction<'_>, now: Timestamp) -> PgResult<Op
     };
     let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
     tx.batch_execute("SAVEPOINT tick").await?;
-    match tick(tx, &project_id, &room_id, row.get(2), now).await {
+    match contain_async(tick(tx, &project_id, &room_id, row.get(2), now)).await {
         Ok(emitted) => {
             tx.batch_execute("RELEASE SAVEPOINT tick").await?;
             Ok(Some(emitted))

@@ -777,11 +777,11 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let client = self.client().await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
+        let answer: PgResult<()> = async {
+            self.client().await?.simple_query("SELECT 1").await?;
+            Ok(())
+        }
+        .await;
+        answer.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
     }
 }

@@ -10,6 +10,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
 /// One meeting being changed by a job: its state and what the engine emitted, in order.
@@ -125,7 +126,7 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
     for (project_id, room_id) in due {
         // Each room in its own savepoint: one broken room must not hold back every timer.
         conn.prepare_cached("SAVEPOINT timer")?.execute([])?;
-        match fire_room(conn, &project_id, &room_id, now) {
+        match contain(|| fire_room(conn, &project_id, &room_id, now)) {
             Ok(count) => emitted += count,
             Err(e) => {
                 tracing::error!(project_id, room_id, error = %e, "reconnect timer failed; disarmed");
