@@ -175,18 +175,21 @@ pub async fn lease(
         .iter()
         .map(|r| (r.endpoint_id.as_str(), r.max as i64))
         .unzip();
+    // The lease's length on this node's clock; its start and expiry on the database's.
+    let lease_ms = lease_until.0 - now.0;
     let take = client
         .prepare_cached(&format!(
-            "WITH due AS (
+            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now),
+             due AS (
                 SELECT d.position
                 FROM unnest($1::TEXT[], $2::INT8[]) AS r(endpoint_id, max)
                 CROSS JOIN LATERAL (
                     SELECT position FROM messages
                     WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering')
-                      AND due_at <= $3
+                      AND due_at <= (SELECT now FROM clock)
                     ORDER BY due_at LIMIT r.max FOR UPDATE SKIP LOCKED) d),
              taken AS (
-                UPDATE messages m SET status = 'delivering', due_at = $4
+                UPDATE messages m SET status = 'delivering', due_at = (SELECT now FROM clock) + $3
                 FROM due WHERE m.position = due.position
                 RETURNING m.*)
              SELECT {LEASED_COLUMNS} FROM taken m JOIN events e ON e.position = m.event_position
@@ -194,7 +197,7 @@ pub async fn lease(
         ))
         .await?;
     let rows = client
-        .query(&take, &[&endpoints, &maxes, &now.0, &lease_until.0])
+        .query(&take, &[&endpoints, &maxes, &lease_ms])
         .await?;
     let mut batch = LeaseBatch {
         leased: rows.iter().map(leased_from_row).collect(),
@@ -213,18 +216,20 @@ pub async fn lease(
         return Ok(batch);
     }
     let next = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT r.endpoint_id,
                     (SELECT MIN(due_at) FROM messages
                      WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering'))
-             FROM unnest($1::TEXT[]) AS r(endpoint_id)",
-        )
+                    - {DB_NOW_MS}
+             FROM unnest($1::TEXT[]) AS r(endpoint_id)"
+        ))
         .await?;
     for row in client.query(&next, &[&short]).await? {
+        // How long until it is due on the database's clock, as a time on this node's.
         // Rows another node holds right now look due but were skipped: look again soon.
         let next_due = row
             .get::<_, Option<i64>>(1)
-            .map(|due| Timestamp(due.max(now.0 + 1)));
+            .map(|wait| Timestamp(now.0 + wait.max(1)));
         batch.next_due.push((row.get(0), next_due));
     }
     Ok(batch)
@@ -518,34 +523,37 @@ async fn promote_next(
         .collect();
     let busy = busy_queues(tx, &candidates, false).await?;
     let now = Timestamp::now();
-    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    let mut columns = (Vec::new(), Vec::new());
     for (endpoint, room, position) in &waiting {
         if busy.contains(&(endpoint.as_str(), room.as_str())) {
             continue;
         }
-        let (status, due_at) = match lease_for(endpoint) {
-            Some(until) => ("delivering", until),
-            None => ("pending", now),
-        };
+        // The lease's length on this node's clock; one already over is not handed out
+        // (the message is promoted as pending and leased by a round instead).
+        let lease_ms = lease_for(endpoint)
+            .map(|until| until.0 - now.0)
+            .filter(|ms| *ms > 0);
         columns.0.push(*position);
-        columns.1.push(status);
-        columns.2.push(due_at.0);
+        columns.1.push(lease_ms);
     }
     if columns.0.is_empty() {
         return Ok(Vec::new());
     }
     let promote = tx
         .prepare_cached(&format!(
-            "WITH promoted AS (
-                UPDATE messages m SET status = u.status, due_at = u.due_at
-                FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[]) AS u(position, status, due_at)
+            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now),
+             promoted AS (
+                UPDATE messages m
+                SET status = CASE WHEN u.lease_ms IS NULL THEN 'pending' ELSE 'delivering' END,
+                    due_at = (SELECT now FROM clock) + COALESCE(u.lease_ms, 0)
+                FROM unnest($1::INT8[], $2::INT8[]) AS u(position, lease_ms)
                 WHERE m.position = u.position RETURNING m.*)
              SELECT {LEASED_COLUMNS} FROM promoted m JOIN events e ON e.position = m.event_position
              WHERE m.status = 'delivering'"
         ))
         .await?;
     let rows = tx
-        .query(&promote, &[&columns.0, &columns.1, &columns.2])
+        .query(&promote, &[&columns.0, &columns.1])
         .await?;
     Ok(rows.iter().map(leased_from_row).collect())
 }
@@ -841,13 +849,19 @@ pub async fn lease_for_resend(
         }
         _ => {}
     }
-    tx.execute(
-        "UPDATE messages SET status = 'delivering', due_at = $2 WHERE position = $1",
-        &[&position, &lease_until.0],
-    )
-    .await?;
+    // Leased on the database's clock, for the length the node asked for.
+    let lease_ms = (lease_until.0 - Timestamp::now().0).max(0);
+    let taken = tx
+        .query_one(
+            &format!(
+                "UPDATE messages SET status = 'delivering', due_at = {DB_NOW_MS} + $2
+                 WHERE position = $1 RETURNING due_at"
+            ),
+            &[&position, &lease_ms],
+        )
+        .await?;
     leased.resend_of = Some(status);
-    leased.lease_until = lease_until;
+    leased.lease_until = Timestamp(taken.get(0));
     Ok(leased)
 }
 
