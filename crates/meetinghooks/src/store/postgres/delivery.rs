@@ -22,7 +22,27 @@ use crate::store::{
 /// The database's clock in milliseconds since the epoch. Leases are taken and judged on it,
 /// so nodes whose clocks disagree still agree on whether a lease is live. Read once per
 /// statement (`WITH clock AS MATERIALIZED (SELECT … AS now)`).
-pub const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+pub(super) const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+
+/// Which clock leases are taken and judged on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeaseClock {
+    /// The database's: nodes whose clocks disagree still agree on whether a lease is live.
+    #[default]
+    Database,
+    /// The `now` each caller passes: for tests that simulate time through it.
+    Caller,
+}
+
+impl LeaseClock {
+    /// The statement's `now` parameter: `NULL` makes it read the database's clock.
+    fn param(self, now: Timestamp) -> Option<i64> {
+        match self {
+            LeaseClock::Database => None,
+            LeaseClock::Caller => Some(now.0),
+        }
+    }
+}
 
 pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
     let statement = tx
@@ -170,6 +190,7 @@ pub async fn lease(
     requests: &[LeaseRequest],
     now: Timestamp,
     lease_until: Timestamp,
+    clock: LeaseClock,
 ) -> PgResult<LeaseBatch> {
     let (endpoints, maxes): (Vec<&str>, Vec<i64>) = requests
         .iter()
@@ -179,7 +200,7 @@ pub async fn lease(
     let lease_ms = lease_until.0 - now.0;
     let take = client
         .prepare_cached(&format!(
-            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now),
+            "WITH clock AS MATERIALIZED (SELECT COALESCE($4::INT8, {DB_NOW_MS}) AS now),
              due AS (
                 SELECT d.position
                 FROM unnest($1::TEXT[], $2::INT8[]) AS r(endpoint_id, max)
@@ -197,7 +218,7 @@ pub async fn lease(
         ))
         .await?;
     let rows = client
-        .query(&take, &[&endpoints, &maxes, &lease_ms])
+        .query(&take, &[&endpoints, &maxes, &lease_ms, &clock.param(now)])
         .await?;
     let mut batch = LeaseBatch {
         leased: rows.iter().map(leased_from_row).collect(),
@@ -220,11 +241,11 @@ pub async fn lease(
             "SELECT r.endpoint_id,
                     (SELECT MIN(due_at) FROM messages
                      WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering'))
-                    - {DB_NOW_MS}
+                    - COALESCE($2::INT8, {DB_NOW_MS})
              FROM unnest($1::TEXT[]) AS r(endpoint_id)"
         ))
         .await?;
-    for row in client.query(&next, &[&short]).await? {
+    for row in client.query(&next, &[&short, &clock.param(now)]).await? {
         // How long until it is due on the database's clock, as a time on this node's.
         // Rows another node holds right now look due but were skipped: look again soon.
         let next_due = row
@@ -243,6 +264,7 @@ pub async fn record_outcomes(
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
+    clock: LeaseClock,
 ) -> PgResult<Recorded> {
     let positions: Vec<Option<i64>> = outcomes
         .iter()
@@ -445,7 +467,7 @@ pub async fn record_outcomes(
             !disabling.contains_key(endpoint) && clocks.get(endpoint).is_some_and(|(_, d)| !d)
         })
     };
-    let promoted = promote_next(tx, &freed, lease_for).await?;
+    let promoted = promote_next(tx, &freed, lease_for, clock).await?;
     let mut disabled = Vec::new();
     // After the promotion, so a newly promoted message is skipped too.
     for (endpoint_id, (reason, at)) in &disabling {
@@ -493,6 +515,7 @@ async fn promote_next(
     tx: &Transaction<'_>,
     pairs: &BTreeSet<(&str, &str)>,
     lease_for: impl Fn(&str) -> Option<Timestamp>,
+    clock: LeaseClock,
 ) -> PgResult<Vec<Leased>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
@@ -541,7 +564,7 @@ async fn promote_next(
     }
     let promote = tx
         .prepare_cached(&format!(
-            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now),
+            "WITH clock AS MATERIALIZED (SELECT COALESCE($3::INT8, {DB_NOW_MS}) AS now),
              promoted AS (
                 UPDATE messages m
                 SET status = CASE WHEN u.lease_ms IS NULL THEN 'pending' ELSE 'delivering' END,
@@ -553,7 +576,7 @@ async fn promote_next(
         ))
         .await?;
     let rows = tx
-        .query(&promote, &[&columns.0, &columns.1])
+        .query(&promote, &[&columns.0, &columns.1, &clock.param(now)])
         .await?;
     Ok(rows.iter().map(leased_from_row).collect())
 }
@@ -775,7 +798,7 @@ pub async fn recover(
         .iter()
         .map(|(_, room)| (endpoint_id, room.as_str()))
         .collect();
-    promote_next(tx, &pairs, |_| None).await?;
+    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
     Ok(count as usize)
 }
 
@@ -796,7 +819,7 @@ pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResu
         .iter()
         .map(|(_, room): &(String, String)| (endpoint_id, room.as_str()))
         .collect();
-    promote_next(tx, &pairs, |_| None).await?;
+    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
     Ok(())
 }
 
@@ -805,6 +828,7 @@ pub async fn lease_for_resend(
     project_id: &str,
     message_id: &str,
     lease_until: Timestamp,
+    clock: LeaseClock,
 ) -> PgResult<Leased> {
     let position = message_position(message_id).ok_or(StoreError::NotFound("message"))?;
     // The room first, as everywhere, then the message itself.
@@ -850,14 +874,16 @@ pub async fn lease_for_resend(
         _ => {}
     }
     // Leased on the database's clock, for the length the node asked for.
-    let lease_ms = (lease_until.0 - Timestamp::now().0).max(0);
+    let now = Timestamp::now();
+    let lease_ms = (lease_until.0 - now.0).max(0);
     let taken = tx
         .query_one(
             &format!(
-                "UPDATE messages SET status = 'delivering', due_at = {DB_NOW_MS} + $2
+                "UPDATE messages SET status = 'delivering',
+                 due_at = COALESCE($3::INT8, {DB_NOW_MS}) + $2
                  WHERE position = $1 RETURNING due_at"
             ),
-            &[&position, &lease_ms],
+            &[&position, &lease_ms, &clock.param(now)],
         )
         .await?;
     leased.resend_of = Some(status);

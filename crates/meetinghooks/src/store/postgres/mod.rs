@@ -116,9 +116,12 @@ macro_rules! transact {
     }};
 }
 
+pub use delivery::LeaseClock;
+
 pub struct PostgresStore {
     pool: Pool,
     engine: EngineConfig,
+    lease_clock: LeaseClock,
 }
 
 impl PostgresStore {
@@ -160,7 +163,11 @@ impl PostgresStore {
             .create_timeout(Some(DATABASE_TIMEOUT))
             .recycle_timeout(Some(DATABASE_TIMEOUT))
             .build()?;
-        let store = PostgresStore { pool, engine };
+        let store = PostgresStore {
+            pool,
+            engine,
+            lease_clock: LeaseClock::Database,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -193,6 +200,12 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Takes and judges leases on `clock` (tests pass `LeaseClock::Caller`).
+    pub fn with_lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
+        self
     }
 
     async fn client(&self) -> PgResult<deadpool_postgres::Object> {
@@ -660,7 +673,7 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
         let client = self.client().await?;
-        Ok(delivery::lease(&client, &requests, now, lease_until).await?)
+        Ok(delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?)
     }
 
     async fn record_outcomes(
@@ -673,7 +686,8 @@ impl Store for PostgresStore {
             &tx,
             &outcomes,
             auto_disable_after_ms,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
     }
 
@@ -755,7 +769,8 @@ impl Store for PostgresStore {
             &tx,
             project_id,
             message_id,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
     }
 
