@@ -49,7 +49,10 @@ impl HoldingReceiver {
 fn node_env(database_url: &str, skew_ms: i64) -> Vec<(&'static str, String)> {
     vec![
         ("MEETINGHOOKS_DATABASE_URL", database_url.to_owned()),
-        ("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]".into()),
+        (
+            "MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS",
+            "[\"127.0.0.0/8\"]".into(),
+        ),
         ("MEETINGHOOKS_LEASE_DURATION", "40s".into()),
         ("MEETINGHOOKS_REQUEST_TIMEOUT", "15s".into()),
         // Read by debug builds only (domain::timestamp).

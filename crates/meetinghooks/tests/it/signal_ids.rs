@@ -68,7 +68,8 @@ const POSTGRES_BEFORE: &[&str] = &[
 
 /// The `default` project with one remembered signal, `old-1`, as a store from before the
 /// upgrade (signals keyed per project) held them.
-const REMEMBERED: &str = "INSERT INTO projects (id, name, created_at) VALUES ('prj_old', 'default', 0);
+const REMEMBERED: &str =
+    "INSERT INTO projects (id, name, created_at) VALUES ('prj_old', 'default', 0);
      INSERT INTO signals (project_id, signal_id, received_at) VALUES ('prj_old', 'old-1', 0);";
 
 /// After the upgrade, an id remembered before it is still a duplicate in any meeting (its

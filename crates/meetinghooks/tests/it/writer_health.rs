@@ -26,7 +26,8 @@ async fn break_sequence(app: &TestApp, meeting: &str) {
         let _ = connection.await;
     } else {
         let conn = rusqlite::Connection::open(app.dir.path().join("meetinghooks.db")).unwrap();
-        conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
         assert_eq!(conn.execute(&sql, []).unwrap(), 1);
     }
 }
@@ -44,7 +45,10 @@ async fn an_engine_panic_fails_its_request_and_the_store_goes_on() {
         .signals(json!([join("2", "boom", "q", "2026-01-01T10:00:01Z")]))
         .await;
     let message = assert_error(broken, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
-    assert!(!message.contains("overflow"), "no internals leak: {message}");
+    assert!(
+        !message.contains("overflow"),
+        "no internals leak: {message}"
+    );
 
     // Another meeting is served at once.
     let other = app

@@ -56,10 +56,8 @@ async fn ingest_batch(
     let now = rows
         .first()
         .map_or_else(Timestamp::now, |row| Timestamp(row.get(2)));
-    let mut fresh: HashSet<(String, String)> = rows
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let mut fresh: HashSet<(String, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     let accepted: Vec<(usize, &Signal)> = signals
         .iter()
         .enumerate()

@@ -62,10 +62,9 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || {
                 let _guard = guard;
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        writer_loop(conn, rx, engine)
-                    }));
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    writer_loop(conn, rx, engine)
+                }));
                 if outcome.is_err() {
                     // Jobs catch their own panics; this one broke the writer itself, whose
                     // state is unknown. Exit, so that a supervisor starts a healthy process.
@@ -79,9 +78,7 @@ impl Writer {
     /// Fails at once when the writer thread is gone, else waits for it to run a statement.
     pub(super) async fn ping(&self) -> StoreResult<()> {
         if !self.alive.load(Ordering::Acquire) {
-            return Err(StoreError::Unavailable(
-                "SQLite writer: not running".into(),
-            ));
+            return Err(StoreError::Unavailable("SQLite writer: not running".into()));
         }
         self.run(Durability::Relaxed, |conn, _| {
             Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)
