@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod outbox;
+mod panic;
 pub mod postgres;
 pub mod sqlite;
 
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// The database cannot be reached or refused the write; retrying may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A broken invariant (a bug) failed this operation; nothing of it was kept.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -32,6 +32,7 @@ use crate::engine::{EngineConfig, SessionState};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_last_error_kind.sql"),
+    include_str!("migrations/0003_signals_per_meeting.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
@@ -119,6 +120,8 @@ macro_rules! transact {
     }};
 }
 
+pub use delivery::LeaseClock;
+
 pub struct PostgresStore {
     pool: Pool,
     engine: EngineConfig,
@@ -126,6 +129,7 @@ pub struct PostgresStore {
     hub: Arc<ChangeHub>,
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
+    lease_clock: LeaseClock,
 }
 
 impl PostgresStore {
@@ -176,6 +180,7 @@ impl PostgresStore {
             engine,
             hub: hub.clone(),
             _stop: stop,
+            lease_clock: LeaseClock::Database,
         };
         store.migrate().await?;
         let node = random_hex_id("", 8);
@@ -217,6 +222,12 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Takes and judges leases on `clock` (tests pass `LeaseClock::Caller`).
+    pub fn with_lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
+        self
     }
 
     async fn client(&self) -> PgResult<deadpool_postgres::Object> {
@@ -699,7 +710,7 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
         let client = self.client().await?;
-        Ok(delivery::lease(&client, &requests, now, lease_until).await?)
+        Ok(delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?)
     }
 
     async fn record_outcomes(
@@ -712,7 +723,8 @@ impl Store for PostgresStore {
             &tx,
             &outcomes,
             auto_disable_after_ms,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
         .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
     }
@@ -800,7 +812,8 @@ impl Store for PostgresStore {
             &tx,
             project_id,
             message_id,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
     }
 
@@ -823,11 +836,11 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let client = self.client().await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
+        let answer: PgResult<()> = async {
+            self.client().await?.simple_query("SELECT 1").await?;
+            Ok(())
+        }
+        .await;
+        answer.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
     }
 }
