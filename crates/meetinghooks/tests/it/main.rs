@@ -1,6 +1,7 @@
 //! The integration test binary: every test starts the real app (or binary) on port 0.
 
 mod helpers;
+mod raw_db;
 mod receiver;
 
 mod bad_input;
@@ -8,6 +9,7 @@ mod cli;
 mod cluster;
 mod delivery;
 mod delivery_safety;
+mod endpoint_updates;
 mod events_follow;
 mod failures;
 mod first_run;
@@ -18,3 +20,4 @@ mod restart;
 mod rooms_and_sessions;
 mod signals;
 mod store_conformance;
+mod store_locks;
