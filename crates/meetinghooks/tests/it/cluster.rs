@@ -88,6 +88,7 @@ fn batch(round: usize, meetings: usize, size: usize) -> Value {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_killed_node_loses_nothing_and_breaks_no_meeting_order() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;
@@ -150,6 +151,7 @@ async fn a_killed_node_loses_nothing_and_breaks_no_meeting_order() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn one_meeting_through_two_nodes_keeps_the_engine_invariants() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;
@@ -270,6 +272,7 @@ impl Drop for PrivatePostgres {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
     // Needs a PostgreSQL installation; the shared test server is not touched.
     if postgres_admin_url().is_none() {
@@ -386,6 +389,7 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_grace_armed_by_a_dead_node_fires_once_on_another() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;
@@ -465,6 +469,7 @@ async fn a_grace_armed_by_a_dead_node_fires_once_on_another() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_listing_never_pages_past_a_row_that_commits_later() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;

@@ -163,3 +163,14 @@ async fn a_room_webhook_upsert_locks_the_project_before_the_room() {
     );
     app.shutdown().await;
 }
+
+/// CI sets `TEST_POSTGRES_URL` before building, so no PostgreSQL test is ignored there.
+#[test]
+fn ci_runs_the_postgres_tests() {
+    if std::env::var_os("CI").is_some() {
+        assert!(
+            cfg!(has_postgres),
+            "CI must set TEST_POSTGRES_URL before cargo builds the tests (see .ci/run)"
+        );
+    }
+}
