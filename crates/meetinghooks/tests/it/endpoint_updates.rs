@@ -77,9 +77,11 @@ async fn stranded_queue(app: &TestApp, receiver: &Receiver) -> (String, Value) {
 }
 
 async fn wait_delivered(app: &TestApp, receiver: &Receiver, endpoint_id: &str, head: &Value) {
-    eventually_within(REPAIR_DEADLINE, "the stranded message delivered", || async {
-        app.messages(endpoint_id).await[1]["status"] == "succeeded"
-    })
+    eventually_within(
+        REPAIR_DEADLINE,
+        "the stranded message delivered",
+        || async { app.messages(endpoint_id).await[1]["status"] == "succeeded" },
+    )
     .await;
     let head_id = head["id"].as_str().unwrap();
     assert!(receiver
@@ -153,11 +155,8 @@ async fn sqlite_app() -> TestApp {
 #[tokio::test]
 async fn sqlite_updates_an_endpoint_in_place() {
     let app = sqlite_app().await;
-    let first = app
-        .endpoint(json!({"url": "https://a.example.com/"}))
-        .await;
-    app.endpoint(json!({"url": "https://b.example.com/"}))
-        .await;
+    let first = app.endpoint(json!({"url": "https://a.example.com/"})).await;
+    app.endpoint(json!({"url": "https://b.example.com/"})).await;
     let id = first["id"].as_str().unwrap();
     let raw = RawDb::of(&app).await;
     let rowid = format!("SELECT CAST(rowid AS TEXT) FROM endpoints WHERE id = '{id}'");

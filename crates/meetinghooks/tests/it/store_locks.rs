@@ -25,15 +25,19 @@ async fn postgres_app() -> TestApp {
 
 /// Waits until some session of the app's database waits for a row lock.
 async fn wait_for_a_lock_wait(raw: &RawDb) {
-    eventually_within(Duration::from_secs(10), "a request waiting on a lock", || async {
-        let waiting = raw
-            .strings(
-                "SELECT pid::TEXT FROM pg_stat_activity
+    eventually_within(
+        Duration::from_secs(10),
+        "a request waiting on a lock",
+        || async {
+            let waiting = raw
+                .strings(
+                    "SELECT pid::TEXT FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .await;
-        !waiting.is_empty()
-    })
+                )
+                .await;
+            !waiting.is_empty()
+        },
+    )
     .await;
 }
 
@@ -80,7 +84,11 @@ async fn re_enabling_locks_rooms_before_the_endpoint() {
         .await
         .unwrap();
     let enable = tokio::spawn({
-        let (client, url, key) = (app.client.clone(), app.url(&format!("/v1/endpoints/{id}")), app.key.clone());
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url(&format!("/v1/endpoints/{id}")),
+            app.key.clone(),
+        );
         async move {
             client
                 .patch(url)
@@ -107,13 +115,17 @@ async fn re_enabling_locks_rooms_before_the_endpoint() {
         "the update held the endpoint while it waited for the room (55P03: lock not available)"
     );
     let head_id = head["id"].as_str().unwrap().to_owned();
-    eventually_within(Duration::from_secs(10), "the stranded message delivered", || {
-        let delivered = receiver
-            .delivered()
-            .iter()
-            .any(|r| r.header("webhook-id") == head_id);
-        async move { delivered }
-    })
+    eventually_within(
+        Duration::from_secs(10),
+        "the stranded message delivered",
+        || {
+            let delivered = receiver
+                .delivered()
+                .iter()
+                .any(|r| r.header("webhook-id") == head_id);
+            async move { delivered }
+        },
+    )
     .await;
     app.shutdown().await;
 }
@@ -152,7 +164,11 @@ async fn a_room_webhook_upsert_locks_the_project_before_the_room() {
     });
     wait_for_a_lock_wait(&raw).await;
     // While the upsert waits for the project, it must not hold the room.
-    let room_lock = try_lock(&url, "SELECT 1 FROM rooms WHERE room_id = 'm' FOR UPDATE NOWAIT").await;
+    let room_lock = try_lock(
+        &url,
+        "SELECT 1 FROM rooms WHERE room_id = 'm' FOR UPDATE NOWAIT",
+    )
+    .await;
     t1.batch_execute("COMMIT").await.unwrap();
     let (status, body) = upsert.await.unwrap();
     assert!(status.is_success(), "{status} {body}");
@@ -167,9 +183,10 @@ async fn a_room_webhook_upsert_locks_the_project_before_the_room() {
 /// CI sets `TEST_POSTGRES_URL` before building, so no PostgreSQL test is ignored there.
 #[test]
 fn ci_runs_the_postgres_tests() {
+    let built_with_postgres = cfg!(has_postgres);
     if std::env::var_os("CI").is_some() {
         assert!(
-            cfg!(has_postgres),
+            built_with_postgres,
             "CI must set TEST_POSTGRES_URL before cargo builds the tests (see .ci/run)"
         );
     }

@@ -137,4 +137,3 @@ pub struct Recovered {
     /// How many messages were re-queued.
     pub(super) requeued: usize,
 }
-

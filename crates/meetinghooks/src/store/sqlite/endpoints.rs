@@ -96,7 +96,9 @@ pub fn update_settings(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
             e.ordering.as_str(),
             e.rate_limit,
             serde_json::to_string(&e.headers).expect("headers serialize"),
-            e.retry_schedule.as_ref().map(|s| serde_json::to_string(s).expect("schedule serializes")),
+            e.retry_schedule
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("schedule serializes")),
             e.timeout_ms.map(|t| t as i64),
             e.disabled,
             e.disabled_reason,

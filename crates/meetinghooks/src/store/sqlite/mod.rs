@@ -582,8 +582,15 @@ impl Store for SqliteStore {
     ) -> StoreResult<Endpoint> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
         self.write(move |conn, _| {
-            endpoints::rotate_secret(conn, &project_id, &endpoint_id, &secret, previous_until, now)?
-                .ok_or(StoreError::NotFound("endpoint"))
+            endpoints::rotate_secret(
+                conn,
+                &project_id,
+                &endpoint_id,
+                &secret,
+                previous_until,
+                now,
+            )?
+            .ok_or(StoreError::NotFound("endpoint"))
         })
         .await
     }
