@@ -1,6 +1,7 @@
 //! The integration test binary: every test starts the real app (or binary) on port 0.
 
 mod helpers;
+mod raw_db;
 mod receiver;
 
 mod bad_input;
@@ -11,6 +12,7 @@ mod cluster_clock;
 mod cluster_listing;
 mod delivery;
 mod delivery_safety;
+mod endpoint_updates;
 mod events_follow;
 mod failures;
 mod first_run;
@@ -22,4 +24,5 @@ mod rooms_and_sessions;
 mod signal_ids;
 mod signals;
 mod store_conformance;
+mod store_locks;
 mod writer_health;

@@ -738,7 +738,7 @@ pub async fn attempts(
 }
 
 /// Locks the rooms of these meetings, in the one order every transaction uses.
-async fn lock_rooms(tx: &Transaction<'_>, rooms: &BTreeSet<(String, String)>) -> PgResult<()> {
+pub async fn lock_rooms(tx: &Transaction<'_>, rooms: &BTreeSet<(String, String)>) -> PgResult<()> {
     if rooms.is_empty() {
         return Ok(());
     }
@@ -802,9 +802,12 @@ pub async fn recover(
     Ok(count as usize)
 }
 
-/// After an endpoint is enabled again: every queue with nothing in line moves on.
-pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResult<()> {
-    let rooms = tx
+/// The rooms where the endpoint has a message waiting, sorted as they are locked.
+pub async fn waiting_rooms(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+) -> PgResult<BTreeSet<(String, String)>> {
+    Ok(tx
         .query(
             "SELECT DISTINCT project_id, room_id FROM messages
              WHERE endpoint_id = $1 AND status = 'waiting'",
@@ -813,11 +816,19 @@ pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResu
         .await?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    lock_rooms(tx, &rooms).await?;
+        .collect())
+}
+
+/// After an endpoint is enabled again: every queue with nothing in line moves on. The
+/// caller has locked `rooms`, the endpoint's `waiting_rooms`.
+pub async fn promote_stranded(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    rooms: &BTreeSet<(String, String)>,
+) -> PgResult<()> {
     let pairs: BTreeSet<(&str, &str)> = rooms
         .iter()
-        .map(|(_, room): &(String, String)| (endpoint_id, room.as_str()))
+        .map(|(_, room)| (endpoint_id, room.as_str()))
         .collect();
     promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
     Ok(())

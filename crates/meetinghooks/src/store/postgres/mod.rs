@@ -23,7 +23,7 @@ use super::{
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
     Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
@@ -53,6 +53,9 @@ enum PgError {
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// More rows needed locking than were locked in order: the transaction starts again.
+    #[error("the set of rows to lock changed")]
+    LockSetChanged,
 }
 
 type PgResult<T> = Result<T, PgError>;
@@ -63,15 +66,19 @@ impl PgError {
         match self {
             PgError::Db(e) => e.as_db_error().is_none(),
             PgError::Pool(_) => true,
-            PgError::Store(_) => false,
+            PgError::Store(_) | PgError::LockSetChanged => false,
         }
     }
 
     fn retryable(&self) -> bool {
-        matches!(self, PgError::Db(e) if matches!(
-            e.code(),
-            Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-        ))
+        match self {
+            PgError::Db(e) => matches!(
+                e.code(),
+                Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            ),
+            PgError::LockSetChanged => true,
+            PgError::Store(_) | PgError::Pool(_) => false,
+        }
     }
 }
 
@@ -421,6 +428,10 @@ impl Store for PostgresStore {
             .map(|w| serde_json::to_string(w).expect("webhook serializes"));
         transact!(self, |tx| async {
             let now = Timestamp::now();
+            // Lock order: the project (its room secret) before the room.
+            if webhook.is_some() {
+                endpoints::room_secret(&tx, project_id).await?;
+            }
             let created = tx
                 .execute(
                     "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
@@ -624,16 +635,35 @@ impl Store for PostgresStore {
 
     async fn update_endpoint(
         &self,
-        endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| endpoints::update(
             &tx,
-            endpoint.clone(),
-            set_disabled
+            project_id,
+            endpoint_id,
+            &patch
         ))
         // Re-enabled, its queued messages may be due.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        transact!(self, |tx| async {
+            endpoints::rotate_secret(&tx, project_id, endpoint_id, &secret, previous_until, now)
+                .await?
+                .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
+        })
+        // The dispatcher signs with the secrets it loaded: it must load the new one.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {

@@ -17,7 +17,7 @@ use super::{
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
     Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_delivery.sql"),
     include_str!("migrations/0003_last_error_kind.sql"),
     include_str!("migrations/0004_signals_per_meeting.sql"),
+    include_str!("migrations/0005_messages_by_project.sql"),
 ];
 const TIMER_BATCH: usize = 256;
 
@@ -453,22 +454,56 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(
         &self,
-        mut endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
         self.write(move |conn, _| {
-            let before = endpoints::get(conn, &endpoint.project_id, &endpoint.id)?
+            // Read inside the writer: nothing can change the row between this read and the write.
+            let mut endpoint = endpoints::get(conn, &project_id, &endpoint_id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
-            endpoint.keep_delivery_state(&before, set_disabled);
-            endpoints::replace(conn, &endpoint)?;
-            if endpoint.disabled && !before.disabled {
-                endpoints::skip_queued(conn, &endpoint.id)?;
+            let change = patch.apply(&mut endpoint);
+            endpoints::update_settings(conn, &endpoint)?;
+            match change {
+                DeliveryChange::Disabled => {
+                    endpoints::skip_queued(conn, &endpoint.id)?;
+                }
+                DeliveryChange::Enabled => {
+                    delivery::promote_stranded(conn, &endpoint.id, Timestamp::now())?;
+                }
+                DeliveryChange::Unchanged => {}
             }
             Ok(endpoint)
         })
         .await
         // Re-enabled, its queued messages may be due.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        self.write(move |conn, _| {
+            endpoints::rotate_secret(
+                conn,
+                &project_id,
+                &endpoint_id,
+                &secret,
+                previous_until,
+                now,
+            )?
+            .ok_or(StoreError::NotFound("endpoint"))
+        })
+        .await
+        // The dispatcher signs with the secrets it loaded: it must load the new one.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
