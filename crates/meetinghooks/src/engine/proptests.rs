@@ -308,7 +308,11 @@ fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseEr
             reconnect_grace_ms: GRACE_MS,
         };
         let store = SqliteStore::open(&url, config).expect("open");
-        let project = store.create_project("replay", [1; 32]).await.expect("project").id;
+        let project = store
+            .create_project("replay", [1; 32])
+            .await
+            .expect("project")
+            .id;
         let query = EventQuery {
             limit: 100_000,
             ..EventQuery::default()
@@ -329,7 +333,10 @@ fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseEr
                     }
                 }
                 Step::Tick(now) => {
-                    store.fire_due_timers(Timestamp(*now)).await.expect("timers");
+                    store
+                        .fire_due_timers(Timestamp(*now))
+                        .await
+                        .expect("timers");
                 }
                 Step::End(now) => {
                     let _ = store.end_session(&project, MEETING, Timestamp(*now)).await;

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod delivery;
 mod delivery_safety;
+mod differential;
 mod events_follow;
 mod failures;
 mod first_run;
