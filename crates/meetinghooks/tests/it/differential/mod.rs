@@ -10,9 +10,8 @@ mod ops;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use meetinghooks::domain::endpoint::{Endpoint, Ordering};
-use meetinghooks::domain::signal::{Signal, SignalKind};
-use meetinghooks::domain::subscription::Subscription;
+use meetinghooks::domain::endpoint::Ordering;
+use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::store::postgres::PostgresStore;
 use meetinghooks::store::sqlite::SqliteStore;
@@ -24,7 +23,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
 use crate::helpers::fresh_postgres_database;
 use model::{HeldLease, Key, MessageStatusOrd, Model, ResendRefused, SignalIdScope, ENGINE};
-use ops::{Next, Op, SignalSpec, ENDPOINTS, MEETINGS, PARTICIPANTS};
+use ops::{Next, Op, ENDPOINTS, MEETINGS};
 
 // KNOWN DRIFT (issue 10, defect 1): the rule is one id per meeting (`PerMeeting`); both
 // stores deduplicate per project today. Switch to `PerMeeting` with the fix.
@@ -129,79 +128,6 @@ fn keys(leases: &[HeldLease]) -> BTreeSet<(Key, i64)> {
         .collect()
 }
 
-fn signal(op: &ops::SignalOp, at: i64) -> Signal {
-    let (meeting, kind) = match &op.spec {
-        SignalSpec::Join {
-            meeting,
-            participant,
-        } => (
-            *meeting,
-            SignalKind::ParticipantJoined {
-                participant_id: PARTICIPANTS[*participant].into(),
-                participant_name: format!("Name {participant}"),
-            },
-        ),
-        SignalSpec::Leave {
-            meeting,
-            participant,
-            reason,
-        } => (
-            *meeting,
-            SignalKind::ParticipantLeft {
-                participant_id: PARTICIPANTS[*participant].into(),
-                reason: *reason,
-            },
-        ),
-        SignalSpec::RecordingStarted { meeting } => (
-            *meeting,
-            SignalKind::RecordingStarted {
-                file_id: Some("f".into()),
-            },
-        ),
-        SignalSpec::RecordingStopped { meeting } => {
-            (*meeting, SignalKind::RecordingStopped { file_id: None })
-        }
-    };
-    Signal {
-        id: format!("s{}", op.id),
-        meeting_id: MEETINGS[meeting].into(),
-        at: Timestamp(at),
-        kind,
-    }
-}
-
-fn endpoint(project: &str, spec: &ops::EndpointSpec, now: Timestamp) -> Endpoint {
-    let events = spec.events.map_or(vec!["*".to_owned()], |e| {
-        e.iter().map(|s| s.to_string()).collect()
-    });
-    Endpoint {
-        id: spec.id.to_owned(),
-        project_id: project.to_owned(),
-        room_id: None,
-        url: "http://127.0.0.1:9/".into(),
-        description: String::new(),
-        events: Subscription::parse(events).unwrap(),
-        ordering: if spec.ordered {
-            Ordering::Meeting
-        } else {
-            Ordering::None
-        },
-        rate_limit: None,
-        headers: Default::default(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        secret_previous: None,
-        secret_previous_until: None,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 impl Case {
     async fn start(backend: Backend) -> Option<Case> {
         let opened = Opened::new(backend).await?;
@@ -216,7 +142,7 @@ impl Case {
         let now = (Timestamp::now().0 / 1000 + 3_600) * 1000;
         for spec in &ENDPOINTS {
             store
-                .create_endpoint(endpoint(&project, spec, Timestamp(now)))
+                .create_endpoint(ops::endpoint(&project, spec, Timestamp(now)))
                 .await
                 .unwrap();
         }
@@ -395,7 +321,7 @@ impl Case {
                 let signals: Vec<Signal> = batch
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| signal(s, self.now + i as i64))
+                    .map(|(i, s)| ops::signal(s, self.now + i as i64))
                     .collect();
                 let got = self.store().ingest(&self.project, signals.clone()).await;
                 let expected = self.model.ingest(&signals, self.now);

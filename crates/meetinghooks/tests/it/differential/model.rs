@@ -9,6 +9,7 @@ use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::engine::{self, EngineConfig, Meeting};
 use meetinghooks::store::{IngestReport, MessageStatus};
 
+pub use super::observe::{Key, Seen};
 use super::ops::{Next, ENDPOINTS};
 
 pub const LEASE_MS: i64 = 60_000;
@@ -25,37 +26,6 @@ pub enum SignalIdScope {
     PerMeeting,
     /// Today's stores: an id is unique per project.
     PerProject,
-}
-
-/// A message by what it is, not by its row position (positions differ between stores).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
-    pub endpoint: String,
-    pub meeting: String,
-    pub sequence: u64,
-}
-
-/// A message's state as both stores and the model must agree on it at `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    Waiting,
-    /// Pending and due, or delivering under a lease that has ended.
-    Due,
-    PendingUntil(i64),
-    DeliveringUntil(i64),
-    Finished(MessageStatus),
-}
-
-impl Seen {
-    pub fn of(status: MessageStatus, due_at: i64, now: i64) -> Seen {
-        match status {
-            MessageStatus::Waiting => Seen::Waiting,
-            MessageStatus::Pending | MessageStatus::Delivering if due_at <= now => Seen::Due,
-            MessageStatus::Pending => Seen::PendingUntil(due_at),
-            MessageStatus::Delivering => Seen::DeliveringUntil(due_at),
-            other => Seen::Finished(other),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -2,9 +2,38 @@
 
 use std::collections::BTreeMap;
 
-use meetinghooks::store::{EventQuery, MessageQuery, Store};
+use meetinghooks::store::{EventQuery, MessageQuery, MessageStatus, Store};
 
-use super::model::{Key, Seen};
+/// A message by what it is, not by its row position (positions differ between stores).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub endpoint: String,
+    pub meeting: String,
+    pub sequence: u64,
+}
+
+/// A message's state as both stores and the model must agree on it at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Waiting,
+    /// Pending and due, or delivering under a lease that has ended.
+    Due,
+    PendingUntil(i64),
+    DeliveringUntil(i64),
+    Finished(MessageStatus),
+}
+
+impl Seen {
+    pub fn of(status: MessageStatus, due_at: i64, now: i64) -> Seen {
+        match status {
+            MessageStatus::Waiting => Seen::Waiting,
+            MessageStatus::Pending | MessageStatus::Delivering if due_at <= now => Seen::Due,
+            MessageStatus::Pending => Seen::PendingUntil(due_at),
+            MessageStatus::Delivering => Seen::DeliveringUntil(due_at),
+            other => Seen::Finished(other),
+        }
+    }
+}
 
 /// What a store shows after an operation.
 #[derive(Debug, Default)]

@@ -1,7 +1,9 @@
 //! The operations a case is made of, and the strategy that generates (and shrinks) them.
 
-use meetinghooks::domain::endpoint::Ordering;
-use meetinghooks::domain::signal::LeaveReason;
+use meetinghooks::domain::endpoint::{Endpoint, Ordering};
+use meetinghooks::domain::signal::{LeaveReason, Signal, SignalKind};
+use meetinghooks::domain::subscription::Subscription;
+use meetinghooks::domain::timestamp::Timestamp;
 use proptest::prelude::*;
 
 /// An endpoint every case starts with.
@@ -98,7 +100,7 @@ pub enum Op {
     Restart,
 }
 
-fn signal() -> impl Strategy<Value = SignalOp> {
+fn signal_op() -> impl Strategy<Value = SignalOp> {
     let (m, p) = (0..MEETINGS.len(), 0..PARTICIPANTS.len());
     let reason = prop_oneof![Just(LeaveReason::Left), Just(LeaveReason::Disconnected)];
     let spec = prop_oneof![
@@ -124,7 +126,7 @@ fn op() -> impl Strategy<Value = Op> {
     let endpoint = 0..ENDPOINTS.len();
     let ordering = prop_oneof![Just(Ordering::Meeting), Just(Ordering::None)];
     prop_oneof![
-        6 => prop::collection::vec(signal(), 1..4).prop_map(Op::Ingest),
+        6 => prop::collection::vec(signal_op(), 1..4).prop_map(Op::Ingest),
         5 => endpoint.clone().prop_map(Op::Lease),
         6 => prop::collection::vec((0usize..8, next()), 1..4).prop_map(Op::Settle),
         3 => prop_oneof![Just(100i64), Just(31_000), Just(61_000)].prop_map(Op::Advance),
@@ -141,4 +143,77 @@ fn op() -> impl Strategy<Value = Op> {
 
 pub fn sequences() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 1..30)
+}
+
+pub fn signal(op: &SignalOp, at: i64) -> Signal {
+    let (meeting, kind) = match &op.spec {
+        SignalSpec::Join {
+            meeting,
+            participant,
+        } => (
+            *meeting,
+            SignalKind::ParticipantJoined {
+                participant_id: PARTICIPANTS[*participant].into(),
+                participant_name: format!("Name {participant}"),
+            },
+        ),
+        SignalSpec::Leave {
+            meeting,
+            participant,
+            reason,
+        } => (
+            *meeting,
+            SignalKind::ParticipantLeft {
+                participant_id: PARTICIPANTS[*participant].into(),
+                reason: *reason,
+            },
+        ),
+        SignalSpec::RecordingStarted { meeting } => (
+            *meeting,
+            SignalKind::RecordingStarted {
+                file_id: Some("f".into()),
+            },
+        ),
+        SignalSpec::RecordingStopped { meeting } => {
+            (*meeting, SignalKind::RecordingStopped { file_id: None })
+        }
+    };
+    Signal {
+        id: format!("s{}", op.id),
+        meeting_id: MEETINGS[meeting].into(),
+        at: Timestamp(at),
+        kind,
+    }
+}
+
+pub fn endpoint(project: &str, spec: &EndpointSpec, now: Timestamp) -> Endpoint {
+    let events = spec.events.map_or(vec!["*".to_owned()], |e| {
+        e.iter().map(|s| s.to_string()).collect()
+    });
+    Endpoint {
+        id: spec.id.to_owned(),
+        project_id: project.to_owned(),
+        room_id: None,
+        url: "http://127.0.0.1:9/".into(),
+        description: String::new(),
+        events: Subscription::parse(events).unwrap(),
+        ordering: if spec.ordered {
+            Ordering::Meeting
+        } else {
+            Ordering::None
+        },
+        rate_limit: None,
+        headers: Default::default(),
+        retry_schedule: None,
+        timeout_ms: None,
+        disabled: false,
+        disabled_reason: None,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        secret_previous: None,
+        secret_previous_until: None,
+        failing_since: None,
+        last_success_at: None,
+        created_at: now,
+        updated_at: now,
+    }
 }
