@@ -33,7 +33,7 @@ fn cases() -> u32 {
     std::env::var("DIFFERENTIAL_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(32)
+        .unwrap_or(64)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
