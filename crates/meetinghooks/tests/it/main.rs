@@ -4,8 +4,10 @@ mod helpers;
 mod receiver;
 
 mod bad_input;
+mod changes;
 mod cli;
 mod cluster;
+mod cluster_listing;
 mod delivery;
 mod delivery_safety;
 mod differential;
