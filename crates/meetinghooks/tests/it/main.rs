@@ -12,6 +12,7 @@ mod cluster_clock;
 mod cluster_listing;
 mod delivery;
 mod delivery_safety;
+mod differential;
 mod endpoint_updates;
 mod events_follow;
 mod failures;

@@ -310,17 +310,19 @@ pub async fn record_outcomes(
         .unzip();
     let held = tx
         .prepare_cached(
-            "SELECT m.position FROM messages m
+            "SELECT m.position, m.due_at FROM messages m
              JOIN unnest($1::INT8[], $2::INT8[]) AS l(position, lease_until)
                ON m.position = l.position AND m.due_at = l.lease_until
              WHERE m.status = 'delivering' FOR UPDATE OF m",
         )
         .await?;
-    let owned: BTreeSet<i64> = tx
+    // By (position, lease): a batch may hold an outcome of the lease in force and a stale
+    // one of the same message, and only the first may count.
+    let owned: BTreeSet<(i64, i64)> = tx
         .query(&held, &[&lease_positions, &lease_ends])
         .await?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1)))
         .collect();
 
     let mut attempts = (
@@ -352,7 +354,7 @@ pub async fn record_outcomes(
         attempts.3.push(status_code);
         attempts.4.push(o.error_kind);
         attempts.5.push(o.response_body.as_str());
-        if !position.is_some_and(|p| owned.contains(&p)) {
+        if !position.is_some_and(|p| owned.contains(&(p, o.lease_until.0))) {
             tracing::warn!(
                 message_id = o.message_id,
                 "outcome after the lease was lost; ignored"

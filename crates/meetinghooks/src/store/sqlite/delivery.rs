@@ -149,8 +149,13 @@ pub fn record_outcomes(
         "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
          RETURNING failing_since, disabled",
     )?;
+    let mut held = conn.prepare_cached(
+        "SELECT 1 FROM messages WHERE position = ?1 AND status = 'delivering' AND due_at = ?2",
+    )?;
     // One success per endpoint and batch is enough to move its clock.
     let mut succeeded_at: std::collections::HashMap<&str, Timestamp> = Default::default();
+    let mut freed = Vec::new();
+    let mut disables = Vec::new();
     for o in outcomes {
         let position = message_position(&o.message_id);
         attempt.execute(params![
@@ -161,6 +166,19 @@ pub fn record_outcomes(
             o.error_kind,
             o.response_body
         ])?;
+        // Only an outcome under the lease it was made with counts: one written after the
+        // message was taken over stays in the attempt log and moves no clock.
+        let owned = held
+            .query_row(params![position, o.lease_until.0], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !owned {
+            tracing::warn!(
+                message_id = o.message_id,
+                "outcome after the lease was lost; ignored"
+            );
+            continue;
+        }
         let failing = if outcome::counts_as_failure(&o.next) {
             failing
                 .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
@@ -175,40 +193,42 @@ pub fn record_outcomes(
             None
         };
         let settled = outcome::settle(o, failing, auto_disable_after_ms);
-        let (status, due) = (settled.status, settled.due_at);
-        let owned = update.execute(params![
+        update.execute(params![
             position,
-            status.as_str(),
-            due.0,
+            settled.status.as_str(),
+            settled.due_at.0,
             o.attempted_at.0,
             o.status_code,
             o.failure.as_ref().map(|f| &f.reason),
             o.lease_until.0,
             o.failure.as_ref().map(|f| f.kind),
-        ])? == 1;
-        if !owned {
-            tracing::warn!(
-                message_id = o.message_id,
-                "outcome after the lease was lost; ignored"
-            );
-            continue;
-        }
+        ])?;
         if settled.frees_queue() {
-            // Not leased when this outcome disables the endpoint: the message is skipped below.
-            let lease = lease_until.filter(|_| settled.disable_reason.is_none());
-            recorded.promoted.extend(promote_next(
-                conn,
-                &o.endpoint_id,
-                &o.room_id,
-                o.attempted_at,
-                lease,
-            )?);
+            freed.push(o);
         }
-        // After the promotion, so a newly promoted message is skipped too.
         if let Some(reason) = settled.disable_reason {
-            if disable(conn, &o.endpoint_id, &reason, o.attempted_at)? {
-                recorded.disabled.push((o.endpoint_id.clone(), reason));
-            }
+            disables.push((o, reason));
+        }
+    }
+    // Promotion is decided for the whole batch: an endpoint this batch disables gets no lease.
+    let disabling: std::collections::HashSet<&str> = disables
+        .iter()
+        .map(|(o, _)| o.endpoint_id.as_str())
+        .collect();
+    for o in freed {
+        let lease = lease_until.filter(|_| !disabling.contains(o.endpoint_id.as_str()));
+        recorded.promoted.extend(promote_next(
+            conn,
+            &o.endpoint_id,
+            &o.room_id,
+            o.attempted_at,
+            lease,
+        )?);
+    }
+    // After the promotions, so every queued message of a disabled endpoint is skipped.
+    for (o, reason) in disables {
+        if disable(conn, &o.endpoint_id, &reason, o.attempted_at)? {
+            recorded.disabled.push((o.endpoint_id.clone(), reason));
         }
     }
     for (endpoint_id, at) in succeeded_at {
