@@ -2,12 +2,14 @@
 
 mod helpers;
 mod receiver;
+mod store_wrapper;
 
 mod bad_input;
 mod cli;
 mod cluster;
 mod delivery;
 mod delivery_safety;
+mod dispatcher_orphans;
 mod events_follow;
 mod failures;
 mod first_run;
