@@ -229,8 +229,13 @@ async fn timeouts_and_refused_connections_are_named_in_the_attempt_log() {
 #[tokio::test]
 async fn per_meeting_order_holds_under_failures() {
     let app = TestApp::delivering().await;
-    // Every third request fails, so retries interleave with new messages.
-    let receiver = Receiver::start(|n, _| Reply::Status(if n % 3 == 1 { 503 } else { 200 })).await;
+    // Every third request fails, so retries interleave with new messages. Answers take a
+    // moment, so a request sent while another of its meeting is in flight would show.
+    let receiver = Receiver::start(|n, _| {
+        let status = if n % 3 == 1 { 503 } else { 200 };
+        Reply::After(Duration::from_millis(15), status)
+    })
+    .await;
     app.endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"]}))
         .await;
     for round in 0..5 {
