@@ -5,6 +5,8 @@ use clap::Subcommand;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::store::MessageStatus;
+
 use super::client::{outln, write_stdout, Answer, ApiClient, ClientArgs, RawPage};
 use super::table::{cell, fields, table};
 
@@ -30,7 +32,7 @@ enum MessagesCommand {
         #[arg(long, value_name = "MEETING_ID")]
         meeting: Option<String>,
         /// Only messages in this state.
-        #[arg(long, value_parser = STATUSES)]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(MessageStatus::ALL.map(MessageStatus::as_str)))]
         status: Option<String>,
         /// At most this many (1-500; the server's default is 50).
         #[arg(long)]
@@ -44,16 +46,6 @@ enum MessagesCommand {
     /// Deliver a message again now, with the same `webhook-id`, and print the attempt.
     Resend { id: String },
 }
-
-const STATUSES: [&str; 7] = [
-    "waiting",
-    "pending",
-    "delivering",
-    "succeeded",
-    "failed",
-    "exhausted",
-    "skipped",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

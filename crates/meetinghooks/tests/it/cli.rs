@@ -1,68 +1,24 @@
 //! The operator commands (`endpoints`, `messages`, `tail`, `completions`), `simulate` and
 //! `listen`, run as the real binary against an app on port 0.
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
-use meetinghooks::Config;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStderr, ChildStdout, Command};
+use tokio::process::{ChildStderr, Command};
 
 use crate::helpers::*;
 use crate::receiver::Receiver;
 
-/// The binary with the app's URL and key in the environment, as an operator would set them.
-fn command(app: &TestApp, args: &[&str]) -> Command {
-    let mut command = Command::new(binary_path());
-    command
-        .args(args)
-        .env("MEETINGHOOKS_URL", app.url(""))
-        .env("MEETINGHOOKS_API_KEY", KEY)
-        .kill_on_drop(true);
-    command
-}
-
 /// Runs a command to its end and insists that it succeeded; returns its stdout.
 async fn run_ok(app: &TestApp, args: &[&str]) -> String {
-    let output = command(app, args).output().await.unwrap();
+    let output = client_command(app, args).output().await.unwrap();
     assert!(
         output.status.success(),
         "{args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The next line that `check` accepts, failing the test after `TEST_DEADLINE`.
-async fn line_where<R: tokio::io::AsyncBufRead + Unpin>(
-    lines: &mut Lines<R>,
-    what: &str,
-    check: impl Fn(&str) -> bool,
-) -> String {
-    let found = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if check(&line) {
-                return line;
-            }
-        }
-        panic!("the output ended before {what}");
-    };
-    tokio::time::timeout(TEST_DEADLINE, found)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// A port that was just free and has nobody listening on it now.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]
@@ -181,7 +137,7 @@ async fn endpoints_are_managed_from_the_command_line() {
 #[tokio::test]
 async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
     let app = TestApp::delivering().await;
-    let port = closed_port();
+    let port = free_port();
     let out = run_ok(
         &app,
         &[
@@ -195,24 +151,8 @@ async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
     let endpoint: Value = serde_json::from_str(&out).unwrap();
     let endpoint_id = endpoint["id"].as_str().unwrap();
 
-    let mut listen = Command::new(binary_path())
-        .args([
-            "listen",
-            "--port",
-            &port.to_string(),
-            "--secret",
-            endpoint["secret"].as_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines: Lines<BufReader<ChildStdout>> =
-        BufReader::new(listen.stdout.take().unwrap()).lines();
-    line_where(&mut lines, "listen to start", |l| {
-        l.contains("listening on")
-    })
-    .await;
+    let mut listen = Listen::start(port, endpoint["secret"].as_str().unwrap()).await;
+    let mut lines = listen.lines;
 
     let at = "2026-01-01T10:00:00Z";
     let response = app.signals(json!([join("s1", "cli-m", "p1", at)])).await;
@@ -288,7 +228,7 @@ async fn messages_are_listed_shown_and_resent_to_a_real_listen() {
     assert_eq!(shown["message"]["id"], id);
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 2);
 
-    listen.kill().await.unwrap();
+    listen.child.kill().await.unwrap();
     app.shutdown().await;
 }
 
@@ -301,7 +241,7 @@ async fn tail_prints_events_committed_after_it_started() {
         .await;
     assert_eq!(before.status(), 202);
 
-    let mut tail = command(&app, &["tail", "--interval", "50ms"])
+    let mut tail = client_command(&app, &["tail", "--interval", "50ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -332,7 +272,7 @@ async fn tail_prints_events_committed_after_it_started() {
     tail.kill().await.unwrap();
 
     // --from-start --json: the whole log, one API object per line, filtered by meeting.
-    let mut tail = command(
+    let mut tail = client_command(
         &app,
         &["tail", "--from-start", "--json", "--meeting", "tail-before"],
     )
@@ -358,7 +298,7 @@ async fn completions_for_bash_print_a_script() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", stderr_of(&output));
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(script.contains("_meetinghooks()"), "{script}");
     assert!(script.contains("complete -F _meetinghooks"), "{script}");
@@ -369,42 +309,42 @@ async fn completions_for_bash_print_a_script() {
 #[tokio::test]
 async fn a_wrong_key_and_a_missing_server_are_clear_errors() {
     let app = TestApp::spawn().await;
-    let output = command(&app, &["endpoints", "list", "--api-key", "wrong-key"])
+    let output = client_command(&app, &["endpoints", "list", "--api-key", "wrong-key"])
         .output()
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
-    assert_eq!(stderr(&output), "error: unauthorized: unknown API key\n");
+    assert_eq!(stderr_of(&output), "error: unauthorized: unknown API key\n");
 
-    let output = command(&app, &["messages", "show", "msg_999999"])
+    let output = client_command(&app, &["messages", "show", "msg_999999"])
         .output()
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stderr(&output), "error: not_found: message not found\n");
+    assert_eq!(stderr_of(&output), "error: not_found: message not found\n");
 
-    let url = format!("http://127.0.0.1:{}", closed_port());
+    let url = format!("http://127.0.0.1:{}", free_port());
     for args in [
         vec!["endpoints", "list"],
         vec!["messages", "list"],
         vec!["tail"],
     ] {
-        let output = command(&app, &args)
+        let output = client_command(&app, &args)
             .env("MEETINGHOOKS_URL", &url)
             .output()
             .await
             .unwrap();
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         assert_eq!(
-            stderr(&output),
+            stderr_of(&output),
             format!("error: cannot reach {url}: is `meetinghooks serve` running?\n"),
             "{args:?}"
         );
     }
 
     // The key's variable is named in --help, its value never.
-    let help = command(&app, &["endpoints", "list", "--help"])
+    let help = client_command(&app, &["endpoints", "list", "--help"])
         .output()
         .await
         .unwrap();
@@ -413,150 +353,6 @@ async fn a_wrong_key_and_a_missing_server_are_clear_errors() {
     assert!(help.contains("[env: MEETINGHOOKS_URL]"), "{help}");
     assert!(!help.contains(KEY), "{help}");
     app.shutdown().await;
-}
-
-#[tokio::test]
-async fn simulate_counts_what_it_prints_and_shows_the_grace_passing() {
-    // A grace long enough for at least one progress line (every 2 s).
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        reconnect_grace: std::time::Duration::from_secs(4),
-        ..test_config(dir.path())
-    };
-    let app = TestApp::spawn_with(dir, config).await;
-    let output = command(&app, &["simulate", "--recording", "--drops", "1"])
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let out = String::from_utf8(output.stdout.clone()).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
-
-    let (meeting, sent) = lines[0]
-        .strip_prefix("meeting ")
-        .and_then(|l| l.split_once(": "))
-        .unwrap_or_else(|| panic!("{out}"));
-    let at_ingest: usize = sent
-        .strip_suffix(" events at ingest")
-        .and_then(|s| s.rsplit_once(' '))
-        .and_then(|(head, n)| {
-            assert!(head.contains(" signals sent; the server emitted"), "{out}");
-            n.parse().ok()
-        })
-        .unwrap_or_else(|| panic!("{out}"));
-    let in_all: usize = lines[1]
-        .strip_prefix(&format!("meeting {meeting}: "))
-        .and_then(|l| l.split_once(" events in all"))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or_else(|| panic!("{out}"));
-    let listed = lines[2..].iter().filter(|l| l.starts_with("  #")).count();
-    assert_eq!(listed, lines.len() - 2, "{out}");
-    assert_eq!(in_all, listed, "the count matches the list: {out}");
-    assert_eq!(in_all, app.events(meeting).await.len());
-    assert!(
-        lines[1].contains(&format!(
-            "({} after the reconnect grace)",
-            in_all - at_ingest
-        )),
-        "{out}"
-    );
-    assert!(at_ingest < in_all, "the drop's leave comes later: {out}");
-
-    let progress = stderr(&output);
-    assert!(
-        progress.contains("  waiting for the reconnect grace (10 s by default): 2 s…"),
-        "{progress}"
-    );
-    app.shutdown().await;
-}
-
-#[tokio::test]
-async fn simulate_without_a_server_asks_whether_it_runs() {
-    let url = format!("http://127.0.0.1:{}", closed_port());
-    let output = Command::new(binary_path())
-        .args(["simulate", "--url", &url, "--api-key", KEY])
-        .env_remove("MEETINGHOOKS_URL")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        stderr(&output),
-        format!("error: cannot reach {url}: is `meetinghooks serve` running?\n")
-    );
-}
-
-#[tokio::test]
-async fn listen_refuses_a_malformed_secret_naming_the_format() {
-    let output = Command::new(binary_path())
-        .args([
-            "listen",
-            "--port",
-            &closed_port().to_string(),
-            "--secret",
-            "whsec_not base64!",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let err = stderr(&output);
-    assert!(
-        err.contains("invalid --secret: expected whsec_ followed by base64"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn listen_shows_the_attempt_number_it_is_sent() {
-    let port = closed_port();
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let mut listen = Command::new(binary_path())
-        .args(["listen", "--port", &port.to_string(), "--secret", secret])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
-    line_where(&mut lines, "listen to start", |l| {
-        l.contains("listening on")
-    })
-    .await;
-
-    let body = br#"{"webhookType":"session-started","data":{"sessionId":"s1","meetingId":"m1","start":"2026-01-01T10:00:00.000+00:00"}}"#;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let signature = meetinghooks_webhooks::Webhook::new(secret)
-        .unwrap()
-        .sign("msg_7", now, body);
-    let client = reqwest::Client::new();
-    for attempt in ["3", "4"] {
-        let response = client
-            .post(format!("http://127.0.0.1:{port}/hooks"))
-            .header("webhook-id", "msg_7")
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", &signature)
-            .header("webhook-sequence", "1")
-            .header("webhook-attempt", attempt)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
-    }
-    let first = line_where(&mut lines, "the delivery", |l| !l.starts_with("  ")).await;
-    assert_eq!(
-        first,
-        "✓ session-started #1 id=msg_7 meeting=m1 session=s1 attempt 3"
-    );
-    let second = line_where(&mut lines, "the redelivery", |l| !l.starts_with("  ")).await;
-    assert_eq!(
-        second,
-        "↻ redelivery #2 of msg_7: session-started #1 meeting=m1 session=s1 attempt 4"
-    );
-    listen.kill().await.unwrap();
 }
 
 /// `meetinghooks serve` on a chosen address, so that a restart comes back where it was.
@@ -575,7 +371,7 @@ fn serve_on(dir: &std::path::Path, addr: std::net::SocketAddr) -> Binary {
 #[tokio::test]
 async fn tail_waits_out_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], closed_port()).into();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let client = reqwest::Client::new();
     let server = serve_on(dir.path(), addr);
     server.wait_ready(&client).await;

@@ -24,16 +24,6 @@ fn joins(meeting: &str, from: usize, count: usize) -> Value {
     )
 }
 
-async fn attempts(app: &TestApp, message_id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!("/v1/messages/{message_id}/attempts"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["data"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn a_2xx_delivery_is_signed_and_carries_the_stored_bytes() {
     let app = TestApp::delivering().await;

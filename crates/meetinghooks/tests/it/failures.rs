@@ -10,18 +10,14 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, binary_path, database_url, eventually, join, leave, messages_of, post_json,
-    TestApp, KEY,
+    assert_error, attempts, binary_path, database_url, eventually, free_port, join, leave,
+    messages_of, post_json, TestApp, KEY,
 };
 use crate::receiver::{Receiver, Reply};
 
 /// A loopback URL where nothing listens: connecting is refused at once.
 fn refusing_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     format!("http://127.0.0.1:{port}/hooks")
 }
 
@@ -33,16 +29,6 @@ fn one_join(meeting: &str) -> Value {
         "p",
         "2026-01-01T10:00:00Z"
     )])
-}
-
-async fn attempt_log(app: &TestApp, message_id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!("/v1/messages/{message_id}/attempts"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -69,7 +55,7 @@ async fn last_error_says_why_and_last_error_kind_says_what_kind() {
     assert_eq!(refused[0]["lastError"], "connect: connection refused");
     assert_eq!(refused[0]["lastErrorKind"], "connect");
     assert_eq!(refused[0]["lastStatusCode"], Value::Null);
-    let log = attempt_log(&app, refused[0]["id"].as_str().unwrap()).await;
+    let log = attempts(&app, refused[0]["id"].as_str().unwrap()).await;
     assert_eq!(
         log[0]["errorKind"], "connect",
         "the attempt log keeps the kind"
@@ -81,7 +67,7 @@ async fn last_error_says_why_and_last_error_kind_says_what_kind() {
     assert_eq!(http[0]["lastError"], "http 500");
     assert_eq!(http[0]["lastErrorKind"], "http");
     assert_eq!(http[0]["lastStatusCode"], 500);
-    let log = attempt_log(&app, http[0]["id"].as_str().unwrap()).await;
+    let log = attempts(&app, http[0]["id"].as_str().unwrap()).await;
     assert_eq!(
         log[0]["errorKind"],
         Value::Null,
@@ -330,11 +316,7 @@ fn without_ansi(line: &str) -> String {
 #[tokio::test]
 async fn the_server_log_warns_once_per_dead_endpoint_and_says_when_it_is_back_or_disabled() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("meetinghooks.toml");
     std::fs::write(
         &config,

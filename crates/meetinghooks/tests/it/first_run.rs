@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{binary_path, eventually, Binary};
+use crate::helpers::{binary_path, eventually, free_port, Binary};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary_path())
@@ -102,11 +102,7 @@ fn serve_logging_to_file(
     env: &[(&str, &str)],
 ) -> (Binary, std::path::PathBuf) {
     let log = dir.join("serve.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(binary_path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(flags)

@@ -1,10 +1,12 @@
 //! Shared test helpers: an app on port 0 with its own database, an API client, polling, and
 //! fresh databases on the test PostgreSQL.
 
+mod process;
+pub use process::*;
+
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use meetinghooks::config::Secret;
@@ -367,64 +369,15 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: Value) -> Valu
         .unwrap()
 }
 
-/// The compiled `meetinghooks` binary, run as a real process.
-pub struct Binary {
-    pub child: Child,
-    pub addr: SocketAddr,
-}
-
-pub fn binary_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_meetinghooks"))
-}
-
-impl Binary {
-    /// Starts `meetinghooks serve` on a free port with its database in `dir`.
-    pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Binary {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(binary_path())
-            .args(["serve", "--listen", &addr.to_string()])
-            .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
-            .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
-            .env("MEETINGHOOKS_LOG", "warn")
-            .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Binary { child, addr }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub async fn wait_ready(&self, client: &reqwest::Client) {
-        eventually("the binary is ready", || async {
-            client
-                .get(self.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-    }
-
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A message's attempt log, oldest first.
+pub async fn attempts(app: &TestApp, message_id: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(&format!("/v1/messages/{message_id}/attempts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["data"].as_array().unwrap().clone()
 }
 
 /// Payloads exactly as stored: the raw text of each `payload` in the events response.
