@@ -251,9 +251,9 @@ impl Dispatcher {
                     // Rate-limited endpoints are promoted by the round (`PromoteBy`); one whose
                     // limit was just set may still come here, and pays its token too.
                     let endpoint = &lane.endpoint;
-                    let _ = self
-                        .rate_limits
-                        .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
+                    let _ =
+                        self.rate_limits
+                            .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
                     self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased)
                 }
                 None => orphans.push(leased),

@@ -500,20 +500,36 @@ async fn metrics_count_attempts_and_latency() {
     let receiver = Receiver::start(|n, _| Reply::Status(if n == 0 { 500 } else { 200 })).await;
     let body = json!({"url": receiver.url("/"), "events": ["session-started"]});
     post_json(&client, &server.url("/v1/endpoints"), body).await;
-    post_json(&client, &server.url("/v1/signals"), json!({"signals": joins("metrics", 0, 1)})).await;
+    post_json(
+        &client,
+        &server.url("/v1/signals"),
+        json!({"signals": joins("metrics", 0, 1)}),
+    )
+    .await;
     let metrics = || async {
         let response = client.get(server.url("/metrics")).send().await.unwrap();
         response.text().await.unwrap()
     };
     eventually("the success is counted", || async {
-        sample(&metrics().await, "meetinghooks_attempts_total{outcome=\"2xx\"}") == 1.0
+        sample(
+            &metrics().await,
+            "meetinghooks_attempts_total{outcome=\"2xx\"}",
+        ) == 1.0
     })
     .await;
     let text = metrics().await;
     assert_eq!(receiver.received().len(), 2);
-    assert_eq!(sample(&text, "meetinghooks_attempts_total{outcome=\"5xx\"}"), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, "meetinghooks_attempts_total{outcome=\"5xx\"}"),
+        1.0,
+        "{text}"
+    );
     // One latency per success, not per attempt.
-    assert_eq!(sample(&text, "meetinghooks_delivery_latency_seconds_count"), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, "meetinghooks_delivery_latency_seconds_count"),
+        1.0,
+        "{text}"
+    );
     assert!(
         text.contains("meetinghooks_delivery_latency_seconds_bucket"),
         "{text}"

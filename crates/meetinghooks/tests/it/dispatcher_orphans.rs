@@ -63,7 +63,14 @@ async fn an_orphaned_promoted_lease_asks_for_one_reload() {
     let run = tokio::spawn(dispatcher.clone().run(stopped));
 
     let joins: Vec<Value> = (0..3)
-        .map(|i| join(&format!("s{i}"), "m", &format!("p{i}"), "2026-01-01T10:00:00Z"))
+        .map(|i| {
+            join(
+                &format!("s{i}"),
+                "m",
+                &format!("p{i}"),
+                "2026-01-01T10:00:00Z",
+            )
+        })
         .collect();
     let signals = parse_batch(&joins, Timestamp::now()).unwrap();
     store.ingest(&project.id, signals).await.unwrap();

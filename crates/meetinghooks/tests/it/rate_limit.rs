@@ -29,7 +29,8 @@ fn assert_spaced(got: &[Received], rate: u64) {
     let step = 1000 / rate;
     for (i, request) in got.iter().enumerate() {
         let i = i as u64;
-        let earliest = Duration::from_millis(((i + 1).saturating_sub(rate) * step).saturating_sub(60));
+        let earliest =
+            Duration::from_millis(((i + 1).saturating_sub(rate) * step).saturating_sub(60));
         let at = request.at.duration_since(got[0].at);
         assert!(
             at >= earliest,
@@ -43,12 +44,17 @@ async fn the_rate_limit_applies_to_an_ordered_queue() {
     let app = TestApp::delivering().await;
     let receiver = Receiver::answering(200).await;
     // Default ordering: each message of the meeting is promoted when the one before succeeds.
-    app.endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"], "rateLimit": 10}))
-        .await;
+    app.endpoint(
+        json!({"url": receiver.url("/"), "events": ["participant-joined"], "rateLimit": 10}),
+    )
+    .await;
     app.signals(joins("ordered", 25)).await;
     let got = receiver.wait_for("25 deliveries", |r| r.len() == 25).await;
     let span = got[24].at.duration_since(got[0].at);
-    assert!(span >= Duration::from_millis(1400), "25 requests in {span:?}");
+    assert!(
+        span >= Duration::from_millis(1400),
+        "25 requests in {span:?}"
+    );
     assert_spaced(&got, 10);
     let sequences: Vec<u64> = got
         .iter()

@@ -65,9 +65,15 @@ impl Store for CountingStore {
             .await?;
         let target = self.delete_on_promotion.lock().unwrap().clone();
         if let Some((project_id, endpoint_id)) = target {
-            if let Some(leased) = recorded.promoted.iter().find(|l| l.endpoint_id == endpoint_id) {
+            if let Some(leased) = recorded
+                .promoted
+                .iter()
+                .find(|l| l.endpoint_id == endpoint_id)
+            {
                 *self.delete_on_promotion.lock().unwrap() = None;
-                self.inner.delete_endpoint(&project_id, &endpoint_id).await?;
+                self.inner
+                    .delete_endpoint(&project_id, &endpoint_id)
+                    .await?;
                 // The dispatcher learns of the deletion before it sees the promoted message.
                 let before = self.reloads();
                 if let Some(dispatcher) = self.dispatcher.lock().unwrap().upgrade() {
@@ -100,8 +106,16 @@ impl Store for CountingStore {
         self.inner.project_by_key(key_hash).await
     }
 
-    async fn upsert_room(&self, project_id: &str, room_id: &str, custom: bool, webhook: Option<RoomWebhook>) -> StoreResult<(Room, bool)> {
-        self.inner.upsert_room(project_id, room_id, custom, webhook).await
+    async fn upsert_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        custom: bool,
+        webhook: Option<RoomWebhook>,
+    ) -> StoreResult<(Room, bool)> {
+        self.inner
+            .upsert_room(project_id, room_id, custom, webhook)
+            .await
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
@@ -112,7 +126,12 @@ impl Store for CountingStore {
         self.inner.ingest(project_id, signals).await
     }
 
-    async fn end_session(&self, project_id: &str, room_id: &str, now: Timestamp) -> StoreResult<SessionRecord> {
+    async fn end_session(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<SessionRecord> {
         self.inner.end_session(project_id, room_id, now).await
     }
 
@@ -124,11 +143,23 @@ impl Store for CountingStore {
         self.inner.next_timer().await
     }
 
-    async fn sessions(&self, project_id: &str, room_id: &str, before: Option<i64>, limit: usize) -> StoreResult<Page<SessionRecord>> {
-        self.inner.sessions(project_id, room_id, before, limit).await
+    async fn sessions(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<SessionRecord>> {
+        self.inner
+            .sessions(project_id, room_id, before, limit)
+            .await
     }
 
-    async fn session(&self, project_id: &str, session_id: &str) -> StoreResult<Option<SessionRecord>> {
+    async fn session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionRecord>> {
         self.inner.session(project_id, session_id).await
     }
 
@@ -148,7 +179,11 @@ impl Store for CountingStore {
         self.inner.endpoint(project_id, endpoint_id).await
     }
 
-    async fn update_endpoint(&self, endpoint: Endpoint, set_disabled: Option<bool>) -> StoreResult<Endpoint> {
+    async fn update_endpoint(
+        &self,
+        endpoint: Endpoint,
+        set_disabled: Option<bool>,
+    ) -> StoreResult<Endpoint> {
         self.inner.update_endpoint(endpoint, set_disabled).await
     }
 
@@ -160,11 +195,23 @@ impl Store for CountingStore {
         self.inner.room_secret(project_id).await
     }
 
-    async fn rotate_room_secret(&self, project_id: &str, secret: String, previous_until: Timestamp) -> StoreResult<String> {
-        self.inner.rotate_room_secret(project_id, secret, previous_until).await
+    async fn rotate_room_secret(
+        &self,
+        project_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+    ) -> StoreResult<String> {
+        self.inner
+            .rotate_room_secret(project_id, secret, previous_until)
+            .await
     }
 
-    async fn lease(&self, requests: Vec<LeaseRequest>, now: Timestamp, lease_until: Timestamp) -> StoreResult<LeaseBatch> {
+    async fn lease(
+        &self,
+        requests: Vec<LeaseRequest>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseBatch> {
         self.inner.lease(requests, now, lease_until).await
     }
 
@@ -180,28 +227,64 @@ impl Store for CountingStore {
         self.inner.queue_depth().await
     }
 
-    async fn messages(&self, project_id: &str, query: MessageQuery) -> StoreResult<Page<MessageRecord>> {
+    async fn messages(
+        &self,
+        project_id: &str,
+        query: MessageQuery,
+    ) -> StoreResult<Page<MessageRecord>> {
         self.inner.messages(project_id, query).await
     }
 
-    async fn message(&self, project_id: &str, message_id: &str) -> StoreResult<Option<MessageRecord>> {
+    async fn message(
+        &self,
+        project_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
         self.inner.message(project_id, message_id).await
     }
 
-    async fn attempts(&self, project_id: &str, message_id: &str, after: Option<i64>, limit: usize) -> StoreResult<Page<AttemptRecord>> {
-        self.inner.attempts(project_id, message_id, after, limit).await
+    async fn attempts(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<AttemptRecord>> {
+        self.inner
+            .attempts(project_id, message_id, after, limit)
+            .await
     }
 
-    async fn recover(&self, project_id: &str, endpoint_id: &str, since: Timestamp) -> StoreResult<usize> {
+    async fn recover(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<usize> {
         self.inner.recover(project_id, endpoint_id, since).await
     }
 
-    async fn lease_for_resend(&self, project_id: &str, message_id: &str, lease_until: Timestamp) -> StoreResult<Leased> {
-        self.inner.lease_for_resend(project_id, message_id, lease_until).await
+    async fn lease_for_resend(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<Leased> {
+        self.inner
+            .lease_for_resend(project_id, message_id, lease_until)
+            .await
     }
 
-    async fn enqueue_test(&self, project_id: &str, endpoint_id: &str, webhook_type: &str, payload: Vec<u8>) -> StoreResult<String> {
-        self.inner.enqueue_test(project_id, endpoint_id, webhook_type, payload).await
+    async fn enqueue_test(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        webhook_type: &str,
+        payload: Vec<u8>,
+    ) -> StoreResult<String> {
+        self.inner
+            .enqueue_test(project_id, endpoint_id, webhook_type, payload)
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
