@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Database};
@@ -51,13 +51,8 @@ pub async fn run(
             );
         }
     }
-    let wake_timers = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
-    let timer_task = tokio::spawn(timers::run(
-        store.clone(),
-        wake_timers.clone(),
-        stopped.clone(),
-    ));
+    let timer_task = tokio::spawn(timers::run(store.clone(), stopped.clone()));
     let dispatch_task = tokio::spawn(dispatcher.clone().run(stopped.clone()));
     let retention_task = tokio::spawn(retention::run(
         store.clone(),
@@ -68,7 +63,6 @@ pub async fn run(
 
     let state = AppState::new(
         store,
-        wake_timers,
         dispatcher,
         config.secret_rotation_overlap.as_millis() as i64,
         telemetry::prometheus(),

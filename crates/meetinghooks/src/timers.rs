@@ -1,18 +1,20 @@
-//! The timer driver: fires due reconnect graces, sleeping until the next deadline in between.
+//! The timer driver: fires due reconnect graces, sleeping until the next deadline in between;
+//! the store's announcement of a newly armed grace wakes it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::domain::timestamp::Timestamp;
 use crate::store::Store;
 
-/// Longest sleep between checks; bounds how late a deadline armed elsewhere can fire.
+/// Longest sleep between checks; a safety net should an announcement be lost.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 const MIN_SLEEP: Duration = Duration::from_millis(10);
 
-pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+pub async fn run(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+    let mut armed = store.changes().timers;
     loop {
         let now = Timestamp::now();
         let sleep = match store.fire_due_timers(now).await {
@@ -35,7 +37,7 @@ pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Rece
         };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            _ = wake.notified() => {}
+            Ok(()) = armed.changed() => {}
             _ = stop.changed() => return,
         }
     }

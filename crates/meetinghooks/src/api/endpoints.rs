@@ -383,7 +383,6 @@ pub async fn create(
     };
     apply_input(&state, &mut endpoint, input)?;
     let endpoint = state.store.create_endpoint(endpoint).await?;
-    state.dispatcher.endpoints_changed();
     Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
 }
 
@@ -492,7 +491,6 @@ pub async fn update(
     apply_input(&state, &mut endpoint, input)?;
     endpoint.updated_at = Timestamp::now();
     let endpoint = state.store.update_endpoint(endpoint, set_disabled).await?;
-    state.dispatcher.endpoints_changed();
     Ok(Json(EndpointView::of(endpoint, false)))
 }
 
@@ -524,7 +522,6 @@ pub async fn delete(
     if !state.store.delete_endpoint(&project.id, &id).await? {
         return Err(ApiError::not_found("endpoint"));
     }
-    state.dispatcher.endpoints_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -582,7 +579,6 @@ pub async fn rotate_secret(
     endpoint.secret_previous_until = Some(now.plus_millis(state.secret_overlap_ms));
     endpoint.updated_at = now;
     let endpoint = state.store.update_endpoint(endpoint, None).await?;
-    state.dispatcher.endpoints_changed();
     Ok(Json(RotatedSecret {
         secret: endpoint.secret,
         previous_secret_valid_until: endpoint.secret_previous_until.map(Timestamp::to_rfc3339),
@@ -628,7 +624,6 @@ pub async fn send_test(
         .store
         .enqueue_test(&project.id, &id, webhook_type.as_str(), payload)
         .await?;
-    state.dispatcher.wake();
     Ok((StatusCode::ACCEPTED, Json(TestQueued { message_id })))
 }
 
@@ -665,7 +660,6 @@ pub async fn recover(
         .ok_or_else(|| invalid("since must be an RFC 3339 time"))?;
     load(&state, &project.id, &id).await?;
     let requeued = state.store.recover(&project.id, &id, since).await?;
-    state.dispatcher.wake();
     Ok(Json(Recovered { requeued }))
 }
 
@@ -707,7 +701,6 @@ pub async fn rotate_room_secret(
         .store
         .rotate_room_secret(&project.id, generate_secret(), until)
         .await?;
-    state.dispatcher.endpoints_changed();
     Ok(Json(RotatedSecret {
         secret,
         previous_secret_valid_until: Some(until.to_rfc3339()),

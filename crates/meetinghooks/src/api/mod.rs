@@ -19,7 +19,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Notify;
 
 pub use error::ApiError;
 use extract::KeyCache;
@@ -32,8 +31,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Woken after ingest, so the timer driver sees newly armed reconnect graces.
-    pub timers: Arc<Notify>,
     pub dispatcher: Arc<Dispatcher>,
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap_ms: i64,
@@ -44,14 +41,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
-        timers: Arc<Notify>,
         dispatcher: Arc<Dispatcher>,
         secret_overlap_ms: i64,
         metrics: PrometheusHandle,
     ) -> Self {
         AppState {
             store,
-            timers,
             dispatcher,
             secret_overlap_ms,
             metrics,

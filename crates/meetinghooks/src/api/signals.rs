@@ -155,10 +155,7 @@ pub async fn ingest(
     }
     let signals = parse_batch(&batch.signals, Timestamp::now())
         .map_err(|e| ApiError::bad_request("invalid_signal", e.to_string()))?;
+    // The store announces the new messages and armed timers itself.
     let report = state.store.ingest(&project.id, signals).await?;
-    state.timers.notify_one();
-    if report.messages > 0 {
-        state.dispatcher.wake();
-    }
     Ok((StatusCode::ACCEPTED, Json(report.into())))
 }

@@ -60,6 +60,13 @@ pub struct Config {
     /// On SIGTERM, how long in-flight attempts may take to finish.
     #[serde(with = "duration_text")]
     pub shutdown_grace: Duration,
+    /// Safety net: the dispatcher reloads endpoints this often even if no change was announced.
+    #[serde(with = "duration_text")]
+    pub endpoint_refresh: Duration,
+    /// Safety net on PostgreSQL: an idle node looks for work this often even if no other
+    /// node's change was heard (a node may die between its commit and its NOTIFY).
+    #[serde(with = "duration_text")]
+    pub shared_poll: Duration,
 }
 
 impl Default for Config {
@@ -84,6 +91,8 @@ impl Default for Config {
             allowed_private_targets: Vec::new(),
             lease_duration: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(10),
+            endpoint_refresh: Duration::from_secs(60),
+            shared_poll: Duration::from_secs(5),
         }
     }
 }
@@ -166,6 +175,14 @@ impl Config {
         check(
             self.lease_duration >= self.request_timeout * 2,
             "lease_duration must be at least twice request_timeout",
+        );
+        check(
+            self.endpoint_refresh >= Duration::from_secs(1),
+            "endpoint_refresh must be at least 1s",
+        );
+        check(
+            self.shared_poll >= Duration::from_millis(10),
+            "shared_poll must be at least 10ms",
         );
         check(
             self.endpoint_concurrency > 0,
@@ -326,6 +343,8 @@ impl Config {
             auto_disable_after: self.auto_disable_after,
             lease_duration: self.lease_duration,
             shutdown_grace: self.shutdown_grace,
+            endpoint_refresh: self.endpoint_refresh,
+            shared_poll: self.shared_poll,
         }
     }
 }
@@ -361,6 +380,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 19, "{keys:?}");
+        assert_eq!(keys.len(), 21, "{keys:?}");
     }
 }

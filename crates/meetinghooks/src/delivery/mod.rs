@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
+use crate::store::changes::ChangeFeed;
 use crate::store::{AttemptOutcome, AttemptRecord, LeaseRequest, Leased, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
@@ -43,14 +44,14 @@ pub struct DeliveryConfig {
     /// How long a message stays leased to this node; at least twice the request timeout.
     pub lease_duration: Duration,
     pub shutdown_grace: Duration,
+    /// Safety net: endpoints are reloaded this often even without an announced change.
+    pub endpoint_refresh: Duration,
+    /// Safety net on a shared store: an idle node looks for work this often.
+    pub shared_poll: Duration,
 }
 
-/// Longest idle sleep; bounds how late work created by another process is noticed.
+/// Longest idle sleep: due times and rate-limit tokens are looked at again at least this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// On a shared store, how often an idle node looks for work other nodes created.
-const SHARED_POLL: Duration = Duration::from_millis(250);
-/// How long an endpoint cache may be stale before it is reloaded anyway.
-const ENDPOINT_REFRESH: Duration = Duration::from_secs(5);
 const OUTCOME_BATCH: usize = 1024;
 
 enum ToWriter {
@@ -91,10 +92,11 @@ pub struct Dispatcher {
     config: DeliveryConfig,
     client: reqwest::Client,
     policy: Arc<SsrfPolicy>,
-    /// New messages may be due (ingest, recover, settings changed).
-    new_work: Notify,
+    /// What the store announces after its commits: messages due, endpoints changed.
+    feed: std::sync::Mutex<Option<ChangeFeed>>,
     /// A slot was freed.
     capacity: Arc<Notify>,
+    /// Reload the endpoints before the next round (announced, or an unknown endpoint seen).
     endpoints_changed: std::sync::atomic::AtomicBool,
     /// Token buckets of rate-limited endpoints, shared by every kind of send.
     rate_limits: RateLimits,
@@ -124,12 +126,14 @@ impl Dispatcher {
             .build()?;
         let (to_writer, writer_input) = mpsc::unbounded_channel();
         let (promoted, promoted_input) = mpsc::unbounded_channel();
+        // Subscribed now, so nothing committed between here and `run` goes unheard.
+        let feed = std::sync::Mutex::new(Some(store.changes()));
         Ok(Arc::new(Dispatcher {
             store,
+            feed,
             config,
             client,
             policy,
-            new_work: Notify::new(),
             capacity: Arc::new(Notify::new()),
             endpoints_changed: true.into(),
             rate_limits: RateLimits::default(),
@@ -148,17 +152,6 @@ impl Dispatcher {
         &self.policy
     }
 
-    /// Call after anything that may have made messages due.
-    pub fn wake(&self) {
-        self.new_work.notify_one();
-    }
-
-    /// Call after endpoint settings changed.
-    pub fn endpoints_changed(&self) {
-        self.endpoints_changed.store(true, AtomicOrdering::Release);
-        self.new_work.notify_one();
-    }
-
     /// Runs until `stop` flips, then lets in-flight attempts finish within the shutdown grace.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let writer_input = self.writer_input.lock().expect("writer input").take();
@@ -169,16 +162,45 @@ impl Dispatcher {
             .expect("promoted input")
             .take()
             .expect("run is called once");
+        let mut feed = self
+            .feed
+            .lock()
+            .expect("feed")
+            .take()
+            .expect("run is called once");
         let mut lanes: HashMap<String, Lane> = HashMap::new();
         let mut orphans = Orphans::default();
         let mut refreshed = Instant::now();
+        let mut polled = Instant::now();
+        // Heard while sleeping (`changed` marks the announcement seen).
+        let mut due_heard = false;
         loop {
             if *stop.borrow() {
                 break;
             }
+            // Marked seen before the round, so a change announced during it starts the next.
+            if feed.endpoints.has_changed().unwrap_or(false) {
+                feed.endpoints.borrow_and_update();
+                self.endpoints_changed.store(true, AtomicOrdering::Release);
+            }
+            let mut due_changed = std::mem::take(&mut due_heard);
+            if feed.due.has_changed().unwrap_or(false) {
+                feed.due.borrow_and_update();
+                due_changed = true;
+            }
+            // Safety net on a shared store: a node may die between its commit and its NOTIFY.
+            if self.store.shared() && polled.elapsed() >= self.config.shared_poll {
+                polled = Instant::now();
+                due_changed = true;
+            }
+            if due_changed {
+                for lane in lanes.values_mut() {
+                    lane.next_due = NextDue::Unknown;
+                }
+            }
             if self.endpoints_changed.swap(false, AtomicOrdering::AcqRel)
                 || orphans.want_reload()
-                || refreshed.elapsed() > ENDPOINT_REFRESH
+                || refreshed.elapsed() > self.config.endpoint_refresh
             {
                 match self.store.delivery_targets().await {
                     Ok(endpoints) => {
@@ -207,21 +229,15 @@ impl Dispatcher {
                 tokio::task::yield_now().await;
                 continue;
             }
-            // Another node's ingest does not wake this one: look again after a short poll.
-            let poll = self.store.shared().then_some(SHARED_POLL);
-            let sleep = poll.map_or(sleep, |poll| sleep.min(poll));
+            let sleep = match self.store.shared() {
+                true => sleep.min(self.config.shared_poll.saturating_sub(polled.elapsed())),
+                false => sleep,
+            };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {
-                    if poll.is_some() {
-                        for lane in lanes.values_mut() {
-                            lane.next_due = NextDue::Unknown;
-                        }
-                    }
-                }
-                _ = self.new_work.notified() => {
-                    for lane in lanes.values_mut() {
-                        lane.next_due = NextDue::Unknown;
-                    }
+                _ = tokio::time::sleep(sleep) => {}
+                Ok(()) = feed.due.changed() => due_heard = true,
+                Ok(()) = feed.endpoints.changed() => {
+                    self.endpoints_changed.store(true, AtomicOrdering::Release);
                 }
                 _ = self.capacity.notified() => {}
                 Some(batch) = promoted.recv() => self.send_promoted(&lanes, batch, &mut orphans),
@@ -423,8 +439,6 @@ impl Dispatcher {
                 if reload {
                     self.endpoints_changed.store(true, AtomicOrdering::Release);
                 }
-                // Outcomes can promote the next message of a meeting, or disable an endpoint.
-                self.wake();
             }
             for done in flushes.drain(..) {
                 let _ = done.send(());
@@ -570,10 +584,6 @@ impl Dispatcher {
             )
             .await?;
         self.failure_log().report(&outcomes, &recorded.disabled);
-        if !recorded.disabled.is_empty() {
-            self.endpoints_changed();
-        }
-        self.wake();
         Ok(record)
     }
 

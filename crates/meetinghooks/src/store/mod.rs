@@ -3,6 +3,7 @@
 //! A store applies the engine inside its own transactions, so a signal, the events it
 //! causes and the new meeting state commit together or not at all.
 
+pub mod changes;
 pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
@@ -439,6 +440,9 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// What this store's commits changed (and, on a shared store, other nodes' commits),
+    /// announced after each commit; a rolled-back write announces nothing.
+    fn changes(&self) -> changes::ChangeFeed;
     /// Deletes up to `limit` finished messages (succeeded, failed, exhausted or skipped)
     /// created before `cutoff`, with their attempts, oldest first; returns how many.
     async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize>;

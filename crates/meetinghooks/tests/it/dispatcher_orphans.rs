@@ -58,7 +58,6 @@ async fn an_orphaned_promoted_lease_asks_for_one_reload() {
     store.delete_on_promotion(&project.id, &endpoint.id);
     let policy = Arc::new(SsrfPolicy::new(&config.allowed_private_targets).unwrap());
     let dispatcher = Dispatcher::new(store.clone(), config.delivery(), policy).unwrap();
-    *store.dispatcher.lock().unwrap() = Arc::downgrade(&dispatcher);
     let (stop, stopped) = watch::channel(false);
     let run = tokio::spawn(dispatcher.clone().run(stopped));
 
@@ -74,7 +73,6 @@ async fn an_orphaned_promoted_lease_asks_for_one_reload() {
         .collect();
     let signals = parse_batch(&joins, Timestamp::now()).unwrap();
     store.ingest(&project.id, signals).await.unwrap();
-    dispatcher.wake();
     eventually("a promoted lease for the deleted endpoint", || {
         let orphaned = store.orphaned.lock().unwrap().is_some();
         async move { orphaned }

@@ -5,8 +5,10 @@ mod receiver;
 mod store_wrapper;
 
 mod bad_input;
+mod changes;
 mod cli;
 mod cluster;
+mod cluster_listing;
 mod delivery;
 mod delivery_safety;
 mod dispatcher_orphans;

@@ -3,13 +3,13 @@
 //! of its messages, as a DELETE racing the outcome writer would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use meetinghooks::delivery::Dispatcher;
 use meetinghooks::domain::endpoint::Endpoint;
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::store::*;
 
 pub struct CountingStore {
@@ -20,8 +20,6 @@ pub struct CountingStore {
     delete_on_promotion: Mutex<Option<(String, String)>>,
     /// The message promoted for the deleted endpoint.
     pub orphaned: Mutex<Option<Leased>>,
-    /// To make the dispatcher reload at once after the deletion.
-    pub dispatcher: Mutex<Weak<Dispatcher>>,
 }
 
 impl CountingStore {
@@ -31,7 +29,6 @@ impl CountingStore {
             reloads: AtomicUsize::new(0),
             delete_on_promotion: Mutex::new(None),
             orphaned: Mutex::new(None),
-            dispatcher: Mutex::new(Weak::new()),
         })
     }
 
@@ -74,11 +71,9 @@ impl Store for CountingStore {
                 self.inner
                     .delete_endpoint(&project_id, &endpoint_id)
                     .await?;
-                // The dispatcher learns of the deletion before it sees the promoted message.
+                // The store announces the deletion: the dispatcher reloads its endpoints before
+                // it sees the promoted message.
                 let before = self.reloads();
-                if let Some(dispatcher) = self.dispatcher.lock().unwrap().upgrade() {
-                    dispatcher.endpoints_changed();
-                }
                 crate::helpers::eventually("the dispatcher reloads its endpoints", || {
                     let reloaded = self.reloads() > before;
                     async move { reloaded }
@@ -92,6 +87,10 @@ impl Store for CountingStore {
 
     fn shared(&self) -> bool {
         self.inner.shared()
+    }
+
+    fn changes(&self) -> ChangeFeed {
+        self.inner.changes()
     }
 
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {

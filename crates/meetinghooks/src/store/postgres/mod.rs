@@ -3,16 +3,20 @@
 
 mod delivery;
 mod endpoints;
+mod listen;
 mod meeting;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::watch;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
+use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::outbox::event_id;
 use super::{
     project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
@@ -118,6 +122,10 @@ macro_rules! transact {
 pub struct PostgresStore {
     pool: Pool,
     engine: EngineConfig,
+    /// Announced after each commit, here and (through `listen`) to the other nodes.
+    hub: Arc<ChangeHub>,
+    /// Dropped with the store, which ends its notifying and listening tasks.
+    _stop: watch::Sender<()>,
 }
 
 impl PostgresStore {
@@ -145,6 +153,7 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("meetinghooks");
         }
+        let listening = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -159,8 +168,24 @@ impl PostgresStore {
             .create_timeout(Some(DATABASE_TIMEOUT))
             .recycle_timeout(Some(DATABASE_TIMEOUT))
             .build()?;
-        let store = PostgresStore { pool, engine };
+        let outbound = Arc::new(Outbound::default());
+        let hub = Arc::new(ChangeHub::new(Some(outbound.clone())));
+        let (stop, stopped) = watch::channel(());
+        let store = PostgresStore {
+            pool: pool.clone(),
+            engine,
+            hub: hub.clone(),
+            _stop: stop,
+        };
         store.migrate().await?;
+        let node = random_hex_id("", 8);
+        tokio::spawn(listen::notify(
+            pool,
+            outbound,
+            node.clone(),
+            stopped.clone(),
+        ));
+        tokio::spawn(listen::listen(listening, hub, node, stopped));
         Ok(store)
     }
 
@@ -413,6 +438,10 @@ impl Store for PostgresStore {
                 .await?;
             PgResult::Ok((room_from_row(&row), created))
         })
+        .inspect(|_| {
+            let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
+            self.hub.announce(announce)
+        })
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
@@ -434,6 +463,7 @@ impl Store for PostgresStore {
             project_id,
             &signals
         ))
+        .inspect(|report| self.hub.announce(Changes::of_ingest(report)))
     }
 
     async fn end_session(
@@ -445,12 +475,17 @@ impl Store for PostgresStore {
         transact!(self, |tx| meeting::end_session(
             &tx, project_id, room_id, now
         ))
+        .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
         let mut emitted = 0;
         for _ in 0..TIMER_BATCH {
-            match transact!(self, |tx| meeting::fire_one_timer(&tx, now))? {
+            let fired = transact!(self, |tx| meeting::fire_one_timer(&tx, now));
+            match fired.inspect(|count| {
+                let count = count.unwrap_or_default();
+                self.hub.announce(Changes::DUE.if_any(count))
+            })? {
                 Some(count) => emitted += count,
                 None => break,
             }
@@ -552,6 +587,7 @@ impl Store for PostgresStore {
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
         let client = self.client().await?;
         endpoints::insert(&**client, &endpoint).await?;
+        self.hub.announce(Changes::ENDPOINTS);
         Ok(endpoint)
     }
 
@@ -585,6 +621,8 @@ impl Store for PostgresStore {
             endpoint.clone(),
             set_disabled
         ))
+        // Re-enabled, its queued messages may be due.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -610,6 +648,7 @@ impl Store for PostgresStore {
             }
             PgResult::Ok(deleted > 0)
         })
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
@@ -638,6 +677,7 @@ impl Store for PostgresStore {
             .await?;
             PgResult::Ok(secret.clone())
         })
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
@@ -674,6 +714,7 @@ impl Store for PostgresStore {
             auto_disable_after_ms,
             lease_until
         ))
+        .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
     }
 
     /// Never releases: another node may hold them. Leases expire and are taken over.
@@ -688,6 +729,10 @@ impl Store for PostgresStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn changes(&self) -> ChangeFeed {
+        self.hub.subscribe()
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
@@ -742,6 +787,7 @@ impl Store for PostgresStore {
                 .ok_or(StoreError::NotFound("endpoint"))?;
             delivery::recover(&tx, endpoint_id, since, Timestamp::now()).await
         })
+        .inspect(|recovered| self.hub.announce(Changes::DUE.if_any(*recovered)))
     }
 
     async fn lease_for_resend(
@@ -773,6 +819,7 @@ impl Store for PostgresStore {
             &payload,
             Timestamp::now()
         ))
+        .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
     project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
@@ -46,6 +47,8 @@ type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 pub struct SqliteStore {
     writer: mpsc::Sender<WriteJob>,
     readers: Arc<ReaderPool>,
+    /// Announced after a job's commit reply: a rolled-back job announces nothing.
+    hub: ChangeHub,
 }
 
 struct ReaderPool {
@@ -78,6 +81,7 @@ impl SqliteStore {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
+            hub: ChangeHub::default(),
         })
     }
 
@@ -342,6 +346,7 @@ impl Store for SqliteStore {
         webhook: Option<RoomWebhook>,
     ) -> StoreResult<(Room, bool)> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
+        let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
         self.write(move |conn, _| {
             let webhook_json = webhook
                 .as_ref()
@@ -369,6 +374,7 @@ impl Store for SqliteStore {
             Ok((room, created))
         })
         .await
+        .inspect(|_| self.hub.announce(announce))
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
@@ -389,6 +395,7 @@ impl Store for SqliteStore {
         let project_id = project_id.to_owned();
         self.write(move |conn, engine| meeting::ingest(conn, engine, &project_id, &signals))
             .await
+            .inspect(|report| self.hub.announce(Changes::of_ingest(report)))
     }
 
     async fn end_session(
@@ -400,11 +407,13 @@ impl Store for SqliteStore {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
         self.write(move |conn, _| meeting::end_session(conn, &project_id, &room_id, now))
             .await
+            .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
         self.write(move |conn, _| meeting::fire_due_timers(conn, now, TIMER_BATCH))
             .await
+            .inspect(|fired| self.hub.announce(Changes::DUE.if_any(*fired)))
     }
 
     async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
@@ -513,6 +522,7 @@ impl Store for SqliteStore {
             Ok(endpoint)
         })
         .await
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
@@ -560,6 +570,8 @@ impl Store for SqliteStore {
             Ok(endpoint)
         })
         .await
+        // Re-enabled, its queued messages may be due.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -579,6 +591,7 @@ impl Store for SqliteStore {
             Ok(deleted > 0)
         })
         .await
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
@@ -609,6 +622,7 @@ impl Store for SqliteStore {
             Ok(secret)
         })
         .await
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
@@ -640,11 +654,13 @@ impl Store for SqliteStore {
             delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms, lease_until)
         })
         .await
+        .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
     }
 
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {
         self.write_relaxed(move |conn, _| delivery::release_leases(conn, now))
             .await
+            .inspect(|released| self.hub.announce(Changes::DUE.if_any(*released)))
     }
 
     async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
@@ -707,6 +723,7 @@ impl Store for SqliteStore {
             delivery::recover(conn, &endpoint_id, since, Timestamp::now())
         })
         .await
+        .inspect(|recovered| self.hub.announce(Changes::DUE.if_any(*recovered)))
     }
 
     async fn lease_for_resend(
@@ -745,6 +762,11 @@ impl Store for SqliteStore {
             )
         })
         .await
+        .inspect(|_| self.hub.announce(Changes::DUE))
+    }
+
+    fn changes(&self) -> ChangeFeed {
+        self.hub.subscribe()
     }
 
     async fn ping(&self) -> StoreResult<()> {

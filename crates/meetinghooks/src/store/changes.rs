@@ -1,0 +1,242 @@
+//! The change hub: after a commit a store announces what changed, and the dispatcher and the
+//! timer driver, subscribed, look again. No handler has to remember to wake anything.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+/// What a commit changed, as far as the background tasks care.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Messages may have become due (ingest, a fired timer, an outcome, recover, a test send).
+    pub messages_due: bool,
+    /// Endpoints or room webhooks were created, changed, disabled or deleted.
+    pub endpoints: bool,
+    /// A reconnect grace may have been armed.
+    pub timers: bool,
+}
+
+impl Changes {
+    pub const NONE: Changes = Changes {
+        messages_due: false,
+        endpoints: false,
+        timers: false,
+    };
+    pub const DUE: Changes = Changes {
+        messages_due: true,
+        ..Changes::NONE
+    };
+    pub const ENDPOINTS: Changes = Changes {
+        endpoints: true,
+        ..Changes::NONE
+    };
+    pub const TIMERS: Changes = Changes {
+        timers: true,
+        ..Changes::NONE
+    };
+    pub const ALL: Changes = Changes {
+        messages_due: true,
+        endpoints: true,
+        timers: true,
+    };
+
+    /// After an ingest: its messages are due, and any accepted signal may have armed a grace.
+    pub fn of_ingest(report: &super::IngestReport) -> Changes {
+        Changes {
+            messages_due: report.messages > 0,
+            endpoints: false,
+            timers: report.accepted > 0,
+        }
+    }
+
+    /// After outcomes were recorded: the next message of a queue may be due, and an endpoint
+    /// may have been disabled.
+    pub fn of_outcomes(recorded: &super::Recorded) -> Changes {
+        Changes {
+            messages_due: true,
+            endpoints: !recorded.disabled.is_empty(),
+            timers: false,
+        }
+    }
+
+    /// `self` when a count is above zero.
+    pub fn if_any(self, count: usize) -> Changes {
+        if count > 0 {
+            self
+        } else {
+            Changes::NONE
+        }
+    }
+
+    pub fn and(self, other: Changes) -> Changes {
+        Changes {
+            messages_due: self.messages_due || other.messages_due,
+            endpoints: self.endpoints || other.endpoints,
+            timers: self.timers || other.timers,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self == Changes::NONE
+    }
+
+    fn bits(self) -> u8 {
+        u8::from(self.messages_due) | u8::from(self.endpoints) << 1 | u8::from(self.timers) << 2
+    }
+
+    fn from_bits(bits: u8) -> Changes {
+        Changes {
+            messages_due: bits & 1 != 0,
+            endpoints: bits & 2 != 0,
+            timers: bits & 4 != 0,
+        }
+    }
+
+    /// Letters for a notification payload: `d`, `e`, `t`.
+    pub fn letters(self) -> String {
+        [
+            (self.messages_due, 'd'),
+            (self.endpoints, 'e'),
+            (self.timers, 't'),
+        ]
+        .into_iter()
+        .filter_map(|(set, letter)| set.then_some(letter))
+        .collect()
+    }
+
+    /// Unknown letters are ignored, so a newer node's notifications do not confuse an older one.
+    pub fn from_letters(letters: &str) -> Changes {
+        Changes {
+            messages_due: letters.contains('d'),
+            endpoints: letters.contains('e'),
+            timers: letters.contains('t'),
+        }
+    }
+}
+
+/// One store's announcements. `watch` generation counters coalesce, serve any number of
+/// subscribers, never lag, and need no receiver.
+pub struct ChangeHub {
+    due: watch::Sender<u64>,
+    endpoints: watch::Sender<u64>,
+    timers: watch::Sender<u64>,
+    /// Changes announced here that other nodes have yet to hear (PostgreSQL's notifier).
+    outbound: Option<Arc<Outbound>>,
+}
+
+/// Bits waiting to be sent to other nodes, and a wake-up for the task that sends them.
+#[derive(Default)]
+pub struct Outbound {
+    pending: AtomicU8,
+    ready: Notify,
+}
+
+impl Outbound {
+    /// Waits until something is pending, then takes all of it.
+    pub async fn take(&self) -> Changes {
+        loop {
+            let bits = self.pending.swap(0, Ordering::AcqRel);
+            if bits != 0 {
+                return Changes::from_bits(bits);
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    fn add(&self, changes: Changes) {
+        self.pending.fetch_or(changes.bits(), Ordering::AcqRel);
+        // `notify_one` keeps a permit when nobody waits, so no announcement is missed.
+        self.ready.notify_one();
+    }
+}
+
+impl Default for ChangeHub {
+    fn default() -> Self {
+        ChangeHub::new(None)
+    }
+}
+
+impl ChangeHub {
+    /// A hub for one node; with `outbound`, announcements are also queued for other nodes.
+    pub fn new(outbound: Option<Arc<Outbound>>) -> ChangeHub {
+        ChangeHub {
+            due: watch::Sender::new(0),
+            endpoints: watch::Sender::new(0),
+            timers: watch::Sender::new(0),
+            outbound,
+        }
+    }
+
+    /// After a commit of this node: subscribers here hear it, and other nodes (if any) later.
+    pub fn announce(&self, changes: Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        self.publish(changes);
+        if let Some(outbound) = &self.outbound {
+            outbound.add(changes);
+        }
+    }
+
+    /// Tells this node's subscribers only (a change heard from another node).
+    pub fn publish(&self, changes: Changes) {
+        let bump = |generation: &mut u64| *generation = generation.wrapping_add(1);
+        if changes.messages_due {
+            self.due.send_modify(bump);
+        }
+        if changes.endpoints {
+            self.endpoints.send_modify(bump);
+        }
+        if changes.timers {
+            self.timers.send_modify(bump);
+        }
+    }
+
+    pub fn subscribe(&self) -> ChangeFeed {
+        ChangeFeed {
+            due: self.due.subscribe(),
+            endpoints: self.endpoints.subscribe(),
+            timers: self.timers.subscribe(),
+        }
+    }
+}
+
+/// A subscriber's view: each receiver changes when its kind was announced since last seen.
+pub struct ChangeFeed {
+    pub due: watch::Receiver<u64>,
+    pub endpoints: watch::Receiver<u64>,
+    pub timers: watch::Receiver<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_round_trip() {
+        for bits in 0..8 {
+            let changes = Changes::from_bits(bits);
+            assert_eq!(Changes::from_letters(&changes.letters()), changes);
+        }
+        assert_eq!(Changes::from_letters("dx"), Changes::DUE);
+    }
+
+    #[tokio::test]
+    async fn announcements_reach_subscribers_and_coalesce_for_other_nodes() {
+        let outbound = Arc::new(Outbound::default());
+        let hub = ChangeHub::new(Some(outbound.clone()));
+        let mut feed = hub.subscribe();
+        hub.announce(Changes::DUE);
+        hub.announce(Changes::ENDPOINTS);
+        assert!(feed.due.has_changed().unwrap());
+        assert!(feed.endpoints.has_changed().unwrap());
+        assert!(!feed.timers.has_changed().unwrap());
+        feed.due.borrow_and_update();
+        assert!(!feed.due.has_changed().unwrap());
+        assert_eq!(outbound.take().await, Changes::DUE.and(Changes::ENDPOINTS));
+        hub.publish(Changes::TIMERS);
+        assert!(feed.timers.has_changed().unwrap());
+        assert_eq!(outbound.pending.load(Ordering::Acquire), 0);
+    }
+}
