@@ -86,6 +86,12 @@ impl From<StoreError> for ApiError {
                     "the store is unavailable; retry later",
                 )
             }
+            // Logged where it was caught; the details are not the client's business.
+            StoreError::Internal(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; nothing of the request was applied",
+            ),
         }
     }
 }

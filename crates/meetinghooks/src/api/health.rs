@@ -8,6 +8,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 
+/// How long `/readyz` waits for the store (on SQLite: for the writer to run a statement).
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 // Doc-only: the handlers answer with `json!`.
 /// A health answer.
 #[derive(ToSchema)]
@@ -31,21 +34,29 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness
 ///
-/// 200 while the store answers, 503 with the reason while it does not: point a load balancer here.
-/// Needs no API key.
+/// 200 while the store answers, 503 with the reason while it does not, naming what failed
+/// (on SQLite the writer thread or the readers; on PostgreSQL the database): point a load
+/// balancer here. Needs no API key.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "The store answers", body = HealthStatus),
         (status = 503, description = "The store does not answer", body = HealthStatus),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "reason": e.to_string()})),
+    // A store that hangs is as unready as one that refuses.
+    let answer = tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await;
+    let reason = match answer {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "store unavailable: no answer within {} s",
+            PING_TIMEOUT.as_secs()
         ),
-    }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "reason": reason})),
+    )
 }
 
 /// Prometheus metrics

@@ -29,7 +29,7 @@ pub struct SignalBatch {
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct Signal {
-    /// Unique per project; a repeat is a no-op, counted in `duplicates`.
+    /// Unique per meeting; a repeat in the same meeting is a no-op, counted in `duplicates`.
     #[schema(max_length = 128)]
     id: String,
     #[serde(rename = "type")]

@@ -66,28 +66,6 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Secrets to sign with at `now`: the current one, plus the previous one during its overlap.
-    /// Takes the delivery state (disabled, failing since, last success) from `stored`, which
-    /// delivery may have changed since the caller read the endpoint; `set_disabled` changes it.
-    pub fn keep_delivery_state(&mut self, stored: &Endpoint, set_disabled: Option<bool>) {
-        self.failing_since = stored.failing_since;
-        self.last_success_at = stored.last_success_at;
-        self.disabled = stored.disabled;
-        self.disabled_reason = stored.disabled_reason.clone();
-        match set_disabled {
-            Some(false) if stored.disabled => {
-                // Re-enabled: a fresh start for the auto-disable clock.
-                self.disabled = false;
-                self.disabled_reason = None;
-                self.failing_since = None;
-            }
-            Some(true) if !stored.disabled => {
-                self.disabled = true;
-                self.disabled_reason = Some("disabled through the API".into());
-            }
-            _ => {}
-        }
-    }
-
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
         if let (Some(previous), Some(until)) = (&self.secret_previous, self.secret_previous_until) {
@@ -96,6 +74,104 @@ impl Endpoint {
             }
         }
         secrets
+    }
+}
+
+/// One setting of a PATCH: left as stored, or set to a new value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Set(T),
+}
+
+impl<T: Clone> Change<T> {
+    fn apply_to(&self, field: &mut T) {
+        if let Change::Set(value) = self {
+            *field = value.clone();
+        }
+    }
+}
+
+/// What a PATCH does to an endpoint's `disabled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EnabledChange {
+    #[default]
+    Keep,
+    Disable,
+    Enable,
+}
+
+/// What applying a patch did to the delivery state; the store follows up on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryChange {
+    Unchanged,
+    /// Newly disabled: its queued messages are skipped.
+    Disabled,
+    /// Newly enabled: its stranded queues move on.
+    Enabled,
+}
+
+/// The settings a PATCH changes. The store applies it to the row it reads inside its
+/// transaction, so a concurrent rotation or delivery outcome is never written back stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPatch {
+    pub url: Change<String>,
+    pub description: Change<String>,
+    pub events: Change<Subscription>,
+    pub ordering: Change<Ordering>,
+    pub rate_limit: Change<Option<u32>>,
+    pub headers: Change<BTreeMap<String, String>>,
+    pub retry_schedule: Change<Option<Vec<u64>>>,
+    pub timeout_ms: Change<Option<u64>>,
+    pub enabled: EnabledChange,
+    pub updated_at: Timestamp,
+}
+
+impl EndpointPatch {
+    /// A patch that changes nothing but `updated_at`.
+    pub fn at(updated_at: Timestamp) -> Self {
+        EndpointPatch {
+            url: Change::Keep,
+            description: Change::Keep,
+            events: Change::Keep,
+            ordering: Change::Keep,
+            rate_limit: Change::Keep,
+            headers: Change::Keep,
+            retry_schedule: Change::Keep,
+            timeout_ms: Change::Keep,
+            enabled: EnabledChange::Keep,
+            updated_at,
+        }
+    }
+
+    /// Applies the patch to the endpoint as stored. Secrets and `last_success_at` are never
+    /// touched: rotation and delivery own them.
+    pub fn apply(&self, endpoint: &mut Endpoint) -> DeliveryChange {
+        self.url.apply_to(&mut endpoint.url);
+        self.description.apply_to(&mut endpoint.description);
+        self.events.apply_to(&mut endpoint.events);
+        self.ordering.apply_to(&mut endpoint.ordering);
+        self.rate_limit.apply_to(&mut endpoint.rate_limit);
+        self.headers.apply_to(&mut endpoint.headers);
+        self.retry_schedule.apply_to(&mut endpoint.retry_schedule);
+        self.timeout_ms.apply_to(&mut endpoint.timeout_ms);
+        endpoint.updated_at = self.updated_at;
+        match self.enabled {
+            EnabledChange::Enable if endpoint.disabled => {
+                // A fresh start for the auto-disable clock.
+                endpoint.disabled = false;
+                endpoint.disabled_reason = None;
+                endpoint.failing_since = None;
+                DeliveryChange::Enabled
+            }
+            EnabledChange::Disable if !endpoint.disabled => {
+                endpoint.disabled = true;
+                endpoint.disabled_reason = Some("disabled through the API".into());
+                DeliveryChange::Disabled
+            }
+            _ => DeliveryChange::Unchanged,
+        }
     }
 }
 
@@ -152,6 +228,55 @@ mod tests {
             .decode(s.strip_prefix("whsec_").unwrap())
             .unwrap();
         assert!(raw.len() >= 24);
+    }
+
+    #[test]
+    fn a_patch_changes_only_its_fields_and_never_the_secrets() {
+        let now = Timestamp(1_000);
+        let mut endpoint = Endpoint {
+            id: "ep_1".into(),
+            project_id: "p".into(),
+            room_id: None,
+            url: "https://a.example/".into(),
+            description: "old".into(),
+            events: Subscription::parse(vec!["*".into()]).unwrap(),
+            ordering: Ordering::Meeting,
+            rate_limit: Some(5),
+            headers: BTreeMap::new(),
+            retry_schedule: None,
+            timeout_ms: None,
+            disabled: true,
+            disabled_reason: Some("http 410".into()),
+            secret: "whsec_new".into(),
+            secret_previous: Some("whsec_old".into()),
+            secret_previous_until: Some(Timestamp(9)),
+            failing_since: Some(Timestamp(5)),
+            last_success_at: Some(Timestamp(7)),
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        };
+        let before = endpoint.clone();
+        let patch = EndpointPatch {
+            description: Change::Set("new".into()),
+            enabled: EnabledChange::Enable,
+            ..EndpointPatch::at(now)
+        };
+        assert_eq!(patch.apply(&mut endpoint), DeliveryChange::Enabled);
+        assert_eq!(endpoint.description, "new");
+        assert_eq!(endpoint.url, before.url);
+        assert_eq!(endpoint.rate_limit, Some(5));
+        assert_eq!(endpoint.secret, "whsec_new");
+        assert_eq!(endpoint.secret_previous, before.secret_previous);
+        assert_eq!(endpoint.last_success_at, before.last_success_at);
+        assert_eq!((endpoint.disabled, endpoint.failing_since), (false, None));
+        // Enabling an enabled endpoint changes nothing more.
+        assert_eq!(patch.apply(&mut endpoint), DeliveryChange::Unchanged);
+        let disable = EndpointPatch {
+            enabled: EnabledChange::Disable,
+            ..EndpointPatch::at(now)
+        };
+        assert_eq!(disable.apply(&mut endpoint), DeliveryChange::Disabled);
+        assert_eq!(disable.apply(&mut endpoint), DeliveryChange::Unchanged);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Self {
-        Timestamp(Utc::now().timestamp_millis())
+        Timestamp(Utc::now().timestamp_millis() + test_clock_skew_ms())
     }
 
     /// Parses any RFC 3339 time (any offset); sub-millisecond digits are truncated.
@@ -29,6 +29,24 @@ impl Timestamp {
     pub fn plus_millis(self, millis: i64) -> Self {
         Timestamp(self.0.saturating_add(millis))
     }
+}
+
+/// Debug builds only: `TEST_CLOCK_SKEW_MS` shifts this process's clock, so a test can run a
+/// cluster node whose clock is wrong.
+#[cfg(debug_assertions)]
+fn test_clock_skew_ms() -> i64 {
+    static SKEW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *SKEW.get_or_init(|| {
+        std::env::var("TEST_CLOCK_SKEW_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+#[cfg(not(debug_assertions))]
+const fn test_clock_skew_ms() -> i64 {
+    0
 }
 
 #[cfg(test)]

@@ -5,13 +5,14 @@
 
 pub mod changes;
 pub mod outbox;
+mod panic;
 pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::signal::Signal;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// The database cannot be reached or refused the write; retrying may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A broken invariant (a bug) failed this operation; nothing of it was kept.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -391,13 +395,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every endpoint of the project, rooms' own webhooks included, oldest first.
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>>;
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
-    /// Saves an endpoint's settings. Its delivery state (disabled, failing since, last
-    /// success) is kept as stored, unless `set_disabled` changes it; disabling marks its
-    /// queued messages `skipped`.
+    /// Applies a PATCH to the endpoint as stored, inside one transaction; only the patch's
+    /// settings and the delivery state it changes are written, never the secrets. Disabling
+    /// marks its queued messages `skipped`; enabling moves its stranded queues on.
     async fn update_endpoint(
         &self,
-        endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
+    ) -> StoreResult<Endpoint>;
+    /// Makes `secret` the account endpoint's signing secret, the current one signing beside
+    /// it until `previous_until`, in one statement that writes nothing else but `updated_at`.
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<Endpoint>;
     /// Deletes an endpoint with its messages and attempts; `false` if it did not exist.
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool>;

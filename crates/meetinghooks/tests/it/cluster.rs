@@ -92,6 +92,7 @@ fn batch(round: usize, meetings: usize, size: usize) -> Value {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_killed_node_loses_nothing_and_breaks_no_meeting_order() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;
@@ -154,6 +155,7 @@ async fn a_killed_node_loses_nothing_and_breaks_no_meeting_order() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn one_meeting_through_two_nodes_keeps_the_engine_invariants() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;
@@ -274,6 +276,7 @@ impl Drop for PrivatePostgres {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
     // Needs a PostgreSQL installation; the shared test server is not touched.
     if postgres_admin_url().is_none() {
@@ -390,6 +393,7 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_grace_armed_by_a_dead_node_fires_once_on_another() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;

@@ -9,6 +9,7 @@ use crate::cluster::start_nodes;
 use crate::helpers::{eventually_within, fresh_postgres_database, join, KEY};
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_listing_never_pages_past_a_row_that_commits_later() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;

@@ -1,6 +1,7 @@
 //! The integration test binary: every test starts the real app (or binary) on port 0.
 
 mod helpers;
+mod raw_db;
 mod receiver;
 mod store_wrapper;
 
@@ -8,10 +9,12 @@ mod bad_input;
 mod changes;
 mod cli;
 mod cluster;
+mod cluster_clock;
 mod cluster_listing;
 mod delivery;
 mod delivery_safety;
 mod dispatcher_orphans;
+mod endpoint_updates;
 mod events_follow;
 mod failures;
 mod first_run;
@@ -22,5 +25,8 @@ mod rate_limit;
 mod restart;
 mod retry_after;
 mod rooms_and_sessions;
+mod signal_ids;
 mod signals;
 mod store_conformance;
+mod store_locks;
+mod writer_health;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use meetinghooks::domain::endpoint::Endpoint;
+use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::store::changes::ChangeFeed;
@@ -180,10 +180,26 @@ impl Store for CountingStore {
 
     async fn update_endpoint(
         &self,
-        endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
-        self.inner.update_endpoint(endpoint, set_disabled).await
+        self.inner
+            .update_endpoint(project_id, endpoint_id, patch)
+            .await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        self.inner
+            .rotate_endpoint_secret(project_id, endpoint_id, secret, previous_until, now)
+            .await
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {

@@ -19,6 +19,31 @@ use crate::store::{
     MessageStatus, NextStep, Page, Recorded, StoreError,
 };
 
+/// The database's clock in milliseconds since the epoch. Leases are taken and judged on it,
+/// so nodes whose clocks disagree still agree on whether a lease is live. Read once per
+/// statement (`WITH clock AS MATERIALIZED (SELECT … AS now)`).
+pub(super) const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+
+/// Which clock leases are taken and judged on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeaseClock {
+    /// The database's: nodes whose clocks disagree still agree on whether a lease is live.
+    #[default]
+    Database,
+    /// The `now` each caller passes: for tests that simulate time through it.
+    Caller,
+}
+
+impl LeaseClock {
+    /// The statement's `now` parameter: `NULL` makes it read the database's clock.
+    fn param(self, now: Timestamp) -> Option<i64> {
+        match self {
+            LeaseClock::Database => None,
+            LeaseClock::Caller => Some(now.0),
+        }
+    }
+}
+
 pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
     let statement = tx
         .prepare_cached(
@@ -165,23 +190,27 @@ pub async fn lease(
     requests: &[LeaseRequest],
     now: Timestamp,
     lease_until: Timestamp,
+    clock: LeaseClock,
 ) -> PgResult<LeaseBatch> {
     let (endpoints, maxes): (Vec<&str>, Vec<i64>) = requests
         .iter()
         .map(|r| (r.endpoint_id.as_str(), r.max as i64))
         .unzip();
+    // The lease's length on this node's clock; its start and expiry on the database's.
+    let lease_ms = lease_until.0 - now.0;
     let take = client
         .prepare_cached(&format!(
-            "WITH due AS (
+            "WITH clock AS MATERIALIZED (SELECT COALESCE($4::INT8, {DB_NOW_MS}) AS now),
+             due AS (
                 SELECT d.position
                 FROM unnest($1::TEXT[], $2::INT8[]) AS r(endpoint_id, max)
                 CROSS JOIN LATERAL (
                     SELECT position FROM messages
                     WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering')
-                      AND due_at <= $3
+                      AND due_at <= (SELECT now FROM clock)
                     ORDER BY due_at LIMIT r.max FOR UPDATE SKIP LOCKED) d),
              taken AS (
-                UPDATE messages m SET status = 'delivering', due_at = $4
+                UPDATE messages m SET status = 'delivering', due_at = (SELECT now FROM clock) + $3
                 FROM due WHERE m.position = due.position
                 RETURNING m.*)
              SELECT {LEASED_COLUMNS} FROM taken m JOIN events e ON e.position = m.event_position
@@ -189,7 +218,7 @@ pub async fn lease(
         ))
         .await?;
     let rows = client
-        .query(&take, &[&endpoints, &maxes, &now.0, &lease_until.0])
+        .query(&take, &[&endpoints, &maxes, &lease_ms, &clock.param(now)])
         .await?;
     let mut batch = LeaseBatch {
         leased: rows.iter().map(leased_from_row).collect(),
@@ -208,18 +237,20 @@ pub async fn lease(
         return Ok(batch);
     }
     let next = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT r.endpoint_id,
                     (SELECT MIN(due_at) FROM messages
                      WHERE endpoint_id = r.endpoint_id AND status IN ('pending', 'delivering'))
-             FROM unnest($1::TEXT[]) AS r(endpoint_id)",
-        )
+                    - COALESCE($2::INT8, {DB_NOW_MS})
+             FROM unnest($1::TEXT[]) AS r(endpoint_id)"
+        ))
         .await?;
-    for row in client.query(&next, &[&short]).await? {
+    for row in client.query(&next, &[&short, &clock.param(now)]).await? {
+        // How long until it is due on the database's clock, as a time on this node's.
         // Rows another node holds right now look due but were skipped: look again soon.
         let next_due = row
             .get::<_, Option<i64>>(1)
-            .map(|due| Timestamp(due.max(now.0 + 1)));
+            .map(|wait| Timestamp(now.0 + wait.max(1)));
         batch.next_due.push((row.get(0), next_due));
     }
     Ok(batch)
@@ -233,6 +264,7 @@ pub async fn record_outcomes(
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
+    clock: LeaseClock,
 ) -> PgResult<Recorded> {
     let positions: Vec<Option<i64>> = outcomes
         .iter()
@@ -435,7 +467,7 @@ pub async fn record_outcomes(
             !disabling.contains_key(endpoint) && clocks.get(endpoint).is_some_and(|(_, d)| !d)
         })
     };
-    let promoted = promote_next(tx, &freed, lease_for).await?;
+    let promoted = promote_next(tx, &freed, lease_for, clock).await?;
     let mut disabled = Vec::new();
     // After the promotion, so a newly promoted message is skipped too.
     for (endpoint_id, (reason, at)) in &disabling {
@@ -483,6 +515,7 @@ async fn promote_next(
     tx: &Transaction<'_>,
     pairs: &BTreeSet<(&str, &str)>,
     lease_for: impl Fn(&str) -> Option<Timestamp>,
+    clock: LeaseClock,
 ) -> PgResult<Vec<Leased>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
@@ -513,34 +546,37 @@ async fn promote_next(
         .collect();
     let busy = busy_queues(tx, &candidates, false).await?;
     let now = Timestamp::now();
-    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    let mut columns = (Vec::new(), Vec::new());
     for (endpoint, room, position) in &waiting {
         if busy.contains(&(endpoint.as_str(), room.as_str())) {
             continue;
         }
-        let (status, due_at) = match lease_for(endpoint) {
-            Some(until) => ("delivering", until),
-            None => ("pending", now),
-        };
+        // The lease's length on this node's clock; one already over is not handed out
+        // (the message is promoted as pending and leased by a round instead).
+        let lease_ms = lease_for(endpoint)
+            .map(|until| until.0 - now.0)
+            .filter(|ms| *ms > 0);
         columns.0.push(*position);
-        columns.1.push(status);
-        columns.2.push(due_at.0);
+        columns.1.push(lease_ms);
     }
     if columns.0.is_empty() {
         return Ok(Vec::new());
     }
     let promote = tx
         .prepare_cached(&format!(
-            "WITH promoted AS (
-                UPDATE messages m SET status = u.status, due_at = u.due_at
-                FROM unnest($1::INT8[], $2::TEXT[], $3::INT8[]) AS u(position, status, due_at)
+            "WITH clock AS MATERIALIZED (SELECT COALESCE($3::INT8, {DB_NOW_MS}) AS now),
+             promoted AS (
+                UPDATE messages m
+                SET status = CASE WHEN u.lease_ms IS NULL THEN 'pending' ELSE 'delivering' END,
+                    due_at = (SELECT now FROM clock) + COALESCE(u.lease_ms, 0)
+                FROM unnest($1::INT8[], $2::INT8[]) AS u(position, lease_ms)
                 WHERE m.position = u.position RETURNING m.*)
              SELECT {LEASED_COLUMNS} FROM promoted m JOIN events e ON e.position = m.event_position
              WHERE m.status = 'delivering'"
         ))
         .await?;
     let rows = tx
-        .query(&promote, &[&columns.0, &columns.1, &columns.2])
+        .query(&promote, &[&columns.0, &columns.1, &clock.param(now)])
         .await?;
     Ok(rows.iter().map(leased_from_row).collect())
 }
@@ -702,7 +738,7 @@ pub async fn attempts(
 }
 
 /// Locks the rooms of these meetings, in the one order every transaction uses.
-async fn lock_rooms(tx: &Transaction<'_>, rooms: &BTreeSet<(String, String)>) -> PgResult<()> {
+pub async fn lock_rooms(tx: &Transaction<'_>, rooms: &BTreeSet<(String, String)>) -> PgResult<()> {
     if rooms.is_empty() {
         return Ok(());
     }
@@ -762,13 +798,16 @@ pub async fn recover(
         .iter()
         .map(|(_, room)| (endpoint_id, room.as_str()))
         .collect();
-    promote_next(tx, &pairs, |_| None).await?;
+    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
     Ok(count as usize)
 }
 
-/// After an endpoint is enabled again: every queue with nothing in line moves on.
-pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResult<()> {
-    let rooms = tx
+/// The rooms where the endpoint has a message waiting, sorted as they are locked.
+pub async fn waiting_rooms(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+) -> PgResult<BTreeSet<(String, String)>> {
+    Ok(tx
         .query(
             "SELECT DISTINCT project_id, room_id FROM messages
              WHERE endpoint_id = $1 AND status = 'waiting'",
@@ -777,13 +816,21 @@ pub async fn promote_stranded(tx: &Transaction<'_>, endpoint_id: &str) -> PgResu
         .await?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    lock_rooms(tx, &rooms).await?;
+        .collect())
+}
+
+/// After an endpoint is enabled again: every queue with nothing in line moves on. The
+/// caller has locked `rooms`, the endpoint's `waiting_rooms`.
+pub async fn promote_stranded(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    rooms: &BTreeSet<(String, String)>,
+) -> PgResult<()> {
     let pairs: BTreeSet<(&str, &str)> = rooms
         .iter()
-        .map(|(_, room): &(String, String)| (endpoint_id, room.as_str()))
+        .map(|(_, room)| (endpoint_id, room.as_str()))
         .collect();
-    promote_next(tx, &pairs, |_| None).await?;
+    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
     Ok(())
 }
 
@@ -792,6 +839,7 @@ pub async fn lease_for_resend(
     project_id: &str,
     message_id: &str,
     lease_until: Timestamp,
+    clock: LeaseClock,
 ) -> PgResult<Leased> {
     let position = message_position(message_id).ok_or(StoreError::NotFound("message"))?;
     // The room first, as everywhere, then the message itself.
@@ -836,13 +884,21 @@ pub async fn lease_for_resend(
         }
         _ => {}
     }
-    tx.execute(
-        "UPDATE messages SET status = 'delivering', due_at = $2 WHERE position = $1",
-        &[&position, &lease_until.0],
-    )
-    .await?;
+    // Leased on the database's clock, for the length the node asked for.
+    let now = Timestamp::now();
+    let lease_ms = (lease_until.0 - now.0).max(0);
+    let taken = tx
+        .query_one(
+            &format!(
+                "UPDATE messages SET status = 'delivering',
+                 due_at = COALESCE($3::INT8, {DB_NOW_MS}) + $2
+                 WHERE position = $1 RETURNING due_at"
+            ),
+            &[&position, &lease_ms, &clock.param(now)],
+        )
+        .await?;
     leased.resend_of = Some(status);
-    leased.lease_until = lease_until;
+    leased.lease_until = Timestamp(taken.get(0));
     Ok(leased)
 }
 

@@ -1,12 +1,16 @@
-//! Endpoint rows in PostgreSQL: mapping to and from `Endpoint`, settings updates that keep the
-//! delivery state, and the room-webhook secret.
+//! Endpoint rows in PostgreSQL: mapping to and from `Endpoint`, PATCHes and rotations that
+//! write only their own columns, and the room-webhook secret.
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
-use super::PgResult;
-use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
+use std::collections::BTreeSet;
+
+use super::{delivery, PgError, PgResult};
+use crate::domain::endpoint::{
+    generate_secret, DeliveryChange, EnabledChange, Endpoint, EndpointPatch, Ordering,
+};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::store::{room_webhook_endpoint, RoomWebhook, StoreError};
@@ -115,46 +119,103 @@ pub async fn get(
     Ok(row.as_ref().map(from_row))
 }
 
-/// Saves an endpoint's settings and keeps its delivery state, unless `set_disabled` changes it.
+/// Applies a PATCH to the endpoint as stored. Lock order: the rooms of the queues a
+/// re-enable moves on (sorted), then the endpoint, then its messages; if more queues appeared
+/// meanwhile, the transaction starts again.
 pub async fn update(
     tx: &Transaction<'_>,
-    mut endpoint: Endpoint,
-    set_disabled: Option<bool>,
+    project_id: &str,
+    endpoint_id: &str,
+    patch: &EndpointPatch,
 ) -> PgResult<Endpoint> {
+    let rooms = match patch.enabled {
+        EnabledChange::Enable => {
+            let rooms = delivery::waiting_rooms(tx, endpoint_id).await?;
+            delivery::lock_rooms(tx, &rooms).await?;
+            rooms
+        }
+        EnabledChange::Keep | EnabledChange::Disable => BTreeSet::new(),
+    };
     // FOR UPDATE: delivery on another node may be changing the delivery state right now.
-    let before = tx
+    let mut endpoint = tx
         .query_opt(
             &format!(
                 "SELECT {COLUMNS} FROM endpoints WHERE project_id = $1 AND id = $2 FOR UPDATE"
             ),
-            &[&endpoint.project_id, &endpoint.id],
+            &[&project_id, &endpoint_id],
         )
         .await?
         .as_ref()
         .map(from_row)
         .ok_or(StoreError::NotFound("endpoint"))?;
-    endpoint.keep_delivery_state(&before, set_disabled);
-    // An UPDATE, not a delete and insert: a delivery waiting on this row must find it.
-    let columns = values(&endpoint);
+    let change = patch.apply(&mut endpoint);
+    // Settings and delivery state only: rotation owns the secrets, delivery the last success.
+    let e = &endpoint;
     tx.execute(
-        "UPDATE endpoints SET room_id = $3, url = $4, description = $5, events = $6,
-         ordering = $7, rate_limit = $8, headers = $9, retry_schedule = $10, timeout_ms = $11,
-         disabled = $12, disabled_reason = $13, secret = $14, secret_previous = $15,
-         secret_previous_until = $16, failing_since = $17, last_success_at = $18,
-         created_at = $19, updated_at = $20
-         WHERE id = $1 AND project_id = $2",
-        &params(&columns),
+        "UPDATE endpoints SET url = $3, description = $4, events = $5, ordering = $6,
+           rate_limit = $7, headers = $8, retry_schedule = $9, timeout_ms = $10,
+           disabled = $11, disabled_reason = $12, failing_since = $13, updated_at = $14
+         WHERE project_id = $1 AND id = $2",
+        &[
+            &e.project_id,
+            &e.id,
+            &e.url,
+            &e.description,
+            &serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
+            &e.ordering.as_str(),
+            &e.rate_limit.map(i64::from),
+            &serde_json::to_string(&e.headers).expect("headers serialize"),
+            &e.retry_schedule
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("schedule serializes")),
+            &e.timeout_ms.map(|t| t as i64),
+            &e.disabled,
+            &e.disabled_reason,
+            &e.failing_since.map(|t| t.0),
+            &e.updated_at.0,
+        ],
     )
     .await?;
-    drop(columns);
-    if endpoint.disabled && !before.disabled {
-        skip_queued(tx, &endpoint.id).await?;
-    }
-    if before.disabled && !endpoint.disabled {
-        // A disable that raced with fan-out on another node can leave a queue waiting.
-        super::delivery::promote_stranded(tx, &endpoint.id).await?;
+    match change {
+        DeliveryChange::Disabled => {
+            skip_queued(tx, endpoint_id).await?;
+        }
+        DeliveryChange::Enabled => {
+            // A disable that raced with fan-out on another node can leave a queue waiting.
+            if !delivery::waiting_rooms(tx, endpoint_id)
+                .await?
+                .is_subset(&rooms)
+            {
+                return Err(PgError::LockSetChanged);
+            }
+            delivery::promote_stranded(tx, endpoint_id, &rooms).await?;
+        }
+        DeliveryChange::Unchanged => {}
     }
     Ok(endpoint)
+}
+
+/// Rotates an account endpoint's secret in one statement; `None` when there is no such
+/// account endpoint.
+pub async fn rotate_secret(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    id: &str,
+    secret: &str,
+    previous_until: Timestamp,
+    now: Timestamp,
+) -> PgResult<Option<Endpoint>> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE endpoints SET secret_previous = secret, secret = $3,
+                   secret_previous_until = $4, updated_at = $5
+                 WHERE project_id = $1 AND id = $2 AND room_id IS NULL RETURNING {COLUMNS}"
+            ),
+            &[&project_id, &id, &secret, &previous_until.0, &now.0],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
 }
 
 /// Marks an endpoint's queued messages `skipped`, as when it is disabled.

@@ -7,39 +7,61 @@ use deadpool_postgres::Transaction;
 use meetinghooks_webhooks::WebhookType;
 use tokio_postgres::GenericClient;
 
-use super::{corrupt, delivery, PgResult};
+use super::delivery::{self, DB_NOW_MS};
+use super::{corrupt, PgResult};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::store::panic::contain_async;
 use crate::store::{IngestReport, SessionRecord, StoreError};
 
+/// Applies a batch. A panic inside (a broken invariant) fails it with `Internal`, and the
+/// transaction is rolled back, instead of dropping the client's connection.
 pub async fn ingest(
     tx: &Transaction<'_>,
     engine: &EngineConfig,
     project_id: &str,
     signals: &[Signal],
 ) -> PgResult<IngestReport> {
-    let now = Timestamp::now();
+    contain_async(ingest_batch(tx, engine, project_id, signals)).await
+}
+
+async fn ingest_batch(
+    tx: &Transaction<'_>,
+    engine: &EngineConfig,
+    project_id: &str,
+    signals: &[Signal],
+) -> PgResult<IngestReport> {
     let mut report = IngestReport::default();
-    // Which signals are new, in one statement for the whole batch.
-    let ids: Vec<&str> = signals.iter().map(|s| s.id.as_str()).collect();
-    let remember = tx
-        .prepare_cached(
-            "INSERT INTO signals (project_id, signal_id, received_at)
-             SELECT $1, unnest($2::TEXT[]), $3 ON CONFLICT DO NOTHING RETURNING signal_id",
-        )
-        .await?;
-    let mut fresh: HashSet<String> = tx
-        .query(&remember, &[&project_id, &ids, &now.0])
-        .await?
+    // Which signals are new, in one statement for the whole batch. Ids remembered before ids
+    // were per meeting (`room_id = ''`) stay duplicates in every meeting.
+    let (rooms, ids): (Vec<&str>, Vec<&str>) = signals
         .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map(|s| (s.meeting_id.as_str(), s.id.as_str()))
+        .unzip();
+    let remember = tx
+        .prepare_cached(&format!(
+            "WITH clock AS MATERIALIZED (SELECT {DB_NOW_MS} AS now)
+             INSERT INTO signals (project_id, room_id, signal_id, received_at)
+             SELECT $1, s.room_id, s.signal_id, clock.now
+             FROM unnest($2::TEXT[], $3::TEXT[]) AS s(room_id, signal_id), clock
+             WHERE NOT EXISTS (SELECT 1 FROM signals o WHERE o.project_id = $1
+                               AND o.room_id = '' AND o.signal_id = s.signal_id)
+             ON CONFLICT DO NOTHING RETURNING room_id, signal_id, received_at"
+        ))
+        .await?;
+    let rows = tx.query(&remember, &[&project_id, &rooms, &ids]).await?;
+    // The database's clock, as leases use: every node of a cluster agrees on it.
+    let now = rows
+        .first()
+        .map_or_else(Timestamp::now, |row| Timestamp(row.get(2)));
+    let mut fresh: HashSet<(String, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     let accepted: Vec<(usize, &Signal)> = signals
         .iter()
         .enumerate()
-        .filter(|(_, s)| fresh.remove(&s.id))
+        .filter(|(_, s)| fresh.remove(&(s.meeting_id.clone(), s.id.clone())))
         .collect();
     report.accepted = accepted.len();
     report.duplicates = signals.len() - accepted.len();
@@ -175,6 +197,15 @@ pub async fn end_session(
     room_id: &str,
     now: Timestamp,
 ) -> PgResult<SessionRecord> {
+    contain_async(end_session_now(tx, project_id, room_id, now)).await
+}
+
+async fn end_session_now(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    room_id: &str,
+    now: Timestamp,
+) -> PgResult<SessionRecord> {
     let state = lock(tx, project_id, room_id)
         .await?
         .ok_or(StoreError::NotFound("room"))?;
@@ -219,7 +250,7 @@ pub async fn fire_one_timer(tx: &Transaction<'_>, now: Timestamp) -> PgResult<Op
     };
     let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
     tx.batch_execute("SAVEPOINT tick").await?;
-    match tick(tx, &project_id, &room_id, row.get(2), now).await {
+    match contain_async(tick(tx, &project_id, &room_id, row.get(2), now)).await {
         Ok(emitted) => {
             tx.batch_execute("RELEASE SAVEPOINT tick").await?;
             Ok(Some(emitted))

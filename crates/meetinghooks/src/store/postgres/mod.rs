@@ -23,7 +23,7 @@ use super::{
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
     Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
@@ -32,6 +32,7 @@ use crate::engine::{EngineConfig, SessionState};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_last_error_kind.sql"),
+    include_str!("migrations/0003_signals_per_meeting.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
@@ -52,6 +53,9 @@ enum PgError {
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// More rows needed locking than were locked in order: the transaction starts again.
+    #[error("the set of rows to lock changed")]
+    LockSetChanged,
 }
 
 type PgResult<T> = Result<T, PgError>;
@@ -62,15 +66,19 @@ impl PgError {
         match self {
             PgError::Db(e) => e.as_db_error().is_none(),
             PgError::Pool(_) => true,
-            PgError::Store(_) => false,
+            PgError::Store(_) | PgError::LockSetChanged => false,
         }
     }
 
     fn retryable(&self) -> bool {
-        matches!(self, PgError::Db(e) if matches!(
-            e.code(),
-            Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-        ))
+        match self {
+            PgError::Db(e) => matches!(
+                e.code(),
+                Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            ),
+            PgError::LockSetChanged => true,
+            PgError::Store(_) | PgError::Pool(_) => false,
+        }
     }
 }
 
@@ -119,6 +127,8 @@ macro_rules! transact {
     }};
 }
 
+pub use delivery::LeaseClock;
+
 pub struct PostgresStore {
     pool: Pool,
     engine: EngineConfig,
@@ -126,6 +136,7 @@ pub struct PostgresStore {
     hub: Arc<ChangeHub>,
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
+    lease_clock: LeaseClock,
 }
 
 impl PostgresStore {
@@ -176,6 +187,7 @@ impl PostgresStore {
             engine,
             hub: hub.clone(),
             _stop: stop,
+            lease_clock: LeaseClock::Database,
         };
         store.migrate().await?;
         let node = random_hex_id("", 8);
@@ -217,6 +229,12 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Takes and judges leases on `clock` (tests pass `LeaseClock::Caller`).
+    pub fn with_lease_clock(mut self, clock: LeaseClock) -> Self {
+        self.lease_clock = clock;
+        self
     }
 
     async fn client(&self) -> PgResult<deadpool_postgres::Object> {
@@ -410,6 +428,10 @@ impl Store for PostgresStore {
             .map(|w| serde_json::to_string(w).expect("webhook serializes"));
         transact!(self, |tx| async {
             let now = Timestamp::now();
+            // Lock order: the project (its room secret) before the room.
+            if webhook.is_some() {
+                endpoints::room_secret(&tx, project_id).await?;
+            }
             let created = tx
                 .execute(
                     "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
@@ -613,16 +635,35 @@ impl Store for PostgresStore {
 
     async fn update_endpoint(
         &self,
-        endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| endpoints::update(
             &tx,
-            endpoint.clone(),
-            set_disabled
+            project_id,
+            endpoint_id,
+            &patch
         ))
         // Re-enabled, its queued messages may be due.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        transact!(self, |tx| async {
+            endpoints::rotate_secret(&tx, project_id, endpoint_id, &secret, previous_until, now)
+                .await?
+                .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
+        })
+        // The dispatcher signs with the secrets it loaded: it must load the new one.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -699,7 +740,7 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
         let client = self.client().await?;
-        Ok(delivery::lease(&client, &requests, now, lease_until).await?)
+        Ok(delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?)
     }
 
     async fn record_outcomes(
@@ -712,7 +753,8 @@ impl Store for PostgresStore {
             &tx,
             &outcomes,
             auto_disable_after_ms,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
         .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
     }
@@ -800,7 +842,8 @@ impl Store for PostgresStore {
             &tx,
             project_id,
             message_id,
-            lease_until
+            lease_until,
+            self.lease_clock
         ))
     }
 
@@ -823,11 +866,11 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let client = self.client().await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
+        let answer: PgResult<()> = async {
+            self.client().await?.simple_query("SELECT 1").await?;
+            Ok(())
+        }
+        .await;
+        answer.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
     }
 }

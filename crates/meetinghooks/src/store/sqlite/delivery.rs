@@ -454,18 +454,24 @@ pub fn recover(
          WHERE endpoint_id = ?1 AND created_at >= ?3 AND status IN ('failed', 'exhausted', 'skipped')",
         params![endpoint_id, now.0, since.0, ordered],
     )?;
-    if ordered && count > 0 {
-        let rooms: Vec<String> = conn
-            .prepare(
-                "SELECT DISTINCT room_id FROM messages WHERE endpoint_id = ?1 AND status = 'waiting'",
-            )?
-            .query_map([endpoint_id], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for room in rooms {
-            promote_next(conn, endpoint_id, &room, now, None)?;
-        }
-    }
+    // Every queue of the endpoint then moves on, those already stranded included.
+    promote_stranded(conn, endpoint_id, now)?;
     Ok(count)
+}
+
+/// Moves on every queue of the endpoint whose head waits with nothing in line: after a
+/// re-enable or a recover, and to repair a queue a disable left waiting.
+pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) -> StoreResult<()> {
+    let rooms: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT room_id FROM messages WHERE endpoint_id = ?1 AND status = 'waiting'",
+        )?
+        .query_map([endpoint_id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for room in rooms {
+        promote_next(conn, endpoint_id, &room, now, None)?;
+    }
+    Ok(())
 }
 
 pub fn lease_for_resend(

@@ -78,17 +78,58 @@ pub fn insert(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
     Ok(())
 }
 
-/// Rewrites every column of an existing endpoint; returns false when it does not exist.
-pub fn replace(conn: &Connection, e: &Endpoint) -> StoreResult<bool> {
-    let deleted = conn.execute(
-        "DELETE FROM endpoints WHERE id = ?1 AND project_id = ?2",
-        params![e.id, e.project_id],
+/// Writes an endpoint's settings and delivery state in place (an UPDATE: the row, and
+/// anything that refers to it, stays). Secrets and `last_success_at` are not written: rotation
+/// and delivery own them.
+pub fn update_settings(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE endpoints SET url = ?3, description = ?4, events = ?5, ordering = ?6,
+           rate_limit = ?7, headers = ?8, retry_schedule = ?9, timeout_ms = ?10,
+           disabled = ?11, disabled_reason = ?12, failing_since = ?13, updated_at = ?14
+         WHERE project_id = ?1 AND id = ?2",
+        params![
+            e.project_id,
+            e.id,
+            e.url,
+            e.description,
+            serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
+            e.ordering.as_str(),
+            e.rate_limit,
+            serde_json::to_string(&e.headers).expect("headers serialize"),
+            e.retry_schedule
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("schedule serializes")),
+            e.timeout_ms.map(|t| t as i64),
+            e.disabled,
+            e.disabled_reason,
+            e.failing_since.map(|t| t.0),
+            e.updated_at.0,
+        ],
     )?;
-    if deleted == 0 {
-        return Ok(false);
-    }
-    insert(conn, e)?;
-    Ok(true)
+    Ok(())
+}
+
+/// Rotates an account endpoint's secret in one statement; `None` when there is no such
+/// account endpoint.
+pub fn rotate_secret(
+    conn: &Connection,
+    project_id: &str,
+    id: &str,
+    secret: &str,
+    previous_until: Timestamp,
+    now: Timestamp,
+) -> StoreResult<Option<Endpoint>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE endpoints SET secret_previous = secret, secret = ?3,
+               secret_previous_until = ?4, updated_at = ?5
+             WHERE project_id = ?1 AND id = ?2 AND room_id IS NULL RETURNING {COLUMNS}"
+        ))?
+        .query_row(
+            params![project_id, id, secret, previous_until.0, now.0],
+            from_row,
+        )
+        .optional()?)
 }
 
 pub fn get(conn: &Connection, project_id: &str, id: &str) -> StoreResult<Option<Endpoint>> {

@@ -10,6 +10,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
 /// One meeting being changed by a job: its state and what the engine emitted, in order.
@@ -17,6 +18,12 @@ struct Touched {
     meeting: Meeting,
     outcomes: Vec<Outcome>,
 }
+
+/// Remembers a signal id in its meeting, unless it was seen there, or before ids were per
+/// meeting (`room_id = ''`: those stay duplicates in every meeting).
+const REMEMBER: &str = "INSERT OR IGNORE INTO signals (project_id, room_id, signal_id, received_at)
+     SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
+       (SELECT 1 FROM signals WHERE project_id = ?1 AND room_id = '' AND signal_id = ?3)";
 
 pub fn ingest(
     conn: &Connection,
@@ -28,11 +35,10 @@ pub fn ingest(
     let mut report = IngestReport::default();
     let mut touched: HashMap<&str, Touched> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
-    let mut remember = conn.prepare_cached(
-        "INSERT OR IGNORE INTO signals (project_id, signal_id, received_at) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut remember = conn.prepare_cached(REMEMBER)?;
     for (index, signal) in signals.iter().enumerate() {
-        if remember.execute(params![project_id, signal.id, now.0])? == 0 {
+        let fresh = remember.execute(params![project_id, signal.meeting_id, signal.id, now.0])?;
+        if fresh == 0 {
             report.duplicates += 1;
             continue;
         }
@@ -120,7 +126,7 @@ pub fn fire_due_timers(conn: &Connection, now: Timestamp, batch: usize) -> Store
     for (project_id, room_id) in due {
         // Each room in its own savepoint: one broken room must not hold back every timer.
         conn.prepare_cached("SAVEPOINT timer")?.execute([])?;
-        match fire_room(conn, &project_id, &room_id, now) {
+        match contain(|| fire_room(conn, &project_id, &room_id, now)) {
             Ok(count) => emitted += count,
             Err(e) => {
                 tracing::error!(project_id, room_id, error = %e, "reconnect timer failed; disarmed");

@@ -3,13 +3,13 @@
 mod delivery;
 mod endpoints;
 mod meeting;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
@@ -17,7 +17,7 @@ use super::{
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
     Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
@@ -27,25 +27,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_delivery.sql"),
     include_str!("migrations/0003_last_error_kind.sql"),
+    include_str!("migrations/0004_signals_per_meeting.sql"),
+    include_str!("migrations/0005_messages_by_project.sql"),
 ];
-/// Most jobs one transaction takes; bounds commit latency under load.
-const MAX_GROUP: usize = 512;
 const TIMER_BATCH: usize = 256;
 
-/// A unit of write work: runs inside the group transaction, returns whether it succeeded
-/// and a callback that learns, after COMMIT, whether its work is durable.
-struct WriteJob {
-    /// Must be on disk before it is acknowledged. Lease and delivery bookkeeping is not:
-    /// losing it to a power cut only means a message is delivered again.
-    durable: bool,
-    run: JobFn,
-}
-/// Runs inside the group transaction; returns whether it succeeded and its `Finisher`.
-type JobFn = Box<dyn FnOnce(&Connection, &EngineConfig) -> (bool, Finisher) + Send>;
-type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
-
 pub struct SqliteStore {
-    writer: mpsc::Sender<WriteJob>,
+    writer: writer::Writer,
     readers: Arc<ReaderPool>,
     /// Announced after a job's commit reply: a rolled-back job announces nothing.
     hub: ChangeHub,
@@ -71,61 +59,15 @@ impl SqliteStore {
         // keep SQLite's small default cache.
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
-        let (tx, rx) = mpsc::channel(4096);
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, engine))?;
+        let writer = writer::Writer::start(conn, engine)?;
         Ok(SqliteStore {
-            writer: tx,
+            writer,
             readers: Arc::new(ReaderPool {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
             hub: ChangeHub::default(),
         })
-    }
-
-    /// Runs `work` in the writer's next group transaction and waits until it is durable.
-    async fn write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        self.write_with(true, work).await
-    }
-
-    /// Like `write`, but the commit may stay in the OS cache (it survives `kill -9`, not a
-    /// power cut): for leases and delivery outcomes, whose loss only causes a redelivery.
-    async fn write_relaxed<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        self.write_with(false, work).await
-    }
-
-    async fn write_with<T: Send + 'static>(
-        &self,
-        durable: bool,
-        work: impl FnOnce(&Connection, &EngineConfig) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        let (reply, answer) = oneshot::channel();
-        let run = Box::new(move |conn: &Connection, engine: &EngineConfig| {
-            let result = work(conn, engine);
-            let ok = result.is_ok();
-            let finish: Finisher = Box::new(move |committed| {
-                let _ = reply.send(match committed {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Unavailable(e)),
-                });
-            });
-            (ok, finish)
-        });
-        self.writer
-            .send(WriteJob { durable, run })
-            .await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("write aborted".into()))?
     }
 
     async fn read<T: Send + 'static>(
@@ -178,50 +120,6 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         tx.commit()?;
     }
     Ok(())
-}
-
-/// Group commit: every job waiting when a transaction starts shares its one fsync.
-fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine: EngineConfig) {
-    // `open_connection` starts every connection at FULL.
-    let mut synchronous_full = true;
-    while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut finishers = Vec::with_capacity(group.len());
-        let durable = group.iter().any(|job| job.durable);
-        let outcome = (|| -> rusqlite::Result<()> {
-            if durable != synchronous_full {
-                conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
-                synchronous_full = durable;
-            }
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for job in group.drain(..) {
-                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-                let (ok, finish) = (job.run)(&tx, &engine);
-                finishers.push(finish);
-                if !ok {
-                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                }
-                tx.prepare_cached("RELEASE job")?.execute([])?;
-            }
-            tx.commit()
-        })();
-        let committed = outcome.map_err(|e| {
-            tracing::error!(error = %e, "group commit failed");
-            e.to_string()
-        });
-        for finish in finishers {
-            finish(committed.clone());
-        }
-        // Jobs never run because the transaction broke early drop their reply channel,
-        // which their callers see as `Unavailable`.
-        drop(group);
-    }
 }
 
 fn project_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
@@ -556,22 +454,56 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(
         &self,
-        mut endpoint: Endpoint,
-        set_disabled: Option<bool>,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
         self.write(move |conn, _| {
-            let before = endpoints::get(conn, &endpoint.project_id, &endpoint.id)?
+            // Read inside the writer: nothing can change the row between this read and the write.
+            let mut endpoint = endpoints::get(conn, &project_id, &endpoint_id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
-            endpoint.keep_delivery_state(&before, set_disabled);
-            endpoints::replace(conn, &endpoint)?;
-            if endpoint.disabled && !before.disabled {
-                endpoints::skip_queued(conn, &endpoint.id)?;
+            let change = patch.apply(&mut endpoint);
+            endpoints::update_settings(conn, &endpoint)?;
+            match change {
+                DeliveryChange::Disabled => {
+                    endpoints::skip_queued(conn, &endpoint.id)?;
+                }
+                DeliveryChange::Enabled => {
+                    delivery::promote_stranded(conn, &endpoint.id, Timestamp::now())?;
+                }
+                DeliveryChange::Unchanged => {}
             }
             Ok(endpoint)
         })
         .await
         // Re-enabled, its queued messages may be due.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS.and(Changes::DUE)))
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        self.write(move |conn, _| {
+            endpoints::rotate_secret(
+                conn,
+                &project_id,
+                &endpoint_id,
+                &secret,
+                previous_until,
+                now,
+            )?
+            .ok_or(StoreError::NotFound("endpoint"))
+        })
+        .await
+        // The dispatcher signs with the secrets it loaded: it must load the new one.
+        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -769,8 +701,11 @@ impl Store for SqliteStore {
         self.hub.subscribe()
     }
 
+    /// Through the writer, which every change needs, then through a reader.
     async fn ping(&self) -> StoreResult<()> {
+        self.writer.ping().await?;
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
+            .map_err(|e| StoreError::Unavailable(format!("SQLite readers: {e}")))
     }
 }

@@ -6,6 +6,9 @@
 //! project's room-webhook secret (`/v1/room-webhooks/secret`). PATCH of any other field,
 //! DELETE and rotate answer 409 `room_webhook`, saying where to go instead.
 
+mod input;
+mod views;
+
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -15,226 +18,20 @@ use meetinghooks_webhooks::{
     Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
     WebhookType,
 };
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::AppState;
-use crate::delivery::ssrf::UrlRefused;
-use crate::domain::endpoint::{generate_secret, validate_header, Endpoint, Ordering};
+use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
 use crate::domain::ids::random_hex_id;
-use crate::domain::signal::MAX_URL_LEN;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
-
-const MAX_HEADERS: usize = 20;
-const MAX_SCHEDULE: usize = 20;
-const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
-
-/// Create and update share one input shape; on update every field is optional.
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EndpointInput {
-    /// Absolute http(s) URL; required on create.
-    #[schema(max_length = 2048)]
-    url: Option<String>,
-    #[schema(max_length = 1024)]
-    description: Option<String>,
-    /// Webhook types or patterns; default `["*"]`.
-    events: Option<Vec<String>>,
-    #[schema(value_type = Option<OrderingView>)]
-    ordering: Option<String>,
-    /// Deliveries per second, 1-100000; `null` for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
-    rate_limit: Option<Option<u32>>,
-    /// At most 20 extra request headers.
-    headers: Option<BTreeMap<String, String>>,
-    disabled: Option<bool>,
-    /// Seconds before each attempt; `null` restores the global schedule.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<f64>>)]
-    retry_schedule: Option<Option<Vec<f64>>>,
-    /// 1-30; `null` restores the global timeout.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
-    timeout_seconds: Option<Option<u64>>,
-}
-
-impl EndpointInput {
-    /// Whether the input changes nothing but `disabled`: all a room's webhook allows here.
-    fn only_disabled(&self) -> bool {
-        let EndpointInput {
-            url,
-            description,
-            events,
-            ordering,
-            rate_limit,
-            headers,
-            disabled: _,
-            retry_schedule,
-            timeout_seconds,
-        } = self;
-        url.is_none()
-            && description.is_none()
-            && events.is_none()
-            && ordering.is_none()
-            && rate_limit.is_none()
-            && headers.is_none()
-            && retry_schedule.is_none()
-            && timeout_seconds.is_none()
-    }
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// Whether a meeting's messages to the endpoint are delivered one after another.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderingView {
-    /// Message n+1 of a meeting waits until n succeeded or is exhausted.
-    Meeting,
-    /// Messages are independent.
-    None,
-}
-
-impl From<Ordering> for OrderingView {
-    fn from(o: Ordering) -> Self {
-        match o {
-            Ordering::Meeting => Self::Meeting,
-            Ordering::None => Self::None,
-        }
-    }
-}
-
-/// Who owns an endpoint.
-#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointKind {
-    /// Created with `POST /v1/endpoints`; receives events of every meeting it subscribes to.
-    Account,
-    /// A room's own webhook, set with `POST /v2/rooms`; receives that room's events only.
-    Room,
-}
-
-impl EndpointKind {
-    const VALUES: &'static str = "account, room";
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "account" => Some(Self::Account),
-            "room" => Some(Self::Room),
-            _ => None,
-        }
-    }
-
-    fn of(endpoint: &Endpoint) -> Self {
-        match endpoint.room_id {
-            Some(_) => Self::Room,
-            None => Self::Account,
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointView {
-    id: String,
-    /// `room` for a room's own webhook, which `POST /v2/rooms` changes; `account` otherwise.
-    kind: EndpointKind,
-    /// The room whose webhook this is; `null` for an account endpoint.
-    room_id: Option<String>,
-    url: String,
-    description: String,
-    events: Vec<String>,
-    ordering: OrderingView,
-    rate_limit: Option<u32>,
-    headers: BTreeMap<String, String>,
-    retry_schedule: Option<Vec<f64>>,
-    timeout_seconds: Option<u64>,
-    disabled: bool,
-    disabled_reason: Option<String>,
-    last_success_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-    /// Only in the answers to create and rotate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
-}
-
-impl EndpointView {
-    fn of(e: Endpoint, with_secret: bool) -> Self {
-        EndpointView {
-            secret: with_secret.then(|| e.secret.clone()),
-            kind: EndpointKind::of(&e),
-            room_id: e.room_id,
-            id: e.id,
-            url: e.url,
-            description: e.description,
-            events: e.events.patterns().to_vec(),
-            ordering: e.ordering.into(),
-            rate_limit: e.rate_limit,
-            headers: e.headers,
-            retry_schedule: e
-                .retry_schedule
-                .map(|s| s.into_iter().map(|ms| ms as f64 / 1000.0).collect()),
-            timeout_seconds: e.timeout_ms.map(|ms| ms / 1000),
-            disabled: e.disabled,
-            disabled_reason: e.disabled_reason,
-            last_success_at: e.last_success_at.map(Timestamp::to_rfc3339),
-            created_at: e.created_at.to_rfc3339(),
-            updated_at: e.updated_at.to_rfc3339(),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EndpointList {
-    data: Vec<EndpointView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SecretView {
-    secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RotatedSecret {
-    secret: String,
-    /// Until when the previous secret still signs.
-    previous_secret_valid_until: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TestQueued {
-    message_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Recovered {
-    /// How many messages were re-queued.
-    requeued: usize,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EndpointListQuery {
-    /// `account` or `room`: only endpoints of that kind.
-    #[param(value_type = Option<EndpointKind>)]
-    kind: Option<String>,
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_request", message)
-}
+use input::{invalid, EndpointInput, EndpointListQuery};
+use views::{
+    EndpointKind, EndpointList, EndpointView, Recovered, RotatedSecret, SecretView, TestQueued,
+};
 
 /// The answer to a change a room's webhook does not take here.
 fn owned_by_room(endpoint: &Endpoint, instead: &str) -> ApiError {
@@ -244,93 +41,6 @@ fn owned_by_room(endpoint: &Endpoint, instead: &str) -> ApiError {
         "room_webhook",
         format!("{} is the webhook of room {room}; {instead}", endpoint.id),
     )
-}
-
-/// Applies the given fields of `input` onto `endpoint`, validating each.
-fn apply_input(state: &AppState, endpoint: &mut Endpoint, input: EndpointInput) -> ApiResult<()> {
-    if let Some(url) = input.url {
-        let parsed = reqwest::Url::parse(&url)
-            .ok()
-            .filter(|_| url.len() <= MAX_URL_LEN)
-            .ok_or_else(|| {
-                invalid("url must be an absolute http(s) URL of at most 2048 characters")
-            })?;
-        match state.dispatcher.policy().check_url(&parsed) {
-            Ok(()) => {}
-            Err(UrlRefused::Blocked(blocked)) => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ssrf_blocked",
-                    format!("url: {blocked}"),
-                ))
-            }
-            Err(other) => return Err(invalid(format!("url: {other}"))),
-        }
-        endpoint.url = url;
-    }
-    if let Some(description) = input.description {
-        if description.chars().count() > 1024 || description.contains('\0') {
-            return Err(invalid(
-                "description must be at most 1024 characters, without NUL",
-            ));
-        }
-        endpoint.description = description;
-    }
-    if let Some(events) = input.events {
-        endpoint.events = Subscription::parse(events).map_err(invalid)?;
-    }
-    if let Some(ordering) = input.ordering {
-        endpoint.ordering = Ordering::parse(&ordering)
-            .ok_or_else(|| invalid("ordering must be \"meeting\" or \"none\""))?;
-    }
-    if let Some(rate_limit) = input.rate_limit {
-        if rate_limit.is_some_and(|r| !(1..=100_000).contains(&r)) {
-            return Err(invalid("rateLimit must be 1-100000 per second"));
-        }
-        endpoint.rate_limit = rate_limit;
-    }
-    if let Some(headers) = input.headers {
-        if headers.len() > MAX_HEADERS {
-            return Err(invalid(format!("at most {MAX_HEADERS} headers")));
-        }
-        for (name, value) in &headers {
-            validate_header(name, value).map_err(invalid)?;
-        }
-        endpoint.headers = headers;
-    }
-    if let Some(schedule) = input.retry_schedule {
-        if let Some(delays) = &schedule {
-            let valid = !delays.is_empty()
-                && delays.len() <= MAX_SCHEDULE
-                && delays
-                    .iter()
-                    .all(|d| d.is_finite() && (0.0..=MAX_DELAY_SECS).contains(d));
-            if !valid {
-                return Err(invalid(
-                    "retrySchedule must hold 1-20 delays of 0-604800 seconds",
-                ));
-            }
-        }
-        endpoint.retry_schedule =
-            schedule.map(|d| d.into_iter().map(|s| (s * 1000.0) as u64).collect());
-    }
-    if let Some(timeout) = input.timeout_seconds {
-        if timeout.is_some_and(|t| !(1..=30).contains(&t)) {
-            return Err(invalid("timeoutSeconds must be 1-30"));
-        }
-        endpoint.timeout_ms = timeout.map(|t| t * 1000);
-    }
-    if let Some(disabled) = input.disabled {
-        if endpoint.disabled && !disabled {
-            // Re-enabled: a fresh start for the auto-disable clock.
-            endpoint.disabled_reason = None;
-            endpoint.failing_since = None;
-        } else if disabled && !endpoint.disabled {
-            endpoint.disabled_reason = Some("disabled through the API".into());
-        }
-        endpoint.disabled = disabled;
-    }
-    Ok(())
 }
 
 /// Creates a webhook endpoint
@@ -359,6 +69,7 @@ pub async fn create(
         return Err(invalid("url is required"));
     }
     let now = Timestamp::now();
+    let patch = input.into_patch(state.dispatcher.policy(), now)?;
     let mut endpoint = Endpoint {
         id: random_hex_id("ep_", 12),
         project_id: project.id.clone(),
@@ -381,7 +92,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    apply_input(&state, &mut endpoint, input)?;
+    patch.apply(&mut endpoint);
     let endpoint = state.store.create_endpoint(endpoint).await?;
     Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
 }
@@ -480,17 +191,17 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<EndpointInput>,
 ) -> ApiResult<Json<EndpointView>> {
-    let mut endpoint = load(&state, &project.id, &id).await?;
+    // Only to tell a room's webhook apart: an endpoint's room never changes.
+    let endpoint = load(&state, &project.id, &id).await?;
     if endpoint.room_id.is_some() && !input.only_disabled() {
         return Err(owned_by_room(
             &endpoint,
             "change it with POST /v2/rooms; here only \"disabled\" can change",
         ));
     }
-    let set_disabled = input.disabled;
-    apply_input(&state, &mut endpoint, input)?;
-    endpoint.updated_at = Timestamp::now();
-    let endpoint = state.store.update_endpoint(endpoint, set_disabled).await?;
+    let patch = input.into_patch(state.dispatcher.policy(), Timestamp::now())?;
+    // The store applies the patch to the row as it is then, so nothing read here is written back.
+    let endpoint = state.store.update_endpoint(&project.id, &id, patch).await?;
     Ok(Json(EndpointView::of(endpoint, false)))
 }
 
@@ -566,7 +277,7 @@ pub async fn rotate_secret(
     Caller(project): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RotatedSecret>> {
-    let mut endpoint = load(&state, &project.id, &id).await?;
+    let endpoint = load(&state, &project.id, &id).await?;
     if endpoint.room_id.is_some() {
         return Err(owned_by_room(
             &endpoint,
@@ -575,10 +286,17 @@ pub async fn rotate_secret(
         ));
     }
     let now = Timestamp::now();
-    endpoint.secret_previous = Some(std::mem::replace(&mut endpoint.secret, generate_secret()));
-    endpoint.secret_previous_until = Some(now.plus_millis(state.secret_overlap_ms));
-    endpoint.updated_at = now;
-    let endpoint = state.store.update_endpoint(endpoint, None).await?;
+    // One statement that writes only the secrets, so a concurrent PATCH is never undone.
+    let endpoint = state
+        .store
+        .rotate_endpoint_secret(
+            &project.id,
+            &id,
+            generate_secret(),
+            now.plus_millis(state.secret_overlap_ms),
+            now,
+        )
+        .await?;
     Ok(Json(RotatedSecret {
         secret: endpoint.secret,
         previous_secret_valid_until: endpoint.secret_previous_until.map(Timestamp::to_rfc3339),

@@ -1,0 +1,184 @@
+//! The body of `POST` and `PATCH /v1/endpoints`: validation, and the `EndpointPatch` it makes.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
+
+use super::views::{EndpointKind, OrderingView};
+use crate::api::error::ApiError;
+use crate::delivery::ssrf::{SsrfPolicy, UrlRefused};
+use crate::domain::endpoint::{validate_header, Change, EnabledChange, EndpointPatch, Ordering};
+use crate::domain::signal::MAX_URL_LEN;
+use crate::domain::subscription::Subscription;
+use crate::domain::timestamp::Timestamp;
+
+const MAX_HEADERS: usize = 20;
+const MAX_SCHEDULE: usize = 20;
+const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
+
+/// Create and update share one input shape; on update every field is optional.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointInput {
+    /// Absolute http(s) URL; required on create.
+    #[schema(max_length = 2048)]
+    pub(super) url: Option<String>,
+    #[schema(max_length = 1024)]
+    pub(super) description: Option<String>,
+    /// Webhook types or patterns; default `["*"]`.
+    pub(super) events: Option<Vec<String>>,
+    #[schema(value_type = Option<OrderingView>)]
+    pub(super) ordering: Option<String>,
+    /// Deliveries per second, 1-100000; `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    pub(super) rate_limit: Option<Option<u32>>,
+    /// At most 20 extra request headers.
+    pub(super) headers: Option<BTreeMap<String, String>>,
+    pub(super) disabled: Option<bool>,
+    /// Seconds before each attempt; `null` restores the global schedule.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub(super) retry_schedule: Option<Option<Vec<f64>>>,
+    /// 1-30; `null` restores the global timeout.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
+    pub(super) timeout_seconds: Option<Option<u64>>,
+}
+
+impl EndpointInput {
+    /// Whether the input changes nothing but `disabled`: all a room's webhook allows here.
+    pub(super) fn only_disabled(&self) -> bool {
+        let EndpointInput {
+            url,
+            description,
+            events,
+            ordering,
+            rate_limit,
+            headers,
+            disabled: _,
+            retry_schedule,
+            timeout_seconds,
+        } = self;
+        url.is_none()
+            && description.is_none()
+            && events.is_none()
+            && ordering.is_none()
+            && rate_limit.is_none()
+            && headers.is_none()
+            && retry_schedule.is_none()
+            && timeout_seconds.is_none()
+    }
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EndpointListQuery {
+    /// `account` or `room`: only endpoints of that kind.
+    #[param(value_type = Option<EndpointKind>)]
+    pub(super) kind: Option<String>,
+}
+
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_request", message)
+}
+
+impl EndpointInput {
+    /// Validates every given field and turns the input into the change it asks for.
+    pub(super) fn into_patch(
+        self,
+        policy: &SsrfPolicy,
+        now: Timestamp,
+    ) -> Result<EndpointPatch, ApiError> {
+        let mut patch = EndpointPatch::at(now);
+        if let Some(url) = self.url {
+            let parsed = reqwest::Url::parse(&url)
+                .ok()
+                .filter(|_| url.len() <= MAX_URL_LEN)
+                .ok_or_else(|| {
+                    invalid("url must be an absolute http(s) URL of at most 2048 characters")
+                })?;
+            match policy.check_url(&parsed) {
+                Ok(()) => {}
+                Err(UrlRefused::Blocked(blocked)) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "ssrf_blocked",
+                        format!("url: {blocked}"),
+                    ))
+                }
+                Err(other) => return Err(invalid(format!("url: {other}"))),
+            }
+            patch.url = Change::Set(url);
+        }
+        if let Some(description) = self.description {
+            if description.chars().count() > 1024 || description.contains('\0') {
+                return Err(invalid(
+                    "description must be at most 1024 characters, without NUL",
+                ));
+            }
+            patch.description = Change::Set(description);
+        }
+        if let Some(events) = self.events {
+            patch.events = Change::Set(Subscription::parse(events).map_err(invalid)?);
+        }
+        if let Some(ordering) = self.ordering {
+            patch.ordering = Change::Set(
+                Ordering::parse(&ordering)
+                    .ok_or_else(|| invalid("ordering must be \"meeting\" or \"none\""))?,
+            );
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            if rate_limit.is_some_and(|r| !(1..=100_000).contains(&r)) {
+                return Err(invalid("rateLimit must be 1-100000 per second"));
+            }
+            patch.rate_limit = Change::Set(rate_limit);
+        }
+        if let Some(headers) = self.headers {
+            if headers.len() > MAX_HEADERS {
+                return Err(invalid(format!("at most {MAX_HEADERS} headers")));
+            }
+            for (name, value) in &headers {
+                validate_header(name, value).map_err(invalid)?;
+            }
+            patch.headers = Change::Set(headers);
+        }
+        if let Some(schedule) = self.retry_schedule {
+            if let Some(delays) = &schedule {
+                let valid = !delays.is_empty()
+                    && delays.len() <= MAX_SCHEDULE
+                    && delays
+                        .iter()
+                        .all(|d| d.is_finite() && (0.0..=MAX_DELAY_SECS).contains(d));
+                if !valid {
+                    return Err(invalid(
+                        "retrySchedule must hold 1-20 delays of 0-604800 seconds",
+                    ));
+                }
+            }
+            patch.retry_schedule =
+                Change::Set(schedule.map(|d| d.into_iter().map(|s| (s * 1000.0) as u64).collect()));
+        }
+        if let Some(timeout) = self.timeout_seconds {
+            if timeout.is_some_and(|t| !(1..=30).contains(&t)) {
+                return Err(invalid("timeoutSeconds must be 1-30"));
+            }
+            patch.timeout_ms = Change::Set(timeout.map(|t| t * 1000));
+        }
+        patch.enabled = match self.disabled {
+            None => EnabledChange::Keep,
+            Some(true) => EnabledChange::Disable,
+            Some(false) => EnabledChange::Enable,
+        };
+        Ok(patch)
+    }
+}
