@@ -6,7 +6,9 @@
 //! endpoint can only ever hold its own slots.
 
 pub mod attempt;
+mod decide;
 pub mod failure_log;
+mod lanes;
 pub mod rate;
 pub mod schedule;
 pub mod ssrf;
@@ -21,11 +23,12 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::ChangeFeed;
-use crate::store::{
-    AttemptOutcome, AttemptRecord, LeaseRequest, Leased, MessageStatus, NextStep, Store, StoreError,
-};
+use crate::store::{AttemptOutcome, AttemptRecord, LeaseRequest, Leased, Store, StoreError};
+use decide::decide;
 use failure_log::FailureLog;
-use rate::TokenBucket;
+use lanes::{refresh_lanes, Lane, NextDue, Orphans};
+use rate::{Allowance, RateLimits};
+use schedule::saturating_millis;
 use ssrf::SsrfPolicy;
 
 #[derive(Debug, Clone)]
@@ -53,17 +56,35 @@ const OUTCOME_BATCH: usize = 1024;
 
 enum ToWriter {
     // Boxed: an outcome is large, a flush request small.
-    Outcome(Box<AttemptOutcome>),
+    Outcome(Box<AttemptOutcome>, PromoteBy),
     Flush(oneshot::Sender<()>),
 }
 
-/// One endpoint's runtime state in this process.
-struct Lane {
-    endpoint: Arc<Endpoint>,
-    in_flight: Arc<AtomicUsize>,
-    bucket: Option<TokenBucket>,
-    /// `None`: unknown, probe the store. `Some(t)`: nothing due before `t`.
-    next_due: Option<Option<Timestamp>>,
+/// Whether writing outcomes calls for a reload of the endpoints (one was disabled, or the
+/// store was in trouble).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Done,
+    Reload,
+}
+
+/// How the next message of a queue an outcome frees is handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PromoteBy {
+    /// Leased in the outcome's transaction and sent at once.
+    Lease,
+    /// Made due now; the leasing round sends it, taking a rate-limit token.
+    Round,
+}
+
+impl PromoteBy {
+    /// A rate-limited endpoint's next message must pass the leasing round, which takes tokens.
+    fn for_endpoint(endpoint: &Endpoint) -> Self {
+        match endpoint.rate_limit {
+            Some(_) => PromoteBy::Round,
+            None => PromoteBy::Lease,
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -77,6 +98,8 @@ pub struct Dispatcher {
     capacity: Arc<Notify>,
     /// Reload the endpoints before the next round (announced, or an unknown endpoint seen).
     endpoints_changed: std::sync::atomic::AtomicBool,
+    /// Token buckets of rate-limited endpoints, shared by every kind of send.
+    rate_limits: RateLimits,
     in_flight: Arc<AtomicUsize>,
     rounds: AtomicUsize,
     to_writer: mpsc::UnboundedSender<ToWriter>,
@@ -113,6 +136,7 @@ impl Dispatcher {
             policy,
             capacity: Arc::new(Notify::new()),
             endpoints_changed: true.into(),
+            rate_limits: RateLimits::default(),
             in_flight: Arc::default(),
             rounds: AtomicUsize::new(0),
             to_writer,
@@ -145,7 +169,7 @@ impl Dispatcher {
             .take()
             .expect("run is called once");
         let mut lanes: HashMap<String, Lane> = HashMap::new();
-        let mut orphans: Vec<Leased> = Vec::new();
+        let mut orphans = Orphans::default();
         let mut refreshed = Instant::now();
         let mut polled = Instant::now();
         // Heard while sleeping (`changed` marks the announcement seen).
@@ -171,10 +195,11 @@ impl Dispatcher {
             }
             if due_changed {
                 for lane in lanes.values_mut() {
-                    lane.next_due = None;
+                    lane.next_due = NextDue::Unknown;
                 }
             }
             if self.endpoints_changed.swap(false, AtomicOrdering::AcqRel)
+                || orphans.want_reload()
                 || refreshed.elapsed() > self.config.endpoint_refresh
             {
                 match self.store.delivery_targets().await {
@@ -182,13 +207,14 @@ impl Dispatcher {
                         refresh_lanes(&mut lanes, endpoints);
                         self.failure_log()
                             .retain(|endpoint_id| lanes.contains_key(endpoint_id));
+                        self.rate_limits.retain(|id| lanes.contains_key(id));
                         refreshed = Instant::now();
+                        let known = orphans.after_reload(&lanes);
+                        self.send_promoted(&lanes, known, &mut orphans);
                     }
                     Err(e) => tracing::warn!(error = %e, "loading endpoints failed"),
                 }
             }
-            let waiting = std::mem::take(&mut orphans);
-            self.send_promoted(&lanes, waiting, &mut orphans);
             while let Ok(batch) = promoted.try_recv() {
                 self.send_promoted(&lanes, batch, &mut orphans);
             }
@@ -227,23 +253,26 @@ impl Dispatcher {
 
     /// Sends messages leased on promotion. They may briefly take a lane past its limit,
     /// by at most the attempts that just finished there.
-    /// A message for an endpoint this loop does not know yet waits in `orphans` until the
-    /// next refresh of the endpoint list.
+    /// A message for an endpoint this loop does not know yet waits in `orphans` for one reload
+    /// of the endpoint list.
     fn send_promoted(
         &self,
         lanes: &HashMap<String, Lane>,
         batch: Vec<Leased>,
-        orphans: &mut Vec<Leased>,
+        orphans: &mut Orphans,
     ) {
         for leased in batch {
             match lanes.get(&leased.endpoint_id) {
                 Some(lane) => {
+                    // Rate-limited endpoints are promoted by the round (`PromoteBy`); one whose
+                    // limit was just set may still come here, and pays its token too.
+                    let endpoint = &lane.endpoint;
+                    let _ =
+                        self.rate_limits
+                            .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
                     self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased)
                 }
-                None => {
-                    self.endpoints_changed.store(true, AtomicOrdering::Release);
-                    orphans.push(leased);
-                }
+                None => orphans.push(leased),
             }
         }
     }
@@ -275,23 +304,29 @@ impl Dispatcher {
                 continue;
             }
             match lane.next_due {
-                Some(None) => continue,
-                Some(Some(due)) if due > now => {
-                    sleep = sleep.min(Duration::from_millis((due.0 - now.0) as u64));
+                NextDue::Idle => continue,
+                NextDue::At(due) if due > now => {
+                    sleep = sleep.min(until(now, due));
                     continue;
                 }
-                _ => {}
+                NextDue::At(_) | NextDue::Unknown => {}
             }
             let mut free = self
                 .config
                 .endpoint_concurrency
                 .saturating_sub(lane.in_flight.load(AtomicOrdering::Acquire));
-            if let Some(bucket) = &mut lane.bucket {
-                let tokens = bucket.available(clock);
-                if tokens == 0 {
-                    sleep = sleep.min(bucket.wait_for_one(clock));
+            let endpoint = &lane.endpoint;
+            match self
+                .rate_limits
+                .allowance(&endpoint.id, endpoint.rate_limit, clock)
+            {
+                Allowance::Unlimited => {}
+                Allowance::Tokens { now: tokens, wait } => {
+                    if tokens == 0 {
+                        sleep = sleep.min(wait);
+                    }
+                    free = free.min(tokens);
                 }
-                free = free.min(tokens);
             }
             let max = free.min(global_free);
             if max > 0 {
@@ -305,13 +340,13 @@ impl Dispatcher {
         if requests.is_empty() {
             return Ok((false, sleep));
         }
-        let lease_until = now.plus_millis(self.lease_duration().as_millis() as i64);
+        let lease_until = now.plus_millis(saturating_millis(self.lease_duration()));
         let batch = self.store.lease(requests, now, lease_until).await?;
         for (endpoint_id, next_due) in batch.next_due {
             if let Some(lane) = lanes.get_mut(&endpoint_id) {
-                lane.next_due = Some(next_due);
+                lane.next_due = NextDue::from(next_due);
                 if let Some(due) = next_due {
-                    sleep = sleep.min(Duration::from_millis((due.0 - now.0).max(0) as u64));
+                    sleep = sleep.min(until(now, due));
                 }
             }
         }
@@ -320,9 +355,9 @@ impl Dispatcher {
             let Some(lane) = lanes.get_mut(&leased.endpoint_id) else {
                 continue;
             };
-            if let Some(bucket) = &mut lane.bucket {
-                bucket.take(1);
-            }
+            let endpoint = &lane.endpoint;
+            self.rate_limits
+                .take(&endpoint.id, endpoint.rate_limit, 1, clock);
             self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased);
         }
         Ok((leased_any, sleep))
@@ -356,6 +391,7 @@ impl Dispatcher {
             self.config.clone(),
         );
         let timeout = self.timeout_for(&endpoint);
+        let promote = PromoteBy::for_endpoint(&endpoint);
         let (to_writer, capacity, global) = (
             self.to_writer.clone(),
             self.capacity.clone(),
@@ -364,82 +400,100 @@ impl Dispatcher {
         tokio::spawn(async move {
             let attempt = attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
             let outcome = decide(&config, &endpoint, &leased, &attempt);
-            let _ = to_writer.send(ToWriter::Outcome(Box::new(outcome)));
+            let _ = to_writer.send(ToWriter::Outcome(Box::new(outcome), promote));
             lane_in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
             global.fetch_sub(1, AtomicOrdering::AcqRel);
             capacity.notify_one();
         });
     }
 
-    /// Writes outcomes in batches; every waiting outcome shares one transaction.
+    /// Writes outcomes in batches; every waiting outcome shares one transaction (two when the
+    /// batch holds outcomes of rate-limited endpoints, whose next messages are not leased).
     async fn write_outcomes(self: Arc<Self>, mut input: mpsc::UnboundedReceiver<ToWriter>) {
-        let auto_disable = self.config.auto_disable_after.as_millis() as i64;
         let mut flushes = Vec::new();
-        let mut batch = Vec::new();
+        let mut by_lease = Vec::new();
+        let mut by_round = Vec::new();
         while let Some(first) = input.recv().await {
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
-                    ToWriter::Outcome(o) => batch.push(*o),
+                    ToWriter::Outcome(o, PromoteBy::Lease) => by_lease.push(*o),
+                    ToWriter::Outcome(o, PromoteBy::Round) => by_round.push(*o),
                     ToWriter::Flush(done) => flushes.push(done),
                 }
-                if batch.len() < OUTCOME_BATCH {
+                if by_lease.len() + by_round.len() < OUTCOME_BATCH {
                     next = input.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                // Until it is written, the message stays leased and is retried after the lease,
-                // so a failed write delays but never loses.
-                let mut tries = 0;
-                let mut disabled_any = false;
-                let first_try = Instant::now();
-                loop {
-                    // While running, a meeting's next message is leased in the same transaction
-                    // and handed straight to the sender; from now, however long the retries took.
-                    let lease_until = (!self.stopping.load(AtomicOrdering::Acquire)).then(|| {
-                        Timestamp::now().plus_millis(self.lease_duration().as_millis() as i64)
-                    });
-                    let e = match self
-                        .store
-                        .record_outcomes(batch.clone(), auto_disable, lease_until)
-                        .await
-                    {
-                        Ok(recorded) => {
-                            self.failure_log().report(&batch, &recorded.disabled);
-                            disabled_any = !recorded.disabled.is_empty();
-                            if !recorded.promoted.is_empty() {
-                                let _ = self.promoted.send(recorded.promoted);
-                            }
-                            break;
-                        }
-                        Err(e) => e,
-                    };
-                    tries += 1;
-                    tracing::warn!(error = %e, tries, "writing outcomes failed");
-                    // On the way down, the messages stay leased and are delivered again after
-                    // the restart. Running, keep trying until the leases are over: after that
-                    // the outcomes no longer count, and the messages are delivered again.
-                    let leases_over = first_try.elapsed() > self.lease_duration();
-                    if (self.stopping.load(AtomicOrdering::Acquire) && tries >= 3) || leases_over {
-                        if leases_over {
-                            tracing::error!(
-                                outcomes = batch.len(),
-                                "outcomes could not be written within a lease; their messages \
-                                 will be delivered again"
-                            );
-                        }
-                        break;
+            if !by_lease.is_empty() || !by_round.is_empty() {
+                let mut reload = false;
+                for (batch, promote) in [
+                    (&mut by_lease, PromoteBy::Lease),
+                    (&mut by_round, PromoteBy::Round),
+                ] {
+                    if !batch.is_empty() {
+                        reload |= self.record_batch(batch, promote).await == Written::Reload;
+                        batch.clear();
                     }
-                    tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
                 }
-                if disabled_any || tries > 0 {
+                if reload {
                     self.endpoints_changed.store(true, AtomicOrdering::Release);
                 }
-                batch.clear();
             }
             for done in flushes.drain(..) {
                 let _ = done.send(());
             }
+        }
+    }
+
+    /// Writes one batch of outcomes, retrying while the leases last.
+    async fn record_batch(&self, batch: &[AttemptOutcome], promote: PromoteBy) -> Written {
+        let auto_disable = saturating_millis(self.config.auto_disable_after);
+        // Until it is written, the message stays leased and is retried after the lease,
+        // so a failed write delays but never loses.
+        let mut tries = 0;
+        let first_try = Instant::now();
+        loop {
+            // While running, a meeting's next message is leased in the same transaction and
+            // handed straight to the sender; from now, however long the retries took.
+            let lease_until = (promote == PromoteBy::Lease
+                && !self.stopping.load(AtomicOrdering::Acquire))
+            .then(|| Timestamp::now().plus_millis(saturating_millis(self.lease_duration())));
+            let e = match self
+                .store
+                .record_outcomes(batch.to_vec(), auto_disable, lease_until)
+                .await
+            {
+                Ok(recorded) => {
+                    self.failure_log().report(batch, &recorded.disabled);
+                    if !recorded.promoted.is_empty() {
+                        let _ = self.promoted.send(recorded.promoted);
+                    }
+                    return if recorded.disabled.is_empty() && tries == 0 {
+                        Written::Done
+                    } else {
+                        Written::Reload
+                    };
+                }
+                Err(e) => e,
+            };
+            tries += 1;
+            tracing::warn!(error = %e, tries, "writing outcomes failed");
+            // On the way down, the messages stay leased and are delivered again after the
+            // restart. Running, keep trying until the leases are over: after that the outcomes
+            // no longer count, and the messages are delivered again.
+            let leases_over = first_try.elapsed() > self.lease_duration();
+            if (self.stopping.load(AtomicOrdering::Acquire) && tries >= 3) || leases_over {
+                if leases_over {
+                    tracing::error!(
+                        outcomes = batch.len(),
+                        "outcomes could not be written within a lease; their messages will be \
+                         delivered again"
+                    );
+                }
+                return Written::Reload;
+            }
+            tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
         }
     }
 
@@ -493,7 +547,12 @@ impl Dispatcher {
             .endpoint(project_id, &endpoint_of.endpoint_id)
             .await?
             .ok_or(StoreError::NotFound("endpoint"))?;
-        let lease_until = Timestamp::now().plus_millis(self.lease_duration().as_millis() as i64);
+        // A resend is a send like any other: it waits for its rate-limit token.
+        let wait = self
+            .rate_limits
+            .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
+        tokio::time::sleep(wait).await;
+        let lease_until = Timestamp::now().plus_millis(saturating_millis(self.lease_duration()));
         let leased = self
             .store
             .lease_for_resend(project_id, message_id, lease_until)
@@ -520,7 +579,7 @@ impl Dispatcher {
             .store
             .record_outcomes(
                 outcomes.clone(),
-                self.config.auto_disable_after.as_millis() as i64,
+                saturating_millis(self.config.auto_disable_after),
                 None,
             )
             .await?;
@@ -536,103 +595,7 @@ impl Dispatcher {
     }
 }
 
-fn refresh_lanes(lanes: &mut HashMap<String, Lane>, endpoints: Vec<Endpoint>) {
-    let mut fresh = HashMap::with_capacity(endpoints.len());
-    for endpoint in endpoints {
-        let id = endpoint.id.clone();
-        let lane = match lanes.remove(&id) {
-            Some(mut lane) => {
-                if lane.endpoint.rate_limit != endpoint.rate_limit {
-                    lane.bucket = endpoint.rate_limit.map(TokenBucket::new);
-                }
-                lane.endpoint = Arc::new(endpoint);
-                lane.next_due = None;
-                lane
-            }
-            None => Lane {
-                bucket: endpoint.rate_limit.map(TokenBucket::new),
-                endpoint: Arc::new(endpoint),
-                in_flight: Arc::default(),
-                next_due: None,
-            },
-        };
-        fresh.insert(id, lane);
-    }
-    *lanes = fresh;
-}
-
-/// Turns an attempt into the message's next step, and counts it.
-fn decide(
-    config: &DeliveryConfig,
-    endpoint: &Endpoint,
-    leased: &Leased,
-    attempt: &attempt::Attempt,
-) -> AttemptOutcome {
-    let (status_code, error_kind, body, retry_after) = match &attempt.result {
-        attempt::Result::Answered {
-            status,
-            body,
-            retry_after,
-        } => (Some(*status), None, body.clone(), *retry_after),
-        attempt::Result::NoAnswer { kind, detail, .. } => {
-            (None, Some(*kind), truncate(detail), None)
-        }
-    };
-    let label = match (status_code, error_kind) {
-        (Some(s), _) => ["1xx", "2xx", "3xx", "4xx", "5xx"]
-            .get((s / 100).saturating_sub(1) as usize)
-            .copied()
-            .unwrap_or("other"),
-        (None, Some(kind)) => kind,
-        (None, None) => "unknown",
-    };
-    metrics::counter!("meetinghooks_attempts_total", "outcome" => label).increment(1);
-    let finished = attempt
-        .started_at
-        .plus_millis(attempt.duration.as_millis() as i64);
-    let next = match status_code {
-        Some(200..=299) => {
-            let latency = (finished.0 - leased.event_created_at.0).max(0) as f64 / 1000.0;
-            metrics::histogram!("meetinghooks_delivery_latency_seconds").record(latency);
-            NextStep::Succeeded
-        }
-        Some(410) => NextStep::Gone("the endpoint answered 410 Gone".into()),
-        _ => match leased.resend_of {
-            Some(previous) if previous != MessageStatus::Pending => NextStep::Restore(previous),
-            _ => {
-                let schedule = endpoint.retry_schedule.as_ref().map(|s| {
-                    s.iter()
-                        .map(|ms| Duration::from_millis(*ms))
-                        .collect::<Vec<_>>()
-                });
-                let schedule = schedule.as_deref().unwrap_or(&config.retry_schedule);
-                schedule::after_failure(
-                    leased.attempts + 1,
-                    schedule,
-                    config.jitter,
-                    retry_after,
-                    finished,
-                )
-            }
-        },
-    };
-    AttemptOutcome {
-        message_id: leased.message_id.clone(),
-        lease_until: leased.lease_until,
-        endpoint_id: leased.endpoint_id.clone(),
-        room_id: leased.room_id.clone(),
-        ordered: leased.ordered,
-        attempt: leased.attempts + 1,
-        attempted_at: attempt.started_at,
-        duration_ms: attempt.duration.as_millis() as u64,
-        status_code,
-        error_kind,
-        failure: attempt.result.failure(),
-        response_body: body,
-        next,
-    }
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(1024).collect()
+/// How long from `now` until `due`; zero when it is past.
+fn until(now: Timestamp, due: Timestamp) -> Duration {
+    Duration::from_millis(u64::try_from(due.0.saturating_sub(now.0)).unwrap_or(0))
 }

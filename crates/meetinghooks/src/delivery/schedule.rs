@@ -33,8 +33,16 @@ pub fn after_failure(
         1.0
     };
     let jittered = delay.mul_f64(factor);
-    let wait = retry_after.map_or(jittered, |r| r.max(jittered));
-    NextStep::RetryAt(now.plus_millis(wait.as_millis() as i64))
+    // `Retry-After` may push the retry later, but never past the schedule's longest delay:
+    // a receiver cannot park its queue for centuries.
+    let longest = schedule.iter().max().copied().unwrap_or_default();
+    let wait = retry_after.map_or(jittered, |r| r.max(jittered).min(longest.max(jittered)));
+    NextStep::RetryAt(now.plus_millis(saturating_millis(wait)))
+}
+
+/// Whole milliseconds, saturating instead of wrapping to a negative delay.
+pub fn saturating_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date.
@@ -44,8 +52,8 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let millis = date.timestamp_millis() - now.0;
-    Some(Duration::from_millis(millis.max(0) as u64))
+    let millis = date.timestamp_millis().saturating_sub(now.0);
+    Some(Duration::from_millis(u64::try_from(millis).unwrap_or(0)))
 }
 
 #[cfg(test)]
@@ -84,6 +92,41 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_capped_at_the_longest_delay() {
+        let schedule = default_schedule();
+        let now = Timestamp(0);
+        let thousand_years = Duration::from_secs(31_536_000_000);
+        let step = after_failure(1, &schedule, 0.0, Some(thousand_years), now);
+        assert_eq!(step, NextStep::RetryAt(Timestamp(36_000_000)));
+        // With jitter the cap still holds, up to the jittered delay itself.
+        for attempt in 1..8u32 {
+            let NextStep::RetryAt(at) =
+                after_failure(attempt, &schedule, 0.2, Some(thousand_years), now)
+            else {
+                panic!("attempt {attempt} should retry");
+            };
+            assert!(at.0 > 0 && at.0 <= 43_200_000, "{attempt}: {at:?}");
+        }
+    }
+
+    #[test]
+    fn huge_retry_after_saturates_instead_of_going_negative() {
+        let schedule = [0, 200, 400].map(Duration::from_millis);
+        let now = Timestamp(1_000);
+        let huge = parse_retry_after("18446744073709551615", now).unwrap();
+        let step = after_failure(1, &schedule, 0.0, Some(huge), now);
+        assert_eq!(step, NextStep::RetryAt(Timestamp(1_400)));
+        assert_eq!(saturating_millis(Duration::MAX), i64::MAX);
+        assert_eq!(saturating_millis(Duration::from_secs(u64::MAX)), i64::MAX);
+        // A timestamp near the end of time saturates too.
+        let late = Timestamp(i64::MAX - 10);
+        assert_eq!(
+            after_failure(1, &schedule, 0.0, None, late),
+            NextStep::RetryAt(Timestamp(i64::MAX))
+        );
+    }
+
+    #[test]
     fn retry_after_forms() {
         let now = Timestamp::parse_rfc3339("2015-10-21T07:28:00Z").unwrap();
         assert_eq!(
@@ -95,5 +138,11 @@ mod tests {
             Some(Duration::from_secs(120))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // A date in the past means now; one at the far end of time does not overflow.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).is_some());
     }
 }

@@ -7,7 +7,7 @@ use meetinghooks_webhooks::Webhook;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::receiver::{Receiver, Reply};
+use crate::receiver::{Received, Receiver, Reply};
 
 fn joins(meeting: &str, from: usize, count: usize) -> Value {
     Value::Array(
@@ -183,7 +183,8 @@ async fn retry_after_delays_the_next_attempt() {
         }
     })
     .await;
-    app.endpoint(json!({"url": receiver.url("/"), "events": ["session-started"]}))
+    // Retry-After is capped at the schedule's longest delay, here 5 s.
+    app.endpoint(json!({"url": receiver.url("/"), "events": ["session-started"], "retrySchedule": [0, 0.2, 5]}))
         .await;
     app.signals(joins("m", 0, 1)).await;
     let got = receiver.wait_for("the retry", |r| r.len() == 2).await;
@@ -218,8 +219,13 @@ async fn timeouts_and_refused_connections_are_named_in_the_attempt_log() {
 #[tokio::test]
 async fn per_meeting_order_holds_under_failures() {
     let app = TestApp::delivering().await;
-    // Every third request fails, so retries interleave with new messages.
-    let receiver = Receiver::start(|n, _| Reply::Status(if n % 3 == 1 { 503 } else { 200 })).await;
+    // Every third request fails, so retries interleave with new messages. Answers take a
+    // moment, so a request sent while another of its meeting is in flight would show.
+    let receiver = Receiver::start(|n, _| {
+        let status = if n % 3 == 1 { 503 } else { 200 };
+        Reply::After(Duration::from_millis(15), status)
+    })
+    .await;
     app.endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"]}))
         .await;
     for round in 0..5 {
@@ -245,19 +251,24 @@ async fn per_meeting_order_holds_under_failures() {
             "{meeting}: {sequence} after {previous}"
         );
     }
-    // Nothing was sent while an earlier message of the same meeting was still unanswered.
-    let mut open: HashMap<String, usize> = HashMap::new();
+    // Nothing was sent while an earlier request of the same meeting was still unanswered:
+    // each request arrived after the previous one of its meeting had been answered.
+    let mut previous: HashMap<String, &Received> = HashMap::new();
     for request in &got {
-        *open
-            .entry(
-                request.json()["data"]["meetingId"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            )
-            .or_default() += 1;
+        let meeting = request.json()["data"]["meetingId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if let Some(before) = previous.insert(meeting.clone(), request) {
+            let answered = before.answered_at.expect("every request was answered");
+            assert!(
+                answered <= request.at,
+                "{meeting}: sequence {} was sent before sequence {} was answered",
+                request.header("webhook-sequence"),
+                before.header("webhook-sequence"),
+            );
+        }
     }
-    assert_eq!(open.values().sum::<usize>(), got.len());
     app.shutdown().await;
 }
 
@@ -464,32 +475,65 @@ async fn the_rooms_own_webhook_is_signed_with_the_room_secret() {
     app.shutdown().await;
 }
 
+/// The value of one sample line of a Prometheus text page, 0 when absent.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn metrics_count_attempts_and_latency() {
-    let app = TestApp::delivering().await;
-    let receiver = Receiver::answering(200).await;
-    app.endpoint(json!({"url": receiver.url("/"), "events": ["*"]}))
-        .await;
-    app.signals(joins("metrics", 0, 1)).await;
-    receiver.wait_for("deliveries", |r| r.len() == 2).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("meetinghooks_attempts_total{outcome=\"2xx\"}"),
+    // The recorder is process-wide and every in-process app feeds it: count in a process of
+    // this test's own, so the figures are exactly this test's attempts.
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let server = Binary::serve(
+        dir.path(),
+        &[
+            ("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]"),
+            ("MEETINGHOOKS_RETRY_SCHEDULE", "[\"0s\", \"100ms\"]"),
+            ("MEETINGHOOKS_RETRY_JITTER", "0"),
+        ],
+    );
+    server.wait_ready(&client).await;
+    let receiver = Receiver::start(|n, _| Reply::Status(if n == 0 { 500 } else { 200 })).await;
+    let body = json!({"url": receiver.url("/"), "events": ["session-started"]});
+    post_json(&client, &server.url("/v1/endpoints"), body).await;
+    post_json(
+        &client,
+        &server.url("/v1/signals"),
+        json!({"signals": joins("metrics", 0, 1)}),
+    )
+    .await;
+    let metrics = || async {
+        let response = client.get(server.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    };
+    eventually("the success is counted", || async {
+        sample(
+            &metrics().await,
+            "meetinghooks_attempts_total{outcome=\"2xx\"}",
+        ) == 1.0
+    })
+    .await;
+    let text = metrics().await;
+    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(
+        sample(&text, "meetinghooks_attempts_total{outcome=\"5xx\"}"),
+        1.0,
+        "{text}"
+    );
+    // One latency per success, not per attempt.
+    assert_eq!(
+        sample(&text, "meetinghooks_delivery_latency_seconds_count"),
+        1.0,
         "{text}"
     );
     assert!(
         text.contains("meetinghooks_delivery_latency_seconds_bucket"),
         "{text}"
     );
-    app.shutdown().await;
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 mod helpers;
 mod raw_db;
 mod receiver;
+mod store_wrapper;
 
 mod bad_input;
 mod changes;
@@ -13,6 +14,7 @@ mod cluster_listing;
 mod delivery;
 mod delivery_safety;
 mod differential;
+mod dispatcher_orphans;
 mod endpoint_updates;
 mod events_follow;
 mod failures;
@@ -20,7 +22,9 @@ mod first_run;
 mod full_meeting;
 mod listen_e2e;
 mod openapi;
+mod rate_limit;
 mod restart;
+mod retry_after;
 mod rooms_and_sessions;
 mod signal_ids;
 mod signals;

@@ -17,6 +17,8 @@ pub struct Received {
     pub at: Instant,
     /// The status the receiver answered with; `None` while hanging.
     pub answered: Option<u16>,
+    /// When the answer was handed back; `None` while hanging.
+    pub answered_at: Option<Instant>,
 }
 
 impl Received {
@@ -115,6 +117,7 @@ fn answer(
             body,
             at: Instant::now(),
             answered: None,
+            answered_at: None,
         };
         let (index, reply) = {
             let mut log = log.lock().unwrap();
@@ -136,7 +139,11 @@ fn answer(
                 (s, vec![])
             }
         };
-        log.lock().unwrap()[index].answered = Some(status);
+        {
+            let mut log = log.lock().unwrap();
+            log[index].answered = Some(status);
+            log[index].answered_at = Some(Instant::now());
+        }
         let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
         for (name, value) in headers {
             response.headers_mut().insert(name, value.parse().unwrap());

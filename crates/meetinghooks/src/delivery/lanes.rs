@@ -1,0 +1,165 @@
+//! The run loop's view of endpoints: a lane per endpoint, what it knows of the endpoint's next
+//! due message, and promoted leases whose endpoint it does not know (orphans).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use crate::domain::endpoint::Endpoint;
+use crate::domain::timestamp::Timestamp;
+use crate::store::Leased;
+
+/// What the loop knows of an endpoint's next due message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextDue {
+    /// Unknown: probe the store.
+    Unknown,
+    /// Nothing is due or scheduled.
+    Idle,
+    /// Nothing is due before this time.
+    At(Timestamp),
+}
+
+impl From<Option<Timestamp>> for NextDue {
+    /// The store's answer: the next due time, or `None` when nothing is queued.
+    fn from(next: Option<Timestamp>) -> Self {
+        next.map_or(NextDue::Idle, NextDue::At)
+    }
+}
+
+/// One endpoint's runtime state in this process.
+pub struct Lane {
+    pub endpoint: Arc<Endpoint>,
+    pub in_flight: Arc<AtomicUsize>,
+    pub next_due: NextDue,
+}
+
+/// Replaces the lanes with one per endpoint, keeping the in-flight counts of known ones.
+pub fn refresh_lanes(lanes: &mut HashMap<String, Lane>, endpoints: Vec<Endpoint>) {
+    let mut fresh = HashMap::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        let id = endpoint.id.clone();
+        let lane = match lanes.remove(&id) {
+            Some(mut lane) => {
+                lane.endpoint = Arc::new(endpoint);
+                lane.next_due = NextDue::Unknown;
+                lane
+            }
+            None => Lane {
+                endpoint: Arc::new(endpoint),
+                in_flight: Arc::default(),
+                next_due: NextDue::Unknown,
+            },
+        };
+        fresh.insert(id, lane);
+    }
+    *lanes = fresh;
+}
+
+/// Promoted leases for endpoints the loop does not know. The endpoint may have been created
+/// since the last reload, so they ask for one reload; if the endpoint is still unknown after it,
+/// it was deleted with its messages, and the lease is dropped (it expires unused).
+#[derive(Debug, Default)]
+pub struct Orphans {
+    waiting: Vec<Leased>,
+    reload: bool,
+}
+
+impl Orphans {
+    pub fn push(&mut self, leased: Leased) {
+        self.waiting.push(leased);
+        self.reload = true;
+    }
+
+    /// Whether an orphan waits for a reload of the endpoints.
+    pub fn want_reload(&self) -> bool {
+        self.reload
+    }
+
+    /// After a successful reload: the orphans whose endpoint is now known, to send. The others
+    /// are dropped, logged.
+    pub fn after_reload(&mut self, lanes: &HashMap<String, Lane>) -> Vec<Leased> {
+        self.reload = false;
+        let (known, gone): (Vec<Leased>, Vec<Leased>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|leased| lanes.contains_key(&leased.endpoint_id));
+        for leased in gone {
+            tracing::info!(
+                endpoint = %leased.endpoint_id,
+                message_id = %leased.message_id,
+                "dropping a promoted message: its endpoint is gone"
+            );
+        }
+        known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leased(endpoint_id: &str) -> Leased {
+        Leased {
+            message_id: format!("msg_{endpoint_id}"),
+            endpoint_id: endpoint_id.into(),
+            room_id: "m".into(),
+            ordered: true,
+            sequence: 1,
+            payload: b"{}".to_vec(),
+            attempts: 0,
+            event_created_at: Timestamp(0),
+            resend_of: None,
+            lease_until: Timestamp(90_000),
+        }
+    }
+
+    #[test]
+    fn an_orphan_asks_for_one_reload_then_is_sent_or_dropped() {
+        let mut orphans = Orphans::default();
+        assert!(!orphans.want_reload());
+        orphans.push(leased("created"));
+        orphans.push(leased("deleted"));
+        assert!(orphans.want_reload());
+        let mut lanes = HashMap::new();
+        let endpoint = test_endpoint("created");
+        refresh_lanes(&mut lanes, vec![endpoint]);
+        let send = orphans.after_reload(&lanes);
+        assert_eq!(send.len(), 1);
+        assert_eq!(send[0].endpoint_id, "created");
+        // The deleted endpoint's lease is gone: no more reloads for it.
+        assert!(!orphans.want_reload());
+        assert!(orphans.after_reload(&lanes).is_empty());
+    }
+
+    fn test_endpoint(id: &str) -> Endpoint {
+        use crate::domain::subscription::Subscription;
+        Endpoint {
+            id: id.into(),
+            project_id: "p".into(),
+            room_id: None,
+            url: "http://127.0.0.1/".into(),
+            description: String::new(),
+            events: Subscription::parse(vec!["*".into()]).expect("* is valid"),
+            ordering: crate::domain::endpoint::Ordering::Meeting,
+            rate_limit: None,
+            headers: Default::default(),
+            retry_schedule: None,
+            timeout_ms: None,
+            disabled: false,
+            disabled_reason: None,
+            secret: "whsec_x".into(),
+            secret_previous: None,
+            secret_previous_until: None,
+            failing_since: None,
+            last_success_at: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn the_store_answer_maps_to_next_due() {
+        assert_eq!(NextDue::from(None), NextDue::Idle);
+        assert_eq!(NextDue::from(Some(Timestamp(5))), NextDue::At(Timestamp(5)));
+    }
+}

@@ -1,0 +1,308 @@
+//! A `Store` that delegates to a real one and lets a test reach into two dispatch calls:
+//! it counts endpoint reloads, and can delete an endpoint right after an outcome promoted one
+//! of its messages, as a DELETE racing the outcome writer would.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
+use meetinghooks::domain::signal::Signal;
+use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::store::changes::ChangeFeed;
+use meetinghooks::store::*;
+
+pub struct CountingStore {
+    pub inner: Arc<dyn Store>,
+    /// Calls of `delivery_targets` that returned.
+    pub reloads: AtomicUsize,
+    /// Set: the next outcome that promotes a message deletes its endpoint (project, endpoint).
+    delete_on_promotion: Mutex<Option<(String, String)>>,
+    /// The message promoted for the deleted endpoint.
+    pub orphaned: Mutex<Option<Leased>>,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(CountingStore {
+            inner,
+            reloads: AtomicUsize::new(0),
+            delete_on_promotion: Mutex::new(None),
+            orphaned: Mutex::new(None),
+        })
+    }
+
+    pub fn delete_on_promotion(&self, project_id: &str, endpoint_id: &str) {
+        *self.delete_on_promotion.lock().unwrap() =
+            Some((project_id.to_owned(), endpoint_id.to_owned()));
+    }
+
+    pub fn reloads(&self) -> usize {
+        self.reloads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
+        let targets = self.inner.delivery_targets().await;
+        self.reloads.fetch_add(1, Ordering::SeqCst);
+        targets
+    }
+
+    async fn record_outcomes(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        auto_disable_after_ms: i64,
+        lease_until: Option<Timestamp>,
+    ) -> StoreResult<Recorded> {
+        let recorded = self
+            .inner
+            .record_outcomes(outcomes, auto_disable_after_ms, lease_until)
+            .await?;
+        let target = self.delete_on_promotion.lock().unwrap().clone();
+        if let Some((project_id, endpoint_id)) = target {
+            if let Some(leased) = recorded
+                .promoted
+                .iter()
+                .find(|l| l.endpoint_id == endpoint_id)
+            {
+                *self.delete_on_promotion.lock().unwrap() = None;
+                self.inner
+                    .delete_endpoint(&project_id, &endpoint_id)
+                    .await?;
+                // The store announces the deletion: the dispatcher reloads its endpoints before
+                // it sees the promoted message.
+                let before = self.reloads();
+                crate::helpers::eventually("the dispatcher reloads its endpoints", || {
+                    let reloaded = self.reloads() > before;
+                    async move { reloaded }
+                })
+                .await;
+                *self.orphaned.lock().unwrap() = Some(leased.clone());
+            }
+        }
+        Ok(recorded)
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    fn changes(&self) -> ChangeFeed {
+        self.inner.changes()
+    }
+
+    async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
+        self.inner.create_project(name, key_hash).await
+    }
+
+    async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
+        self.inner.ensure_project_key(name, key_hash).await
+    }
+
+    async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
+        self.inner.project_by_key(key_hash).await
+    }
+
+    async fn upsert_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        custom: bool,
+        webhook: Option<RoomWebhook>,
+    ) -> StoreResult<(Room, bool)> {
+        self.inner
+            .upsert_room(project_id, room_id, custom, webhook)
+            .await
+    }
+
+    async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
+        self.inner.room(project_id, room_id).await
+    }
+
+    async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
+        self.inner.ingest(project_id, signals).await
+    }
+
+    async fn end_session(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<SessionRecord> {
+        self.inner.end_session(project_id, room_id, now).await
+    }
+
+    async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
+        self.inner.fire_due_timers(now).await
+    }
+
+    async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
+        self.inner.next_timer().await
+    }
+
+    async fn sessions(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<SessionRecord>> {
+        self.inner
+            .sessions(project_id, room_id, before, limit)
+            .await
+    }
+
+    async fn session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.inner.session(project_id, session_id).await
+    }
+
+    async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
+        self.inner.events(project_id, query).await
+    }
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+        self.inner.create_endpoint(endpoint).await
+    }
+
+    async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
+        self.inner.endpoints(project_id).await
+    }
+
+    async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
+        self.inner.endpoint(project_id, endpoint_id).await
+    }
+
+    async fn update_endpoint(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
+    ) -> StoreResult<Endpoint> {
+        self.inner
+            .update_endpoint(project_id, endpoint_id, patch)
+            .await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Endpoint> {
+        self.inner
+            .rotate_endpoint_secret(project_id, endpoint_id, secret, previous_until, now)
+            .await
+    }
+
+    async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+        self.inner.delete_endpoint(project_id, endpoint_id).await
+    }
+
+    async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
+        self.inner.room_secret(project_id).await
+    }
+
+    async fn rotate_room_secret(
+        &self,
+        project_id: &str,
+        secret: String,
+        previous_until: Timestamp,
+    ) -> StoreResult<String> {
+        self.inner
+            .rotate_room_secret(project_id, secret, previous_until)
+            .await
+    }
+
+    async fn lease(
+        &self,
+        requests: Vec<LeaseRequest>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<LeaseBatch> {
+        self.inner.lease(requests, now, lease_until).await
+    }
+
+    async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {
+        self.inner.release_leases(now).await
+    }
+
+    async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.inner.delete_finished(cutoff, limit).await
+    }
+
+    async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        self.inner.queue_depth().await
+    }
+
+    async fn messages(
+        &self,
+        project_id: &str,
+        query: MessageQuery,
+    ) -> StoreResult<Page<MessageRecord>> {
+        self.inner.messages(project_id, query).await
+    }
+
+    async fn message(
+        &self,
+        project_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        self.inner.message(project_id, message_id).await
+    }
+
+    async fn attempts(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<AttemptRecord>> {
+        self.inner
+            .attempts(project_id, message_id, after, limit)
+            .await
+    }
+
+    async fn recover(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<usize> {
+        self.inner.recover(project_id, endpoint_id, since).await
+    }
+
+    async fn lease_for_resend(
+        &self,
+        project_id: &str,
+        message_id: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<Leased> {
+        self.inner
+            .lease_for_resend(project_id, message_id, lease_until)
+            .await
+    }
+
+    async fn enqueue_test(
+        &self,
+        project_id: &str,
+        endpoint_id: &str,
+        webhook_type: &str,
+        payload: Vec<u8>,
+    ) -> StoreResult<String> {
+        self.inner
+            .enqueue_test(project_id, endpoint_id, webhook_type, payload)
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+}
