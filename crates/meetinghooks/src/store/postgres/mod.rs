@@ -829,7 +829,8 @@ impl Store for PostgresStore {
                 .ok_or(StoreError::NotFound("endpoint"))?;
             delivery::recover(&tx, endpoint_id, since, Timestamp::now()).await
         })
-        .inspect(|recovered| self.hub.announce(Changes::DUE.if_any(*recovered)))
+        // Even with nothing re-queued, a repaired queue may have a message due.
+        .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     async fn lease_for_resend(

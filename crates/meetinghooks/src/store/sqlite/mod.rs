@@ -655,7 +655,8 @@ impl Store for SqliteStore {
             delivery::recover(conn, &endpoint_id, since, Timestamp::now())
         })
         .await
-        .inspect(|recovered| self.hub.announce(Changes::DUE.if_any(*recovered)))
+        // Even with nothing re-queued, a repaired queue may have a message due.
+        .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     async fn lease_for_resend(
