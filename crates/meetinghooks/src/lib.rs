@@ -11,6 +11,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod engine;
+pub mod outbox;
 pub mod retention;
 pub mod store;
 pub mod telemetry;

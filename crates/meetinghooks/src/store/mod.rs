@@ -4,9 +4,9 @@
 //! causes and the new meeting state commit together or not at all.
 
 pub mod changes;
-pub mod outbox;
 mod panic;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -18,6 +18,10 @@ use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{Conflict, SessionState};
+// The delivery vocabulary lives with the outbox's rules; the trait speaks it.
+pub use crate::outbox::{
+    AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -169,52 +173,6 @@ impl<T> Page<T> {
     }
 }
 
-/// A message's delivery state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    /// Behind an earlier message of the same (endpoint, meeting).
-    Waiting,
-    /// Due for an attempt at its `next_attempt_at`.
-    Pending,
-    /// An attempt is in flight under a lease.
-    Delivering,
-    Succeeded,
-    /// Ended without exhausting retries, e.g. the endpoint answered 410 Gone.
-    Failed,
-    Exhausted,
-    /// Not attempted because the endpoint is disabled; `recover` re-queues it.
-    Skipped,
-}
-
-impl MessageStatus {
-    pub const ALL: [MessageStatus; 7] = [
-        MessageStatus::Waiting,
-        MessageStatus::Pending,
-        MessageStatus::Delivering,
-        MessageStatus::Succeeded,
-        MessageStatus::Failed,
-        MessageStatus::Exhausted,
-        MessageStatus::Skipped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Waiting => "waiting",
-            MessageStatus::Pending => "pending",
-            MessageStatus::Delivering => "delivering",
-            MessageStatus::Succeeded => "succeeded",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Exhausted => "exhausted",
-            MessageStatus::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
 /// A message as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
@@ -257,90 +215,6 @@ pub struct AttemptRecord {
     pub error_kind: Option<String>,
     /// The first 1 KiB of the response body.
     pub response_body: String,
-}
-
-/// A message leased for one attempt: everything the dispatcher needs to send it.
-#[derive(Debug, Clone)]
-pub struct Leased {
-    pub message_id: String,
-    pub endpoint_id: String,
-    pub room_id: String,
-    pub ordered: bool,
-    pub sequence: u64,
-    pub payload: Vec<u8>,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    pub event_created_at: Timestamp,
-    /// For a manual resend: the status to return to if the attempt fails.
-    pub resend_of: Option<MessageStatus>,
-    /// When the lease ends; it also identifies the lease, so an outcome written after another
-    /// node took the message over changes nothing.
-    pub lease_until: Timestamp,
-}
-
-/// Why an attempt failed: a kind for programs and a short reason for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// An attempt log error kind (`connect`, `dns`, `timeout`, …) or `http` for a non-2xx answer.
-    pub kind: &'static str,
-    /// E.g. `connect: connection refused`, `timeout: no answer within 15 s`, `http 500`.
-    pub reason: String,
-}
-
-/// What the dispatcher decided after an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NextStep {
-    Succeeded,
-    RetryAt(Timestamp),
-    Exhausted,
-    /// The endpoint answered 410 Gone: it is disabled with this reason.
-    Gone(String),
-    /// A failed manual resend leaves the message as it was.
-    Restore(MessageStatus),
-}
-
-#[derive(Debug, Clone)]
-pub struct AttemptOutcome {
-    pub message_id: String,
-    /// The lease the attempt was made under (`Leased::lease_until`).
-    pub lease_until: Timestamp,
-    pub endpoint_id: String,
-    pub room_id: String,
-    pub ordered: bool,
-    /// 1-based number of this attempt of the message, as sent in `webhook-attempt`.
-    pub attempt: u32,
-    pub attempted_at: Timestamp,
-    pub duration_ms: u64,
-    pub status_code: Option<u16>,
-    /// The attempt log's kind of a failure without an answer.
-    pub error_kind: Option<&'static str>,
-    /// `None` for a success.
-    pub failure: Option<Failure>,
-    pub response_body: String,
-    pub next: NextStep,
-}
-
-/// What writing a batch of outcomes did besides settling the messages.
-#[derive(Debug, Default)]
-pub struct Recorded {
-    /// Messages leased on promotion, for the dispatcher to send.
-    pub promoted: Vec<Leased>,
-    /// Endpoints these outcomes disabled (410 or auto-disable), with the reason.
-    pub disabled: Vec<(String, String)>,
-}
-
-/// How many due messages the dispatcher can take for one endpoint right now.
-#[derive(Debug, Clone)]
-pub struct LeaseRequest {
-    pub endpoint_id: String,
-    pub max: usize,
-}
-
-#[derive(Debug, Default)]
-pub struct LeaseBatch {
-    pub leased: Vec<Leased>,
-    /// For each endpoint that had fewer due than asked: its next due time, if any.
-    pub next_due: Vec<(String, Option<Timestamp>)>,
 }
 
 #[async_trait]

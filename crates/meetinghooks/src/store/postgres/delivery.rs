@@ -13,7 +13,8 @@ use meetinghooks_webhooks::WebhookType;
 
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
-use crate::store::outbox::{self, event_id, message_id, message_position, Target};
+use crate::outbox::{self, event_id, message_id, message_position, Target};
+use crate::store::sql;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
     MessageStatus, NextStep, Page, Recorded, StoreError,
@@ -598,7 +599,7 @@ pub async fn delete_finished(
              attempts_gone AS (
                 DELETE FROM attempts WHERE message_position IN (SELECT position FROM gone))
              SELECT COUNT(*) FROM gone",
-            outbox::finished_before_sql(|n| format!("${n}"))
+            sql::finished_before_sql(|n| format!("${n}"))
         ))
         .await?;
     let deleted: i64 = client

@@ -17,7 +17,6 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
-use super::outbox::event_id;
 use super::{
     project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
     LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
@@ -28,6 +27,7 @@ use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::{EngineConfig, SessionState};
+use crate::outbox::event_id;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),

@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use meetinghooks_webhooks::WebhookType;
 
 use crate::domain::timestamp::Timestamp;
-use crate::store::outbox::{self as outcome, event_id, message_id, message_position, Target};
+use crate::outbox::{self, event_id, message_id, message_position, Target};
+use crate::store::sql;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
     MessageStatus, NextStep, Page, Recorded, StoreError, StoreResult,
@@ -179,7 +180,7 @@ pub fn record_outcomes(
             );
             continue;
         }
-        let failing = if outcome::counts_as_failure(&o.next) {
+        let failing = if outbox::counts_as_failure(&o.next) {
             failing
                 .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
                     Ok((Timestamp(row.get(0)?), row.get(1)?))
@@ -192,7 +193,7 @@ pub fn record_outcomes(
             }
             None
         };
-        let settled = outcome::settle(o, failing, auto_disable_after_ms);
+        let settled = outbox::settle(o, failing, auto_disable_after_ms);
         update.execute(params![
             position,
             settled.status.as_str(),
@@ -320,7 +321,7 @@ pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
 
 pub fn delete_finished(conn: &Connection, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
     let positions: Vec<i64> = conn
-        .prepare_cached(&outcome::finished_before_sql(|n| format!("?{n}")))?
+        .prepare_cached(&sql::finished_before_sql(|n| format!("?{n}")))?
         .query_map(params![cutoff.0, limit as i64], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut attempts = conn.prepare_cached("DELETE FROM attempts WHERE message_position = ?1")?;

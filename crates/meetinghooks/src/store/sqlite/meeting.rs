@@ -263,7 +263,7 @@ fn load_or_create(
 /// the events out into messages; returns how many messages were created.
 fn persist(
     conn: &Connection,
-    targets: &[crate::store::outbox::Target],
+    targets: &[crate::outbox::Target],
     project_id: &str,
     room_id: &str,
     meeting: &Meeting,

@@ -166,7 +166,7 @@ fn with_participants(
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         position: row.get(0)?,
-        id: super::outbox::event_id(row.get(1)?),
+        id: crate::outbox::event_id(row.get(1)?),
         meeting_id: row.get(2)?,
         session_id: row.get(3)?,
         sequence: row.get::<_, i64>(4)? as u64,

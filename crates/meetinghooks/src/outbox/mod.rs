@@ -1,0 +1,31 @@
+//! The outbox's rules, written once: which endpoints an event goes to, how an attempt's
+//! outcome settles its message, which queue moves on, what a resend or recover may do.
+//! Pure (no SQL, no async): each store reads what a plan needs and executes its writes.
+
+mod fan_out;
+mod settle;
+mod types;
+
+pub use fan_out::Target;
+pub use settle::{counts_as_failure, settle, Settlement};
+pub use types::{
+    AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
+};
+
+/// Test events and their messages live in this meeting id, which no real meeting can have;
+/// they have no queue, so they are never ordered.
+pub const TEST_ROOM: &str = "";
+
+/// Message ids are `msg_<position>`: stable across every attempt, and a primary-key lookup.
+pub fn message_id(position: i64) -> String {
+    format!("msg_{position}")
+}
+
+pub fn message_position(id: &str) -> Option<i64> {
+    id.strip_prefix("msg_")?.parse().ok()
+}
+
+/// Event ids are `evt_<position>`.
+pub fn event_id(position: i64) -> String {
+    format!("evt_{position}")
+}
