@@ -7,9 +7,13 @@ mod settle;
 mod types;
 
 pub use fan_out::Target;
-pub use settle::{counts_as_failure, settle, Settlement};
+pub use settle::{
+    counts_as_failure, plan_outcomes, settle, AttemptRow, Disable, EndpointClock, FailingStart,
+    OutcomeInput, OutcomePlan, SettledMessage, Settlement, Success,
+};
 pub use types::{
-    AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
+    AttemptOutcome, Failure, LeaseBatch, LeaseKey, LeaseRequest, Leased, MessageStatus, NextStep,
+    Promotion, QueueKey, Recorded,
 };
 
 /// Test events and their messages live in this meeting id, which no real meeting can have;

@@ -134,3 +134,26 @@ pub struct LeaseBatch {
     /// For each endpoint that had fewer due than asked: its next due time, if any.
     pub next_due: Vec<(String, Option<Timestamp>)>,
 }
+
+/// An (endpoint, meeting) queue: ordered messages of one go out one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey<'a> {
+    pub endpoint_id: &'a str,
+    pub room_id: &'a str,
+}
+
+/// A lease as an outcome names it: the message and the lease's end, which identifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseKey {
+    pub position: i64,
+    pub lease_until: Timestamp,
+}
+
+/// What a promoted message becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// Leased at once until then and handed back, so it goes without another round trip.
+    Lease(Timestamp),
+    /// Pending, due now: the next lease round takes it.
+    DueNow,
+}

@@ -14,10 +14,13 @@ use meetinghooks_webhooks::WebhookType;
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{self, event_id, message_id, message_position, Target};
+use crate::outbox::{
+    AttemptRow, EndpointClock, LeaseKey, OutcomeInput, Promotion, QueueKey, SettledMessage,
+};
 use crate::store::sql;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
-    MessageStatus, NextStep, Page, Recorded, StoreError,
+    MessageStatus, Page, Recorded, StoreError,
 };
 
 /// The database's clock in milliseconds since the epoch. Leases are taken and judged on it,
@@ -257,9 +260,66 @@ pub async fn lease(
     Ok(batch)
 }
 
+/// The `attempts` rows of a batch, as the columns of one `unnest` insert.
+#[derive(Default)]
+struct AttemptColumns<'a> {
+    position: Vec<Option<i64>>,
+    attempted_at: Vec<i64>,
+    duration_ms: Vec<i64>,
+    status_code: Vec<Option<i32>>,
+    error_kind: Vec<Option<&'static str>>,
+    response_body: Vec<&'a str>,
+}
+
+impl<'a> AttemptColumns<'a> {
+    fn new(rows: &[AttemptRow<'a>]) -> Self {
+        let mut c = AttemptColumns::default();
+        for row in rows {
+            c.position.push(row.position);
+            c.attempted_at.push(row.attempted_at.0);
+            c.duration_ms.push(row.duration_ms as i64);
+            c.status_code.push(row.status_code.map(i32::from));
+            c.error_kind.push(row.error_kind);
+            c.response_body.push(row.response_body);
+        }
+        c
+    }
+}
+
+/// The settled messages of a batch, as the columns of one `unnest` update.
+#[derive(Default)]
+struct SettledColumns<'a> {
+    position: Vec<i64>,
+    status: Vec<&'static str>,
+    due_at: Vec<i64>,
+    attempted_at: Vec<i64>,
+    status_code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    lease_until: Vec<i64>,
+    error_kind: Vec<Option<&'static str>>,
+}
+
+impl<'a> SettledColumns<'a> {
+    fn new(rows: &[SettledMessage<'a>]) -> Self {
+        let mut c = SettledColumns::default();
+        for row in rows {
+            c.position.push(row.position);
+            c.status.push(row.status.as_str());
+            c.due_at.push(row.due_at.0);
+            c.attempted_at.push(row.attempted_at.0);
+            c.status_code.push(row.status_code.map(i32::from));
+            c.error.push(row.error);
+            c.lease_until.push(row.lease_until.0);
+            c.error_kind.push(row.error_kind);
+        }
+        c
+    }
+}
+
 /// Stores attempts and settles their messages in one transaction, a few statements for the
 /// whole batch. Meetings whose queue may move on are locked first, in one order, then their
-/// endpoints, so concurrent writers never deadlock.
+/// endpoints, so concurrent writers never deadlock. The rules are [`outbox::plan_outcomes`]'s;
+/// this reads what it needs and executes its writes.
 pub async fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[AttemptOutcome],
@@ -267,13 +327,12 @@ pub async fn record_outcomes(
     lease_until: Option<Timestamp>,
     clock: LeaseClock,
 ) -> PgResult<Recorded> {
-    let positions: Vec<Option<i64>> = outcomes
-        .iter()
-        .map(|o| message_position(&o.message_id))
-        .collect();
     // Every outcome's room: even a retry can settle as skipped (a disabled endpoint) and let
     // its queue move on.
-    let settling: Vec<i64> = positions.iter().flatten().copied().collect();
+    let settling: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| message_position(&o.message_id))
+        .collect();
     let lock_outcome_rooms = tx
         .prepare_cached(
             "SELECT 1 FROM rooms r WHERE (r.project_id, r.room_id) IN
@@ -294,20 +353,23 @@ pub async fn record_outcomes(
              ORDER BY id FOR UPDATE",
         )
         .await?;
-    // Each endpoint's failing clock, kept here while the batch is settled in order.
-    let mut clocks: BTreeMap<String, (Option<i64>, bool)> = tx
+    let clocks: BTreeMap<String, EndpointClock> = tx
         .query(&lock_endpoints, &[&endpoint_ids])
         .await?
         .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .map(|row| {
+            let clock = EndpointClock {
+                failing_since: row.get::<_, Option<i64>>(1).map(Timestamp),
+                disabled: row.get(2),
+            };
+            (row.get(0), clock)
+        })
         .collect();
-    let mut started_failing: BTreeSet<String> = BTreeSet::new();
-    // Which outcomes still hold their message's lease; after a takeover the other holder
-    // decides, and the stale outcome is only logged as an attempt.
+    // Which outcomes still hold their message's lease, by (message, lease): a batch may hold
+    // an outcome of the lease in force and a stale one of the same message.
     let (lease_positions, lease_ends): (Vec<i64>, Vec<i64>) = outcomes
         .iter()
-        .zip(&positions)
-        .filter_map(|(o, p)| p.map(|p| (p, o.lease_until.0)))
+        .filter_map(|o| message_position(&o.message_id).map(|p| (p, o.lease_until.0)))
         .unzip();
     let held = tx
         .prepare_cached(
@@ -317,85 +379,26 @@ pub async fn record_outcomes(
              WHERE m.status = 'delivering' FOR UPDATE OF m",
         )
         .await?;
-    // By (position, lease): a batch may hold an outcome of the lease in force and a stale
-    // one of the same message, and only the first may count.
-    let owned: BTreeSet<(i64, i64)> = tx
+    let owned: BTreeSet<LeaseKey> = tx
         .query(&held, &[&lease_positions, &lease_ends])
         .await?
         .iter()
-        .map(|row| (row.get(0), row.get(1)))
+        .map(|row| LeaseKey {
+            position: row.get(0),
+            lease_until: Timestamp(row.get(1)),
+        })
         .collect();
-
-    let mut attempts = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let mut updates = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let mut settled = Vec::with_capacity(outcomes.len());
-    // One success per endpoint and batch is enough to move its clock.
-    let mut succeeded_at: BTreeMap<&str, Timestamp> = BTreeMap::new();
-    for (o, position) in outcomes.iter().zip(&positions) {
-        let status_code = o.status_code.map(i32::from);
-        attempts.0.push(*position);
-        attempts.1.push(o.attempted_at.0);
-        attempts.2.push(o.duration_ms as i64);
-        attempts.3.push(status_code);
-        attempts.4.push(o.error_kind);
-        attempts.5.push(o.response_body.as_str());
-        if !position.is_some_and(|p| owned.contains(&(p, o.lease_until.0))) {
-            tracing::warn!(
-                message_id = o.message_id,
-                "outcome after the lease was lost; ignored"
-            );
-            settled.push(None);
-            continue;
-        }
-        let failing = match clocks.get_mut(&o.endpoint_id) {
-            Some((since, disabled)) if outbox::counts_as_failure(&o.next) => {
-                if since.is_none() {
-                    *since = Some(o.attempted_at.0);
-                    started_failing.insert(o.endpoint_id.clone());
-                }
-                Some((Timestamp(since.expect("set above")), *disabled))
-            }
-            _ => None,
-        };
-        if o.next == NextStep::Succeeded {
-            let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
-            *at = (*at).max(o.attempted_at);
-        }
-        let settlement = outbox::settle(o, failing, auto_disable_after_ms);
-        if settlement.disable_reason.is_some() {
-            // Later outcomes of this batch see the endpoint disabled, as they would in order.
-            if let Some((_, disabled)) = clocks.get_mut(&o.endpoint_id) {
-                *disabled = true;
-            }
-        }
-        updates.0.push(*position);
-        updates.1.push(settlement.status.as_str());
-        updates.2.push(settlement.due_at.0);
-        updates.3.push(o.attempted_at.0);
-        updates.4.push(status_code);
-        updates
-            .5
-            .push(o.failure.as_ref().map(|f| f.reason.as_str()));
-        updates.6.push(o.lease_until.0);
-        updates.7.push(o.failure.as_ref().map(|f| f.kind));
-        settled.push(Some(settlement));
+    let plan = outbox::plan_outcomes(OutcomeInput {
+        outcomes,
+        owned: &owned,
+        clocks: &clocks,
+        auto_disable_after_ms,
+    });
+    for message_id in &plan.lost {
+        tracing::warn!(message_id, "outcome after the lease was lost; ignored");
     }
+
+    let a = AttemptColumns::new(&plan.attempts);
     let insert_attempts = tx
         .prepare_cached(
             "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code,
@@ -406,16 +409,17 @@ pub async fn record_outcomes(
     tx.execute(
         &insert_attempts,
         &[
-            &attempts.0,
-            &attempts.1,
-            &attempts.2,
-            &attempts.3,
-            &attempts.4,
-            &attempts.5,
+            &a.position,
+            &a.attempted_at,
+            &a.duration_ms,
+            &a.status_code,
+            &a.error_kind,
+            &a.response_body,
         ],
     )
     .await?;
     // Only where the lease is still the message's: after a takeover the other holder decides.
+    let m = SettledColumns::new(&plan.settled);
     let update = tx
         .prepare_cached(
             "UPDATE messages m SET status = u.status, due_at = u.due_at, attempts = m.attempts + 1,
@@ -431,15 +435,22 @@ pub async fn record_outcomes(
     tx.execute(
         &update,
         &[
-            &updates.0, &updates.1, &updates.2, &updates.3, &updates.4, &updates.5, &updates.6,
-            &updates.7,
+            &m.position,
+            &m.status,
+            &m.due_at,
+            &m.attempted_at,
+            &m.status_code,
+            &m.error,
+            &m.lease_until,
+            &m.error_kind,
         ],
     )
     .await?;
-    if !started_failing.is_empty() {
-        let (ids, since): (Vec<&str>, Vec<Option<i64>>) = started_failing
+    if !plan.failing_started.is_empty() {
+        let (ids, since): (Vec<&str>, Vec<i64>) = plan
+            .failing_started
             .iter()
-            .map(|id| (id.as_str(), clocks[id].0))
+            .map(|f| (f.endpoint_id, f.since.0))
             .unzip();
         tx.execute(
             "UPDATE endpoints e SET failing_since = COALESCE(e.failing_since, u.since)
@@ -448,39 +459,27 @@ pub async fn record_outcomes(
         )
         .await?;
     }
-
-    let mut freed: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut disabling: BTreeMap<&str, (&str, Timestamp)> = BTreeMap::new();
-    for (o, settlement) in outcomes.iter().zip(&settled) {
-        let Some(settlement) = settlement else {
-            continue;
-        };
-        if settlement.frees_queue() {
-            freed.insert((o.endpoint_id.as_str(), o.room_id.as_str()));
-        }
-        if let Some(reason) = &settlement.disable_reason {
-            disabling
-                .entry(&o.endpoint_id)
-                .or_insert((reason, o.attempted_at));
-        }
-    }
-    // Not leased for an endpoint that is (being) disabled: the message is skipped below.
-    let lease_for = |endpoint: &str| {
-        lease_until.filter(|_| {
-            !disabling.contains_key(endpoint) && clocks.get(endpoint).is_some_and(|(_, d)| !d)
-        })
-    };
-    let promoted = promote_next(tx, &freed, lease_for, clock).await?;
+    let freed: BTreeSet<QueueKey<'_>> = plan.freed.keys().copied().collect();
+    let promoted = promote_next(
+        tx,
+        &freed,
+        |endpoint| plan.promotion(lease_until, endpoint),
+        clock,
+    )
+    .await?;
     let mut disabled = Vec::new();
     // After the promotion, so a newly promoted message is skipped too.
-    for (endpoint_id, (reason, at)) in &disabling {
-        if disable(tx, endpoint_id, reason, *at).await? {
-            disabled.push((endpoint_id.to_string(), reason.to_string()));
+    for d in &plan.disable {
+        if disable(tx, d.endpoint_id, &d.reason, d.at).await? {
+            disabled.push((d.endpoint_id.to_owned(), d.reason.clone()));
         }
     }
-    if !succeeded_at.is_empty() {
-        let (ids, at): (Vec<&str>, Vec<i64>) =
-            succeeded_at.iter().map(|(id, at)| (*id, at.0)).unzip();
+    if !plan.succeeded.is_empty() {
+        let (ids, at): (Vec<&str>, Vec<i64>) = plan
+            .succeeded
+            .iter()
+            .map(|s| (s.endpoint_id, s.at.0))
+            .unzip();
         tx.execute(
             "UPDATE endpoints e SET last_success_at = u.at, failing_since = NULL
              FROM unnest($1::TEXT[], $2::INT8[]) AS u(id, at) WHERE e.id = u.id",
@@ -516,14 +515,15 @@ async fn disable(
 /// the message is leased at once and returned, so it is sent without another round trip.
 async fn promote_next(
     tx: &Transaction<'_>,
-    pairs: &BTreeSet<(&str, &str)>,
-    lease_for: impl Fn(&str) -> Option<Timestamp>,
+    queues: &BTreeSet<QueueKey<'_>>,
+    how: impl Fn(&str) -> Promotion,
     clock: LeaseClock,
 ) -> PgResult<Vec<Leased>> {
-    if pairs.is_empty() {
+    if queues.is_empty() {
         return Ok(Vec::new());
     }
-    let (endpoints, rooms): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let (endpoints, rooms): (Vec<&str>, Vec<&str>) =
+        queues.iter().map(|q| (q.endpoint_id, q.room_id)).unzip();
     // Usually nothing waits (always so with `ordering: none`): one statement, then done.
     let first_waiting = tx
         .prepare_cached(
@@ -556,9 +556,10 @@ async fn promote_next(
         }
         // The lease's length on this node's clock; one already over is not handed out
         // (the message is promoted as pending and leased by a round instead).
-        let lease_ms = lease_for(endpoint)
-            .map(|until| until.0 - now.0)
-            .filter(|ms| *ms > 0);
+        let lease_ms = match how(endpoint) {
+            Promotion::Lease(until) => Some(until.0 - now.0).filter(|ms| *ms > 0),
+            Promotion::DueNow => None,
+        };
         columns.0.push(*position);
         columns.1.push(lease_ms);
     }
@@ -797,11 +798,14 @@ pub async fn recover(
             &[&endpoint_id, &since.0, &now.0, &ordered],
         )
         .await?;
-    let pairs: BTreeSet<(&str, &str)> = rooms
+    let queues: BTreeSet<QueueKey<'_>> = rooms
         .iter()
-        .map(|(_, room)| (endpoint_id, room.as_str()))
+        .map(|(_, room_id)| QueueKey {
+            endpoint_id,
+            room_id,
+        })
         .collect();
-    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
+    promote_next(tx, &queues, |_| Promotion::DueNow, LeaseClock::Database).await?;
     Ok(count as usize)
 }
 
@@ -829,11 +833,14 @@ pub async fn promote_stranded(
     endpoint_id: &str,
     rooms: &BTreeSet<(String, String)>,
 ) -> PgResult<()> {
-    let pairs: BTreeSet<(&str, &str)> = rooms
+    let queues: BTreeSet<QueueKey<'_>> = rooms
         .iter()
-        .map(|(_, room)| (endpoint_id, room.as_str()))
+        .map(|(_, room_id)| QueueKey {
+            endpoint_id,
+            room_id,
+        })
         .collect();
-    promote_next(tx, &pairs, |_| None, LeaseClock::Database).await?;
+    promote_next(tx, &queues, |_| Promotion::DueNow, LeaseClock::Database).await?;
     Ok(())
 }
 

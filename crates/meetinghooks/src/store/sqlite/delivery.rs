@@ -1,15 +1,18 @@
 //! The outbox in SQLite: fan-out of events into messages, leases, outcomes, recovery.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use meetinghooks_webhooks::WebhookType;
 
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{self, event_id, message_id, message_position, Target};
+use crate::outbox::{EndpointClock, LeaseKey, OutcomeInput, Promotion, QueueKey};
 use crate::store::sql;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
-    MessageStatus, NextStep, Page, Recorded, StoreError, StoreResult,
+    MessageStatus, Page, Recorded, StoreError, StoreResult,
 };
 
 pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
@@ -127,113 +130,113 @@ pub fn lease(
     Ok(batch)
 }
 
+/// Reads what settling the batch needs (which leases are still held, the endpoints'
+/// clocks), plans it with [`outbox::plan_outcomes`] and executes the plan row by row.
 pub fn record_outcomes(
     conn: &Connection,
     outcomes: &[AttemptOutcome],
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
 ) -> StoreResult<Recorded> {
-    let mut recorded = Recorded::default();
+    let mut held = conn.prepare_cached(
+        "SELECT 1 FROM messages WHERE position = ?1 AND status = 'delivering' AND due_at = ?2",
+    )?;
+    let mut owned = BTreeSet::new();
+    for o in outcomes {
+        let Some(position) = message_position(&o.message_id) else {
+            continue;
+        };
+        if held.exists(params![position, o.lease_until.0])? {
+            owned.insert(LeaseKey {
+                position,
+                lease_until: o.lease_until,
+            });
+        }
+    }
+    let mut clock =
+        conn.prepare_cached("SELECT failing_since, disabled FROM endpoints WHERE id = ?1")?;
+    let mut clocks = BTreeMap::new();
+    for o in outcomes {
+        if clocks.contains_key(&o.endpoint_id) {
+            continue;
+        }
+        let read = clock
+            .query_row([&o.endpoint_id], |row| {
+                Ok(EndpointClock {
+                    failing_since: row.get::<_, Option<i64>>(0)?.map(Timestamp),
+                    disabled: row.get(1)?,
+                })
+            })
+            .optional()?;
+        if let Some(read) = read {
+            clocks.insert(o.endpoint_id.clone(), read);
+        }
+    }
+    let plan = outbox::plan_outcomes(OutcomeInput {
+        outcomes,
+        owned: &owned,
+        clocks: &clocks,
+        auto_disable_after_ms,
+    });
+    for message_id in &plan.lost {
+        tracing::warn!(message_id, "outcome after the lease was lost; ignored");
+    }
     let mut attempt = conn.prepare_cached(
         "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code, error_kind, response_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    for a in &plan.attempts {
+        attempt.execute(params![
+            a.position,
+            a.attempted_at.0,
+            a.duration_ms as i64,
+            a.status_code,
+            a.error_kind,
+            a.response_body
+        ])?;
+    }
     let mut update = conn.prepare_cached(
         "UPDATE messages SET status = ?2, due_at = ?3, attempts = attempts + 1,
          last_attempt_at = ?4, last_status_code = ?5, last_error = ?6, last_error_kind = ?8
          WHERE position = ?1 AND status = 'delivering' AND due_at = ?7",
     )?;
+    for m in &plan.settled {
+        update.execute(params![
+            m.position,
+            m.status.as_str(),
+            m.due_at.0,
+            m.attempted_at.0,
+            m.status_code,
+            m.error,
+            m.lease_until.0,
+            m.error_kind,
+        ])?;
+    }
+    let mut failing = conn.prepare_cached(
+        "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
+    )?;
+    for f in &plan.failing_started {
+        failing.execute(params![f.endpoint_id, f.since.0])?;
+    }
+    let mut recorded = Recorded::default();
+    for (queue, at) in &plan.freed {
+        let how = plan.promotion(lease_until, queue.endpoint_id);
+        recorded
+            .promoted
+            .extend(promote_next(conn, *queue, *at, how)?);
+    }
+    for d in &plan.disable {
+        if disable(conn, d.endpoint_id, &d.reason, d.at)? {
+            recorded
+                .disabled
+                .push((d.endpoint_id.to_owned(), d.reason.clone()));
+        }
+    }
     let mut succeeded = conn.prepare_cached(
         "UPDATE endpoints SET last_success_at = ?2, failing_since = NULL WHERE id = ?1",
     )?;
-    let mut failing = conn.prepare_cached(
-        "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
-         RETURNING failing_since, disabled",
-    )?;
-    let mut held = conn.prepare_cached(
-        "SELECT 1 FROM messages WHERE position = ?1 AND status = 'delivering' AND due_at = ?2",
-    )?;
-    // One success per endpoint and batch is enough to move its clock.
-    let mut succeeded_at: std::collections::HashMap<&str, Timestamp> = Default::default();
-    let mut freed = Vec::new();
-    let mut disables = Vec::new();
-    for o in outcomes {
-        let position = message_position(&o.message_id);
-        attempt.execute(params![
-            position,
-            o.attempted_at.0,
-            o.duration_ms as i64,
-            o.status_code,
-            o.error_kind,
-            o.response_body
-        ])?;
-        // Only an outcome under the lease it was made with counts: one written after the
-        // message was taken over stays in the attempt log and moves no clock.
-        let owned = held
-            .query_row(params![position, o.lease_until.0], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !owned {
-            tracing::warn!(
-                message_id = o.message_id,
-                "outcome after the lease was lost; ignored"
-            );
-            continue;
-        }
-        let failing = if outbox::counts_as_failure(&o.next) {
-            failing
-                .query_row(params![o.endpoint_id, o.attempted_at.0], |row| {
-                    Ok((Timestamp(row.get(0)?), row.get(1)?))
-                })
-                .optional()?
-        } else {
-            if o.next == NextStep::Succeeded {
-                let at = succeeded_at.entry(&o.endpoint_id).or_insert(o.attempted_at);
-                *at = (*at).max(o.attempted_at);
-            }
-            None
-        };
-        let settled = outbox::settle(o, failing, auto_disable_after_ms);
-        update.execute(params![
-            position,
-            settled.status.as_str(),
-            settled.due_at.0,
-            o.attempted_at.0,
-            o.status_code,
-            o.failure.as_ref().map(|f| &f.reason),
-            o.lease_until.0,
-            o.failure.as_ref().map(|f| f.kind),
-        ])?;
-        if settled.frees_queue() {
-            freed.push(o);
-        }
-        if let Some(reason) = settled.disable_reason {
-            disables.push((o, reason));
-        }
-    }
-    // Promotion is decided for the whole batch: an endpoint this batch disables gets no lease.
-    let disabling: std::collections::HashSet<&str> = disables
-        .iter()
-        .map(|(o, _)| o.endpoint_id.as_str())
-        .collect();
-    for o in freed {
-        let lease = lease_until.filter(|_| !disabling.contains(o.endpoint_id.as_str()));
-        recorded.promoted.extend(promote_next(
-            conn,
-            &o.endpoint_id,
-            &o.room_id,
-            o.attempted_at,
-            lease,
-        )?);
-    }
-    // After the promotions, so every queued message of a disabled endpoint is skipped.
-    for (o, reason) in disables {
-        if disable(conn, &o.endpoint_id, &reason, o.attempted_at)? {
-            recorded.disabled.push((o.endpoint_id.clone(), reason));
-        }
-    }
-    for (endpoint_id, at) in succeeded_at {
-        succeeded.execute(params![endpoint_id, at.0])?;
+    for s in &plan.succeeded {
+        succeeded.execute(params![s.endpoint_id, s.at.0])?;
     }
     Ok(recorded)
 }
@@ -256,17 +259,18 @@ fn disable(
     Ok(changed > 0)
 }
 
-/// Makes the oldest waiting message of an (endpoint, meeting) pair due, if none is in line.
-///
-/// With `lease_until`, the promoted message is leased at once and returned, so the
-/// dispatcher sends it without another round trip; otherwise it becomes due now.
+/// Makes the oldest waiting message of an (endpoint, meeting) queue due, if none is in
+/// line: leased at once and returned, or pending due at `now`.
 pub fn promote_next(
     conn: &Connection,
-    endpoint_id: &str,
-    room_id: &str,
+    queue: QueueKey<'_>,
     now: Timestamp,
-    lease_until: Option<Timestamp>,
+    how: Promotion,
 ) -> StoreResult<Option<Leased>> {
+    let QueueKey {
+        endpoint_id,
+        room_id,
+    } = queue;
     let next: Option<i64> = conn
         .prepare_cached(
             "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
@@ -281,15 +285,12 @@ pub fn promote_next(
     if queue_busy(conn, endpoint_id, room_id)? {
         return Ok(None);
     }
-    let lease_until = match lease_until {
-        Some(until) if !endpoint_disabled(conn, endpoint_id)? => until,
-        _ => {
-            conn.prepare_cached(
-                "UPDATE messages SET status = 'pending', due_at = ?2 WHERE position = ?1",
-            )?
-            .execute(params![next, now.0])?;
-            return Ok(None);
-        }
+    let Promotion::Lease(lease_until) = how else {
+        conn.prepare_cached(
+            "UPDATE messages SET status = 'pending', due_at = ?2 WHERE position = ?1",
+        )?
+        .execute(params![next, now.0])?;
+        return Ok(None);
     };
     conn.prepare_cached(
         "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
@@ -302,14 +303,6 @@ pub fn promote_next(
         ))?
         .query_row([next], leased_from_row)?;
     Ok(Some(leased))
-}
-
-fn endpoint_disabled(conn: &Connection, endpoint_id: &str) -> StoreResult<bool> {
-    Ok(conn
-        .prepare_cached("SELECT disabled FROM endpoints WHERE id = ?1")?
-        .query_row([endpoint_id], |row| row.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(true))
 }
 
 pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
@@ -489,8 +482,12 @@ pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) ->
         )?
         .query_map([endpoint_id], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for room in rooms {
-        promote_next(conn, endpoint_id, &room, now, None)?;
+    for room_id in &rooms {
+        let queue = QueueKey {
+            endpoint_id,
+            room_id,
+        };
+        promote_next(conn, queue, now, Promotion::DueNow)?;
     }
     Ok(())
 }
