@@ -1,9 +1,11 @@
 //! Fan-out: which endpoints an event becomes a message for, and the status each message
 //! starts in (`pending`, `waiting` behind its queue, or `skipped` for a disabled endpoint).
 
+use std::collections::BTreeSet;
+
 use meetinghooks_webhooks::WebhookType;
 
-use super::MessageStatus;
+use super::{MessageStatus, QueueKey};
 use crate::domain::endpoint::Ordering;
 use crate::domain::subscription::Subscription;
 
@@ -56,5 +58,155 @@ impl Target {
         } else {
             MessageStatus::Pending
         }
+    }
+}
+
+/// A just-inserted event, as fan-out sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub room_id: &'a str,
+    pub position: i64,
+    pub webhook_type: WebhookType,
+}
+
+/// A message fan-out creates; the store inserts it due (and created) now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage<'a> {
+    pub endpoint_id: &'a str,
+    pub event_position: i64,
+    pub room_id: &'a str,
+    pub ordered: bool,
+    pub status: MessageStatus,
+}
+
+/// The queues whose state decides a new message's status: the store reads which of them
+/// hold a waiting, pending or delivering message (the `busy` of [`plan_fan_out`]).
+pub fn queues_to_check<'a>(
+    targets: &'a [Target],
+    events: &[NewEvent<'a>],
+) -> BTreeSet<QueueKey<'a>> {
+    events
+        .iter()
+        .flat_map(|event| {
+            targets
+                .iter()
+                .filter(|t| t.asks_queue() && t.wants(event.room_id, event.webhook_type))
+                .map(|t| QueueKey {
+                    endpoint_id: &t.id,
+                    room_id: event.room_id,
+                })
+        })
+        .collect()
+}
+
+/// One message per wanting target and event (events in position order): `skipped` for a
+/// disabled endpoint, `waiting` behind a busy ordered queue, else `pending`. A message this
+/// batch creates makes its queue busy for the events after it.
+pub fn plan_fan_out<'a>(
+    targets: &'a [Target],
+    events: &[NewEvent<'a>],
+    busy: &BTreeSet<QueueKey<'a>>,
+) -> Vec<NewMessage<'a>> {
+    let mut busy = busy.clone();
+    let mut messages = Vec::new();
+    for event in events {
+        for target in targets {
+            if !target.wants(event.room_id, event.webhook_type) {
+                continue;
+            }
+            let queue = QueueKey {
+                endpoint_id: &target.id,
+                room_id: event.room_id,
+            };
+            let status = target.first_status(busy.contains(&queue));
+            if target.asks_queue() {
+                // Whatever it is now, the queue holds a message the next one must wait for.
+                busy.insert(queue);
+            }
+            messages.push(NewMessage {
+                endpoint_id: &target.id,
+                event_position: event.position,
+                room_id: event.room_id,
+                ordered: target.ordered,
+                status,
+            });
+        }
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str, room: Option<&str>, ordering: &str, disabled: bool) -> Target {
+        Target::from_columns(
+            id.into(),
+            room.map(Into::into),
+            r#"["*"]"#,
+            ordering,
+            disabled,
+        )
+    }
+
+    fn event(room_id: &str, position: i64) -> NewEvent<'_> {
+        NewEvent {
+            room_id,
+            position,
+            webhook_type: WebhookType::SessionStarted,
+        }
+    }
+
+    fn statuses<'a>(messages: &[NewMessage<'a>]) -> Vec<(&'a str, i64, MessageStatus)> {
+        messages
+            .iter()
+            .map(|m| (m.endpoint_id, m.event_position, m.status))
+            .collect()
+    }
+
+    #[test]
+    fn ordered_queues_wait_behind_busy_ones_and_behind_this_batch() {
+        let targets = [
+            target("ordered", None, "meeting", false),
+            target("free", None, "none", false),
+            target("off", None, "meeting", true),
+            target("room", Some("b"), "meeting", false),
+        ];
+        let events = [event("a", 1), event("a", 2), event("b", 3)];
+        let asked = queues_to_check(&targets, &events);
+        // Neither the unordered nor the disabled endpoint asks.
+        assert_eq!(asked.len(), 3);
+        let busy = BTreeSet::from([QueueKey {
+            endpoint_id: "room",
+            room_id: "b",
+        }]);
+        use MessageStatus::*;
+        assert_eq!(
+            statuses(&plan_fan_out(&targets, &events, &busy)),
+            [
+                ("ordered", 1, Pending),
+                ("free", 1, Pending),
+                ("off", 1, Skipped),
+                ("ordered", 2, Waiting),
+                ("free", 2, Pending),
+                ("off", 2, Skipped),
+                ("ordered", 3, Pending),
+                ("free", 3, Pending),
+                ("off", 3, Skipped),
+                ("room", 3, Waiting),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unsubscribed_endpoint_gets_nothing() {
+        let targets = [Target::from_columns(
+            "ep".into(),
+            None,
+            r#"["participant-joined"]"#,
+            "meeting",
+            false,
+        )];
+        assert!(plan_fan_out(&targets, &[event("a", 1)], &BTreeSet::new()).is_empty());
     }
 }

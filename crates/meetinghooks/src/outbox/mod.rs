@@ -3,10 +3,14 @@
 //! Pure (no SQL, no async): each store reads what a plan needs and executes its writes.
 
 mod fan_out;
+mod promote;
+mod requeue;
 mod settle;
 mod types;
 
-pub use fan_out::Target;
+pub use fan_out::{plan_fan_out, queues_to_check, NewEvent, NewMessage, Target};
+pub use promote::{plan_promotion, plan_repair, Promote, QueueHead};
+pub use requeue::{check_resend, plan_recover, Recoverable, Refusal, Requeue, RECOVERABLE};
 pub use settle::{
     counts_as_failure, plan_outcomes, settle, AttemptRow, Disable, EndpointClock, FailingStart,
     OutcomeInput, OutcomePlan, SettledMessage, Settlement, Success,

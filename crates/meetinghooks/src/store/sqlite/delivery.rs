@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use meetinghooks_webhooks::WebhookType;
-
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{self, event_id, message_id, message_position, Target};
-use crate::outbox::{EndpointClock, LeaseKey, OutcomeInput, Promotion, QueueKey};
+use crate::outbox::{
+    EndpointClock, LeaseKey, NewEvent, OutcomeInput, Promote, Promotion, QueueHead, QueueKey,
+    Recoverable,
+};
 use crate::store::sql;
 use crate::store::{
     AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
@@ -32,43 +33,43 @@ pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Creates one message per subscribed endpoint for a just-inserted event.
+/// Creates one message per subscribed endpoint for a just-inserted event, as
+/// [`outbox::plan_fan_out`] says; the queue checks are one seek each.
 pub fn fan_out(
     conn: &Connection,
     targets: &[Target],
     project_id: &str,
-    room_id: &str,
-    event_position: i64,
-    webhook_type: WebhookType,
+    event: NewEvent<'_>,
     now: Timestamp,
 ) -> StoreResult<usize> {
-    let mut busy = conn.prepare_cached(
+    let mut holds = conn.prepare_cached(
         "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
          AND status IN ('waiting', 'pending', 'delivering') LIMIT 1",
     )?;
+    let events = [event];
+    let mut busy = BTreeSet::new();
+    for queue in outbox::queues_to_check(targets, &events) {
+        if holds.exists(params![queue.endpoint_id, queue.room_id])? {
+            busy.insert(queue);
+        }
+    }
+    let messages = outbox::plan_fan_out(targets, &events, &busy);
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )?;
-    let mut created = 0;
-    for target in targets {
-        if !target.wants(room_id, webhook_type) {
-            continue;
-        }
-        let queue_busy = target.asks_queue() && busy.exists(params![target.id, room_id])?;
-        let status = target.first_status(queue_busy);
+    for m in &messages {
         insert.execute(params![
             project_id,
-            target.id,
-            event_position,
-            room_id,
-            target.ordered,
-            status.as_str(),
+            m.endpoint_id,
+            m.event_position,
+            m.room_id,
+            m.ordered,
+            m.status.as_str(),
             now.0
         ])?;
-        created += 1;
     }
-    Ok(created)
+    Ok(messages.len())
 }
 
 const LEASED_COLUMNS: &str =
@@ -259,50 +260,58 @@ fn disable(
     Ok(changed > 0)
 }
 
-/// Makes the oldest waiting message of an (endpoint, meeting) queue due, if none is in
-/// line: leased at once and returned, or pending due at `now`.
+/// Reads a queue's head: its first waiting message, and whether one is pending or in flight.
+fn queue_head<'a>(conn: &Connection, queue: QueueKey<'a>) -> StoreResult<Option<QueueHead<'a>>> {
+    let first_waiting: Option<i64> = conn
+        .prepare_cached(
+            "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
+             ORDER BY event_position LIMIT 1",
+        )?
+        .query_row(params![queue.endpoint_id, queue.room_id], |row| row.get(0))
+        .optional()?;
+    // Usually nothing waits (always so with `ordering: none`): one seek, then done.
+    let Some(first_waiting) = first_waiting else {
+        return Ok(None);
+    };
+    Ok(Some(QueueHead {
+        queue,
+        first_waiting,
+        in_line: queue_busy(conn, queue.endpoint_id, queue.room_id)?,
+    }))
+}
+
+/// Writes a planned promotion: leased and returned, or pending due at `now`.
+fn promote(conn: &Connection, p: &Promote<'_>, now: Timestamp) -> StoreResult<Option<Leased>> {
+    let (status, due_at) = match p.how {
+        Promotion::Lease(until) => ("delivering", until),
+        Promotion::DueNow => ("pending", now),
+    };
+    conn.prepare_cached("UPDATE messages SET status = ?2, due_at = ?3 WHERE position = ?1")?
+        .execute(params![p.position, status, due_at.0])?;
+    if p.how == Promotion::DueNow {
+        return Ok(None);
+    }
+    let leased = conn
+        .prepare_cached(&format!(
+            "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
+             WHERE m.position = ?1"
+        ))?
+        .query_row([p.position], leased_from_row)?;
+    Ok(Some(leased))
+}
+
+/// Moves a queue on ([`outbox::plan_promotion`]): its head goes if nothing is in line.
 pub fn promote_next(
     conn: &Connection,
     queue: QueueKey<'_>,
     now: Timestamp,
     how: Promotion,
 ) -> StoreResult<Option<Leased>> {
-    let QueueKey {
-        endpoint_id,
-        room_id,
-    } = queue;
-    let next: Option<i64> = conn
-        .prepare_cached(
-            "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
-             ORDER BY event_position LIMIT 1",
-        )?
-        .query_row(params![endpoint_id, room_id], |row| row.get(0))
-        .optional()?;
-    // Usually nothing waits (always so with `ordering: none`): one seek, then done.
-    let Some(next) = next else {
-        return Ok(None);
-    };
-    if queue_busy(conn, endpoint_id, room_id)? {
-        return Ok(None);
+    let heads: Vec<QueueHead<'_>> = queue_head(conn, queue)?.into_iter().collect();
+    match outbox::plan_promotion(&heads, |_| how).first() {
+        Some(p) => promote(conn, p, now),
+        None => Ok(None),
     }
-    let Promotion::Lease(lease_until) = how else {
-        conn.prepare_cached(
-            "UPDATE messages SET status = 'pending', due_at = ?2 WHERE position = ?1",
-        )?
-        .execute(params![next, now.0])?;
-        return Ok(None);
-    };
-    conn.prepare_cached(
-        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
-    )?
-    .execute(params![next, lease_until.0])?;
-    let leased = conn
-        .prepare_cached(&format!(
-            "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-             WHERE m.position = ?1"
-        ))?
-        .query_row([next], leased_from_row)?;
-    Ok(Some(leased))
 }
 
 pub fn release_leases(conn: &Connection, now: Timestamp) -> StoreResult<usize> {
@@ -450,6 +459,8 @@ pub fn attempts(
     Ok(Page::from_rows(rows, limit))
 }
 
+/// Re-queues recoverable messages as [`outbox::plan_recover`] says, then repairs the
+/// endpoint's queues.
 pub fn recover(
     conn: &Connection,
     endpoint_id: &str,
@@ -461,20 +472,37 @@ pub fn recover(
         [endpoint_id],
         |row| row.get(0),
     )?;
-    // Test messages (room '') have no queue: they stay unordered.
-    let count = conn.execute(
-        "UPDATE messages SET due_at = ?2, ordered = (?4 AND room_id <> ''),
-           status = CASE WHEN ?4 AND room_id <> '' THEN 'waiting' ELSE 'pending' END
-         WHERE endpoint_id = ?1 AND created_at >= ?3 AND status IN ('failed', 'exhausted', 'skipped')",
-        params![endpoint_id, now.0, since.0, ordered],
+    let found: Vec<(i64, String)> = conn
+        .prepare_cached(&format!(
+            "SELECT position, room_id FROM messages
+             WHERE endpoint_id = ?1 AND created_at >= ?2 AND status IN {}
+             ORDER BY position",
+            sql::RECOVERABLE
+        ))?
+        .query_map(params![endpoint_id, since.0], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let found: Vec<Recoverable<'_>> = found
+        .iter()
+        .map(|(position, room_id)| Recoverable {
+            position: *position,
+            room_id,
+        })
+        .collect();
+    let requeued = outbox::plan_recover(ordered, &found);
+    let mut write = conn.prepare_cached(
+        "UPDATE messages SET status = ?2, ordered = ?3, due_at = ?4 WHERE position = ?1",
     )?;
+    for r in &requeued {
+        write.execute(params![r.position, r.status.as_str(), r.ordered, now.0])?;
+    }
     // Every queue of the endpoint then moves on, those already stranded included.
     promote_stranded(conn, endpoint_id, now)?;
-    Ok(count)
+    Ok(requeued.len())
 }
 
-/// Moves on every queue of the endpoint whose head waits with nothing in line: after a
-/// re-enable or a recover, and to repair a queue a disable left waiting.
+/// Moves on every queue of the endpoint whose head waits with nothing in line
+/// ([`outbox::plan_repair`]): after a re-enable or a recover, and to repair a queue a
+/// disable left waiting.
 pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) -> StoreResult<()> {
     let rooms: Vec<String> = conn
         .prepare_cached(
@@ -482,12 +510,16 @@ pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) ->
         )?
         .query_map([endpoint_id], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut heads = Vec::new();
     for room_id in &rooms {
         let queue = QueueKey {
             endpoint_id,
             room_id,
         };
-        promote_next(conn, queue, now, Promotion::DueNow)?;
+        heads.extend(queue_head(conn, queue)?);
+    }
+    for p in outbox::plan_repair(&heads) {
+        promote(conn, &p, now)?;
     }
     Ok(())
 }
@@ -513,31 +545,14 @@ pub fn lease_for_resend(
         return Err(StoreError::NotFound("message"));
     };
     let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending);
-    match status {
-        MessageStatus::Delivering => {
-            return Err(StoreError::Busy(
-                "the message is being delivered right now".into(),
-            ))
-        }
-        MessageStatus::Waiting => {
-            return Err(StoreError::Busy(
-                "the message is waiting for earlier messages of its meeting".into(),
-            ))
-        }
-        MessageStatus::Pending => {}
-        _ if leased.ordered && queue_busy(conn, &leased.endpoint_id, &leased.room_id)? => {
-            return Err(StoreError::Busy(
-                "another message of this meeting is in line; resend it once that one is done"
-                    .into(),
-            ))
-        }
-        _ => {}
-    }
+    let in_line = queue_busy(conn, &leased.endpoint_id, &leased.room_id)?;
+    let resend_of = outbox::check_resend(status, leased.ordered, in_line)
+        .map_err(|refusal| StoreError::Busy(refusal.to_string()))?;
     conn.execute(
         "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
         params![message_position(message_id), lease_until.0],
     )?;
-    leased.resend_of = Some(status);
+    leased.resend_of = Some(resend_of);
     leased.lease_until = lease_until;
     Ok(leased)
 }

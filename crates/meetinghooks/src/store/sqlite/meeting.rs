@@ -10,6 +10,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::outbox::NewEvent;
 use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
@@ -324,15 +325,12 @@ fn persist(
                 now.0
             ])?;
             let position = conn.last_insert_rowid();
-            messages += delivery::fan_out(
-                conn,
-                targets,
-                project_id,
+            let event = NewEvent {
                 room_id,
                 position,
                 webhook_type,
-                now,
-            )?;
+            };
+            messages += delivery::fan_out(conn, targets, project_id, event, now)?;
         }
         for ended in &outcome.ended {
             let doc = serde_json::to_string(ended).expect("session serializes");
