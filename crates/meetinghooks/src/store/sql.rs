@@ -26,7 +26,10 @@ mod tests {
     use crate::outbox::{MessageStatus, RECOVERABLE};
 
     fn list(statuses: &[MessageStatus]) -> String {
-        let quoted: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let quoted: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
         format!("({})", quoted.join(", "))
     }
 

@@ -9,13 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use deadpool_postgres::Transaction;
 use tokio_postgres::{GenericClient, Row};
 
-use meetinghooks_webhooks::WebhookType;
-
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{self, event_id, message_id, message_position, Target};
 use crate::outbox::{
-    AttemptRow, EndpointClock, LeaseKey, OutcomeInput, Promotion, QueueKey, SettledMessage,
+    AttemptRow, EndpointClock, LeaseKey, NewEvent, NewMessage, OutcomeInput, Promotion, QueueHead,
+    QueueKey, Recoverable, SettledMessage,
 };
 use crate::store::sql;
 use crate::store::{
@@ -61,16 +60,33 @@ pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Tar
         .collect())
 }
 
-/// A just-inserted event, as fan-out sees it.
-pub struct NewEvent<'a> {
-    pub room_id: &'a str,
-    pub position: i64,
-    pub webhook_type: WebhookType,
+/// The new messages of a batch, as the columns of one `unnest` insert.
+#[derive(Default)]
+struct MessageColumns<'a> {
+    endpoint_id: Vec<&'a str>,
+    event_position: Vec<i64>,
+    room_id: Vec<&'a str>,
+    ordered: Vec<bool>,
+    status: Vec<&'static str>,
+}
+
+impl<'a> MessageColumns<'a> {
+    fn new(rows: &[NewMessage<'a>]) -> Self {
+        let mut c = MessageColumns::default();
+        for row in rows {
+            c.endpoint_id.push(row.endpoint_id);
+            c.event_position.push(row.event_position);
+            c.room_id.push(row.room_id);
+            c.ordered.push(row.ordered);
+            c.status.push(row.status.as_str());
+        }
+        c
+    }
 }
 
 /// Creates one message per subscribed endpoint for each just-inserted event (given in
-/// position order), in one statement. The caller holds the meetings' room locks, so which
-/// queues are busy cannot change underneath.
+/// position order), as [`outbox::plan_fan_out`] says, in one statement. The caller holds the
+/// meetings' room locks, so which queues are busy cannot change underneath.
 pub async fn fan_out(
     tx: &Transaction<'_>,
     targets: &[Target],
@@ -78,38 +94,13 @@ pub async fn fan_out(
     events: &[NewEvent<'_>],
     now: Timestamp,
 ) -> PgResult<usize> {
-    let asked: BTreeSet<(&str, &str)> = events
-        .iter()
-        .flat_map(|event| {
-            targets
-                .iter()
-                .filter(|t| t.asks_queue() && t.wants(event.room_id, event.webhook_type))
-                .map(|t| (t.id.as_str(), event.room_id))
-        })
-        .collect();
-    let mut busy = busy_queues(tx, &asked, true).await?;
-    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for event in events {
-        for target in targets {
-            if !target.wants(event.room_id, event.webhook_type) {
-                continue;
-            }
-            let pair = (target.id.as_str(), event.room_id);
-            let status = target.first_status(busy.contains(&pair));
-            if target.asks_queue() {
-                // Whatever it is now, the queue holds a message the next one must wait for.
-                busy.insert(pair);
-            }
-            columns.0.push(target.id.as_str());
-            columns.1.push(event.position);
-            columns.2.push(event.room_id);
-            columns.3.push(target.ordered);
-            columns.4.push(status.as_str());
-        }
-    }
-    if columns.0.is_empty() {
+    let asked = outbox::queues_to_check(targets, events);
+    let busy = busy_queues(tx, &asked, Holding::AnyToGo).await?;
+    let messages = outbox::plan_fan_out(targets, events, &busy);
+    if messages.is_empty() {
         return Ok(0);
     }
+    let c = MessageColumns::new(&messages);
     let insert = tx
         .prepare_cached(
             "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered,
@@ -124,11 +115,11 @@ pub async fn fan_out(
             &insert,
             &[
                 &project_id,
-                &columns.0,
-                &columns.1,
-                &columns.2,
-                &columns.3,
-                &columns.4,
+                &c.endpoint_id,
+                &c.event_position,
+                &c.room_id,
+                &c.ordered,
+                &c.status,
                 &now.0,
             ],
         )
@@ -136,17 +127,26 @@ pub async fn fan_out(
     Ok(created as usize)
 }
 
-/// Which of these (endpoint, meeting) queues have a message pending or in flight, or with
-/// `or_waiting`, any message still to go: one statement for them all.
+/// Which messages make a queue busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holding {
+    /// A waiting, pending or delivering message: a new ordered message waits behind it.
+    AnyToGo,
+    /// A pending or delivering message: the queue's head may not go, nor a resend overtake.
+    InLine,
+}
+
+/// Which of these queues hold such a message: one statement for them all.
 async fn busy_queues<'a>(
     tx: &Transaction<'_>,
-    pairs: &BTreeSet<(&'a str, &'a str)>,
-    or_waiting: bool,
-) -> PgResult<BTreeSet<(&'a str, &'a str)>> {
-    if pairs.is_empty() {
+    queues: &BTreeSet<QueueKey<'a>>,
+    holding: Holding,
+) -> PgResult<BTreeSet<QueueKey<'a>>> {
+    if queues.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let (endpoints, rooms): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let (endpoints, rooms): (Vec<&str>, Vec<&str>) =
+        queues.iter().map(|q| (q.endpoint_id, q.room_id)).unzip();
     let statement = tx
         .prepare_cached(
             "SELECT q.endpoint_id, q.room_id FROM unnest($1::TEXT[], $2::TEXT[]) AS q(endpoint_id, room_id)
@@ -156,15 +156,16 @@ async fn busy_queues<'a>(
                                   OR ($3 AND m.status = 'waiting')))",
         )
         .await?;
+    let or_waiting = holding == Holding::AnyToGo;
     let rows = tx
         .query(&statement, &[&endpoints, &rooms, &or_waiting])
         .await?;
     let found: BTreeSet<(String, String)> =
         rows.iter().map(|row| (row.get(0), row.get(1))).collect();
-    Ok(pairs
+    Ok(queues
         .iter()
         .copied()
-        .filter(|(e, r)| found.contains(&((*e).to_owned(), (*r).to_owned())))
+        .filter(|q| found.contains(&(q.endpoint_id.to_owned(), q.room_id.to_owned())))
         .collect())
 }
 
@@ -510,6 +511,13 @@ async fn disable(
     Ok(changed > 0)
 }
 
+/// Promoted messages as the columns of one `unnest` update; no lease means pending.
+#[derive(Default)]
+struct PromoteColumns {
+    position: Vec<i64>,
+    lease_ms: Vec<Option<i64>>,
+}
+
 /// Makes the oldest waiting message of each (endpoint, meeting) pair due, where none is in
 /// line. The caller holds the meetings' room locks. Where `lease_for(endpoint)` gives a lease,
 /// the message is leased at once and returned, so it is sent without another round trip.
@@ -543,27 +551,41 @@ async fn promote_next(
     if waiting.is_empty() {
         return Ok(Vec::new());
     }
-    let candidates: BTreeSet<(&str, &str)> = waiting
+    let candidates: BTreeSet<QueueKey<'_>> = waiting
         .iter()
-        .map(|(e, r, _)| (e.as_str(), r.as_str()))
+        .map(|(endpoint_id, room_id, _)| QueueKey {
+            endpoint_id,
+            room_id,
+        })
         .collect();
-    let busy = busy_queues(tx, &candidates, false).await?;
+    let busy = busy_queues(tx, &candidates, Holding::InLine).await?;
+    let heads: Vec<QueueHead<'_>> = waiting
+        .iter()
+        .map(|(endpoint_id, room_id, position)| {
+            let queue = QueueKey {
+                endpoint_id,
+                room_id,
+            };
+            QueueHead {
+                queue,
+                first_waiting: *position,
+                in_line: busy.contains(&queue),
+            }
+        })
+        .collect();
     let now = Timestamp::now();
-    let mut columns = (Vec::new(), Vec::new());
-    for (endpoint, room, position) in &waiting {
-        if busy.contains(&(endpoint.as_str(), room.as_str())) {
-            continue;
-        }
+    let mut columns = PromoteColumns::default();
+    for p in outbox::plan_promotion(&heads, how) {
         // The lease's length on this node's clock; one already over is not handed out
         // (the message is promoted as pending and leased by a round instead).
-        let lease_ms = match how(endpoint) {
+        let lease_ms = match p.how {
             Promotion::Lease(until) => Some(until.0 - now.0).filter(|ms| *ms > 0),
             Promotion::DueNow => None,
         };
-        columns.0.push(*position);
-        columns.1.push(lease_ms);
+        columns.position.push(p.position);
+        columns.lease_ms.push(lease_ms);
     }
-    if columns.0.is_empty() {
+    if columns.position.is_empty() {
         return Ok(Vec::new());
     }
     let promote = tx
@@ -580,7 +602,10 @@ async fn promote_next(
         ))
         .await?;
     let rows = tx
-        .query(&promote, &[&columns.0, &columns.1, &clock.param(now)])
+        .query(
+            &promote,
+            &[&columns.position, &columns.lease_ms, &clock.param(now)],
+        )
         .await?;
     Ok(rows.iter().map(leased_from_row).collect())
 }
@@ -788,25 +813,43 @@ pub async fn recover(
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     lock_rooms(tx, &rooms).await?;
-    // Test messages (room '') have no queue: they stay unordered.
-    let count = tx
-        .execute(
-            "UPDATE messages SET due_at = $3, ordered = ($4 AND room_id <> ''),
-               status = CASE WHEN $4 AND room_id <> '' THEN 'waiting' ELSE 'pending' END
-             WHERE endpoint_id = $1 AND created_at >= $2
-               AND status IN ('failed', 'exhausted', 'skipped')",
-            &[&endpoint_id, &since.0, &now.0, &ordered],
+    let found: Vec<(i64, String)> = tx
+        .query(
+            &format!(
+                "SELECT position, room_id FROM messages
+                 WHERE endpoint_id = $1 AND created_at >= $2 AND status IN {}
+                 ORDER BY position",
+                sql::RECOVERABLE
+            ),
+            &[&endpoint_id, &since.0],
         )
-        .await?;
-    let queues: BTreeSet<QueueKey<'_>> = rooms
+        .await?
         .iter()
-        .map(|(_, room_id)| QueueKey {
-            endpoint_id,
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let found: Vec<Recoverable<'_>> = found
+        .iter()
+        .map(|(position, room_id)| Recoverable {
+            position: *position,
             room_id,
         })
         .collect();
-    promote_next(tx, &queues, |_| Promotion::DueNow, LeaseClock::Database).await?;
-    Ok(count as usize)
+    let requeued = outbox::plan_recover(ordered, &found);
+    let (mut positions, mut statuses, mut ordereds) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &requeued {
+        positions.push(r.position);
+        statuses.push(r.status.as_str());
+        ordereds.push(r.ordered);
+    }
+    tx.execute(
+        "UPDATE messages m SET status = u.status, ordered = u.ordered, due_at = $4
+         FROM unnest($1::INT8[], $2::TEXT[], $3::BOOL[]) AS u(position, status, ordered)
+         WHERE m.position = u.position",
+        &[&positions, &statuses, &ordereds, &now.0],
+    )
+    .await?;
+    promote_stranded(tx, endpoint_id, &rooms).await?;
+    Ok(requeued.len())
 }
 
 /// The rooms where the endpoint has a message waiting, sorted as they are locked.
@@ -872,28 +915,15 @@ pub async fn lease_for_resend(
         .ok_or(StoreError::NotFound("message"))?;
     let mut leased = leased_from_row(&row);
     let status = MessageStatus::parse(row.get(8)).unwrap_or(MessageStatus::Pending);
-    let busy = |why: &str| Err(StoreError::Busy(why.into()).into());
-    match status {
-        MessageStatus::Delivering => return busy("the message is being delivered right now"),
-        MessageStatus::Waiting => {
-            return busy("the message is waiting for earlier messages of its meeting")
-        }
-        MessageStatus::Pending => {}
-        _ if leased.ordered
-            && !busy_queues(
-                tx,
-                &BTreeSet::from([(&*leased.endpoint_id, &*leased.room_id)]),
-                false,
-            )
-            .await?
-            .is_empty() =>
-        {
-            return busy(
-                "another message of this meeting is in line; resend it once that one is done",
-            )
-        }
-        _ => {}
-    }
+    let queue = QueueKey {
+        endpoint_id: &leased.endpoint_id,
+        room_id: &leased.room_id,
+    };
+    let in_line = !busy_queues(tx, &BTreeSet::from([queue]), Holding::InLine)
+        .await?
+        .is_empty();
+    let resend_of = outbox::check_resend(status, leased.ordered, in_line)
+        .map_err(|refusal| StoreError::Busy(refusal.to_string()))?;
     // Leased on the database's clock, for the length the node asked for.
     let now = Timestamp::now();
     let lease_ms = (lease_until.0 - now.0).max(0);
@@ -907,7 +937,7 @@ pub async fn lease_for_resend(
             &[&position, &lease_ms, &clock.param(now)],
         )
         .await?;
-    leased.resend_of = Some(status);
+    leased.resend_of = Some(resend_of);
     leased.lease_until = Timestamp(taken.get(0));
     Ok(leased)
 }

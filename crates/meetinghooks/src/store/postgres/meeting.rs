@@ -526,8 +526,8 @@ async fn persist(
         .iter()
         .map(|row| ((row.get(0), row.get(1)), row.get(2)))
         .collect();
-    let fanned: Vec<delivery::NewEvent<'_>> = (0..events.0.len())
-        .map(|i| delivery::NewEvent {
+    let fanned: Vec<crate::outbox::NewEvent<'_>> = (0..events.0.len())
+        .map(|i| crate::outbox::NewEvent {
             room_id: events.0[i],
             position: positions[&(events.0[i].to_owned(), events.2[i])],
             webhook_type: types[i],

@@ -479,7 +479,9 @@ pub fn recover(
              ORDER BY position",
             sql::RECOVERABLE
         ))?
-        .query_map(params![endpoint_id, since.0], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map(params![endpoint_id, since.0], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let found: Vec<Recoverable<'_>> = found
         .iter()
