@@ -7,7 +7,7 @@ use tokio_postgres::{GenericClient, Row};
 
 use std::collections::BTreeSet;
 
-use super::{delivery, PgError, PgResult};
+use super::{requeue, PgError, PgResult};
 use crate::domain::endpoint::{
     generate_secret, DeliveryChange, EnabledChange, Endpoint, EndpointPatch, Ordering,
 };
@@ -130,8 +130,8 @@ pub async fn update(
 ) -> PgResult<Endpoint> {
     let rooms = match patch.enabled {
         EnabledChange::Enable => {
-            let rooms = delivery::waiting_rooms(tx, endpoint_id).await?;
-            delivery::lock_rooms(tx, &rooms).await?;
+            let rooms = requeue::waiting_rooms(tx, endpoint_id).await?;
+            requeue::lock_rooms(tx, &rooms).await?;
             rooms
         }
         EnabledChange::Keep | EnabledChange::Disable => BTreeSet::new(),
@@ -182,13 +182,13 @@ pub async fn update(
         }
         DeliveryChange::Enabled => {
             // A disable that raced with fan-out on another node can leave a queue waiting.
-            if !delivery::waiting_rooms(tx, endpoint_id)
+            if !requeue::waiting_rooms(tx, endpoint_id)
                 .await?
                 .is_subset(&rooms)
             {
                 return Err(PgError::LockSetChanged);
             }
-            delivery::promote_stranded(tx, endpoint_id, &rooms).await?;
+            requeue::promote_stranded(tx, endpoint_id, &rooms).await?;
         }
         DeliveryChange::Unchanged => {}
     }

@@ -5,6 +5,9 @@ mod delivery;
 mod endpoints;
 mod listen;
 mod meeting;
+mod messages;
+mod outcomes;
+mod requeue;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -749,7 +752,7 @@ impl Store for PostgresStore {
         auto_disable_after_ms: i64,
         lease_until: Option<Timestamp>,
     ) -> StoreResult<Recorded> {
-        transact!(self, |tx| delivery::record_outcomes(
+        transact!(self, |tx| outcomes::record_outcomes(
             &tx,
             &outcomes,
             auto_disable_after_ms,
@@ -779,7 +782,7 @@ impl Store for PostgresStore {
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
         let client = self.client().await?;
-        Ok(delivery::queue_depth(&**client).await?)
+        Ok(messages::queue_depth(&**client).await?)
     }
 
     async fn messages(
@@ -788,7 +791,7 @@ impl Store for PostgresStore {
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
         let client = self.client().await?;
-        Ok(delivery::messages(&**client, project_id, &query).await?)
+        Ok(messages::messages(&**client, project_id, &query).await?)
     }
 
     async fn message(
@@ -797,7 +800,7 @@ impl Store for PostgresStore {
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
         let client = self.client().await?;
-        Ok(delivery::message(&**client, project_id, message_id).await?)
+        Ok(messages::message(&**client, project_id, message_id).await?)
     }
 
     async fn attempts(
@@ -808,13 +811,13 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Page<AttemptRecord>> {
         let client = self.client().await?;
-        if delivery::message(&**client, project_id, message_id)
+        if messages::message(&**client, project_id, message_id)
             .await?
             .is_none()
         {
             return Err(StoreError::NotFound("message"));
         }
-        Ok(delivery::attempts(&**client, message_id, after, limit).await?)
+        Ok(messages::attempts(&**client, message_id, after, limit).await?)
     }
 
     async fn recover(
@@ -827,7 +830,7 @@ impl Store for PostgresStore {
             endpoints::get(&*tx, project_id, endpoint_id)
                 .await?
                 .ok_or(StoreError::NotFound("endpoint"))?;
-            delivery::recover(&tx, endpoint_id, since, Timestamp::now()).await
+            requeue::recover(&tx, endpoint_id, since, Timestamp::now()).await
         })
         // Even with nothing re-queued, a repaired queue may have a message due.
         .inspect(|_| self.hub.announce(Changes::DUE))
@@ -839,7 +842,7 @@ impl Store for PostgresStore {
         message_id: &str,
         lease_until: Timestamp,
     ) -> StoreResult<Leased> {
-        transact!(self, |tx| delivery::lease_for_resend(
+        transact!(self, |tx| requeue::lease_for_resend(
             &tx,
             project_id,
             message_id,
@@ -855,7 +858,7 @@ impl Store for PostgresStore {
         webhook_type: &str,
         payload: Vec<u8>,
     ) -> StoreResult<String> {
-        transact!(self, |tx| delivery::enqueue_test(
+        transact!(self, |tx| requeue::enqueue_test(
             &tx,
             project_id,
             endpoint_id,

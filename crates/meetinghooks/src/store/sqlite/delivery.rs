@@ -1,20 +1,17 @@
-//! The outbox in SQLite: fan-out of events into messages, leases, outcomes, recovery.
+//! The outbox in SQLite: fan-out of events into messages, leases, outcomes, promotion,
+//! retention. The rules are `crate::outbox`'s; this reads their inputs and writes their plans.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, event_id, message_id, message_position, Target};
+use crate::outbox::{self, message_id, message_position, Target};
 use crate::outbox::{
     EndpointClock, LeaseKey, NewEvent, OutcomeInput, Promote, Promotion, QueueHead, QueueKey,
-    Recoverable,
 };
 use crate::store::sql;
-use crate::store::{
-    AttemptOutcome, AttemptRecord, LeaseBatch, LeaseRequest, Leased, MessageQuery, MessageRecord,
-    MessageStatus, Page, Recorded, StoreError, StoreResult,
-};
+use crate::store::{AttemptOutcome, LeaseBatch, LeaseRequest, Leased, Recorded, StoreResult};
 
 pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
     let mut stmt = conn.prepare_cached(
@@ -72,11 +69,11 @@ pub fn fan_out(
     Ok(messages.len())
 }
 
-const LEASED_COLUMNS: &str =
+pub(super) const LEASED_COLUMNS: &str =
     "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence, e.payload,
     m.attempts, e.created_at, m.status, m.due_at";
 
-fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
+pub(super) fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
     Ok(Leased {
         message_id: message_id(row.get(0)?),
         endpoint_id: row.get(1)?,
@@ -261,7 +258,10 @@ fn disable(
 }
 
 /// Reads a queue's head: its first waiting message, and whether one is pending or in flight.
-fn queue_head<'a>(conn: &Connection, queue: QueueKey<'a>) -> StoreResult<Option<QueueHead<'a>>> {
+pub(super) fn queue_head<'a>(
+    conn: &Connection,
+    queue: QueueKey<'a>,
+) -> StoreResult<Option<QueueHead<'a>>> {
     let first_waiting: Option<i64> = conn
         .prepare_cached(
             "SELECT position FROM messages WHERE endpoint_id = ?1 AND room_id = ?2 AND status = 'waiting'
@@ -281,7 +281,11 @@ fn queue_head<'a>(conn: &Connection, queue: QueueKey<'a>) -> StoreResult<Option<
 }
 
 /// Writes a planned promotion: leased and returned, or pending due at `now`.
-fn promote(conn: &Connection, p: &Promote<'_>, now: Timestamp) -> StoreResult<Option<Leased>> {
+pub(super) fn promote(
+    conn: &Connection,
+    p: &Promote<'_>,
+    now: Timestamp,
+) -> StoreResult<Option<Leased>> {
     let (status, due_at) = match p.how {
         Promotion::Lease(until) => ("delivering", until),
         Promotion::DueNow => ("pending", now),
@@ -335,264 +339,12 @@ pub fn delete_finished(conn: &Connection, cutoff: Timestamp, limit: usize) -> St
     Ok(positions.len())
 }
 
-pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u64)>> {
-    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM messages GROUP BY status")?;
-    let rows = stmt.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (status, count) = row?;
-        if let Some(status) = MessageStatus::parse(&status) {
-            out.push((status, count as u64));
-        }
-    }
-    Ok(out)
-}
-
-const MESSAGE_COLUMNS: &str =
-    "m.position, m.position, m.endpoint_id, e.position, m.room_id, e.sequence,
-    e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
-    m.last_status_code, m.last_error, m.last_error_kind";
-
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
-    let status: String = row.get(7)?;
-    Ok(MessageRecord {
-        id: message_id(row.get(0)?),
-        position: row.get(1)?,
-        endpoint_id: row.get(2)?,
-        event_id: event_id(row.get(3)?),
-        meeting_id: row.get(4)?,
-        sequence: row.get::<_, i64>(5)? as u64,
-        webhook_type: row.get(6)?,
-        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending),
-        attempts: row.get(8)?,
-        due_at: Timestamp(row.get(9)?),
-        created_at: Timestamp(row.get(10)?),
-        last_attempt_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-        last_status_code: row.get(12)?,
-        last_error: row.get(13)?,
-        last_error_kind: row.get(14)?,
-    })
-}
-
-pub fn messages(
-    conn: &Connection,
-    project_id: &str,
-    query: &MessageQuery,
-) -> rusqlite::Result<Page<MessageRecord>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-         WHERE m.project_id = ?1 AND m.position > ?2
-           AND (?3 IS NULL OR m.endpoint_id = ?3)
-           AND (?4 IS NULL OR m.room_id = ?4)
-           AND (?5 IS NULL OR m.status = ?5)
-         ORDER BY m.position LIMIT ?6"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![
-                project_id,
-                query.after.unwrap_or(0),
-                query.endpoint_id,
-                query.meeting_id,
-                query.status.map(MessageStatus::as_str),
-                query.limit as i64 + 1
-            ],
-            |row| {
-                let m = message_from_row(row)?;
-                let position = m.position;
-                Ok((m, position))
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Page::from_rows(rows, query.limit))
-}
-
-pub fn message(
-    conn: &Connection,
-    project_id: &str,
-    message_id: &str,
-) -> rusqlite::Result<Option<MessageRecord>> {
-    conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-         WHERE m.project_id = ?1 AND m.position = ?2"
-    ))?
-    .query_row(
-        params![project_id, message_position(message_id)],
-        message_from_row,
-    )
-    .optional()
-}
-
-pub fn attempts(
-    conn: &Connection,
-    message_id: &str,
-    after: Option<i64>,
-    limit: usize,
-) -> rusqlite::Result<Page<AttemptRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, attempted_at, duration_ms, status_code, error_kind, response_body
-         FROM attempts WHERE message_position = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-    )?;
-    let rows = stmt
-        .query_map(
-            params![
-                message_position(message_id),
-                after.unwrap_or(0),
-                limit as i64 + 1
-            ],
-            |row| {
-                let record = AttemptRecord {
-                    id: row.get(0)?,
-                    attempted_at: Timestamp(row.get(1)?),
-                    duration_ms: row.get::<_, i64>(2)? as u64,
-                    status_code: row.get(3)?,
-                    error_kind: row.get(4)?,
-                    response_body: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                };
-                let id = record.id;
-                Ok((record, id))
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Page::from_rows(rows, limit))
-}
-
-/// Re-queues recoverable messages as [`outbox::plan_recover`] says, then repairs the
-/// endpoint's queues.
-pub fn recover(
-    conn: &Connection,
-    endpoint_id: &str,
-    since: Timestamp,
-    now: Timestamp,
-) -> StoreResult<usize> {
-    let ordered: bool = conn.query_row(
-        "SELECT ordering != 'none' FROM endpoints WHERE id = ?1",
-        [endpoint_id],
-        |row| row.get(0),
-    )?;
-    let found: Vec<(i64, String)> = conn
-        .prepare_cached(&format!(
-            "SELECT position, room_id FROM messages
-             WHERE endpoint_id = ?1 AND created_at >= ?2 AND status IN {}
-             ORDER BY position",
-            sql::RECOVERABLE
-        ))?
-        .query_map(params![endpoint_id, since.0], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let found: Vec<Recoverable<'_>> = found
-        .iter()
-        .map(|(position, room_id)| Recoverable {
-            position: *position,
-            room_id,
-        })
-        .collect();
-    let requeued = outbox::plan_recover(ordered, &found);
-    let mut write = conn.prepare_cached(
-        "UPDATE messages SET status = ?2, ordered = ?3, due_at = ?4 WHERE position = ?1",
-    )?;
-    for r in &requeued {
-        write.execute(params![r.position, r.status.as_str(), r.ordered, now.0])?;
-    }
-    // Every queue of the endpoint then moves on, those already stranded included.
-    promote_stranded(conn, endpoint_id, now)?;
-    Ok(requeued.len())
-}
-
-/// Moves on every queue of the endpoint whose head waits with nothing in line
-/// ([`outbox::plan_repair`]): after a re-enable or a recover, and to repair a queue a
-/// disable left waiting.
-pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) -> StoreResult<()> {
-    let rooms: Vec<String> = conn
-        .prepare_cached(
-            "SELECT DISTINCT room_id FROM messages WHERE endpoint_id = ?1 AND status = 'waiting'",
-        )?
-        .query_map([endpoint_id], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut heads = Vec::new();
-    for room_id in &rooms {
-        let queue = QueueKey {
-            endpoint_id,
-            room_id,
-        };
-        heads.extend(queue_head(conn, queue)?);
-    }
-    for p in outbox::plan_repair(&heads) {
-        promote(conn, &p, now)?;
-    }
-    Ok(())
-}
-
-pub fn lease_for_resend(
-    conn: &Connection,
-    project_id: &str,
-    message_id: &str,
-    lease_until: Timestamp,
-) -> StoreResult<Leased> {
-    let found = conn
-        .prepare_cached(&format!(
-            "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
-             WHERE m.project_id = ?1 AND m.position = ?2"
-        ))?
-        .query_row(params![project_id, message_position(message_id)], |row| {
-            let leased = leased_from_row(row)?;
-            let status: String = row.get(8)?;
-            Ok((leased, status))
-        })
-        .optional()?;
-    let Some((mut leased, status)) = found else {
-        return Err(StoreError::NotFound("message"));
-    };
-    let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Pending);
-    let in_line = queue_busy(conn, &leased.endpoint_id, &leased.room_id)?;
-    let resend_of = outbox::check_resend(status, leased.ordered, in_line)
-        .map_err(|refusal| StoreError::Busy(refusal.to_string()))?;
-    conn.execute(
-        "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
-        params![message_position(message_id), lease_until.0],
-    )?;
-    leased.resend_of = Some(resend_of);
-    leased.lease_until = lease_until;
-    Ok(leased)
-}
-
 /// Whether an (endpoint, meeting) queue has a message pending or in flight.
-fn queue_busy(conn: &Connection, endpoint_id: &str, room_id: &str) -> StoreResult<bool> {
+pub(super) fn queue_busy(conn: &Connection, endpoint_id: &str, room_id: &str) -> StoreResult<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
              AND status IN ('pending', 'delivering') LIMIT 1",
         )?
         .exists(params![endpoint_id, room_id])?)
-}
-
-pub fn enqueue_test(
-    conn: &Connection,
-    project_id: &str,
-    endpoint_id: &str,
-    webhook_type: &str,
-    payload: &[u8],
-    now: Timestamp,
-) -> StoreResult<String> {
-    // Test events live in the empty meeting id, which no real meeting can have.
-    let sequence: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE project_id = ?1 AND room_id = ''",
-        [project_id],
-        |row| row.get(0),
-    )?;
-    conn.execute(
-        "INSERT INTO events (project_id, room_id, session_id, sequence, webhook_type, payload, created_at)
-         VALUES (?1, '', '', ?2, ?3, ?4, ?5)",
-        params![project_id, sequence, webhook_type, payload, now.0],
-    )?;
-    let position = conn.last_insert_rowid();
-    conn.execute(
-        "INSERT INTO messages (project_id, endpoint_id, event_position, room_id, ordered, status, due_at, created_at)
-         VALUES (?1, ?2, ?3, '', 0, 'pending', ?4, ?4)",
-        params![project_id, endpoint_id, position, now.0],
-    )?;
-    Ok(message_id(conn.last_insert_rowid()))
 }

@@ -3,6 +3,8 @@
 mod delivery;
 mod endpoints;
 mod meeting;
+mod messages;
+mod requeue;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -470,7 +472,7 @@ impl Store for SqliteStore {
                     endpoints::skip_queued(conn, &endpoint.id)?;
                 }
                 DeliveryChange::Enabled => {
-                    delivery::promote_stranded(conn, &endpoint.id, Timestamp::now())?;
+                    requeue::promote_stranded(conn, &endpoint.id, Timestamp::now())?;
                 }
                 DeliveryChange::Unchanged => {}
             }
@@ -601,7 +603,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        self.read(delivery::queue_depth).await
+        self.read(messages::queue_depth).await
     }
 
     async fn messages(
@@ -610,7 +612,7 @@ impl Store for SqliteStore {
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
         let project_id = project_id.to_owned();
-        self.read(move |conn| delivery::messages(conn, &project_id, &query))
+        self.read(move |conn| messages::messages(conn, &project_id, &query))
             .await
     }
 
@@ -620,7 +622,7 @@ impl Store for SqliteStore {
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
         let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
-        self.read(move |conn| delivery::message(conn, &project_id, &message_id))
+        self.read(move |conn| messages::message(conn, &project_id, &message_id))
             .await
     }
 
@@ -633,10 +635,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<AttemptRecord>> {
         let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
         self.read(move |conn| {
-            if delivery::message(conn, &project_id, &message_id)?.is_none() {
+            if messages::message(conn, &project_id, &message_id)?.is_none() {
                 return Ok(None);
             }
-            delivery::attempts(conn, &message_id, after, limit).map(Some)
+            messages::attempts(conn, &message_id, after, limit).map(Some)
         })
         .await?
         .ok_or(StoreError::NotFound("message"))
@@ -652,7 +654,7 @@ impl Store for SqliteStore {
         self.write(move |conn, _| {
             endpoints::get(conn, &project_id, &endpoint_id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
-            delivery::recover(conn, &endpoint_id, since, Timestamp::now())
+            requeue::recover(conn, &endpoint_id, since, Timestamp::now())
         })
         .await
         // Even with nothing re-queued, a repaired queue may have a message due.
@@ -667,7 +669,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Leased> {
         let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
         self.write(move |conn, _| {
-            delivery::lease_for_resend(conn, &project_id, &message_id, lease_until)
+            requeue::lease_for_resend(conn, &project_id, &message_id, lease_until)
         })
         .await
     }
@@ -685,7 +687,7 @@ impl Store for SqliteStore {
             webhook_type.to_owned(),
         );
         self.write(move |conn, _| {
-            delivery::enqueue_test(
+            requeue::enqueue_test(
                 conn,
                 &project_id,
                 &endpoint_id,
