@@ -3,12 +3,14 @@
 //! Pure (no SQL, no async): each store reads what a plan needs and executes its writes.
 
 mod fan_out;
+mod ingest;
 mod promote;
 mod requeue;
 mod settle;
 mod types;
 
 pub use fan_out::{plan_fan_out, queues_to_check, NewEvent, NewMessage, Target};
+pub use ingest::{Advance, Finished, IngestRun, ParticipantKey, Touched};
 pub use promote::{plan_promotion, plan_repair, Promote, QueueHead};
 pub use requeue::{check_resend, plan_recover, Recoverable, Refusal, Requeue, RECOVERABLE};
 pub use settle::{

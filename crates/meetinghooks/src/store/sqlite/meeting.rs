@@ -1,8 +1,6 @@
 //! Applying the engine inside the writer's transaction: load what a step needs (the meeting
 //! header and a few participant rows), run it, and persist what changed.
 
-use std::collections::HashMap;
-
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::delivery;
@@ -10,15 +8,9 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
-use crate::outbox::NewEvent;
+use crate::outbox::{Advance, Finished, IngestRun, NewEvent, ParticipantKey};
 use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
-
-/// One meeting being changed by a job: its state and what the engine emitted, in order.
-struct Touched {
-    meeting: Meeting,
-    outcomes: Vec<Outcome>,
-}
 
 /// Remembers a signal id in its meeting, unless it was seen there, or before ids were per
 /// meeting (`room_id = ''`: those stay duplicates in every meeting).
@@ -26,6 +18,8 @@ const REMEMBER: &str = "INSERT OR IGNORE INTO signals (project_id, room_id, sign
      SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
        (SELECT 1 FROM signals WHERE project_id = ?1 AND room_id = '' AND signal_id = ?3)";
 
+/// Runs the batch as [`IngestRun`] says: remember the ids, load each meeting (creating an
+/// unknown one), answer each `Need`, then persist the touched meetings and fan out.
 pub fn ingest(
     conn: &Connection,
     engine: &EngineConfig,
@@ -33,52 +27,32 @@ pub fn ingest(
     signals: &[Signal],
 ) -> StoreResult<IngestReport> {
     let now = Timestamp::now();
-    let mut report = IngestReport::default();
-    let mut touched: HashMap<&str, Touched> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
     let mut remember = conn.prepare_cached(REMEMBER)?;
-    for (index, signal) in signals.iter().enumerate() {
-        let fresh = remember.execute(params![project_id, signal.meeting_id, signal.id, now.0])?;
-        if fresh == 0 {
-            report.duplicates += 1;
-            continue;
-        }
-        report.accepted += 1;
-        let room = signal.meeting_id.as_str();
-        if !touched.contains_key(room) {
-            let meeting = Meeting::new(load_or_create(conn, project_id, room, now)?);
-            touched.insert(
-                room,
-                Touched {
-                    meeting,
-                    outcomes: Vec::new(),
-                },
-            );
-            order.push(room);
-        }
-        let entry = touched.get_mut(room).expect("inserted above");
-        let needed: Vec<String> = entry
-            .meeting
-            .needs(signal.kind.participant_id())
-            .map(str::to_owned)
-            .collect();
-        load_participants(conn, project_id, room, &mut entry.meeting, &needed)?;
-        let outcome = engine::apply(&mut entry.meeting, signal, now, engine)
-            .map_err(|conflict| StoreError::Conflict { index, conflict })?;
-        report.stale += usize::from(outcome.stale);
-        report.events += outcome.events.len();
-        entry.outcomes.push(outcome);
+    let mut fresh = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let new = remember.execute(params![project_id, signal.meeting_id, signal.id, now.0])?;
+        fresh.push(new > 0);
     }
+    let mut run = IngestRun::new(signals, &fresh, now, *engine);
+    for room in run.rooms() {
+        run.loaded_meeting(room, load_or_create(conn, project_id, room, now)?);
+    }
+    while let Advance::Need(keys) = run.advance()? {
+        run.loaded_participants(load_participants(conn, project_id, &keys)?);
+    }
+    let Finished {
+        mut report,
+        meetings,
+    } = run.finish();
     let targets = delivery::targets(conn, project_id)?;
-    for room in order {
-        let entry = &touched[room];
+    for touched in &meetings {
         report.messages += persist(
             conn,
             &targets,
             project_id,
-            room,
-            &entry.meeting,
-            &entry.outcomes,
+            touched.room_id,
+            &touched.meeting,
+            &touched.outcomes,
             now,
         )?;
     }
@@ -153,8 +127,16 @@ fn fire_room(
         return Ok(0);
     };
     let mut meeting = Meeting::new(state);
-    let needed: Vec<String> = meeting.needs(None).map(str::to_owned).collect();
-    load_participants(conn, project_id, room_id, &mut meeting, &needed)?;
+    let needed: Vec<ParticipantKey> = meeting
+        .needs(None)
+        .map(|id| ParticipantKey {
+            room_id: room_id.to_owned(),
+            participant_id: id.to_owned(),
+        })
+        .collect();
+    for (_, record) in load_participants(conn, project_id, &needed)? {
+        meeting.participants.insert(record.id.clone(), record);
+    }
     let outcome = engine::tick(&mut meeting, room_id, now);
     let emitted = outcome.events.len();
     persist_step(conn, project_id, room_id, &meeting, outcome, now)?;
@@ -196,31 +178,30 @@ fn load(conn: &Connection, project_id: &str, room_id: &str) -> StoreResult<Optio
 }
 
 /// Loads each named participant's latest record that the meeting does not hold yet.
+/// The latest record of each participant asked for that exists, with its meeting.
 fn load_participants(
     conn: &Connection,
     project_id: &str,
-    room_id: &str,
-    meeting: &mut Meeting,
-    ids: &[String],
-) -> StoreResult<()> {
+    keys: &[ParticipantKey],
+) -> StoreResult<Vec<(String, ParticipantState)>> {
     let mut latest = conn.prepare_cached(
         "SELECT doc FROM participants WHERE project_id = ?1 AND room_id = ?2 AND participant_id = ?3
          ORDER BY position DESC LIMIT 1",
     )?;
-    for id in ids {
-        if meeting.participants.contains_key(id) {
-            continue;
-        }
+    let mut found = Vec::new();
+    for key in keys {
         let doc: Option<String> = latest
-            .query_row(params![project_id, room_id, id], |row| row.get(0))
+            .query_row(params![project_id, key.room_id, key.participant_id], |row| {
+                row.get(0)
+            })
             .optional()?;
         if let Some(doc) = doc {
             let record: ParticipantState =
                 serde_json::from_str(&doc).map_err(|e| corrupt("participant", e))?;
-            meeting.participants.insert(id.clone(), record);
+            found.push((key.room_id.clone(), record));
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// A session's participants, in the order they first joined.
