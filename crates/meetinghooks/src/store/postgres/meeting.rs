@@ -13,6 +13,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::outbox::{Advance, Finished, IngestRun, ParticipantKey};
 use crate::store::panic::contain_async;
 use crate::store::{IngestReport, SessionRecord, StoreError};
 
@@ -33,7 +34,6 @@ async fn ingest_batch(
     project_id: &str,
     signals: &[Signal],
 ) -> PgResult<IngestReport> {
-    let mut report = IngestReport::default();
     // Which signals are new, in one statement for the whole batch. Ids remembered before ids
     // were per meeting (`room_id = ''`) stay duplicates in every meeting.
     let (rooms, ids): (Vec<&str>, Vec<&str>) = signals
@@ -56,62 +56,30 @@ async fn ingest_batch(
     let now = rows
         .first()
         .map_or_else(Timestamp::now, |row| Timestamp(row.get(2)));
-    let mut fresh: HashSet<(String, String)> =
+    let mut remembered: HashSet<(String, String)> =
         rows.iter().map(|row| (row.get(0), row.get(1))).collect();
-    let accepted: Vec<(usize, &Signal)> = signals
+    // The first of the batch's signals with an id in its meeting is the fresh one.
+    let fresh: Vec<bool> = signals
         .iter()
-        .enumerate()
-        .filter(|(_, s)| fresh.remove(&(s.meeting_id.clone(), s.id.clone())))
+        .map(|s| remembered.remove(&(s.meeting_id.clone(), s.id.clone())))
         .collect();
-    report.accepted = accepted.len();
-    report.duplicates = signals.len() - accepted.len();
-
-    let rooms: BTreeSet<&str> = accepted
-        .iter()
-        .map(|(_, s)| s.meeting_id.as_str())
-        .collect();
-    let mut meetings = lock_meetings(tx, project_id, &rooms, now).await?;
-    let wanted = accepted.iter().flat_map(|(_, signal)| {
-        let meeting = &meetings[signal.meeting_id.as_str()];
-        meeting
-            .needs(signal.kind.participant_id())
-            .map(|p| (signal.meeting_id.clone(), p.to_owned()))
-            .collect::<Vec<_>>()
-    });
-    let mut looked_up: HashSet<(String, String)> = wanted.collect();
-    preload_participants(tx, project_id, &looked_up, &mut meetings).await?;
-
-    let mut outcomes: HashMap<&str, Vec<Outcome>> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for (index, signal) in accepted {
-        let room = signal.meeting_id.as_str();
-        let meeting = meetings.get_mut(room).expect("locked above");
-        // Rarely, a step needs a record the preload could not foresee.
-        let missing: HashSet<(String, String)> = meeting
-            .needs(signal.kind.participant_id())
-            .map(|p| (room.to_owned(), p.to_owned()))
-            .filter(|key| !looked_up.contains(key))
-            .collect();
-        if !missing.is_empty() {
-            preload_participants(tx, project_id, &missing, &mut meetings).await?;
-            looked_up.extend(missing);
-        }
-        let meeting = meetings.get_mut(room).expect("locked above");
-        let outcome = engine::apply(meeting, signal, now, engine)
-            .map_err(|conflict| StoreError::Conflict { index, conflict })?;
-        report.stale += usize::from(outcome.stale);
-        report.events += outcome.events.len();
-        if !outcomes.contains_key(room) {
-            order.push(room);
-        }
-        outcomes.entry(room).or_default().push(outcome);
+    let mut run = IngestRun::new(signals, &fresh, now, *engine);
+    for (room, state) in lock_meetings(tx, project_id, &run.rooms(), now).await? {
+        run.loaded_meeting(&room, state);
     }
-    let steps: Vec<Step<'_>> = order
+    while let Advance::Need(keys) = run.advance()? {
+        run.loaded_participants(load_participants(tx, project_id, &keys).await?);
+    }
+    let Finished {
+        mut report,
+        meetings,
+    } = run.finish();
+    let steps: Vec<Step<'_>> = meetings
         .iter()
-        .map(|room| Step {
-            room_id: room,
-            meeting: &meetings[*room],
-            outcomes: &outcomes[*room],
+        .map(|touched| Step {
+            room_id: touched.room_id,
+            meeting: &touched.meeting,
+            outcomes: &touched.outcomes,
         })
         .collect();
     report.messages = persist(tx, project_id, &steps, now).await?;
@@ -125,9 +93,9 @@ async fn lock_meetings(
     project_id: &str,
     rooms: &BTreeSet<&str>,
     now: Timestamp,
-) -> PgResult<HashMap<String, Meeting>> {
+) -> PgResult<Vec<(String, MeetingState)>> {
     if rooms.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     }
     let rooms: Vec<&str> = rooms.iter().copied().collect();
     // A signal for an unknown meeting creates its room: the platform decides which meetings
@@ -149,23 +117,23 @@ async fn lock_meetings(
     tx.query(&lock, &[&project_id, &rooms])
         .await?
         .iter()
-        .map(|row| Ok((row.get(0), Meeting::new(parse_state(row.get(1))?))))
+        .map(|row| Ok((row.get(0), parse_state(row.get(1))?)))
         .collect()
 }
 
 /// Loads the latest record of each (meeting, participant) named, in one statement.
-async fn preload_participants(
+/// The latest record of each participant asked for that exists, with its meeting.
+async fn load_participants(
     tx: &Transaction<'_>,
     project_id: &str,
-    wanted: &HashSet<(String, String)>,
-    meetings: &mut HashMap<String, Meeting>,
-) -> PgResult<()> {
-    if wanted.is_empty() {
-        return Ok(());
+    keys: &[ParticipantKey],
+) -> PgResult<Vec<(String, ParticipantState)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let (rooms, ids): (Vec<&str>, Vec<&str>) = wanted
+    let (rooms, ids): (Vec<&str>, Vec<&str>) = keys
         .iter()
-        .map(|(room, id)| (room.as_str(), id.as_str()))
+        .map(|k| (k.room_id.as_str(), k.participant_id.as_str()))
         .unzip();
     let latest = tx
         .prepare_cached(
@@ -177,18 +145,13 @@ async fn preload_participants(
              ORDER BY p.room_id, p.participant_id, p.position DESC",
         )
         .await?;
+    let mut found = Vec::new();
     for row in tx.query(&latest, &[&project_id, &rooms, &ids]).await? {
-        let room: &str = row.get(0);
         let record: ParticipantState =
             serde_json::from_str(row.get(1)).map_err(|e| corrupt("participant", e))?;
-        if let Some(meeting) = meetings.get_mut(room) {
-            meeting
-                .participants
-                .entry(record.id.clone())
-                .or_insert(record);
-        }
+        found.push((row.get(0), record));
     }
-    Ok(())
+    Ok(found)
 }
 
 pub async fn end_session(
@@ -278,19 +241,22 @@ async fn tick(
     state: &str,
     now: Timestamp,
 ) -> PgResult<usize> {
-    let meeting = Meeting::new(parse_state(state)?);
-    let wanted: HashSet<(String, String)> = meeting
+    let mut meeting = Meeting::new(parse_state(state)?);
+    let wanted: Vec<ParticipantKey> = meeting
         .needs(None)
-        .map(|p| (room_id.to_owned(), p.to_owned()))
+        .map(|id| ParticipantKey {
+            room_id: room_id.to_owned(),
+            participant_id: id.to_owned(),
+        })
         .collect();
-    let mut meetings = HashMap::from([(room_id.to_owned(), meeting)]);
-    preload_participants(tx, project_id, &wanted, &mut meetings).await?;
-    let meeting = meetings.get_mut(room_id).expect("inserted above");
-    let outcome = engine::tick(meeting, room_id, now);
+    for (_, record) in load_participants(tx, project_id, &wanted).await? {
+        meeting.participants.insert(record.id.clone(), record);
+    }
+    let outcome = engine::tick(&mut meeting, room_id, now);
     let emitted = outcome.events.len();
     let step = Step {
         room_id,
-        meeting,
+        meeting: &meeting,
         outcomes: &[outcome],
     };
     persist(tx, project_id, &[step], now).await?;

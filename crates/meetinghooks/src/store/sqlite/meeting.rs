@@ -191,9 +191,10 @@ fn load_participants(
     let mut found = Vec::new();
     for key in keys {
         let doc: Option<String> = latest
-            .query_row(params![project_id, key.room_id, key.participant_id], |row| {
-                row.get(0)
-            })
+            .query_row(
+                params![project_id, key.room_id, key.participant_id],
+                |row| row.get(0),
+            )
             .optional()?;
         if let Some(doc) = doc {
             let record: ParticipantState =
