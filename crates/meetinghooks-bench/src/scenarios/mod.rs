@@ -26,6 +26,13 @@ pub struct Bench {
     ceiling: Option<f64>,
 }
 
+/// What one run through meetinghooks measured.
+pub struct Measured {
+    pub figures: Figures,
+    /// The highest peak RSS of a node, in MiB.
+    pub peak_rss_mib: f64,
+}
+
 const BATCH: usize = 100;
 const CONCURRENCY: usize = 8;
 
@@ -84,7 +91,7 @@ impl Bench {
         ordering: &str,
         signals: usize,
         meetings: usize,
-    ) -> anyhow::Result<(Figures, f64)> {
+    ) -> anyhow::Result<Measured> {
         let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
         let database = sqlite_url(dir.path());
         self.through_nodes(run, &database, 1, paths, ordering, signals, meetings)
@@ -93,7 +100,7 @@ impl Bench {
 
     /// Sends joins through `nodes` meetinghooks processes that share `database_url` to `paths`
     /// on one receiver, the ingest requests round-robin over the nodes, and waits for the
-    /// webhooks. Returns the figures and the highest peak RSS of a node.
+    /// webhooks.
     #[allow(clippy::too_many_arguments)] // the load's shape, plus where it runs
     pub async fn through_nodes(
         &self,
@@ -104,7 +111,7 @@ impl Bench {
         ordering: &str,
         signals: usize,
         meetings: usize,
-    ) -> anyhow::Result<(Figures, f64)> {
+    ) -> anyhow::Result<Measured> {
         let receiver = Receiver::start().await?;
         let urls: Vec<String> = paths
             .iter()
@@ -139,8 +146,10 @@ impl Bench {
         );
         let expected = expected(paths.iter().filter(|p| !p.starts_with("/hole")), &ids);
         wait_for(&receiver, expected.len(), Duration::from_secs(30)).await;
-        let rss = servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max);
-        Ok((figures(&sent, &receiver.arrivals(), &expected, None), rss))
+        Ok(Measured {
+            figures: figures(&sent, &receiver.arrivals(), &expected, None),
+            peak_rss_mib: servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max),
+        })
     }
 
     /// The same load through the no-durability forwarder.

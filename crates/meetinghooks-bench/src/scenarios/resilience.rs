@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{expected, wait_for, Bench, BATCH, CONCURRENCY};
+use super::{expected, wait_for, Bench, Measured, BATCH, CONCURRENCY};
 use crate::load::{blast, participants, SendLog};
 use crate::receiver::Receiver;
 use crate::server::{create_endpoints, db_bytes, free_addr, Server};
@@ -32,11 +32,11 @@ impl Bench {
         with_holes.extend((0..10).map(|i| format!("/hole{i}")));
         let mut without_holes = healthy.clone();
         without_holes.extend((90..100).map(|i| format!("/ep{i}")));
-        let (base, _) = self
+        let Measured { figures: base, .. } = self
             .through_meetinghooks("isoa", &without_holes, "meeting", signals, 30)
             .await?;
         // Only the 90 shared endpoints count in the baseline too.
-        let (holes, _) = self
+        let Measured { figures: holes, .. } = self
             .through_meetinghooks("isob", &with_holes, "meeting", signals, 30)
             .await?;
         let base_healthy = base.per_second * 90.0 / 100.0;
@@ -220,7 +220,7 @@ impl Bench {
     /// CI's check: 1,000 signals, nothing missing, no timing asserted.
     pub async fn smoke(&mut self) -> anyhow::Result<bool> {
         let paths = vec!["/ep0".to_owned()];
-        let (ours, _) = self
+        let Measured { figures: ours, .. } = self
             .through_meetinghooks("smoke", &paths, "meeting", 1000, 10)
             .await?;
         self.missing_rows("smoke (1000 joins)", &ours);

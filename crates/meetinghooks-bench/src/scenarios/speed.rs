@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{expected_from, wait_for, Bench};
+use super::{expected_from, wait_for, Bench, Measured};
 use crate::forwarder::Forwarder;
 use crate::load::paced;
 use crate::receiver::Receiver;
@@ -13,7 +13,10 @@ impl Bench {
     pub async fn throughput(&mut self) -> anyhow::Result<()> {
         let n = self.n(100_000);
         let paths = vec!["/ep0".to_owned()];
-        let (ours, rss) = self
+        let Measured {
+            figures: ours,
+            peak_rss_mib: rss,
+        } = self
             .through_meetinghooks("tp", &paths, "meeting", n, 1000)
             .await?;
         let ceiling = self.through_ceiling("tpc", &paths, n, 1000).await?;
@@ -64,7 +67,7 @@ impl Bench {
             )
             .await?;
             let run = format!("lat{rate}");
-            let (sent, count) = paced(
+            let sent = paced(
                 &self.client,
                 &server.url("/v1/signals"),
                 &run,
@@ -74,13 +77,13 @@ impl Bench {
             )
             .await?;
             let expected = expected_from(&sent, "/ep0");
-            wait_for(&receiver, count, Duration::from_secs(30)).await;
+            wait_for(&receiver, sent.len(), Duration::from_secs(30)).await;
             let ours = figures(&sent, &receiver.arrivals(), &expected, None);
             drop(server);
 
             let receiver = Receiver::start().await?;
             let forwarder = Forwarder::start(vec![format!("http://{}/ep0", receiver.addr)]).await?;
-            let (sent, count) = paced(
+            let sent = paced(
                 &self.client,
                 &format!("http://{}/v1/signals", forwarder.addr),
                 &format!("{run}c"),
@@ -90,7 +93,7 @@ impl Bench {
             )
             .await?;
             let expected_c = expected_from(&sent, "/ep0");
-            wait_for(&receiver, count, Duration::from_secs(30)).await;
+            wait_for(&receiver, sent.len(), Duration::from_secs(30)).await;
             let ceiling = figures(&sent, &receiver.arrivals(), &expected_c, None);
 
             let name = format!("latency {rate}/s for {seconds} s");
@@ -123,7 +126,10 @@ impl Bench {
         for (endpoints, events) in [(100usize, 200usize), (1000, 20)] {
             let events = self.n(events);
             let paths: Vec<String> = (0..endpoints).map(|i| format!("/ep{i}")).collect();
-            let (ours, rss) = self
+            let Measured {
+                figures: ours,
+                peak_rss_mib: rss,
+            } = self
                 .through_meetinghooks(&format!("fan{endpoints}"), &paths, "none", events, 10)
                 .await?;
             let ceiling = self
