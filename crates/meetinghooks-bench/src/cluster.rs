@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use crate::postgres::Postgres;
-use crate::scenarios::Bench;
+use crate::scenarios::{Bench, Measured};
 use crate::server::sqlite_url;
 use crate::stats::Figures;
 
@@ -40,7 +40,9 @@ impl Bench {
         let load = format!("{signals} joins, {meetings} meetings");
 
         let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
-        let (sqlite, _) = self
+        let Measured {
+            figures: sqlite, ..
+        } = self
             .through_nodes(
                 "clsq",
                 &sqlite_url(dir.path()),
@@ -89,7 +91,7 @@ impl Bench {
             if let Err(e) = postgres.drop_database(&database.name).await {
                 eprintln!("  could not drop {}: {e:#}", database.name);
             }
-            let (figures, _) = outcome.with_context(|| format!("cluster, {config}"))?;
+            let Measured { figures, .. } = outcome.with_context(|| format!("cluster, {config}"))?;
             progress(&config, &figures);
             let ratio = figures.per_second / sqlite.per_second;
             let name = format!("cluster: {config} ({load})");

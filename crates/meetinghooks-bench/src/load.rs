@@ -95,7 +95,7 @@ pub async fn paced(
     meetings: usize,
     rate: usize,
     duration: Duration,
-) -> anyhow::Result<(SendLog, usize)> {
+) -> anyhow::Result<SendLog> {
     let per_tick = (rate / 1000).max(1);
     let ticks = duration.as_millis() as usize * rate.min(1000) / 1000;
     let step = Duration::from_micros(1_000_000 * per_tick as u64 / rate as u64);
@@ -122,6 +122,5 @@ pub async fn paced(
     while let Some(done) = tasks.join_next().await {
         check(done?)?;
     }
-    let count = sent.len();
-    Ok((sent, count))
+    Ok(sent)
 }

@@ -130,7 +130,11 @@ impl Cli {
                 for warning in warnings {
                     eprintln!("warning: {warning}");
                 }
-                let database = describe_database(&config, create_database)?;
+                let missing = match create_database {
+                    true => MissingDatabase::Create,
+                    false => MissingDatabase::Refuse,
+                };
+                let database = describe_database(&config, missing)?;
                 let store = crate::app::open_store(&config).await?;
                 let key = generate_api_key();
                 let project = store
@@ -161,8 +165,16 @@ impl Cli {
     }
 }
 
+/// What `project create` does when its SQLite file does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MissingDatabase {
+    Refuse,
+    /// `--create-database`: start a new one.
+    Create,
+}
+
 /// Names the database `project create` writes to, refusing to create a SQLite file silently.
-fn describe_database(config: &Config, create: bool) -> anyhow::Result<String> {
+fn describe_database(config: &Config, missing: MissingDatabase) -> anyhow::Result<String> {
     let Some(path) = config.database_url.strip_prefix("sqlite://") else {
         return Ok(config.redacted_database_url());
     };
@@ -171,7 +183,7 @@ fn describe_database(config: &Config, create: bool) -> anyhow::Result<String> {
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string();
-    if !path.exists() && !create {
+    if !path.exists() && missing == MissingDatabase::Refuse {
         anyhow::bail!(
             "no database at {shown}: run this from the folder where `meetinghooks serve` runs, \
              with the same --config, or pass --create-database to start a new one"

@@ -143,8 +143,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         outln!(
             "meeting {meeting_id}: {sent} signals sent; the server emitted {at_ingest} events at ingest"
         );
-        let dropped = args.drops.min(args.participants) > 0;
-        let (events, ended) = wait_for_end(&api, &meeting_id, args.wait, dropped).await?;
+        let awaited = match args.drops.min(args.participants) {
+            0 => EndAwaited::SessionEnded,
+            _ => EndAwaited::ReconnectGrace,
+        };
+        let Waited { events, ended } = wait_for_end(&api, &meeting_id, args.wait, awaited).await?;
         let later = events.len().saturating_sub(at_ingest);
         let mut summary = format!("meeting {meeting_id}: {} events in all", events.len());
         if later > 0 {
@@ -203,14 +206,29 @@ async fn meeting_events(api: &ApiClient, meeting_id: &str) -> anyhow::Result<Vec
     }
 }
 
+/// What ends the simulated session, named in the progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndAwaited {
+    /// Participants dropped: the session ends when their reconnect grace runs out.
+    ReconnectGrace,
+    SessionEnded,
+}
+
+/// The meeting's events once the wait is over.
+struct Waited {
+    events: Vec<ListedEvent>,
+    /// Whether the session ended within the wait.
+    ended: bool,
+}
+
 /// Polls the event log until the meeting's session has ended or `wait` runs out, saying on
-/// stderr every few seconds how long it has waited. Returns the events and whether it ended.
+/// stderr every few seconds how long it has waited.
 async fn wait_for_end(
     api: &ApiClient,
     meeting_id: &str,
     wait: Duration,
-    dropped: bool,
-) -> anyhow::Result<(Vec<ListedEvent>, bool)> {
+    awaited: EndAwaited,
+) -> anyhow::Result<Waited> {
     let started = tokio::time::Instant::now();
     let deadline = started + wait;
     let mut next_progress = started + PROGRESS_EVERY;
@@ -219,14 +237,15 @@ async fn wait_for_end(
         let ended = events.iter().any(|e| e.webhook_type == "session-ended");
         let now = tokio::time::Instant::now();
         if ended || now >= deadline {
-            return Ok((events, ended));
+            return Ok(Waited { events, ended });
         }
         if now >= next_progress {
             let waited = (now - started).as_secs();
-            if dropped {
-                eprintln!("  waiting for the reconnect grace (10 s by default): {waited} s…");
-            } else {
-                eprintln!("  waiting for session-ended: {waited} s…");
+            match awaited {
+                EndAwaited::ReconnectGrace => {
+                    eprintln!("  waiting for the reconnect grace (10 s by default): {waited} s…")
+                }
+                EndAwaited::SessionEnded => eprintln!("  waiting for session-ended: {waited} s…"),
             }
             next_progress += PROGRESS_EVERY;
         }

@@ -1,5 +1,5 @@
-//! The dispatcher: leases due messages in batches, sends them with per-endpoint and global
-//! limits, and writes outcomes back in batches.
+//! The dispatcher: leases due messages in batches and sends them with per-endpoint and global
+//! limits; `writer` records their outcomes in batches, `resend` sends one message on request.
 //!
 //! Fairness comes from leasing per endpoint: each round asks the store for at most as many due
 //! messages as an endpoint has free slots (and rate-limit tokens), so a slow or black-holed
@@ -10,26 +10,29 @@ mod decide;
 pub mod failure_log;
 mod lanes;
 pub mod rate;
+mod resend;
 pub mod schedule;
 pub mod ssrf;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::ChangeFeed;
-use crate::store::{AttemptOutcome, AttemptRecord, LeaseRequest, Leased, Store, StoreError};
+use crate::store::{LeaseRequest, Leased, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
 use lanes::{refresh_lanes, Lane, NextDue, Orphans};
 use rate::{Allowance, RateLimits};
 use schedule::saturating_millis;
 use ssrf::SsrfPolicy;
+use writer::{PromoteBy, ToWriter};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -52,40 +55,6 @@ pub struct DeliveryConfig {
 
 /// Longest idle sleep: due times and rate-limit tokens are looked at again at least this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-const OUTCOME_BATCH: usize = 1024;
-
-enum ToWriter {
-    // Boxed: an outcome is large, a flush request small.
-    Outcome(Box<AttemptOutcome>, PromoteBy),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Whether writing outcomes calls for a reload of the endpoints (one was disabled, or the
-/// store was in trouble).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Done,
-    Reload,
-}
-
-/// How the next message of a queue an outcome frees is handed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PromoteBy {
-    /// Leased in the outcome's transaction and sent at once.
-    Lease,
-    /// Made due now; the leasing round sends it, taking a rate-limit token.
-    Round,
-}
-
-impl PromoteBy {
-    /// A rate-limited endpoint's next message must pass the leasing round, which takes tokens.
-    fn for_endpoint(endpoint: &Endpoint) -> Self {
-        match endpoint.rate_limit {
-            Some(_) => PromoteBy::Round,
-            None => PromoteBy::Lease,
-        }
-    }
-}
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -218,11 +187,14 @@ impl Dispatcher {
             while let Ok(batch) = promoted.try_recv() {
                 self.send_promoted(&lanes, batch, &mut orphans);
             }
-            let (leased_any, sleep) = match self.lease_round(&mut lanes).await {
-                Ok(result) => result,
+            let RoundResult { leased_any, sleep } = match self.lease_round(&mut lanes).await {
+                Ok(round) => round,
                 Err(e) => {
                     tracing::warn!(error = %e, "leasing failed");
-                    (false, IDLE_POLL)
+                    RoundResult {
+                        leased_any: false,
+                        sleep: IDLE_POLL,
+                    }
                 }
             };
             if leased_any {
@@ -277,11 +249,11 @@ impl Dispatcher {
         }
     }
 
-    /// One leasing round. Returns whether anything was leased, and how long to sleep otherwise.
+    /// One leasing round.
     async fn lease_round(
         &self,
         lanes: &mut HashMap<String, Lane>,
-    ) -> Result<(bool, Duration), StoreError> {
+    ) -> Result<RoundResult, StoreError> {
         let now = Timestamp::now();
         let clock = Instant::now();
         let mut global_free = self
@@ -338,7 +310,10 @@ impl Dispatcher {
             }
         }
         if requests.is_empty() {
-            return Ok((false, sleep));
+            return Ok(RoundResult {
+                leased_any: false,
+                sleep,
+            });
         }
         let lease_until = now.plus_millis(saturating_millis(self.lease_duration()));
         let batch = self.store.lease(requests, now, lease_until).await?;
@@ -360,7 +335,7 @@ impl Dispatcher {
                 .take(&endpoint.id, endpoint.rate_limit, 1, clock);
             self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased);
         }
-        Ok((leased_any, sleep))
+        Ok(RoundResult { leased_any, sleep })
     }
 
     fn lease_duration(&self) -> Duration {
@@ -400,191 +375,14 @@ impl Dispatcher {
         tokio::spawn(async move {
             let attempt = attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
             let outcome = decide(&config, &endpoint, &leased, &attempt);
-            let _ = to_writer.send(ToWriter::Outcome(Box::new(outcome), promote));
+            let _ = to_writer.send(ToWriter::Outcome {
+                outcome: Box::new(outcome),
+                promote,
+            });
             lane_in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
             global.fetch_sub(1, AtomicOrdering::AcqRel);
             capacity.notify_one();
         });
-    }
-
-    /// Writes outcomes in batches; every waiting outcome shares one transaction (two when the
-    /// batch holds outcomes of rate-limited endpoints, whose next messages are not leased).
-    async fn write_outcomes(self: Arc<Self>, mut input: mpsc::UnboundedReceiver<ToWriter>) {
-        let mut flushes = Vec::new();
-        let mut by_lease = Vec::new();
-        let mut by_round = Vec::new();
-        while let Some(first) = input.recv().await {
-            let mut next = Some(first);
-            while let Some(item) = next.take() {
-                match item {
-                    ToWriter::Outcome(o, PromoteBy::Lease) => by_lease.push(*o),
-                    ToWriter::Outcome(o, PromoteBy::Round) => by_round.push(*o),
-                    ToWriter::Flush(done) => flushes.push(done),
-                }
-                if by_lease.len() + by_round.len() < OUTCOME_BATCH {
-                    next = input.try_recv().ok();
-                }
-            }
-            if !by_lease.is_empty() || !by_round.is_empty() {
-                let mut reload = false;
-                for (batch, promote) in [
-                    (&mut by_lease, PromoteBy::Lease),
-                    (&mut by_round, PromoteBy::Round),
-                ] {
-                    if !batch.is_empty() {
-                        reload |= self.record_batch(batch, promote).await == Written::Reload;
-                        batch.clear();
-                    }
-                }
-                if reload {
-                    self.endpoints_changed.store(true, AtomicOrdering::Release);
-                }
-            }
-            for done in flushes.drain(..) {
-                let _ = done.send(());
-            }
-        }
-    }
-
-    /// Writes one batch of outcomes, retrying while the leases last.
-    async fn record_batch(&self, batch: &[AttemptOutcome], promote: PromoteBy) -> Written {
-        let auto_disable = saturating_millis(self.config.auto_disable_after);
-        // Until it is written, the message stays leased and is retried after the lease,
-        // so a failed write delays but never loses.
-        let mut tries = 0;
-        let first_try = Instant::now();
-        loop {
-            // While running, a meeting's next message is leased in the same transaction and
-            // handed straight to the sender; from now, however long the retries took.
-            let lease_until = (promote == PromoteBy::Lease
-                && !self.stopping.load(AtomicOrdering::Acquire))
-            .then(|| Timestamp::now().plus_millis(saturating_millis(self.lease_duration())));
-            let e = match self
-                .store
-                .record_outcomes(batch.to_vec(), auto_disable, lease_until)
-                .await
-            {
-                Ok(recorded) => {
-                    self.failure_log().report(batch, &recorded.disabled);
-                    if !recorded.promoted.is_empty() {
-                        let _ = self.promoted.send(recorded.promoted);
-                    }
-                    return if recorded.disabled.is_empty() && tries == 0 {
-                        Written::Done
-                    } else {
-                        Written::Reload
-                    };
-                }
-                Err(e) => e,
-            };
-            tries += 1;
-            tracing::warn!(error = %e, tries, "writing outcomes failed");
-            // On the way down, the messages stay leased and are delivered again after the
-            // restart. Running, keep trying until the leases are over: after that the outcomes
-            // no longer count, and the messages are delivered again.
-            let leases_over = first_try.elapsed() > self.lease_duration();
-            if (self.stopping.load(AtomicOrdering::Acquire) && tries >= 3) || leases_over {
-                if leases_over {
-                    tracing::error!(
-                        outcomes = batch.len(),
-                        "outcomes could not be written within a lease; their messages will be \
-                         delivered again"
-                    );
-                }
-                return Written::Reload;
-            }
-            tokio::time::sleep(Duration::from_millis((100 * tries).min(5_000))).await;
-        }
-    }
-
-    /// Waits for in-flight attempts (up to the shutdown grace), then flushes their outcomes.
-    async fn drain(&self) {
-        let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
-        while self.in_flight.load(AtomicOrdering::Acquire) > 0 {
-            if tokio::time::timeout_at(deadline, self.capacity.notified())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    in_flight = self.in_flight.load(AtomicOrdering::Acquire),
-                    "shutdown grace over; unfinished attempts stay leased and are retried"
-                );
-                break;
-            }
-        }
-        let (done, flushed) = oneshot::channel();
-        if self.to_writer.send(ToWriter::Flush(done)).is_ok() {
-            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), flushed).await;
-        }
-    }
-
-    /// A manual resend: one attempt now with the same webhook-id, recorded like any other.
-    /// It runs in its own task, so a caller that goes away cannot strand the lease.
-    pub async fn resend(
-        self: &Arc<Self>,
-        project_id: &str,
-        message_id: &str,
-    ) -> Result<AttemptRecord, StoreError> {
-        let (this, project_id, message_id) =
-            (self.clone(), project_id.to_owned(), message_id.to_owned());
-        tokio::spawn(async move { this.resend_now(&project_id, &message_id).await })
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
-    }
-
-    async fn resend_now(
-        &self,
-        project_id: &str,
-        message_id: &str,
-    ) -> Result<AttemptRecord, StoreError> {
-        let endpoint_of = self
-            .store
-            .message(project_id, message_id)
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        let endpoint = self
-            .store
-            .endpoint(project_id, &endpoint_of.endpoint_id)
-            .await?
-            .ok_or(StoreError::NotFound("endpoint"))?;
-        // A resend is a send like any other: it waits for its rate-limit token.
-        let wait = self
-            .rate_limits
-            .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
-        tokio::time::sleep(wait).await;
-        let lease_until = Timestamp::now().plus_millis(saturating_millis(self.lease_duration()));
-        let leased = self
-            .store
-            .lease_for_resend(project_id, message_id, lease_until)
-            .await?;
-        let attempt = attempt::send(
-            &self.client,
-            &self.policy,
-            &endpoint,
-            &leased,
-            self.timeout_for(&endpoint),
-        )
-        .await;
-        let outcome = decide(&self.config, &endpoint, &leased, &attempt);
-        let record = AttemptRecord {
-            id: 0,
-            attempted_at: outcome.attempted_at,
-            duration_ms: outcome.duration_ms,
-            status_code: outcome.status_code,
-            error_kind: outcome.error_kind.map(str::to_owned),
-            response_body: outcome.response_body.clone(),
-        };
-        let outcomes = vec![outcome];
-        let recorded = self
-            .store
-            .record_outcomes(
-                outcomes.clone(),
-                saturating_millis(self.config.auto_disable_after),
-                None,
-            )
-            .await?;
-        self.failure_log().report(&outcomes, &recorded.disabled);
-        Ok(record)
     }
 
     fn failure_log(&self) -> std::sync::MutexGuard<'_, FailureLog> {
@@ -593,6 +391,13 @@ impl Dispatcher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// What a leasing round did.
+struct RoundResult {
+    leased_any: bool,
+    /// How long to sleep when nothing was leased.
+    sleep: Duration,
 }
 
 /// How long from `now` until `due`; zero when it is past.

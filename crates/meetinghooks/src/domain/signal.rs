@@ -206,7 +206,7 @@ fn unknown_type(given: &str) -> String {
 
 /// True for an absolute `http`/`https` URL with a host.
 pub fn is_http_url(text: &str) -> bool {
-    match reqwest::Url::parse(text) {
+    match url::Url::parse(text) {
         Ok(url) => matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
         Err(_) => false,
     }

@@ -125,6 +125,7 @@ async fn a_changed_room_webhook_gets_the_next_delivery() {
 /// Node A is a store with no dispatcher; node B, idle, with its safety nets off, must hear
 /// A's commits through LISTEN/NOTIFY and deliver them at once.
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn an_idle_node_delivers_work_another_node_committed() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;

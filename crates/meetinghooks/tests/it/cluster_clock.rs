@@ -67,6 +67,7 @@ fn serve(dir: &std::path::Path, database_url: &str, skew_ms: i64) -> Binary {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn a_fast_clock_cannot_take_over_a_live_lease() {
     let Some(database_url) = fresh_postgres_database().await else {
         return;

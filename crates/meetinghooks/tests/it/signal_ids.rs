@@ -117,6 +117,7 @@ async fn sqlite_ids_from_before_the_upgrade_stay_duplicates() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn postgres_ids_from_before_the_upgrade_stay_duplicates() {
     let Some(url) = fresh_postgres_database().await else {
         return;

@@ -32,20 +32,20 @@ pub struct EndpointInput {
     #[schema(value_type = Option<OrderingView>)]
     pub(super) ordering: Option<String>,
     /// Deliveries per second, 1-100000; `null` for none.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
-    pub(super) rate_limit: Option<Option<u32>>,
+    pub(super) rate_limit: Nullable<u32>,
     /// At most 20 extra request headers.
     pub(super) headers: Option<BTreeMap<String, String>>,
     pub(super) disabled: Option<bool>,
     /// Seconds before each attempt; `null` restores the global schedule.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<Vec<f64>>)]
-    pub(super) retry_schedule: Option<Option<Vec<f64>>>,
+    pub(super) retry_schedule: Nullable<Vec<f64>>,
     /// 1-30; `null` restores the global timeout.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
-    pub(super) timeout_seconds: Option<Option<u64>>,
+    pub(super) timeout_seconds: Nullable<u64>,
 }
 
 impl EndpointInput {
@@ -66,18 +66,46 @@ impl EndpointInput {
             && description.is_none()
             && events.is_none()
             && ordering.is_none()
-            && rate_limit.is_none()
+            && rate_limit.is_absent()
             && headers.is_none()
-            && retry_schedule.is_none()
-            && timeout_seconds.is_none()
+            && retry_schedule.is_absent()
+            && timeout_seconds.is_absent()
     }
 }
 
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
+/// A field of the body that may be left out, set to `null` (back to the global default) or
+/// given a value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Nullable<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<T> Nullable<T> {
+    fn is_absent(&self) -> bool {
+        matches!(self, Nullable::Absent)
+    }
+
+    /// Left out keeps the stored setting; `null` clears it.
+    fn into_change(self) -> Change<Option<T>> {
+        match self {
+            Nullable::Absent => Change::Keep,
+            Nullable::Null => Change::Set(None),
+            Nullable::Value(value) => Change::Set(Some(value)),
+        }
+    }
+}
+
+// Only called for a field that is present (`#[serde(default)]` makes a missing one `Absent`).
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            None => Nullable::Null,
+            Some(value) => Nullable::Value(value),
+        })
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -101,7 +129,7 @@ impl EndpointInput {
     ) -> Result<EndpointPatch, ApiError> {
         let mut patch = EndpointPatch::at(now);
         if let Some(url) = self.url {
-            let parsed = reqwest::Url::parse(&url)
+            let parsed = url::Url::parse(&url)
                 .ok()
                 .filter(|_| url.len() <= MAX_URL_LEN)
                 .ok_or_else(|| {
@@ -137,7 +165,7 @@ impl EndpointInput {
                     .ok_or_else(|| invalid("ordering must be \"meeting\" or \"none\""))?,
             );
         }
-        if let Some(rate_limit) = self.rate_limit {
+        if let Change::Set(rate_limit) = self.rate_limit.into_change() {
             if rate_limit.is_some_and(|r| !(1..=100_000).contains(&r)) {
                 return Err(invalid("rateLimit must be 1-100000 per second"));
             }
@@ -152,7 +180,7 @@ impl EndpointInput {
             }
             patch.headers = Change::Set(headers);
         }
-        if let Some(schedule) = self.retry_schedule {
+        if let Change::Set(schedule) = self.retry_schedule.into_change() {
             if let Some(delays) = &schedule {
                 let valid = !delays.is_empty()
                     && delays.len() <= MAX_SCHEDULE
@@ -168,7 +196,7 @@ impl EndpointInput {
             patch.retry_schedule =
                 Change::Set(schedule.map(|d| d.into_iter().map(|s| (s * 1000.0) as u64).collect()));
         }
-        if let Some(timeout) = self.timeout_seconds {
+        if let Change::Set(timeout) = self.timeout_seconds.into_change() {
             if timeout.is_some_and(|t| !(1..=30).contains(&t)) {
                 return Err(invalid("timeoutSeconds must be 1-30"));
             }
@@ -180,5 +208,33 @@ impl EndpointInput {
             Some(false) => EnabledChange::Enable,
         };
         Ok(patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate_limit(body: &str) -> Nullable<u32> {
+        serde_json::from_str::<EndpointInput>(body)
+            .expect("valid body")
+            .rate_limit
+    }
+
+    #[test]
+    fn a_left_out_field_keeps_null_clears_a_value_sets() {
+        assert_eq!(rate_limit("{}"), Nullable::Absent);
+        assert_eq!(rate_limit(r#"{"rateLimit":null}"#), Nullable::Null);
+        assert_eq!(rate_limit(r#"{"rateLimit":7}"#), Nullable::Value(7));
+        assert_eq!(rate_limit("{}").into_change(), Change::Keep);
+        assert_eq!(
+            rate_limit(r#"{"rateLimit":null}"#).into_change(),
+            Change::Set(None)
+        );
+        assert_eq!(
+            rate_limit(r#"{"rateLimit":7}"#).into_change(),
+            Change::Set(Some(7))
+        );
+        assert!(serde_json::from_str::<EndpointInput>(r#"{"rateLimit":"x"}"#).is_err());
     }
 }

@@ -94,7 +94,10 @@ pub async fn create(
     };
     patch.apply(&mut endpoint);
     let endpoint = state.store.create_endpoint(endpoint).await?;
-    Ok((StatusCode::CREATED, Json(EndpointView::of(endpoint, true))))
+    Ok((
+        StatusCode::CREATED,
+        Json(EndpointView::with_secret(endpoint)),
+    ))
 }
 
 /// Lists webhook endpoints
@@ -130,7 +133,7 @@ pub async fn list(
     let data: Vec<EndpointView> = endpoints
         .into_iter()
         .filter(|e| kind.is_none_or(|k| EndpointKind::of(e) == k))
-        .map(|e| EndpointView::of(e, false))
+        .map(EndpointView::of)
         .collect();
     Ok(Json(EndpointList { data }))
 }
@@ -163,7 +166,6 @@ pub async fn get(
 ) -> ApiResult<Json<EndpointView>> {
     Ok(Json(EndpointView::of(
         load(&state, &project.id, &id).await?,
-        false,
     )))
 }
 
@@ -202,7 +204,7 @@ pub async fn update(
     let patch = input.into_patch(state.dispatcher.policy(), Timestamp::now())?;
     // The store applies the patch to the row as it is then, so nothing read here is written back.
     let endpoint = state.store.update_endpoint(&project.id, &id, patch).await?;
-    Ok(Json(EndpointView::of(endpoint, false)))
+    Ok(Json(EndpointView::of(endpoint)))
 }
 
 /// Deletes a webhook endpoint

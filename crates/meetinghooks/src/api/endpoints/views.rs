@@ -83,9 +83,10 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
-    pub(super) fn of(e: Endpoint, with_secret: bool) -> Self {
+    /// The endpoint as listed and read: without its secret.
+    pub(super) fn of(e: Endpoint) -> Self {
         EndpointView {
-            secret: with_secret.then(|| e.secret.clone()),
+            secret: None,
             kind: EndpointKind::of(&e),
             room_id: e.room_id,
             id: e.id,
@@ -104,6 +105,15 @@ impl EndpointView {
             last_success_at: e.last_success_at.map(Timestamp::to_rfc3339),
             created_at: e.created_at.to_rfc3339(),
             updated_at: e.updated_at.to_rfc3339(),
+        }
+    }
+
+    /// The endpoint as created: the one answer that carries its secret.
+    pub(super) fn with_secret(e: Endpoint) -> Self {
+        let secret = e.secret.clone();
+        EndpointView {
+            secret: Some(secret),
+            ..EndpointView::of(e)
         }
     }
 }

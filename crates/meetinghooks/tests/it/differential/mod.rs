@@ -459,6 +459,7 @@ fn sqlite_agrees_with_the_model() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 fn postgres_agrees_with_the_model() {
     if crate::helpers::postgres_admin_url().is_none() {
         println!("skipped: TEST_POSTGRES_URL is not set");
