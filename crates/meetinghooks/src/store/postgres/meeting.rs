@@ -8,7 +8,7 @@ use meetinghooks_webhooks::WebhookType;
 use tokio_postgres::GenericClient;
 
 use super::delivery::{self, DB_NOW_MS};
-use super::{corrupt, PgResult};
+use super::error::{corrupt, PgResult};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;

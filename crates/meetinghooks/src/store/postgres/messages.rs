@@ -50,7 +50,7 @@ pub async fn messages(
     project_id: &str,
     query: &MessageQuery,
 ) -> PgResult<Page<MessageRecord>> {
-    let settled = super::settled_position(client, "messages").await?;
+    let settled = super::rows::settled_position(client, "messages").await?;
     let rows = client
         .query(
             &format!(

@@ -3,11 +3,13 @@
 
 mod delivery;
 mod endpoints;
+mod error;
 mod listen;
 mod meeting;
 mod messages;
 mod outcomes;
 mod requeue;
+mod rows;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,8 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::NoTls;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
@@ -29,8 +30,13 @@ use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::{EngineConfig, SessionState};
-use crate::outbox::event_id;
+use crate::engine::EngineConfig;
+
+use error::{PgError, PgResult};
+use rows::{
+    event_from_row, project_from_row, room_from_row, session_records, settled_position,
+    ROOM_COLUMNS,
+};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -46,67 +52,6 @@ const MAX_RETRIES: u32 = 8;
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Far above any transaction's own pauses, far below a lease.
 const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
-
-/// Errors inside the store: the domain's, or the database's, which may be worth a retry.
-#[derive(Debug, thiserror::Error)]
-enum PgError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{}", describe(.0))]
-    Db(#[from] tokio_postgres::Error),
-    #[error("database pool: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    /// More rows needed locking than were locked in order: the transaction starts again.
-    #[error("the set of rows to lock changed")]
-    LockSetChanged,
-}
-
-type PgResult<T> = Result<T, PgError>;
-
-impl PgError {
-    /// The connection or the server failed, not this statement: nothing is wrong with the data.
-    fn is_connection(&self) -> bool {
-        match self {
-            PgError::Db(e) => e.as_db_error().is_none(),
-            PgError::Pool(_) => true,
-            PgError::Store(_) | PgError::LockSetChanged => false,
-        }
-    }
-
-    fn retryable(&self) -> bool {
-        match self {
-            PgError::Db(e) => matches!(
-                e.code(),
-                Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-            ),
-            PgError::LockSetChanged => true,
-            PgError::Store(_) | PgError::Pool(_) => false,
-        }
-    }
-}
-
-impl From<PgError> for StoreError {
-    fn from(e: PgError) -> Self {
-        match e {
-            PgError::Store(e) => e,
-            other => StoreError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => match std::error::Error::source(e) {
-            Some(source) => format!("{e}: {source}"),
-            None => e.to_string(),
-        },
-    }
-}
-
-fn corrupt(what: &str, e: serde_json::Error) -> PgError {
-    PgError::Store(StoreError::Unavailable(format!("corrupt {what}: {e}")))
-}
 
 /// Runs `$body` (an expression using the open transaction `$tx`) and commits it, again from
 /// the start when it lost a deadlock or serialization race.
@@ -243,111 +188,6 @@ impl PostgresStore {
     async fn client(&self) -> PgResult<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }
-}
-
-/// How long a listing waits for transactions still holding lower positions.
-const SETTLE_WAIT: Duration = Duration::from_secs(2);
-
-/// The highest position up to which a listing of `table` is complete. Concurrent transactions
-/// take positions in one order and commit in another, so a reader paging by position could
-/// pass a row that commits a moment later. Every transaction that took a position up to the
-/// returned one has finished: the ones running when it was read are waited for (they are
-/// short; after `SETTLE_WAIT` the listing goes ahead and says so in the log).
-async fn settled_position(
-    client: &impl tokio_postgres::GenericClient,
-    table: &str,
-) -> PgResult<i64> {
-    let horizon: i64 = client
-        .query_one(&format!("SELECT last_value FROM {table}_position_seq"), &[])
-        .await?
-        .get(0);
-    // Read after the horizon: a transaction that took a position up to it and has not
-    // committed is running now, with an id (its first write came before its positions).
-    let running: Vec<i64> = client
-        .query(
-            "SELECT x::TEXT::INT8 FROM pg_snapshot_xip(pg_current_snapshot()) AS x",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
-    let still_running = "SELECT COUNT(*) FROM unnest($1::INT8[]) AS x
-                         WHERE pg_xact_status(x::TEXT::XID8) = 'in progress'";
-    while !running.is_empty() {
-        let count: i64 = client.query_one(still_running, &[&running]).await?.get(0);
-        if count == 0 {
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            tracing::warn!(
-                table,
-                count,
-                "listing without waiting for long transactions"
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Ok(horizon)
-}
-
-fn project_from_row(row: &Row) -> Project {
-    Project {
-        id: row.get(0),
-        name: row.get(1),
-    }
-}
-
-const ROOM_COLUMNS: &str = "room_id, custom, webhook, created_at";
-
-fn room_from_row(row: &Row) -> Room {
-    let room_id: String = row.get(0);
-    let custom: bool = row.get(1);
-    let webhook: Option<String> = row.get(2);
-    Room {
-        custom_room_id: custom.then(|| room_id.clone()),
-        room_id,
-        webhook: webhook.and_then(|w| serde_json::from_str(&w).ok()),
-        created_at: Timestamp(row.get(3)),
-    }
-}
-
-fn event_from_row(row: &Row) -> StoredEvent {
-    let position: i64 = row.get(0);
-    StoredEvent {
-        id: event_id(position),
-        position,
-        meeting_id: row.get(1),
-        session_id: row.get(2),
-        sequence: row.get::<_, i64>(3) as u64,
-        webhook_type: row.get(4),
-        payload: row.get(5),
-        created_at: Timestamp(row.get(6)),
-    }
-}
-
-/// Session rows with their participants, as the sessions API lists them.
-async fn session_records(
-    client: &impl tokio_postgres::GenericClient,
-    project_id: &str,
-    rows: Vec<Row>,
-) -> PgResult<Vec<(SessionRecord, i64)>> {
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let doc: String = row.get(1);
-        let session: SessionState =
-            serde_json::from_str(&doc).map_err(|e| corrupt("session", e))?;
-        let participants = meeting::session_participants(client, project_id, &session.id).await?;
-        let record = SessionRecord {
-            room_id: row.get(0),
-            session,
-            participants,
-        };
-        records.push((record, row.get(2)));
-    }
-    Ok(records)
 }
 
 #[async_trait]
