@@ -189,8 +189,9 @@ fn successes_keep_the_latest_time_and_free_their_queue() {
         outcome(1, "ep", "r", 30, NextStep::Succeeded),
         outcome(2, "ep", "r", 20, NextStep::Succeeded),
     ];
-    let (owned, clocks) = (owned(&[1, 2]), clocks(&[("ep", Some(3), false)]));
+    let (owned, clocks) = (owned(&[1, 2]), clocks(&[("ep", None, false)]));
     let plan = plan(&outcomes, &owned, &clocks);
+    assert!(plan.failing_started.is_empty(), "a success starts no clock");
     assert_eq!(
         plan.succeeded,
         [Success {
