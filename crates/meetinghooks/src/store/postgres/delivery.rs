@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{self, message_id, Target};
-use crate::outbox::{NewEvent, NewMessage, Promotion, QueueHead, QueueKey};
+use crate::outbox::{NewEvent, NewMessage, Promote, Promotion, QueueHead, QueueKey};
 use crate::store::sql;
 use crate::store::{LeaseBatch, LeaseRequest, Leased};
 
@@ -269,7 +269,7 @@ struct PromoteColumns {
 pub(super) async fn promote_next(
     tx: &Transaction<'_>,
     queues: &BTreeSet<QueueKey<'_>>,
-    how: impl Fn(&str) -> Promotion,
+    plan: impl for<'h> FnOnce(&[QueueHead<'h>]) -> Vec<Promote<'h>>,
     clock: LeaseClock,
 ) -> PgResult<Vec<Leased>> {
     if queues.is_empty() {
@@ -320,7 +320,7 @@ pub(super) async fn promote_next(
         .collect();
     let now = Timestamp::now();
     let mut columns = PromoteColumns::default();
-    for p in outbox::plan_promotion(&heads, how) {
+    for p in plan(&heads) {
         // The lease's length on this node's clock; one already over is not handed out
         // (the message is promoted as pending and leased by a round instead).
         let lease_ms = match p.how {

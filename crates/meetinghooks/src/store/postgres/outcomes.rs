@@ -214,10 +214,11 @@ pub async fn record_outcomes(
         .await?;
     }
     let freed: BTreeSet<QueueKey<'_>> = plan.freed.keys().copied().collect();
+    let how = |endpoint: &str| plan.promotion(lease_until, endpoint);
     let promoted = promote_next(
         tx,
         &freed,
-        |endpoint| plan.promotion(lease_until, endpoint),
+        |heads| outbox::plan_promotion(heads, how),
         clock,
     )
     .await?;

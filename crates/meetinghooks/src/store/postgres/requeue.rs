@@ -10,7 +10,7 @@ use super::delivery::{
 };
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, message_id, message_position, Promotion, QueueKey, Recoverable};
+use crate::outbox::{self, message_id, message_position, QueueKey, Recoverable};
 use crate::store::sql;
 use crate::store::{Leased, MessageStatus, StoreError};
 
@@ -51,9 +51,12 @@ pub async fn recover(
         .get(0);
     let rooms = tx
         .query(
-            "SELECT DISTINCT project_id, room_id FROM messages
-             WHERE endpoint_id = $1 AND (status = 'waiting'
-               OR (created_at >= $2 AND status IN ('failed', 'exhausted', 'skipped')))",
+            &format!(
+                "SELECT DISTINCT project_id, room_id FROM messages
+                 WHERE endpoint_id = $1 AND (status = 'waiting'
+                   OR (created_at >= $2 AND status IN {}))",
+                sql::RECOVERABLE
+            ),
             &[&endpoint_id, &since.0],
         )
         .await?
@@ -131,7 +134,7 @@ pub async fn promote_stranded(
             room_id,
         })
         .collect();
-    promote_next(tx, &queues, |_| Promotion::DueNow, LeaseClock::Database).await?;
+    promote_next(tx, &queues, outbox::plan_repair, LeaseClock::Database).await?;
     Ok(())
 }
 
