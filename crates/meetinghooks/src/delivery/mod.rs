@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::ChangeFeed;
-use crate::store::{LeaseRequest, Leased, Store, StoreError};
+use crate::store::{AttemptOutcome, LeaseRequest, Leased, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
 use lanes::{refresh_lanes, Lane, NextDue, Orphans};
@@ -65,6 +65,9 @@ pub struct Dispatcher {
     feed: std::sync::Mutex<Option<ChangeFeed>>,
     /// A slot was freed.
     capacity: Arc<Notify>,
+    /// Endpoints whose outcomes were just written: their lanes may have a message due (a
+    /// retry, a promotion by round), so the next round asks for them again.
+    touched: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Reload the endpoints before the next round (announced, or an unknown endpoint seen).
     endpoints_changed: std::sync::atomic::AtomicBool,
     /// Token buckets of rate-limited endpoints, shared by every kind of send.
@@ -104,6 +107,7 @@ impl Dispatcher {
             client,
             policy,
             capacity: Arc::new(Notify::new()),
+            touched: Default::default(),
             endpoints_changed: true.into(),
             rate_limits: RateLimits::default(),
             in_flight: Arc::default(),
@@ -167,6 +171,11 @@ impl Dispatcher {
                     lane.next_due = NextDue::Unknown;
                 }
             }
+            for endpoint_id in std::mem::take(&mut *self.touched.lock().expect("touched")) {
+                if let Some(lane) = lanes.get_mut(&endpoint_id) {
+                    lane.next_due = NextDue::Unknown;
+                }
+            }
             if self.endpoints_changed.swap(false, AtomicOrdering::AcqRel)
                 || orphans.want_reload()
                 || refreshed.elapsed() > self.config.endpoint_refresh
@@ -227,6 +236,14 @@ impl Dispatcher {
     /// by at most the attempts that just finished there.
     /// A message for an endpoint this loop does not know yet waits in `orphans` for one reload
     /// of the endpoint list.
+    /// Marks the lanes of these outcomes' endpoints for the next round and wakes the loop.
+    fn touch(&self, outcomes: &[AttemptOutcome]) {
+        let mut touched = self.touched.lock().expect("touched");
+        touched.extend(outcomes.iter().map(|o| o.endpoint_id.clone()));
+        drop(touched);
+        self.capacity.notify_one();
+    }
+
     fn send_promoted(
         &self,
         lanes: &HashMap<String, Lane>,

@@ -77,6 +77,7 @@ impl Dispatcher {
                 None,
             )
             .await?;
+        self.touch(&outcomes);
         self.failure_log().report(&outcomes, &recorded.disabled);
         Ok(record)
     }

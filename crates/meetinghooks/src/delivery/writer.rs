@@ -119,6 +119,7 @@ impl Dispatcher {
                 .await
             {
                 Ok(recorded) => {
+                    self.touch(batch);
                     self.failure_log().report(batch, &recorded.disabled);
                     if !recorded.promoted.is_empty() {
                         let _ = self.promoted.send(recorded.promoted);

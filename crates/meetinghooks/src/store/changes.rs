@@ -179,6 +179,21 @@ impl ChangeHub {
         }
     }
 
+    /// After outcomes were recorded. This node's dispatcher wrote them and wakes the lanes of
+    /// their endpoints itself, so here only a disabled endpoint is news; resetting every lane
+    /// on every outcome batch would make each leasing round ask for every endpoint. Other
+    /// nodes hear all of it.
+    pub fn announce_outcomes(&self, recorded: &super::Recorded) {
+        let changes = Changes::of_outcomes(recorded);
+        self.publish(Changes {
+            messages_due: false,
+            ..changes
+        });
+        if let Some(outbound) = &self.outbound {
+            outbound.add(changes);
+        }
+    }
+
     /// Tells this node's subscribers only (a change heard from another node).
     pub fn publish(&self, changes: Changes) {
         let bump = |generation: &mut u64| *generation = generation.wrapping_add(1);

@@ -599,7 +599,7 @@ impl Store for PostgresStore {
             lease_until,
             self.lease_clock
         ))
-        .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
+        .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }
 
     /// Never releases: another node may hold them. Leases expire and are taken over.

@@ -537,7 +537,7 @@ impl Store for SqliteStore {
             delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms, lease_until)
         })
         .await
-        .inspect(|recorded| self.hub.announce(Changes::of_outcomes(recorded)))
+        .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }
 
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {
