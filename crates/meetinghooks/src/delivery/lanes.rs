@@ -132,29 +132,13 @@ mod tests {
     }
 
     fn test_endpoint(id: &str) -> Endpoint {
-        use crate::domain::subscription::Subscription;
-        Endpoint {
-            id: id.into(),
-            project_id: "p".into(),
-            room_id: None,
-            url: "http://127.0.0.1/".into(),
-            description: String::new(),
-            events: Subscription::parse(vec!["*".into()]).expect("* is valid"),
-            ordering: crate::domain::endpoint::Ordering::Meeting,
-            rate_limit: None,
-            headers: Default::default(),
-            retry_schedule: None,
-            timeout_ms: None,
-            disabled: false,
-            disabled_reason: None,
-            secret: "whsec_x".into(),
-            secret_previous: None,
-            secret_previous_until: None,
-            failing_since: None,
-            last_success_at: None,
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }
+        Endpoint::new(
+            id.into(),
+            "p".into(),
+            "http://127.0.0.1/".into(),
+            "whsec_x".into(),
+            Timestamp(0),
+        )
     }
 
     #[test]

@@ -65,6 +65,39 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An enabled account endpoint with the defaults of `POST /v1/endpoints`: every event,
+    /// ordered per meeting, no limits or headers of its own, no history.
+    pub fn new(
+        id: String,
+        project_id: String,
+        url: String,
+        secret: String,
+        now: Timestamp,
+    ) -> Self {
+        Endpoint {
+            id,
+            project_id,
+            room_id: None,
+            url,
+            description: String::new(),
+            events: Subscription::parse(vec!["*".into()]).expect("* is valid"),
+            ordering: Ordering::Meeting,
+            rate_limit: None,
+            headers: BTreeMap::new(),
+            retry_schedule: None,
+            timeout_ms: None,
+            disabled: false,
+            disabled_reason: None,
+            secret,
+            secret_previous: None,
+            secret_previous_until: None,
+            failing_since: None,
+            last_success_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Secrets to sign with at `now`: the current one, plus the previous one during its overlap.
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];

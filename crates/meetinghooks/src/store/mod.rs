@@ -75,26 +75,18 @@ pub(crate) fn room_webhook_endpoint(
     now: Timestamp,
 ) -> Endpoint {
     Endpoint {
-        id: crate::domain::ids::random_hex_id("ep_", 12),
-        project_id: project_id.to_owned(),
         room_id: Some(room_id.to_owned()),
-        url: webhook.end_point.clone(),
         description: format!("webhook of room {room_id}"),
         events: webhook.events.clone(),
-        ordering: crate::domain::endpoint::Ordering::Meeting,
-        rate_limit: None,
-        headers: Default::default(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret,
         secret_previous,
         secret_previous_until,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
+        ..Endpoint::new(
+            crate::domain::ids::random_hex_id("ep_", 12),
+            project_id.to_owned(),
+            webhook.end_point.clone(),
+            secret,
+            now,
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use meetinghooks::delivery::ssrf::SsrfPolicy;
 use meetinghooks::delivery::Dispatcher;
-use meetinghooks::domain::endpoint::{Endpoint, Ordering};
+use meetinghooks::domain::endpoint::Endpoint;
 use meetinghooks::domain::signal::parse_batch;
 use meetinghooks::domain::subscription::Subscription;
 use meetinghooks::domain::timestamp::Timestamp;
@@ -19,28 +19,15 @@ use crate::receiver::Receiver;
 use crate::store_wrapper::CountingStore;
 
 fn ordered_endpoint(project_id: &str, url: String) -> Endpoint {
-    let now = Timestamp::now();
     Endpoint {
-        id: "ep_orphan".into(),
-        project_id: project_id.into(),
-        room_id: None,
-        url,
-        description: String::new(),
         events: Subscription::parse(vec!["participant-joined".into()]).unwrap(),
-        ordering: Ordering::Meeting,
-        rate_limit: None,
-        headers: Default::default(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        secret_previous: None,
-        secret_previous_until: None,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
+        ..Endpoint::new(
+            "ep_orphan".into(),
+            project_id.into(),
+            url,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            Timestamp::now(),
+        )
     }
 }
 

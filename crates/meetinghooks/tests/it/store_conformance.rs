@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use meetinghooks::domain::endpoint::{Endpoint, Ordering};
 use meetinghooks::domain::signal::{parse_batch, Signal};
-use meetinghooks::domain::subscription::Subscription;
 use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::engine::EngineConfig;
 use meetinghooks::store::postgres::{LeaseClock, PostgresStore};
@@ -97,26 +96,14 @@ async fn project(store: &dyn Store) -> String {
 async fn endpoint(store: &dyn Store, project_id: &str, ordering: Ordering) -> String {
     let now = Timestamp::now();
     let endpoint = Endpoint {
-        id: format!("ep_{}", ordering.as_str()),
-        project_id: project_id.to_owned(),
-        room_id: None,
-        url: "http://127.0.0.1:9/".into(),
-        description: String::new(),
-        events: Subscription::parse(vec!["*".into()]).unwrap(),
         ordering,
-        rate_limit: None,
-        headers: Default::default(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        secret_previous: None,
-        secret_previous_until: None,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
+        ..Endpoint::new(
+            format!("ep_{}", ordering.as_str()),
+            project_id.to_owned(),
+            "http://127.0.0.1:9/".into(),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            now,
+        )
     };
     store.create_endpoint(endpoint).await.unwrap().id
 }

@@ -9,8 +9,6 @@
 mod input;
 mod views;
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -24,9 +22,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::AppState;
-use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
+use crate::domain::endpoint::{generate_secret, Endpoint};
 use crate::domain::ids::random_hex_id;
-use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use input::{invalid, EndpointInput, EndpointListQuery};
 use views::{
@@ -70,28 +67,13 @@ pub async fn create(
     }
     let now = Timestamp::now();
     let patch = input.into_patch(state.dispatcher.policy(), now)?;
-    let mut endpoint = Endpoint {
-        id: random_hex_id("ep_", 12),
-        project_id: project.id.clone(),
-        room_id: None,
-        url: String::new(),
-        description: String::new(),
-        events: Subscription::parse(vec!["*".into()]).expect("* is valid"),
-        ordering: Ordering::Meeting,
-        rate_limit: None,
-        headers: BTreeMap::new(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret: generate_secret(),
-        secret_previous: None,
-        secret_previous_until: None,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut endpoint = Endpoint::new(
+        random_hex_id("ep_", 12),
+        project.id.clone(),
+        String::new(),
+        generate_secret(),
+        now,
+    );
     patch.apply(&mut endpoint);
     let endpoint = state.store.create_endpoint(endpoint).await?;
     Ok((

@@ -280,3 +280,27 @@ pub async fn upsert_room_webhook(
     }
     Ok(())
 }
+
+/// Deletes an account endpoint with its messages and their attempts; `true` if it existed.
+pub async fn delete(tx: &Transaction<'_>, project_id: &str, endpoint_id: &str) -> PgResult<bool> {
+    let deleted = tx
+        .execute(
+            "DELETE FROM endpoints WHERE project_id = $1 AND id = $2 AND room_id IS NULL",
+            &[&project_id, &endpoint_id],
+        )
+        .await?;
+    if deleted > 0 {
+        tx.execute(
+            "DELETE FROM attempts WHERE message_position IN
+             (SELECT position FROM messages WHERE endpoint_id = $1)",
+            &[&endpoint_id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM messages WHERE endpoint_id = $1",
+            &[&endpoint_id],
+        )
+        .await?;
+    }
+    Ok(deleted > 0)
+}

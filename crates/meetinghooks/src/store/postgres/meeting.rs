@@ -123,7 +123,7 @@ async fn lock_meetings(
 
 /// Loads the latest record of each (meeting, participant) named, in one statement.
 /// The latest record of each participant asked for that exists, with its meeting.
-async fn load_participants(
+pub(super) async fn load_participants(
     tx: &Transaction<'_>,
     project_id: &str,
     keys: &[ParticipantKey],
@@ -198,72 +198,7 @@ async fn end_session_now(
     })
 }
 
-/// Fires the most overdue meeting's reconnect graces. Rooms another node is working on are
-/// skipped, and the lock makes each deadline fire exactly once across the cluster.
-/// Returns the events emitted, or `None` when nothing is due.
-pub async fn fire_one_timer(tx: &Transaction<'_>, now: Timestamp) -> PgResult<Option<usize>> {
-    let due = tx
-        .prepare_cached(
-            "SELECT project_id, room_id, state FROM rooms WHERE next_timer_at <= $1
-             ORDER BY next_timer_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .await?;
-    let Some(row) = tx.query_opt(&due, &[&now.0]).await? else {
-        return Ok(None);
-    };
-    let (project_id, room_id): (String, String) = (row.get(0), row.get(1));
-    tx.batch_execute("SAVEPOINT tick").await?;
-    match contain_async(tick(tx, &project_id, &room_id, row.get(2), now)).await {
-        Ok(emitted) => {
-            tx.batch_execute("RELEASE SAVEPOINT tick").await?;
-            Ok(Some(emitted))
-        }
-        Err(e) if e.retryable() || e.is_connection() => Err(e),
-        Err(e) => {
-            // One broken room must not hold back every timer in the cluster: disarm it.
-            tracing::error!(project_id, room_id, error = %e, "reconnect timer failed; disarmed");
-            tx.batch_execute("ROLLBACK TO SAVEPOINT tick").await?;
-            tx.execute(
-                "UPDATE rooms SET next_timer_at = NULL WHERE project_id = $1 AND room_id = $2",
-                &[&project_id, &room_id],
-            )
-            .await?;
-            Ok(Some(0))
-        }
-    }
-}
-
-/// Expires the reconnect graces of one locked meeting; returns the events emitted.
-async fn tick(
-    tx: &Transaction<'_>,
-    project_id: &str,
-    room_id: &str,
-    state: &str,
-    now: Timestamp,
-) -> PgResult<usize> {
-    let mut meeting = Meeting::new(parse_state(state)?);
-    let wanted: Vec<ParticipantKey> = meeting
-        .needs(None)
-        .map(|id| ParticipantKey {
-            room_id: room_id.to_owned(),
-            participant_id: id.to_owned(),
-        })
-        .collect();
-    for (_, record) in load_participants(tx, project_id, &wanted).await? {
-        meeting.participants.insert(record.id.clone(), record);
-    }
-    let outcome = engine::tick(&mut meeting, room_id, now);
-    let emitted = outcome.events.len();
-    let step = Step {
-        room_id,
-        meeting: &meeting,
-        outcomes: &[outcome],
-    };
-    persist(tx, project_id, &[step], now).await?;
-    Ok(emitted)
-}
-
-fn parse_state(text: &str) -> PgResult<MeetingState> {
+pub(super) fn parse_state(text: &str) -> PgResult<MeetingState> {
     serde_json::from_str(text).map_err(|e| corrupt("room state", e))
 }
 
@@ -329,16 +264,16 @@ impl<K: std::hash::Hash + Eq + Copy, V> FirstPlaceLastValue<K, V> {
 }
 
 /// One meeting's engine steps in this transaction, ready to be written.
-struct Step<'a> {
-    room_id: &'a str,
-    meeting: &'a Meeting,
-    outcomes: &'a [Outcome],
+pub(super) struct Step<'a> {
+    pub room_id: &'a str,
+    pub meeting: &'a Meeting,
+    pub outcomes: &'a [Outcome],
 }
 
 /// Writes each meeting's header, its changed participants, its events and session rows, and
 /// fans the events out into messages: one statement per table for the whole batch. Returns
 /// how many messages were created.
-async fn persist(
+pub(super) async fn persist(
     tx: &Transaction<'_>,
     project_id: &str,
     steps: &[Step<'_>],

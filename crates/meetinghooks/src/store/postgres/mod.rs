@@ -38,13 +38,6 @@ use rows::{
     ROOM_COLUMNS,
 };
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_last_error_kind.sql"),
-    include_str!("migrations/0003_signals_per_meeting.sql"),
-];
-/// Any constant works, as long as every node uses the same one.
-const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
 const TIMER_BATCH: usize = 256;
 /// A transaction that lost a deadlock or serialization race is run again this many times.
 const MAX_RETRIES: u32 = 8;
@@ -74,6 +67,13 @@ macro_rules! transact {
         }
     }};
 }
+
+// After `transact!`, which they use.
+mod projects;
+mod reads;
+mod rooms;
+mod schema;
+mod timers;
 
 pub use delivery::LeaseClock;
 
@@ -149,36 +149,6 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Applies missing migrations; nodes starting together take turns on an advisory lock.
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
-        let applied: i32 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                &[],
-            )
-            .await?
-            .get(0);
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            tx.batch_execute(sql).await?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                &[&(index as i32 + 1), &Timestamp::now().0],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Takes and judges leases on `clock` (tests pass `LeaseClock::Caller`).
     pub fn with_lease_clock(mut self, clock: LeaseClock) -> Self {
         self.lease_clock = clock;
@@ -193,70 +163,15 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let project = Project {
-            id: random_hex_id("prj_", 12),
-            name: name.to_owned(),
-        };
-        let now = Timestamp::now().0;
-        let created = transact!(self, |tx| async {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&project.id, &project.name, &now],
-                )
-                .await?;
-            if inserted == 0 {
-                return PgResult::Ok(None);
-            }
-            tx.execute(
-                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES ($1, $2, $3)",
-                &[&&key_hash[..], &project.id, &now],
-            )
-            .await?;
-            PgResult::Ok(Some(project.clone()))
-        })?;
-        created.ok_or_else(|| project_name_taken(name))
+        projects::create_project(self, name, key_hash).await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let now = Timestamp::now().0;
-        let id = random_hex_id("prj_", 12);
-        transact!(self, |tx| async {
-            tx.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO NOTHING",
-                &[&id, &name, &now],
-            )
-            .await?;
-            let project = project_from_row(
-                &tx.query_one("SELECT id, name FROM projects WHERE name = $1", &[&name])
-                    .await?,
-            );
-            tx.execute(
-                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&&key_hash[..], &project.id, &now],
-            )
-            .await?;
-            PgResult::Ok(project)
-        })
+        projects::ensure_project_key(self, name, key_hash).await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
-                 WHERE k.key_hash = $1",
-            )
-            .await
-            .map_err(PgError::from)?;
-        let row = client
-            .query_opt(&statement, &[&&key_hash[..]])
-            .await
-            .map_err(PgError::from)?;
-        Ok(row.as_ref().map(project_from_row))
+        projects::project_by_key(self, key_hash).await
     }
 
     async fn upsert_room(
@@ -266,59 +181,11 @@ impl Store for PostgresStore {
         custom: bool,
         webhook: Option<RoomWebhook>,
     ) -> StoreResult<(Room, bool)> {
-        let webhook_json = webhook
-            .as_ref()
-            .map(|w| serde_json::to_string(w).expect("webhook serializes"));
-        transact!(self, |tx| async {
-            let now = Timestamp::now();
-            // Lock order: the project (its room secret) before the room.
-            if webhook.is_some() {
-                endpoints::room_secret(&tx, project_id).await?;
-            }
-            let created = tx
-                .execute(
-                    "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
-                     VALUES ($1, $2, $3, $4, '{}', $5) ON CONFLICT DO NOTHING",
-                    &[&project_id, &room_id, &custom, &webhook_json, &now.0],
-                )
-                .await?
-                == 1;
-            if !created && webhook_json.is_some() {
-                tx.execute(
-                    "UPDATE rooms SET webhook = $3 WHERE project_id = $1 AND room_id = $2",
-                    &[&project_id, &room_id, &webhook_json],
-                )
-                .await?;
-            }
-            if let Some(webhook) = &webhook {
-                endpoints::upsert_room_webhook(&tx, project_id, room_id, webhook, now).await?;
-            }
-            let row = tx
-                .query_one(
-                    &format!(
-                        "SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2"
-                    ),
-                    &[&project_id, &room_id],
-                )
-                .await?;
-            PgResult::Ok((room_from_row(&row), created))
-        })
-        .inspect(|_| {
-            let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
-            self.hub.announce(announce)
-        })
+        rooms::upsert_room(self, project_id, room_id, custom, webhook).await
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2"),
-                &[&project_id, &room_id],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row.as_ref().map(room_from_row))
+        rooms::room(self, project_id, room_id).await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -346,7 +213,7 @@ impl Store for PostgresStore {
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
         let mut emitted = 0;
         for _ in 0..TIMER_BATCH {
-            let fired = transact!(self, |tx| meeting::fire_one_timer(&tx, now));
+            let fired = transact!(self, |tx| timers::fire_one_timer(&tx, now));
             match fired.inspect(|count| {
                 let count = count.unwrap_or_default();
                 self.hub.announce(Changes::DUE.if_any(count))
@@ -377,23 +244,7 @@ impl Store for PostgresStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<SessionRecord>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT room_id, doc, position FROM sessions
-                 WHERE project_id = $1 AND room_id = $2 AND position < $3
-                 ORDER BY position DESC LIMIT $4",
-                &[
-                    &project_id,
-                    &room_id,
-                    &before.unwrap_or(i64::MAX),
-                    &(limit as i64 + 1),
-                ],
-            )
-            .await
-            .map_err(PgError::from)?;
-        let records = session_records(&**client, project_id, rows).await?;
-        Ok(Page::from_rows(records, limit))
+        reads::sessions(self, project_id, room_id, before, limit).await
     }
 
     async fn session(
@@ -401,52 +252,11 @@ impl Store for PostgresStore {
         project_id: &str,
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT room_id, doc, position FROM sessions
-                 WHERE project_id = $1 AND session_id = $2",
-                &[&project_id, &session_id],
-            )
-            .await
-            .map_err(PgError::from)?;
-        let records = session_records(&**client, project_id, rows).await?;
-        Ok(records.into_iter().next().map(|(record, _)| record))
+        reads::session(self, project_id, session_id).await
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        let client = self.client().await?;
-        let settled = settled_position(&**client, "events").await?;
-        let rows = client
-            .query(
-                "SELECT position, room_id, session_id, sequence, webhook_type, payload, created_at
-                 FROM events
-                 WHERE project_id = $1 AND position > $2 AND position <= $7
-                   AND ($3::TEXT IS NULL OR room_id = $3)
-                   AND ($4::TEXT IS NULL OR session_id = $4)
-                   AND ($5::TEXT IS NULL OR webhook_type = $5)
-                 ORDER BY position LIMIT $6",
-                &[
-                    &project_id,
-                    &query.after.unwrap_or(0),
-                    &query.meeting_id,
-                    &query.session_id,
-                    &query.webhook_type,
-                    &(query.limit as i64 + 1),
-                    &settled,
-                ],
-            )
-            .await
-            .map_err(PgError::from)?;
-        let events = rows
-            .iter()
-            .map(|row| {
-                let event = event_from_row(row);
-                let position = event.position;
-                (event, position)
-            })
-            .collect();
-        Ok(Page::from_rows(events, query.limit))
+        reads::events(self, project_id, query).await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
@@ -510,29 +320,8 @@ impl Store for PostgresStore {
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
-        transact!(self, |tx| async {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM endpoints WHERE project_id = $1 AND id = $2 AND room_id IS NULL",
-                    &[&project_id, &endpoint_id],
-                )
-                .await?;
-            if deleted > 0 {
-                tx.execute(
-                    "DELETE FROM attempts WHERE message_position IN
-                     (SELECT position FROM messages WHERE endpoint_id = $1)",
-                    &[&endpoint_id],
-                )
-                .await?;
-                tx.execute(
-                    "DELETE FROM messages WHERE endpoint_id = $1",
-                    &[&endpoint_id],
-                )
-                .await?;
-            }
-            PgResult::Ok(deleted > 0)
-        })
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        transact!(self, |tx| endpoints::delete(&tx, project_id, endpoint_id))
+            .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
@@ -545,23 +334,7 @@ impl Store for PostgresStore {
         secret: String,
         previous_until: Timestamp,
     ) -> StoreResult<String> {
-        transact!(self, |tx| async {
-            let previous = endpoints::room_secret(&tx, project_id).await?;
-            tx.execute(
-                "UPDATE projects SET room_secret = $2, room_secret_previous = $3,
-                 room_secret_previous_until = $4 WHERE id = $1",
-                &[&project_id, &secret, &previous, &previous_until.0],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE endpoints SET secret = $2, secret_previous = $3, secret_previous_until = $4
-                 WHERE project_id = $1 AND room_id IS NOT NULL",
-                &[&project_id, &secret, &previous, &previous_until.0],
-            )
-            .await?;
-            PgResult::Ok(secret.clone())
-        })
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        rooms::rotate_room_secret(self, project_id, secret, previous_until).await
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {

@@ -202,3 +202,20 @@ pub fn upsert_room_webhook(
     }
     Ok(())
 }
+
+/// Deletes an account endpoint with its messages and their attempts; `true` if it existed.
+pub fn delete(conn: &Connection, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+    let deleted = conn.execute(
+        "DELETE FROM endpoints WHERE project_id = ?1 AND id = ?2 AND room_id IS NULL",
+        params![project_id, endpoint_id],
+    )?;
+    if deleted > 0 {
+        conn.execute(
+            "DELETE FROM attempts WHERE message_position IN
+             (SELECT position FROM messages WHERE endpoint_id = ?1)",
+            [endpoint_id],
+        )?;
+        conn.execute("DELETE FROM messages WHERE endpoint_id = ?1", [endpoint_id])?;
+    }
+    Ok(deleted > 0)
+}

@@ -4,37 +4,34 @@ mod delivery;
 mod endpoints;
 mod meeting;
 mod messages;
+mod projects;
+mod reads;
 mod requeue;
+mod rooms;
 mod rows;
+mod schema;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
-    project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
-    LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
-    Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
+    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
-use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 
-use rows::{event_from_row, project_from_row, room_from_row, session_from_row, with_participants};
+use rows::project_from_row;
+use schema::{migrate, open_connection};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_delivery.sql"),
-    include_str!("migrations/0003_last_error_kind.sql"),
-    include_str!("migrations/0004_signals_per_meeting.sql"),
-    include_str!("migrations/0005_messages_by_project.sql"),
-];
 const TIMER_BATCH: usize = 256;
 
 pub struct SqliteStore {
@@ -104,74 +101,18 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // WAL lets readers run beside the writer; FULL makes each commit durable before we acknowledge.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Checkpoint less often: hot pages rewritten many times reach the database file once.
-    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
-    Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-const PROJECT_BY_NAME: &str = "SELECT id, name FROM projects WHERE name = ?1";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
         let name = name.to_owned();
-        self.write(move |conn, _| {
-            let project = Project {
-                id: random_hex_id("prj_", 12),
-                name,
-            };
-            let now = Timestamp::now().0;
-            let inserted = conn.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO NOTHING",
-                params![project.id, project.name, now],
-            )?;
-            if inserted == 0 {
-                return Err(project_name_taken(&project.name));
-            }
-            conn.execute(
-                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
-                params![&key_hash[..], project.id, now],
-            )?;
-            Ok(project)
-        })
-        .await
+        self.write(move |conn, _| projects::create(conn, name, key_hash))
+            .await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
         let name = name.to_owned();
-        self.write(move |conn, _| {
-            let now = Timestamp::now().0;
-            conn.execute(
-                "INSERT OR IGNORE INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![random_hex_id("prj_", 12), name, now],
-            )?;
-            let project = conn.query_row(PROJECT_BY_NAME, [&name], project_from_row)?;
-            conn.execute(
-                "INSERT OR IGNORE INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
-                params![&key_hash[..], project.id, now],
-            )?;
-            Ok(project)
-        })
-        .await
+        self.write(move |conn, _| projects::ensure_key(conn, &name, key_hash))
+            .await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
@@ -196,48 +137,15 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Room, bool)> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
-        self.write(move |conn, _| {
-            let webhook_json = webhook
-                .as_ref()
-                .map(|w| serde_json::to_string(w).expect("webhook serializes"));
-            let created = conn.execute(
-                "INSERT OR IGNORE INTO rooms (project_id, room_id, custom, webhook, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, '{}', ?5)",
-                params![project_id, room_id, custom, webhook_json, Timestamp::now().0],
-            )? == 1;
-            if !created && webhook_json.is_some() {
-                conn.execute(
-                    "UPDATE rooms SET webhook = ?3 WHERE project_id = ?1 AND room_id = ?2",
-                    params![project_id, room_id, webhook_json],
-                )?;
-            }
-            if let Some(webhook) = &webhook {
-                endpoints::upsert_room_webhook(conn, &project_id, &room_id, webhook, Timestamp::now())?;
-            }
-            let room = conn.query_row(
-                "SELECT room_id, custom, webhook, created_at FROM rooms
-                 WHERE project_id = ?1 AND room_id = ?2",
-                params![project_id, room_id],
-                room_from_row,
-            )?;
-            Ok((room, created))
-        })
-        .await
-        .inspect(|_| self.hub.announce(announce))
+        self.write(move |conn, _| rooms::upsert(conn, &project_id, &room_id, custom, webhook))
+            .await
+            .inspect(|_| self.hub.announce(announce))
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT room_id, custom, webhook, created_at FROM rooms
-                 WHERE project_id = ?1 AND room_id = ?2",
-                params![project_id, room_id],
-                room_from_row,
-            )
-            .optional()
-        })
-        .await
+        self.read(move |conn| rooms::get(conn, &project_id, &room_id))
+            .await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -285,30 +193,8 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<SessionRecord>> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT room_id, doc, position FROM sessions
-                 WHERE project_id = ?1 AND room_id = ?2 AND position < ?3
-                 ORDER BY position DESC LIMIT ?4",
-            )?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        project_id,
-                        room_id,
-                        before.unwrap_or(i64::MAX),
-                        limit as i64 + 1
-                    ],
-                    |row| Ok((session_from_row(row)?, row.get::<_, i64>(2)?)),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let rows = rows
-                .into_iter()
-                .map(|(r, p)| Ok((with_participants(conn, &project_id, r)?, p)))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page::from_rows(rows, limit))
-        })
-        .await
+        self.read(move |conn| reads::sessions(conn, &project_id, &room_id, before, limit))
+            .await
     }
 
     async fn session(
@@ -317,52 +203,14 @@ impl Store for SqliteStore {
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>> {
         let (project_id, session_id) = (project_id.to_owned(), session_id.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT room_id, doc FROM sessions WHERE project_id = ?1 AND session_id = ?2",
-                params![project_id, session_id],
-                session_from_row,
-            )
-            .optional()?
-            .map(|r| with_participants(conn, &project_id, r))
-            .transpose()
-        })
-        .await
+        self.read(move |conn| reads::session(conn, &project_id, &session_id))
+            .await
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
         let project_id = project_id.to_owned();
-        let limit = query.limit;
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT position, position, room_id, session_id, sequence, webhook_type, payload, created_at
-                 FROM events
-                 WHERE project_id = ?1 AND position > ?2
-                   AND (?3 IS NULL OR room_id = ?3)
-                   AND (?4 IS NULL OR session_id = ?4)
-                   AND (?5 IS NULL OR webhook_type = ?5)
-                 ORDER BY position LIMIT ?6",
-            )?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        project_id,
-                        query.after.unwrap_or(0),
-                        query.meeting_id,
-                        query.session_id,
-                        query.webhook_type,
-                        query.limit as i64 + 1
-                    ],
-                    |row| {
-                        let event = event_from_row(row)?;
-                        let position = event.position;
-                        Ok((event, position))
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page::from_rows(rows, limit))
-        })
-        .await
+        self.read(move |conn| reads::events(conn, &project_id, query))
+            .await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
@@ -459,22 +307,9 @@ impl Store for SqliteStore {
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        self.write(move |conn, _| {
-            let deleted = conn.execute(
-                "DELETE FROM endpoints WHERE project_id = ?1 AND id = ?2 AND room_id IS NULL",
-                params![project_id, endpoint_id],
-            )?;
-            if deleted > 0 {
-                conn.execute(
-                    "DELETE FROM attempts WHERE message_position IN (SELECT position FROM messages WHERE endpoint_id = ?1)",
-                    [&endpoint_id],
-                )?;
-                conn.execute("DELETE FROM messages WHERE endpoint_id = ?1", [&endpoint_id])?;
-            }
-            Ok(deleted > 0)
-        })
-        .await
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        self.write(move |conn, _| endpoints::delete(conn, &project_id, &endpoint_id))
+            .await
+            .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {

@@ -191,29 +191,18 @@ pub fn endpoint(project: &str, spec: &EndpointSpec, now: Timestamp) -> Endpoint 
         e.iter().map(|s| s.to_string()).collect()
     });
     Endpoint {
-        id: spec.id.to_owned(),
-        project_id: project.to_owned(),
-        room_id: None,
-        url: "http://127.0.0.1:9/".into(),
-        description: String::new(),
         events: Subscription::parse(events).unwrap(),
         ordering: if spec.ordered {
             Ordering::Meeting
         } else {
             Ordering::None
         },
-        rate_limit: None,
-        headers: Default::default(),
-        retry_schedule: None,
-        timeout_ms: None,
-        disabled: false,
-        disabled_reason: None,
-        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        secret_previous: None,
-        secret_previous_until: None,
-        failing_since: None,
-        last_success_at: None,
-        created_at: now,
-        updated_at: now,
+        ..Endpoint::new(
+            spec.id.to_owned(),
+            project.to_owned(),
+            "http://127.0.0.1:9/".into(),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            now,
+        )
     }
 }

@@ -1,0 +1,92 @@
+//! Rooms, their own webhooks, and the room-webhook secret.
+
+use super::*;
+
+pub(super) async fn upsert_room(
+    store: &PostgresStore,
+    project_id: &str,
+    room_id: &str,
+    custom: bool,
+    webhook: Option<RoomWebhook>,
+) -> StoreResult<(Room, bool)> {
+    let webhook_json = webhook
+        .as_ref()
+        .map(|w| serde_json::to_string(w).expect("webhook serializes"));
+    transact!(store, |tx| async {
+        let now = Timestamp::now();
+        // Lock order: the project (its room secret) before the room.
+        if webhook.is_some() {
+            endpoints::room_secret(&tx, project_id).await?;
+        }
+        let created = tx
+            .execute(
+                "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
+                 VALUES ($1, $2, $3, $4, '{}', $5) ON CONFLICT DO NOTHING",
+                &[&project_id, &room_id, &custom, &webhook_json, &now.0],
+            )
+            .await?
+            == 1;
+        if !created && webhook_json.is_some() {
+            tx.execute(
+                "UPDATE rooms SET webhook = $3 WHERE project_id = $1 AND room_id = $2",
+                &[&project_id, &room_id, &webhook_json],
+            )
+            .await?;
+        }
+        if let Some(webhook) = &webhook {
+            endpoints::upsert_room_webhook(&tx, project_id, room_id, webhook, now).await?;
+        }
+        let row = tx
+            .query_one(
+                &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2"),
+                &[&project_id, &room_id],
+            )
+            .await?;
+        PgResult::Ok((room_from_row(&row), created))
+    })
+    .inspect(|_| {
+        let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
+        store.hub.announce(announce)
+    })
+}
+
+pub(super) async fn room(
+    store: &PostgresStore,
+    project_id: &str,
+    room_id: &str,
+) -> StoreResult<Option<Room>> {
+    let client = store.client().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2"),
+            &[&project_id, &room_id],
+        )
+        .await
+        .map_err(PgError::from)?;
+    Ok(row.as_ref().map(room_from_row))
+}
+
+pub(super) async fn rotate_room_secret(
+    store: &PostgresStore,
+    project_id: &str,
+    secret: String,
+    previous_until: Timestamp,
+) -> StoreResult<String> {
+    transact!(store, |tx| async {
+        let previous = endpoints::room_secret(&tx, project_id).await?;
+        tx.execute(
+            "UPDATE projects SET room_secret = $2, room_secret_previous = $3,
+             room_secret_previous_until = $4 WHERE id = $1",
+            &[&project_id, &secret, &previous, &previous_until.0],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE endpoints SET secret = $2, secret_previous = $3, secret_previous_until = $4
+             WHERE project_id = $1 AND room_id IS NOT NULL",
+            &[&project_id, &secret, &previous, &previous_until.0],
+        )
+        .await?;
+        PgResult::Ok(secret.clone())
+    })
+    .inspect(|_| store.hub.announce(Changes::ENDPOINTS))
+}

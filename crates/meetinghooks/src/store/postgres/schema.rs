@@ -1,0 +1,44 @@
+//! The schema: embedded migrations, run by each node at start under an advisory lock.
+
+use super::PostgresStore;
+use crate::domain::timestamp::Timestamp;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_last_error_kind.sql"),
+    include_str!("migrations/0003_signals_per_meeting.sql"),
+];
+/// Any constant works, as long as every node uses the same one.
+const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
+
+impl PostgresStore {
+    /// Applies missing migrations; nodes starting together take turns on an advisory lock.
+    pub(super) async fn migrate(&self) -> anyhow::Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&(index as i32 + 1), &Timestamp::now().0],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Rooms (meetings) and their own webhook setting.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::endpoints;
+use super::rows::room_from_row;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{Room, RoomWebhook, StoreResult};
+
+/// Creates the room, or sets the webhook of an existing one; `true` when it was created.
+pub(super) fn upsert(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+    custom: bool,
+    webhook: Option<RoomWebhook>,
+) -> StoreResult<(Room, bool)> {
+    let webhook_json = webhook
+        .as_ref()
+        .map(|w| serde_json::to_string(w).expect("webhook serializes"));
+    let created = conn.execute(
+        "INSERT OR IGNORE INTO rooms (project_id, room_id, custom, webhook, state, created_at)
+         VALUES (?1, ?2, ?3, ?4, '{}', ?5)",
+        params![
+            project_id,
+            room_id,
+            custom,
+            webhook_json,
+            Timestamp::now().0
+        ],
+    )? == 1;
+    if !created && webhook_json.is_some() {
+        conn.execute(
+            "UPDATE rooms SET webhook = ?3 WHERE project_id = ?1 AND room_id = ?2",
+            params![project_id, room_id, webhook_json],
+        )?;
+    }
+    if let Some(webhook) = &webhook {
+        endpoints::upsert_room_webhook(conn, project_id, room_id, webhook, Timestamp::now())?;
+    }
+    let room = get(conn, project_id, room_id)?.expect("the room was just written");
+    Ok((room, created))
+}
+
+/// One room.
+pub(super) fn get(
+    conn: &Connection,
+    project_id: &str,
+    room_id: &str,
+) -> rusqlite::Result<Option<Room>> {
+    conn.query_row(
+        "SELECT room_id, custom, webhook, created_at FROM rooms
+         WHERE project_id = ?1 AND room_id = ?2",
+        params![project_id, room_id],
+        room_from_row,
+    )
+    .optional()
+}

@@ -1,0 +1,36 @@
+//! The SQLite file's connections and its migrations.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_delivery.sql"),
+    include_str!("migrations/0003_last_error_kind.sql"),
+    include_str!("migrations/0004_signals_per_meeting.sql"),
+    include_str!("migrations/0005_messages_by_project.sql"),
+];
+
+pub(super) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL lets readers run beside the writer; FULL makes each commit durable before we acknowledge.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoint less often: hot pages rewritten many times reach the database file once.
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+    Ok(conn)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
