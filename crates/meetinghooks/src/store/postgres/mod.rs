@@ -22,9 +22,9 @@ use tokio_postgres::NoTls;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
-    project_name_taken, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch,
-    LeaseRequest, Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded,
-    Room, RoomWebhook, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
+    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
@@ -33,10 +33,6 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 
 use error::{PgError, PgResult};
-use rows::{
-    event_from_row, project_from_row, room_from_row, session_records, settled_position,
-    ROOM_COLUMNS,
-};
 
 const TIMER_BATCH: usize = 256;
 /// A transaction that lost a deadlock or serialization race is run again this many times.

@@ -1,6 +1,11 @@
 //! Projects and their API keys.
 
-use super::*;
+use super::error::{PgError, PgResult};
+use super::rows::project_from_row;
+use super::{PostgresStore, MAX_RETRIES};
+use crate::domain::ids::random_hex_id;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{project_name_taken, Project, StoreError, StoreResult};
 
 pub(super) async fn create_project(
     store: &PostgresStore,

@@ -1,6 +1,9 @@
 //! Reading sessions and the event log (the listings the API pages through).
 
-use super::*;
+use super::error::PgError;
+use super::rows::{event_from_row, session_records, settled_position};
+use super::PostgresStore;
+use crate::store::{EventQuery, Page, SessionRecord, StoreResult, StoredEvent};
 
 pub(super) async fn sessions(
     store: &PostgresStore,

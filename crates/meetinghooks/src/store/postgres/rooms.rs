@@ -1,6 +1,12 @@
 //! Rooms, their own webhooks, and the room-webhook secret.
 
-use super::*;
+use super::endpoints;
+use super::error::{PgError, PgResult};
+use super::rows::{room_from_row, ROOM_COLUMNS};
+use super::{PostgresStore, MAX_RETRIES};
+use crate::domain::timestamp::Timestamp;
+use crate::store::changes::Changes;
+use crate::store::{Room, RoomWebhook, StoreError, StoreResult};
 
 pub(super) async fn upsert_room(
     store: &PostgresStore,
