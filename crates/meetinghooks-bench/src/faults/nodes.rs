@@ -59,7 +59,7 @@ impl Node {
                 "MEETINGHOOKS_RETRY_SCHEDULE",
                 format!("[\"0s\"{}]", ", \"1s\"".repeat(30)),
             )
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::lanes::Held;
 use super::schedule::saturating_millis;
 use super::Dispatcher;
 use crate::domain::endpoint::Endpoint;
@@ -113,6 +114,8 @@ impl Dispatcher {
             let lease_until = (promote == PromoteBy::Lease
                 && !self.stopping.load(AtomicOrdering::Acquire))
             .then(|| Timestamp::now().plus_millis(saturating_millis(self.lease_duration())));
+            // Before asking: a wait for locks or a pause counts against promoted leases.
+            let asked_at = Instant::now();
             let e = match self
                 .store
                 .record_outcomes(batch.to_vec(), auto_disable, lease_until)
@@ -122,7 +125,11 @@ impl Dispatcher {
                     self.touch(batch);
                     self.failure_log().report(batch, &recorded.disabled);
                     if !recorded.promoted.is_empty() {
-                        let _ = self.promoted.send(recorded.promoted);
+                        let held = recorded.promoted.into_iter();
+                        let _ = self.promoted.send(
+                            held.map(|leased| Held::from_store(leased, asked_at))
+                                .collect(),
+                        );
                     }
                     return if recorded.disabled.is_empty() && tries == 0 {
                         Written::Done
