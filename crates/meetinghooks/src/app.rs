@@ -101,10 +101,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let opening = || format!("opening {}", config.redacted_database_url());
     Ok(match config.database() {
         Some(Database::Postgres) => Arc::new(
-            PostgresStore::open(
+            PostgresStore::open_with_limits(
                 &config.database_url,
                 config.database_max_connections,
                 engine,
+                config.session_limits(),
             )
             .await
             .with_context(opening)?,

@@ -19,6 +19,17 @@ pub struct Config {
     pub database_url: String,
     /// PostgreSQL connections this node may open.
     pub database_max_connections: usize,
+    /// PostgreSQL: the longest any statement may run (migrations excepted).
+    #[serde(with = "duration_text")]
+    pub database_statement_timeout: Duration,
+    /// PostgreSQL: a transaction left idle this long (its node frozen or cut off) is ended
+    /// by the server, which releases its meetings' locks.
+    #[serde(with = "duration_text")]
+    pub database_idle_in_transaction_timeout: Duration,
+    /// PostgreSQL: how long writing outcomes waits for a meeting's or endpoint's lock before
+    /// it splits its batch by meeting and tries again.
+    #[serde(with = "duration_text")]
+    pub database_lock_timeout: Duration,
     /// Finished messages and their attempts are deleted after this many days.
     pub retention_days: u32,
     /// How long a disconnected participant may take to come back before `participant-left`.
@@ -75,6 +86,9 @@ impl Default for Config {
             listen: ([127, 0, 0, 1], 8080).into(),
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
+            database_statement_timeout: Duration::from_secs(5),
+            database_idle_in_transaction_timeout: Duration::from_secs(10),
+            database_lock_timeout: Duration::from_secs(2),
             retention_days: 30,
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
@@ -176,6 +190,21 @@ impl Config {
             self.lease_duration >= self.request_timeout * 2,
             "lease_duration must be at least twice request_timeout",
         );
+        // A frozen node's locks and a blocked outcome batch must come free well within a
+        // lease, so healthy nodes write their outcomes before their own leases end.
+        for (name, limit) in [
+            ("database_statement_timeout", self.database_statement_timeout),
+            (
+                "database_idle_in_transaction_timeout",
+                self.database_idle_in_transaction_timeout,
+            ),
+            ("database_lock_timeout", self.database_lock_timeout),
+        ] {
+            check(
+                limit >= Duration::from_millis(100) && limit * 4 <= self.lease_duration,
+                &format!("{name} must be at least 100ms and at most a quarter of lease_duration"),
+            );
+        }
         check(
             self.endpoint_refresh >= Duration::from_secs(1),
             "endpoint_refresh must be at least 1s",
@@ -332,6 +361,15 @@ pub mod duration_list {
 }
 
 impl Config {
+    /// What PostgreSQL sessions run under.
+    pub fn session_limits(&self) -> crate::store::postgres::SessionLimits {
+        crate::store::postgres::SessionLimits {
+            statement_timeout: self.database_statement_timeout,
+            idle_in_transaction: self.database_idle_in_transaction_timeout,
+            lock_timeout: self.database_lock_timeout,
+        }
+    }
+
     pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
         crate::delivery::DeliveryConfig {
             retry_schedule: self.retry_schedule.clone(),

@@ -10,6 +10,7 @@ mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
+mod session;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -39,8 +40,6 @@ const TIMER_BATCH: usize = 256;
 const MAX_RETRIES: u32 = 8;
 /// How long a request waits for the database before it is answered 503.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Far above any transaction's own pauses, far below a lease.
-const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
 
 /// Runs `$body` (an expression using the open transaction `$tx`) and commits it, again from
 /// the start when it lost a deadlock or serialization race.
@@ -72,6 +71,7 @@ mod schema;
 mod timers;
 
 pub use delivery::LeaseClock;
+pub use session::SessionLimits;
 
 pub struct PostgresStore {
     pool: Pool,
@@ -81,6 +81,7 @@ pub struct PostgresStore {
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
     lease_clock: LeaseClock,
+    limits: SessionLimits,
 }
 
 impl PostgresStore {
@@ -90,14 +91,21 @@ impl PostgresStore {
         max_connections: usize,
         engine: EngineConfig,
     ) -> anyhow::Result<Self> {
+        Self::open_with_limits(url, max_connections, engine, SessionLimits::default()).await
+    }
+
+    /// `open`, with the sessions' limits from the configuration.
+    pub async fn open_with_limits(
+        url: &str,
+        max_connections: usize,
+        engine: EngineConfig,
+        limits: SessionLimits,
+    ) -> anyhow::Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
-        let ours = format!(
-            "-c idle_in_transaction_session_timeout={}",
-            IDLE_IN_TRANSACTION.as_millis()
-        );
+        let ours = limits.options();
         // Added to any `options` the URL carries, which keep their say.
         let options = match config.get_options() {
             Some(theirs) => format!("{ours} {theirs}"),
@@ -132,6 +140,7 @@ impl PostgresStore {
             hub: hub.clone(),
             _stop: stop,
             lease_clock: LeaseClock::Database,
+            limits,
         };
         store.migrate().await?;
         let node = random_hex_id("", 8);
@@ -366,7 +375,8 @@ impl Store for PostgresStore {
             &outcomes,
             auto_disable_after_ms,
             lease_until,
-            self.lease_clock
+            self.lease_clock,
+            &self.limits
         ))
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }
