@@ -55,7 +55,7 @@ impl Node {
                 format!("{}s", REQUEST_TIMEOUT.as_secs()),
             )
             .env("MEETINGHOOKS_SHARED_POLL", "1s")
-            // A quarter of the lease at most, as the configuration requires.
+            // A third of the lease at most, as the configuration requires.
             .env("MEETINGHOOKS_DATABASE_STATEMENT_TIMEOUT", "1s")
             .env("MEETINGHOOKS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "1s")
             .env("MEETINGHOOKS_DATABASE_LOCK_TIMEOUT", "500ms")

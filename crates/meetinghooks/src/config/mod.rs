@@ -201,8 +201,8 @@ impl Config {
             ("database_lock_timeout", self.database_lock_timeout),
         ] {
             check(
-                limit >= Duration::from_millis(100) && limit * 4 <= self.lease_duration,
-                &format!("{name} must be at least 100ms and at most a quarter of lease_duration"),
+                limit >= Duration::from_millis(100) && limit * 3 <= self.lease_duration,
+                &format!("{name} must be at least 100ms and at most a third of lease_duration"),
             );
         }
         check(
@@ -388,7 +388,6 @@ impl Config {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -418,6 +417,39 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 24, "{keys:?}");
+    }
+
+    #[test]
+    fn database_timeouts_stay_well_inside_a_lease() {
+        let ok = Config {
+            lease_duration: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(1),
+            database_statement_timeout: Duration::from_secs(1),
+            database_idle_in_transaction_timeout: Duration::from_secs(1),
+            database_lock_timeout: Duration::from_millis(500),
+            ..Config::default()
+        };
+        assert!(ok.validate().is_ok(), "{:?}", ok.validate());
+        // The defaults fit the default lease, not a 3 s one.
+        let short = Config {
+            lease_duration: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(1),
+            ..Config::default()
+        };
+        let text = short.validate().unwrap_err().to_string();
+        for key in [
+            "database_statement_timeout",
+            "database_idle_in_transaction_timeout",
+            "database_lock_timeout",
+        ] {
+            assert!(text.contains(&format!("{key} must be")), "{text}");
+        }
+        let idle = Config {
+            database_idle_in_transaction_timeout: Duration::from_secs(31),
+            ..Config::default()
+        };
+        let text = idle.validate().unwrap_err().to_string();
+        assert!(text.contains("database_idle_in_transaction_timeout must be"), "{text}");
     }
 }

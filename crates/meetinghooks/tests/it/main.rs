@@ -19,6 +19,7 @@ mod dispatcher_orphans;
 mod endpoint_updates;
 mod events_follow;
 mod failures;
+mod fencing;
 mod first_run;
 mod full_meeting;
 mod listen_e2e;
