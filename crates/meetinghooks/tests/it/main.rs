@@ -25,6 +25,7 @@ mod full_meeting;
 mod listen_e2e;
 mod metrics;
 mod openapi;
+mod outcome_locks;
 mod rate_limit;
 mod restart;
 mod retry_after;
