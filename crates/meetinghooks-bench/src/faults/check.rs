@@ -81,7 +81,11 @@ pub fn verdict(events: &[Event], attempts: &[Attempt], stuck: usize) -> Verdict 
         list.sort_by_key(|e| e.sequence);
         for (i, e) in list.iter().enumerate() {
             if e.sequence != i as u64 + 1 {
-                v.problem(format!("meeting {meeting}: sequence {} at place {}", e.sequence, i + 1));
+                v.problem(format!(
+                    "meeting {meeting}: sequence {} at place {}",
+                    e.sequence,
+                    i + 1
+                ));
                 break;
             }
         }
@@ -91,7 +95,10 @@ pub fn verdict(events: &[Event], attempts: &[Attempt], stuck: usize) -> Verdict 
         let mut previous: Option<&Attempt> = None;
         for e in &list {
             let Some(delivered) = first.get(&(meeting, e.sequence)) else {
-                v.problem(format!("meeting {meeting} #{}: never delivered", e.sequence));
+                v.problem(format!(
+                    "meeting {meeting} #{}: never delivered",
+                    e.sequence
+                ));
                 continue;
             };
             if let Some(p) = previous {
@@ -114,14 +121,22 @@ fn session_structure(events: &[&Event]) -> Result<(), String> {
     let mut joined = 0i64;
     for e in events {
         match e.webhook_type.as_str() {
-            "session-started" if open => return Err(format!("#{}: session started twice", e.sequence)),
+            "session-started" if open => {
+                return Err(format!("#{}: session started twice", e.sequence))
+            }
             "session-started" => open = true,
             "session-ended" if !open || joined != 0 => {
-                return Err(format!("#{}: session ended while not open or not empty", e.sequence))
+                return Err(format!(
+                    "#{}: session ended while not open or not empty",
+                    e.sequence
+                ))
             }
             "session-ended" => open = false,
             "participant-joined" | "participant-left" if !open => {
-                return Err(format!("#{}: {} outside a session", e.sequence, e.webhook_type))
+                return Err(format!(
+                    "#{}: {} outside a session",
+                    e.sequence, e.webhook_type
+                ))
             }
             "participant-joined" => joined += 1,
             "participant-left" => joined -= 1,

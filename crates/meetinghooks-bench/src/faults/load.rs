@@ -38,9 +38,20 @@ pub async fn run(
         let start = spread * m as u32;
         tasks.spawn(async move {
             tokio::time::sleep(start).await;
-            let script = [("a", true), ("b", true), ("a", false), ("b", false), ("c", true), ("c", false)];
+            let script = [
+                ("a", true),
+                ("b", true),
+                ("a", false),
+                ("b", false),
+                ("c", true),
+                ("c", false),
+            ];
             for (i, (participant, joined)) in script.into_iter().enumerate() {
-                let kind = if joined { "participant.joined" } else { "participant.left" };
+                let kind = if joined {
+                    "participant.joined"
+                } else {
+                    "participant.left"
+                };
                 let body = json!({"signals": [{
                     "id": format!("{meeting}-s{i}"), "type": kind, "meetingId": meeting,
                     "participantId": format!("{meeting}-{participant}"),

@@ -53,15 +53,22 @@ impl Bench {
         let receiver = Receiver::start().await?;
         let mut nodes = Vec::new();
         for n in 0..3 {
-            nodes.push(Node::new(&self.binary, database_url, &format!("faults-n{n}"), &logs)?);
+            nodes.push(Node::new(
+                &self.binary,
+                database_url,
+                &format!("faults-n{n}"),
+                &logs,
+            )?);
         }
         nodes[0].start().await?;
         let endpoint: Value = self
             .client
             .post(nodes[0].url("/v1/endpoints"))
             .bearer_auth(KEY)
-            .json(&json!({"url": format!("http://{}/hook", receiver.addr), "events": ["*"],
-                          "ordering": "meeting"}))
+            .json(
+                &json!({"url": format!("http://{}/hook", receiver.addr), "events": ["*"],
+                          "ordering": "meeting"}),
+            )
             .send()
             .await?
             .error_for_status()?
@@ -131,7 +138,14 @@ impl Bench {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut open = 0;
-            for status in ["waiting", "pending", "delivering", "failed", "exhausted", "skipped"] {
+            for status in [
+                "waiting",
+                "pending",
+                "delivering",
+                "failed",
+                "exhausted",
+                "skipped",
+            ] {
                 let page: Value = self
                     .client
                     .get(node.url(&format!(

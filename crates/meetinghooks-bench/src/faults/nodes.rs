@@ -49,7 +49,10 @@ impl Node {
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
             .env("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]")
-            .env("MEETINGHOOKS_LEASE_DURATION", format!("{}s", LEASE.as_secs()))
+            .env(
+                "MEETINGHOOKS_LEASE_DURATION",
+                format!("{}s", LEASE.as_secs()),
+            )
             .env(
                 "MEETINGHOOKS_REQUEST_TIMEOUT",
                 format!("{}s", REQUEST_TIMEOUT.as_secs()),
@@ -75,8 +78,16 @@ impl Node {
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("{} exited at start ({status}); see {}", self.name, self.log.display());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "{} exited at start ({status}); see {}",
+                    self.name,
+                    self.log.display()
+                );
             }
             if Instant::now() > deadline {
                 bail!("{} did not become ready", self.name);

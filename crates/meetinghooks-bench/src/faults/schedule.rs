@@ -40,7 +40,11 @@ impl fmt::Display for Done {
     }
 }
 
-pub async fn run(nodes: &mut [Node], database_url: &str, pg_dir: Option<&Path>) -> anyhow::Result<Done> {
+pub async fn run(
+    nodes: &mut [Node],
+    database_url: &str,
+    pg_dir: Option<&Path>,
+) -> anyhow::Result<Done> {
     let start = tokio::time::Instant::now();
     let at = |s: u64| tokio::time::sleep_until(start + Duration::from_secs(s));
     let mut done = Done::default();
@@ -155,6 +159,8 @@ impl Watch {
         self.stdin.write_all(b"\n").await?;
         self.stdin.flush().await?;
         let line = self.lines.next_line().await?.context("psql ended")?;
-        line.trim().parse().with_context(|| format!("psql said {line:?}"))
+        line.trim()
+            .parse()
+            .with_context(|| format!("psql said {line:?}"))
     }
 }

@@ -193,7 +193,10 @@ impl Config {
         // A frozen node's locks and a blocked outcome batch must come free well within a
         // lease, so healthy nodes write their outcomes before their own leases end.
         for (name, limit) in [
-            ("database_statement_timeout", self.database_statement_timeout),
+            (
+                "database_statement_timeout",
+                self.database_statement_timeout,
+            ),
             (
                 "database_idle_in_transaction_timeout",
                 self.database_idle_in_transaction_timeout,
@@ -450,6 +453,9 @@ mod tests {
             ..Config::default()
         };
         let text = idle.validate().unwrap_err().to_string();
-        assert!(text.contains("database_idle_in_transaction_timeout must be"), "{text}");
+        assert!(
+            text.contains("database_idle_in_transaction_timeout must be"),
+            "{text}"
+        );
     }
 }

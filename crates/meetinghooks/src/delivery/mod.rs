@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
-use crate::store::changes::ChangeFeed;
 use crate::outbox::fence::{self, Start};
+use crate::store::changes::ChangeFeed;
 use crate::store::{AttemptOutcome, LeaseRequest, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
@@ -373,12 +373,7 @@ impl Dispatcher {
             .min(self.config.lease_duration / 2)
     }
 
-    fn spawn_attempt(
-        &self,
-        endpoint: Arc<Endpoint>,
-        lane_in_flight: Arc<AtomicUsize>,
-        held: Held,
-    ) {
+    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, lane_in_flight: Arc<AtomicUsize>, held: Held) {
         lane_in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         let (client, policy, config) = (

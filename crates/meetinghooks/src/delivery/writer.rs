@@ -226,7 +226,10 @@ impl Dispatcher {
 fn by_meeting(batch: Vec<AttemptOutcome>) -> Vec<Vec<AttemptOutcome>> {
     let mut groups: std::collections::BTreeMap<String, Vec<AttemptOutcome>> = Default::default();
     for outcome in batch {
-        groups.entry(outcome.room_id.clone()).or_default().push(outcome);
+        groups
+            .entry(outcome.room_id.clone())
+            .or_default()
+            .push(outcome);
     }
     groups.into_values().collect()
 }

@@ -20,7 +20,9 @@ pub enum Start {
     Go,
     /// Too little lease is left for the request's timeout: the attempt is not made and no
     /// outcome is written; the message is taken again once the lease is over.
-    GiveUp { left: Duration },
+    GiveUp {
+        left: Duration,
+    },
 }
 
 /// An attempt starts only if the lease outlasts its whole timeout, so it ends (answered or
@@ -79,8 +81,17 @@ mod tests {
 
     #[test]
     fn a_promotion_lease_already_over_is_not_granted() {
-        assert_eq!(promotion_lease_ms(Timestamp(10_000), Timestamp(6_000)), Some(4_000));
-        assert_eq!(promotion_lease_ms(Timestamp(10_000), Timestamp(10_000)), None);
-        assert_eq!(promotion_lease_ms(Timestamp(10_000), Timestamp(25_000)), None);
+        assert_eq!(
+            promotion_lease_ms(Timestamp(10_000), Timestamp(6_000)),
+            Some(4_000)
+        );
+        assert_eq!(
+            promotion_lease_ms(Timestamp(10_000), Timestamp(10_000)),
+            None
+        );
+        assert_eq!(
+            promotion_lease_ms(Timestamp(10_000), Timestamp(25_000)),
+            None
+        );
     }
 }

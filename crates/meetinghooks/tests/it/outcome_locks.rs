@@ -25,14 +25,18 @@ async fn one_locked_meeting_does_not_hold_back_the_outcomes_of_others() {
     let app = TestApp::spawn_with(dir, config).await;
     // Meeting a's webhooks are answered after half a second (inside the 1 s timeout), so their outcome comes while the
     // room is held; the others at once.
-    let receiver = Receiver::start(|_, request| match request.json()["data"]["meetingId"] == "a" {
-        true => Reply::After(Duration::from_millis(500), 200),
-        false => Reply::Status(200),
-    })
+    let receiver = Receiver::start(
+        |_, request| match request.json()["data"]["meetingId"] == "a" {
+            true => Reply::After(Duration::from_millis(500), 200),
+            false => Reply::Status(200),
+        },
+    )
     .await;
     let endpoint = app
-        .endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"],
-                         "ordering": "meeting"}))
+        .endpoint(
+            json!({"url": receiver.url("/"), "events": ["participant-joined"],
+                         "ordering": "meeting"}),
+        )
         .await;
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
     app.signals(json!([join("s1", "a", "p1", "2026-01-01T10:00:00Z")]))
@@ -48,15 +52,19 @@ async fn one_locked_meeting_does_not_hold_back_the_outcomes_of_others() {
         .unwrap();
     // Meeting a's outcome is being written, and waits for the room.
     let raw = RawDb::open(&url).await;
-    eventually_within(Duration::from_secs(10), "an outcome waiting for a's room", || async {
-        let waiting = raw
-            .strings(
-                "SELECT pid::TEXT FROM pg_stat_activity
+    eventually_within(
+        Duration::from_secs(10),
+        "an outcome waiting for a's room",
+        || async {
+            let waiting = raw
+                .strings(
+                    "SELECT pid::TEXT FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .await;
-        !waiting.is_empty()
-    })
+                )
+                .await;
+            !waiting.is_empty()
+        },
+    )
     .await;
     app.signals(json!([
         join("s2", "b", "p1", "2026-01-01T10:00:00Z"),

@@ -290,7 +290,9 @@ pub(super) fn promote(
 ) -> StoreResult<Option<Leased>> {
     // A lease already over is not handed out: the message goes pending, for a round.
     let lease = match p.how {
-        Promotion::Lease(until) => fence::promotion_lease_ms(until, Timestamp::now()).map(|_| until),
+        Promotion::Lease(until) => {
+            fence::promotion_lease_ms(until, Timestamp::now()).map(|_| until)
+        }
         Promotion::DueNow => None,
     };
     let (status, due_at) = match lease {
