@@ -294,8 +294,10 @@ fn replay_cases() -> u32 {
 /// Runs `steps` through a real SQLite store (its dedupe, its partial loading, its commits),
 /// then sends every signal of the prefix that it committed again, as one batch.
 fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseError> {
+    use crate::sealing::Sealer;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{EventQuery, Store};
+    use std::sync::Arc;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -307,7 +309,7 @@ fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseEr
         let config = EngineConfig {
             reconnect_grace_ms: GRACE_MS,
         };
-        let store = SqliteStore::open(&url, config).expect("open");
+        let store = SqliteStore::open(&url, config, Arc::new(Sealer::ephemeral())).expect("open");
         let project = store
             .create_project("replay", [1; 32])
             .await

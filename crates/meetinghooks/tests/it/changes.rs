@@ -16,7 +16,8 @@ use meetinghooks::Config;
 use serde_json::json;
 
 use crate::helpers::{
-    delivery_config, eventually_within, fresh_postgres_database, join, leave, TestApp, KEY,
+    delivery_config, eventually_within, fresh_postgres_database, join, leave, test_sealer, TestApp,
+    KEY,
 };
 use crate::receiver::Receiver;
 
@@ -146,8 +147,11 @@ async fn an_idle_node_delivers_work_another_node_committed() {
     let engine = EngineConfig {
         reconnect_grace_ms: 2_000,
     };
-    let node_a: Arc<dyn Store> =
-        Arc::new(PostgresStore::open(&database_url, 4, engine).await.unwrap());
+    let node_a: Arc<dyn Store> = Arc::new(
+        PostgresStore::open(&database_url, 4, engine, test_sealer())
+            .await
+            .unwrap(),
+    );
     let project = node_a
         .ensure_project_key("default", sha256(KEY.as_bytes()))
         .await

@@ -28,6 +28,7 @@ mod rate_limit;
 mod restart;
 mod retry_after;
 mod rooms_and_sessions;
+mod secrets_at_rest;
 mod signal_ids;
 mod signals;
 mod store_conformance;
