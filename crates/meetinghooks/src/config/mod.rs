@@ -143,7 +143,10 @@ impl Config {
         };
         match self.database() {
             Some(Database::Postgres) => {
-                if let Err(e) = tokio_postgres::Config::from_str(&self.database_url) {
+                let parsed = crate::store::postgres::tls::split_url(&self.database_url).and_then(
+                    |(url, _)| tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string()),
+                );
+                if let Err(e) = parsed {
                     check(
                         false,
                         &format!("database_url {}: {e}", self.redacted_database_url()),

@@ -128,11 +128,22 @@ mod tests {
     fn an_id_of_another_kind_or_install_or_a_guess_does_not_decode() {
         let ids = ids(1);
         let message = ids.message_id(7);
-        assert_eq!(ids.event_position(&message.replacen("msg_", "evt_", 1)), None);
+        assert_eq!(
+            ids.event_position(&message.replacen("msg_", "evt_", 1)),
+            None
+        );
         assert_eq!(ids.cursor_position(&message[4..]), None);
-        assert_eq!(super::PublicIds::new([2; 16]).message_position(&message), None);
+        assert_eq!(
+            super::PublicIds::new([2; 16]).message_position(&message),
+            None
+        );
         assert_ne!(super::PublicIds::new([2; 16]).message_id(7), message);
-        for guess in ["msg_7", "msg_", "msg_zz", &format!("msg_{}", "0".repeat(32))] {
+        for guess in [
+            "msg_7",
+            "msg_",
+            "msg_zz",
+            &format!("msg_{}", "0".repeat(32)),
+        ] {
             assert_eq!(ids.message_position(guess), None, "{guess}");
         }
     }

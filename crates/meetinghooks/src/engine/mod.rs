@@ -113,9 +113,9 @@ pub fn apply(
         SignalKind::RecordingStarted { file_id } => {
             let session = run.session();
             if session.recording.is_none() {
-                let file_id = file_id
-                    .clone()
-                    .unwrap_or_else(|| derived_hex24(&[project_id, &signal.meeting_id, &signal.id, "fileId"]));
+                let file_id = file_id.clone().unwrap_or_else(|| {
+                    derived_hex24(&[project_id, &signal.meeting_id, &signal.id, "fileId"])
+                });
                 session.recording = Some(file_id);
                 let data = run.meeting_ref();
                 run.emit(Event::RecordingStarted(data));

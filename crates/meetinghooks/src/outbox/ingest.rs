@@ -237,7 +237,13 @@ mod tests {
             signal("2", "b", 2, join("r")),
             signal("3", "b", 3, join("p")),
         ];
-        let mut run = IngestRun::new("project", &signals, &[true, false, true, true], Timestamp(10), ENGINE);
+        let mut run = IngestRun::new(
+            "project",
+            &signals,
+            &[true, false, true, true],
+            Timestamp(10),
+            ENGINE,
+        );
         assert_eq!(run.rooms(), BTreeSet::from(["b"]));
         run.loaded_meeting("b", MeetingState::default());
         assert_eq!(

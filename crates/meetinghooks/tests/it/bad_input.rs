@@ -280,7 +280,7 @@ async fn another_projects_room_is_invisible() {
         .client
         .post(app.url("/v1/signals"))
         .bearer_auth(&other_key)
-        .json(&json!([join("1", "mine", "p", "2026-01-01T10:00:00Z")]))
+        .json(&json!({"signals": [join("1", "mine", "p", "2026-01-01T10:00:00Z")]}))
         .send()
         .await
         .unwrap();

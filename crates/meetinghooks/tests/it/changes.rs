@@ -180,7 +180,6 @@ async fn an_idle_node_delivers_work_another_node_committed() {
         "cross-node wake-up over {ROUNDS} rounds: p50 {p50:?}, p99 {p99:?}, max {:?}",
         latencies[ROUNDS - 1]
     );
-    // The old poll alone would give about 125 ms at the median, up to 250 ms.
-    assert!(p50 < Duration::from_millis(50), "p50 {p50:?}");
-    assert!(p99 < Duration::from_millis(125), "p99 {p99:?}");
+    // With the poll an hour away, every arrival was woken by NOTIFY. How fast is the bench's
+    // business (the cluster scenario); a timed assertion here would only measure the machine.
 }

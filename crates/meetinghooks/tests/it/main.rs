@@ -24,6 +24,7 @@ mod full_meeting;
 mod listen_e2e;
 mod metrics;
 mod openapi;
+mod postgres_tls;
 mod rate_limit;
 mod restart;
 mod retry_after;

@@ -10,6 +10,7 @@ mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
+pub mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
@@ -93,7 +93,9 @@ impl PostgresStore {
         engine: EngineConfig,
         sealer: Arc<Sealer>,
     ) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)?;
+        let (url, tls_settings) = tls::split_url(url).map_err(|e| anyhow::anyhow!(e))?;
+        let tls = tls::connector(&tls_settings)?;
+        let mut config = tokio_postgres::Config::from_str(&url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
@@ -114,7 +116,7 @@ impl PostgresStore {
         let listening = config.clone();
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -145,7 +147,7 @@ impl PostgresStore {
             node.clone(),
             stopped.clone(),
         ));
-        tokio::spawn(listen::listen(listening, hub, node, stopped));
+        tokio::spawn(listen::listen(listening, tls, hub, node, stopped));
         Ok(store)
     }
 

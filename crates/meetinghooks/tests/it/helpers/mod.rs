@@ -70,10 +70,12 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .unwrap();
     drop(client);
     let _ = connection.await;
-    let (base, _) = admin
+    let (base, database) = admin
         .rsplit_once('/')
         .expect("the admin URL names a database");
-    Some(format!("{base}/{name}"))
+    // The admin URL's options (`?sslmode=…`) hold for the new database too.
+    let options = database.find('?').map_or("", |at| &database[at..]);
+    Some(format!("{base}/{name}{options}"))
 }
 
 /// Whether the in-process test apps run on PostgreSQL (`TEST_STORE=postgres`)
