@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::server::{free_addr, KEY};
+use crate::server::{free_addr, KEY, SECRET_KEY};
 
 /// How long a node holds a message; short, so pauses longer than a lease fit in a short run.
 pub const LEASE: Duration = Duration::from_secs(4);
@@ -46,6 +46,7 @@ impl Node {
         let child = Command::new(&self.binary)
             .args(["serve", "--listen", &self.addr.to_string()])
             .env("MEETINGHOOKS_DATABASE_URL", &self.database_url)
+            .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
             .env("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]")
