@@ -21,6 +21,8 @@ pub struct Verdict {
     pub attempts: usize,
     /// Successful attempts beyond the first per message.
     pub duplicates: usize,
+    /// When the first success of each duplicated message started.
+    pub duplicated_at: Vec<std::time::Instant>,
     /// Pairs of attempts of one message that were in flight at the same time.
     pub overlaps: usize,
     pub problems: Vec<String>,
@@ -61,6 +63,9 @@ pub fn verdict(events: &[Event], attempts: &[Attempt], stuck: usize) -> Verdict 
         tries.sort_by_key(|a| a.started);
         let successes: Vec<&&Attempt> = tries.iter().filter(|a| a.succeeded()).collect();
         v.duplicates += successes.len().saturating_sub(1);
+        if successes.len() > 1 {
+            v.duplicated_at.push(successes[0].started);
+        }
         if let Some(s) = successes.first() {
             first.insert((s.meeting_id.as_str(), s.sequence), s);
         }

@@ -112,6 +112,11 @@ impl Bench {
             verdict.events, verdict.attempts, verdict.duplicates, verdict.overlaps
         );
         eprintln!("  faults: {row}; node logs in {}", logs.display());
+        let mut blamed: std::collections::BTreeMap<&str, usize> = Default::default();
+        for at in &verdict.duplicated_at {
+            *blamed.entry(faults.blame(*at)).or_default() += 1;
+        }
+        eprintln!("  faults: messages delivered more than once, by the fault in force: {blamed:?}");
         self.row(
             "faults: 3 nodes, kill -9, SIGSTOP, PostgreSQL restart",
             "events / attempts / duplicates / overlaps",

@@ -24,6 +24,16 @@ pub struct Done {
     /// Whether the timed pause froze a node inside a transaction holding a room lock.
     pub caught_holding_locks: bool,
     pub postgres_restarted: bool,
+    /// When each fault began and ended, to tell which one a duplicate came from.
+    pub faults: Vec<Fault>,
+}
+
+/// One fault of the schedule, from its start until the node or server was back.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub what: &'static str,
+    pub from: Instant,
+    pub until: Instant,
 }
 
 impl fmt::Display for Done {
@@ -50,20 +60,27 @@ pub async fn run(
     let mut done = Done::default();
 
     at(5).await;
+    let from = Instant::now();
     nodes[1].kill9();
     done.kills += 1;
     tokio::time::sleep(Duration::from_secs(2)).await;
     nodes[1].start().await?;
+    done.record("kill -9", from);
 
     at(10).await;
+    let from = Instant::now();
     pause(&nodes[2]).await?;
     done.pauses += 1;
+    done.record("SIGSTOP", from);
 
     at(19).await;
+    let from = Instant::now();
     done.caught_holding_locks = pause_holding_locks(&nodes[0], database_url).await?;
     done.pauses += 1;
+    done.record("SIGSTOP holding a room lock", from);
 
     at(30).await;
+    let from = Instant::now();
     if let Some(dir) = pg_dir {
         let status = Command::new("scripts/postgres")
             .arg("restart")
@@ -75,20 +92,44 @@ pub async fn run(
             bail!("scripts/postgres restart {} failed", dir.display());
         }
         done.postgres_restarted = true;
+        done.record("PostgreSQL restart", from);
     }
 
     at(36).await;
+    let from = Instant::now();
     nodes[2].kill9();
     done.kills += 1;
     tokio::time::sleep(Duration::from_secs(1)).await;
     nodes[2].start().await?;
+    done.record("kill -9", from);
 
     at(41).await;
+    let from = Instant::now();
     nodes[0].kill9();
     done.kills += 1;
     tokio::time::sleep(Duration::from_secs(1)).await;
     nodes[0].start().await?;
+    done.record("kill -9", from);
     Ok(done)
+}
+
+impl Done {
+    fn record(&mut self, what: &'static str, from: Instant) {
+        self.faults.push(Fault {
+            what,
+            from,
+            until: Instant::now(),
+        });
+    }
+
+    /// Which fault a duplicate whose first success started at `at` came from: the one in
+    /// force then, or that began within a lease after it (the success was not yet written).
+    pub fn blame(&self, at: Instant) -> &'static str {
+        self.faults
+            .iter()
+            .find(|f| at <= f.until && at + LEASE >= f.from)
+            .map_or("no fault", |f| f.what)
+    }
 }
 
 async fn pause(node: &Node) -> anyhow::Result<()> {
