@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use crate::server::{free_addr, KEY, SECRET_KEY};
 
 /// How long a node holds a message; short, so pauses longer than a lease fit in a short run.
-pub const LEASE: Duration = Duration::from_secs(4);
+pub const LEASE: Duration = Duration::from_secs(6);
 /// Each attempt's timeout (the shortest the configuration allows).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -60,9 +60,9 @@ impl Node {
             )
             .env("MEETINGHOOKS_SHARED_POLL", "1s")
             // A third of the lease at most, as the configuration requires.
-            .env("MEETINGHOOKS_DATABASE_STATEMENT_TIMEOUT", "1s")
-            .env("MEETINGHOOKS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "1s")
-            .env("MEETINGHOOKS_DATABASE_LOCK_TIMEOUT", "500ms")
+            .env("MEETINGHOOKS_DATABASE_STATEMENT_TIMEOUT", "2s")
+            .env("MEETINGHOOKS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "2s")
+            .env("MEETINGHOOKS_DATABASE_LOCK_TIMEOUT", "1s")
             .env(
                 "MEETINGHOOKS_RETRY_SCHEDULE",
                 format!("[\"0s\"{}]", ", \"1s\"".repeat(30)),

@@ -84,6 +84,9 @@ pub struct Dispatcher {
     stopping: std::sync::atomic::AtomicBool,
     /// Rate-limits the failure warnings per endpoint.
     failure_log: std::sync::Mutex<FailureLog>,
+    /// Outcome writes in progress at once, first tries and retries alike, so a batch split
+    /// by meeting cannot take every database connection.
+    outcome_writes: tokio::sync::Semaphore,
 }
 
 impl Dispatcher {
@@ -119,6 +122,7 @@ impl Dispatcher {
             promoted_input: std::sync::Mutex::new(Some(promoted_input)),
             stopping: false.into(),
             failure_log: std::sync::Mutex::new(FailureLog::new(failure_log::WARN_INTERVAL)),
+            outcome_writes: tokio::sync::Semaphore::new(writer::WRITES_AT_ONCE),
         }))
     }
 

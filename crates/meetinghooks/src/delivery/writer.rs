@@ -18,6 +18,8 @@ use crate::store::{AttemptOutcome, StoreError};
 const OUTCOME_BATCH: usize = 1024;
 /// Outcome batches written at once.
 const WRITERS: usize = 4;
+/// Store calls writing outcomes at once (a batch split by meeting makes many).
+pub(super) const WRITES_AT_ONCE: usize = 8;
 
 pub(super) enum ToWriter {
     // Boxed: an outcome is large, a flush request small.
@@ -147,6 +149,7 @@ impl Dispatcher {
         let lease_until = (promote == PromoteBy::Lease
             && !self.stopping.load(AtomicOrdering::Acquire))
         .then(|| Timestamp::now().plus_millis(saturating_millis(self.lease_duration())));
+        let _turn = self.outcome_writes.acquire().await.expect("never closed");
         // Before asking: a wait for locks or a pause counts against promoted leases.
         let asked_at = Instant::now();
         let recorded = self
