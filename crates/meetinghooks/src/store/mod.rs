@@ -6,6 +6,7 @@
 pub mod changes;
 mod panic;
 pub mod postgres;
+mod rows;
 mod sql;
 pub mod sqlite;
 

@@ -8,7 +8,6 @@ mod projects;
 mod reads;
 mod requeue;
 mod rooms;
-mod rows;
 mod schema;
 mod writer;
 
@@ -30,7 +29,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use rows::project_from_row;
+use crate::store::rows;
 use schema::{create_private, migrate, open_connection};
 
 const TIMER_BATCH: usize = 256;
@@ -126,7 +125,7 @@ impl Store for SqliteStore {
                 "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
                  WHERE k.key_hash = ?1",
                 [&key_hash[..]],
-                project_from_row,
+                |row| rows::project(row),
             )
             .optional()
         })
