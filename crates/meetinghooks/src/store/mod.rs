@@ -4,6 +4,7 @@
 //! causes and the new meeting state commit together or not at all.
 
 pub mod changes;
+pub mod keys;
 mod panic;
 pub mod postgres;
 mod sql;
@@ -210,7 +211,7 @@ pub struct AttemptRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: keys::KeyStore + Send + Sync + 'static {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

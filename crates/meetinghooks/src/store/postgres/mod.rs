@@ -65,6 +65,7 @@ macro_rules! transact {
 }
 
 // After `transact!`, which they use.
+mod keys;
 mod projects;
 mod reads;
 mod rooms;

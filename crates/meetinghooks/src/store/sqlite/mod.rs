@@ -2,6 +2,7 @@
 
 mod delivery;
 mod endpoints;
+mod keys;
 mod meeting;
 mod messages;
 mod projects;
