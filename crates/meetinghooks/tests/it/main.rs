@@ -5,6 +5,7 @@ mod raw_db;
 mod receiver;
 mod store_wrapper;
 
+mod api_keys;
 mod bad_input;
 mod changes;
 mod cli;
