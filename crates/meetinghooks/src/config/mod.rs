@@ -21,6 +21,10 @@ pub struct Config {
     pub database_max_connections: usize,
     /// Finished messages and their attempts are deleted after this many days.
     pub retention_days: u32,
+    /// A signal id re-sent within this window is a duplicate; after it, its record is
+    /// deleted and the id is new again.
+    #[serde(with = "duration_text")]
+    pub signal_dedup_window: Duration,
     /// How long a disconnected participant may take to come back before `participant-left`.
     #[serde(with = "duration_text")]
     pub reconnect_grace: Duration,
@@ -76,6 +80,7 @@ impl Default for Config {
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
             retention_days: 30,
+            signal_dedup_window: Duration::from_secs(7 * 86_400),
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
             log: "info".into(),
@@ -156,6 +161,10 @@ impl Config {
             "database_max_connections must be at least 1",
         );
         check(self.retention_days > 0, "retention_days must be at least 1");
+        check(
+            self.signal_dedup_window >= Duration::from_secs(1),
+            "signal_dedup_window must be at least 1s",
+        );
         check(
             self.reconnect_grace <= Duration::from_secs(24 * 3600),
             "reconnect_grace must be at most 24h",

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod keys;
 mod panic;
 pub mod postgres;
+pub mod pruning;
 mod sql;
 pub mod sqlite;
 
@@ -211,7 +212,7 @@ pub struct AttemptRecord {
 }
 
 #[async_trait]
-pub trait Store: keys::KeyStore + Send + Sync + 'static {
+pub trait Store: keys::KeyStore + pruning::Pruning + Send + Sync + 'static {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

@@ -7,6 +7,7 @@ mod store_wrapper;
 
 mod api_keys;
 mod bad_input;
+mod bounded_growth;
 mod changes;
 mod cli;
 mod cluster;

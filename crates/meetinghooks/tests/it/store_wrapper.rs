@@ -66,6 +66,13 @@ impl keys::KeyStore for CountingStore {
 }
 
 #[async_trait]
+impl pruning::Pruning for CountingStore {
+    async fn forget_signals(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.inner.forget_signals(cutoff, limit).await
+    }
+}
+
+#[async_trait]
 impl Store for CountingStore {
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
         let targets = self.inner.delivery_targets().await;

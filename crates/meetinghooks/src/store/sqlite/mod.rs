@@ -6,6 +6,7 @@ mod keys;
 mod meeting;
 mod messages;
 mod projects;
+mod pruning;
 mod reads;
 mod requeue;
 mod rooms;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_signals_per_meeting.sql"),
     include_str!("migrations/0005_messages_by_project.sql"),
     include_str!("migrations/0006_api_key_ids.sql"),
+    include_str!("migrations/0007_signals_by_age.sql"),
 ];
 
 pub(super) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
