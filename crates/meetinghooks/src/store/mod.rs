@@ -41,6 +41,9 @@ pub enum StoreError {
     /// The database cannot be reached or refused the write; retrying may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Every reader, connection or queue slot is taken: nothing was done, retry shortly.
+    #[error("store overloaded: {0}")]
+    Overloaded(String),
     /// A broken invariant (a bug) failed this operation; nothing of it was kept.
     #[error("internal error: {0}")]
     Internal(String),

@@ -7,6 +7,7 @@ mod meeting;
 mod messages;
 mod projects;
 mod pruning;
+mod readers;
 mod reads;
 mod requeue;
 mod rooms;
@@ -15,7 +16,7 @@ mod schema;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -31,6 +32,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 
+use readers::ReaderPool;
 use rows::project_from_row;
 use schema::{migrate, open_connection};
 
@@ -41,11 +43,6 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// Announced after a job's commit reply: a rolled-back job announces nothing.
     hub: ChangeHub,
-}
-
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -63,13 +60,10 @@ impl SqliteStore {
         // keep SQLite's small default cache.
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
-        let writer = writer::Writer::start(conn, engine)?;
+        let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(ReaderPool {
-                path,
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(ReaderPool::new(path)),
             hub: ChangeHub::default(),
         })
     }
@@ -78,18 +72,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool.idle.lock().expect("reader pool").pop() {
-                Some(conn) => conn,
-                None => open_connection(&pool.path).map_err(unavailable)?,
-            };
-            let result = work(&conn).map_err(unavailable);
-            pool.idle.lock().expect("reader pool").push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        self.readers.read(work).await
     }
 }
 
