@@ -389,6 +389,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 22, "{keys:?}");
     }
 }
