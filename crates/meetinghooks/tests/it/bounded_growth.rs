@@ -95,3 +95,64 @@ async fn deleting_an_endpoint_deletes_its_attempts_even_one_in_flight() {
     assert_eq!(db.strings(&count("messages")).await, ["0"]);
     assert_eq!(db.strings(&count("attempts")).await, ["0"]);
 }
+
+/// PostgreSQL: with every pooled connection held up (here the one there is, waiting on a
+/// meeting's row lock), a request is refused with 503 `overloaded` and `Retry-After` after
+/// the pool's wait, and the write that held the connection still commits.
+#[tokio::test]
+#[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
+async fn a_busy_database_answers_503_overloaded_with_retry_after() {
+    let Some(database_url) = crate::helpers::fresh_postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = meetinghooks::Config {
+        database_url: database_url.clone(),
+        database_max_connections: 1,
+        ..crate::helpers::test_config(dir.path())
+    };
+    let app = TestApp::spawn_with(dir, config).await;
+    let joined = |id: &str, participant: &str| {
+        json!({"id": id, "type": "participant.joined", "meetingId": "m-busy",
+               "participantId": participant, "participantName": "Ada"})
+    };
+    report(&app, joined("b-1", "p1")).await;
+
+    let (mut db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let lock = db.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM rooms WHERE room_id = 'm-busy' FOR UPDATE", &[])
+        .await
+        .unwrap();
+    let held = tokio::spawn({
+        let (client, url, key) = (app.client.clone(), app.url("/v1/signals"), app.key.clone());
+        let body = json!({"signals": [joined("b-2", "p2")]});
+        async move {
+            let response = client.post(url).bearer_auth(key).json(&body).send().await;
+            response.unwrap().status()
+        }
+    });
+    let refused = loop {
+        let response = app.get("/v1/events?meetingId=m-busy").await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break response;
+        }
+        assert!(!held.is_finished(), "the ingest was not held up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+
+    lock.commit().await.unwrap();
+    assert_eq!(held.await.unwrap(), StatusCode::ACCEPTED);
+    let joins = app
+        .events("m-busy")
+        .await
+        .iter()
+        .filter(|e| e["webhookType"] == "participant-joined")
+        .count();
+    assert_eq!(joins, 2);
+}

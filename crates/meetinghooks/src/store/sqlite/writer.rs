@@ -264,7 +264,12 @@ mod tests {
         while writer.jobs.capacity() > 0 {
             tokio::task::yield_now().await;
         }
-        let refused = writer.run(Durability::Full, insert(4)).await;
+        let refused = tokio::time::timeout(
+            Duration::from_secs(5),
+            writer.run(Durability::Full, insert(4)),
+        )
+        .await
+        .expect("a write waited on a full queue for good");
         assert!(matches!(refused, Err(StoreError::Overloaded(_))), "{refused:?}");
 
         gate.send(()).unwrap();
