@@ -40,6 +40,8 @@ impl PostgresStore {
             )
             .await?;
         }
+        // Under the migration lock: nodes starting together reseal once.
+        super::endpoints::reseal_all(&tx, &self.sealer).await?;
         tx.commit().await?;
         Ok(())
     }

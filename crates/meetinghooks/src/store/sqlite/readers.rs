@@ -34,9 +34,9 @@ impl ReaderPool {
         }
     }
 
-    pub(super) async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static, E: Into<StoreError>>(
         self: &Arc<Self>,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     ) -> StoreResult<T> {
         let permit = tokio::time::timeout(READ_WAIT, self.permits.clone().acquire_owned())
             .await
@@ -49,7 +49,7 @@ impl ReaderPool {
                 Some(conn) => conn,
                 None => open_connection(&pool.path).map_err(unavailable)?,
             };
-            let result = work(&conn).map_err(unavailable);
+            let result = work(&conn).map_err(Into::into);
             pool.idle.lock().expect("reader pool").push(conn);
             result
         })
@@ -85,6 +85,7 @@ mod tests {
                     std::thread::sleep(Duration::from_millis(20));
                     busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                        .map_err(StoreError::from)
                 })
                 .await
             })
