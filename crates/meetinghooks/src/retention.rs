@@ -57,8 +57,12 @@ pub async fn run(store: Arc<dyn Store>, policy: RetentionPolicy, mut stop: watch
             Err(e) => tracing::warn!(error = %e, "retention pass failed; next pass retries"),
         }
         let window_ms = policy.signal_dedup_window.as_millis() as i64;
-        match forget_signals(store.as_ref(), Timestamp::now().plus_millis(-window_ms), &mut stop)
-            .await
+        match forget_signals(
+            store.as_ref(),
+            Timestamp::now().plus_millis(-window_ms),
+            &mut stop,
+        )
+        .await
         {
             Ok(0) => {}
             Ok(forgotten) => tracing::debug!(forgotten, "forgot signal ids past the window"),

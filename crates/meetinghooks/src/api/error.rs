@@ -122,9 +122,14 @@ mod tests {
         let response = ApiError::from(StoreError::Overloaded("queue full".into())).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "overloaded");
-        assert!(!body["error"]["message"].as_str().unwrap().contains("queue full"));
+        assert!(!body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue full"));
     }
 }

@@ -72,9 +72,9 @@ impl KeyCache {
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
         let now = Instant::now();
-        let since_used = found.last_used_at.map(|at| {
-            Duration::from_millis(Timestamp::now().0.saturating_sub(at.0).max(0) as u64)
-        });
+        let since_used = found
+            .last_used_at
+            .map(|at| Duration::from_millis(Timestamp::now().0.saturating_sub(at.0).max(0) as u64));
         let touched = match since_used {
             Some(age) if age < TOUCH_EVERY => now.checked_sub(age).unwrap_or(now),
             _ => {

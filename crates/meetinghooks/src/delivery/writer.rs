@@ -54,10 +54,7 @@ impl PromoteBy {
 impl Dispatcher {
     /// Writes outcomes in batches; every waiting outcome shares one transaction (two when the
     /// batch holds outcomes of rate-limited endpoints, whose next messages are not leased).
-    pub(super) async fn write_outcomes(
-        self: Arc<Self>,
-        mut input: mpsc::Receiver<ToWriter>,
-    ) {
+    pub(super) async fn write_outcomes(self: Arc<Self>, mut input: mpsc::Receiver<ToWriter>) {
         let mut flushes = Vec::new();
         let mut by_lease = Vec::new();
         let mut by_round = Vec::new();

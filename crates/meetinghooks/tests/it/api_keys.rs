@@ -114,12 +114,20 @@ async fn a_revoked_key_is_refused_at_once_and_the_last_key_cannot_be_revoked() {
     let id = created["id"].as_str().unwrap();
     assert_eq!(revoke(&app, KEY, id).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(status_with(&app, &key).await, StatusCode::UNAUTHORIZED);
-    assert_error(revoke(&app, KEY, id).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        revoke(&app, KEY, id).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 
     // A key may revoke the one it replaces, even the one in use, but never the last.
     let next = create_key(&app, KEY).await;
     let next_key = next["key"].as_str().unwrap().to_owned();
-    assert_eq!(other_key_id(&app, next["id"].as_str().unwrap()).await, bootstrap);
+    assert_eq!(
+        other_key_id(&app, next["id"].as_str().unwrap()).await,
+        bootstrap
+    );
     assert_eq!(
         revoke(&app, KEY, &bootstrap).await.status(),
         StatusCode::NO_CONTENT
@@ -155,7 +163,12 @@ async fn another_projects_key_cannot_be_revoked_or_seen() {
 
     for key in &theirs {
         let id = key["id"].as_str().unwrap();
-        assert_error(revoke(&app, KEY, id).await, StatusCode::NOT_FOUND, "not_found").await;
+        assert_error(
+            revoke(&app, KEY, id).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
     }
     assert_eq!(list_keys(&app, &other_key).await.1.len(), 2);
     assert_eq!(status_with(&app, &other_key).await, StatusCode::OK);
@@ -174,7 +187,10 @@ async fn last_use_is_recorded_at_most_once_a_minute() {
         if key["prefix"] == json!(&KEY[..8]) && key["lastUsedAt"].is_string() {
             break key["lastUsedAt"].clone();
         }
-        assert!(tokio::time::Instant::now() < deadline, "no use recorded: {key}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no use recorded: {key}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     for _ in 0..20 {
@@ -210,9 +226,11 @@ async fn a_key_revoked_on_one_node_is_refused_by_another_within_a_second() {
 
     let id = created["id"].as_str().unwrap();
     assert_eq!(revoke(&a, KEY, id).await.status(), StatusCode::NO_CONTENT);
-    eventually_within(Duration::from_secs(1), "B refuses the revoked key", || async {
-        status_with(&b, &key).await == StatusCode::UNAUTHORIZED
-    })
+    eventually_within(
+        Duration::from_secs(1),
+        "B refuses the revoked key",
+        || async { status_with(&b, &key).await == StatusCode::UNAUTHORIZED },
+    )
     .await;
     assert_eq!(status_with(&b, KEY).await, StatusCode::OK);
 }

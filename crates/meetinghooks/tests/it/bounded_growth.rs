@@ -123,9 +123,12 @@ async fn a_busy_database_answers_503_overloaded_with_retry_after() {
         .unwrap();
     tokio::spawn(connection);
     let lock = db.transaction().await.unwrap();
-    lock.execute("SELECT 1 FROM rooms WHERE room_id = 'm-busy' FOR UPDATE", &[])
-        .await
-        .unwrap();
+    lock.execute(
+        "SELECT 1 FROM rooms WHERE room_id = 'm-busy' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
     let held = tokio::spawn({
         let (client, url, key) = (app.client.clone(), app.url("/v1/signals"), app.key.clone());
         let body = json!({"signals": [joined("b-2", "p2")]});

@@ -134,16 +134,19 @@ impl Writer {
         let job = WriteJob { durable, run };
         match durable {
             // An API write (ingest above all) waits a little for room, then is refused.
-            Durability::Full => self
-                .jobs
-                .send_timeout(job, self.bound.wait)
-                .await
-                .map_err(|e| match e {
-                    SendTimeoutError::Timeout(_) => {
-                        StoreError::Overloaded("the SQLite write queue is full".into())
-                    }
-                    SendTimeoutError::Closed(_) => StoreError::Unavailable("writer stopped".into()),
-                })?,
+            Durability::Full => {
+                self.jobs
+                    .send_timeout(job, self.bound.wait)
+                    .await
+                    .map_err(|e| match e {
+                        SendTimeoutError::Timeout(_) => {
+                            StoreError::Overloaded("the SQLite write queue is full".into())
+                        }
+                        SendTimeoutError::Closed(_) => {
+                            StoreError::Unavailable("writer stopped".into())
+                        }
+                    })?
+            }
             // Delivery bookkeeping waits: its callers slow down instead (back-pressure).
             Durability::Relaxed => self
                 .jobs
@@ -233,7 +236,16 @@ mod tests {
             jobs: 2,
             wait: Duration::from_millis(100),
         };
-        let writer = Arc::new(Writer::start(conn, EngineConfig { reconnect_grace_ms: 0 }, bound).unwrap());
+        let writer = Arc::new(
+            Writer::start(
+                conn,
+                EngineConfig {
+                    reconnect_grace_ms: 0,
+                },
+                bound,
+            )
+            .unwrap(),
+        );
         let insert = |x: i64| {
             move |conn: &Connection, _: &EngineConfig| -> StoreResult<()> {
                 conn.execute("INSERT INTO t VALUES (?1)", [x])?;
@@ -270,7 +282,10 @@ mod tests {
         )
         .await
         .expect("a write waited on a full queue for good");
-        assert!(matches!(refused, Err(StoreError::Overloaded(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Overloaded(_))),
+            "{refused:?}"
+        );
 
         gate.send(()).unwrap();
         stuck.await.unwrap().unwrap();
