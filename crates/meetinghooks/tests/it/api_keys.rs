@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_error, binary_path, eventually_within, fresh_postgres_database, test_config, TestApp,
-    KEY,
+    KEY, SECRET_KEY,
 };
 
 async fn create_key(app: &TestApp, with: &str) -> Value {
@@ -145,6 +145,7 @@ async fn another_projects_key_cannot_be_revoked_or_seen() {
     let output = Command::new(binary_path())
         .args(["project", "create", "other"])
         .env("MEETINGHOOKS_DATABASE_URL", &app.config.database_url)
+        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
