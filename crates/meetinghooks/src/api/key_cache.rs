@@ -126,7 +126,9 @@ impl KeyCache {
     /// Keeps what the store said, unless a key was revoked while it was being read.
     fn insert(&self, hash: [u8; 32], generation: u64, entry: Entry) {
         let mut entries = self.entries.lock().expect("key cache");
-        if entries.generation != generation || *self.revocations.borrow() != generation {
+        // Entries of an older generation would be cleared by the next lookup anyway; one read
+        // before a revocation that another lookup already acted on must not come back.
+        if entries.generation != generation {
             return;
         }
         if entries.by_hash.len() >= MAX_ENTRIES {
@@ -158,4 +160,51 @@ fn touch_later(store: &Arc<dyn Store>, touch: Option<Touch>, key: &str) {
             tracing::debug!(%error, "recording an API key's use failed");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> Entry {
+        Entry {
+            project: Project {
+                id: format!("prj_{n}"),
+                name: "p".into(),
+            },
+            key_id: format!("key_{n}"),
+            fetched: Instant::now(),
+            touched: Instant::now(),
+        }
+    }
+
+    fn hash(n: usize) -> [u8; 32] {
+        crate::domain::ids::sha256(n.to_string().as_bytes())
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let (_revocations, heard) = watch::channel(0);
+        let cache = KeyCache::new(heard);
+        for n in 0..MAX_ENTRIES + 10 {
+            cache.insert(hash(n), 0, entry(n));
+        }
+        assert_eq!(cache.entries.lock().unwrap().by_hash.len(), MAX_ENTRIES);
+        assert!(cache.cached(hash(MAX_ENTRIES + 9), 0).is_some());
+    }
+
+    #[test]
+    fn a_revocation_empties_the_cache_and_a_read_from_before_it_is_not_kept() {
+        let (revocations, heard) = watch::channel(0);
+        let cache = KeyCache::new(heard);
+        cache.insert(hash(1), 0, entry(1));
+        assert!(cache.cached(hash(1), 0).is_some());
+        revocations.send_modify(|g| *g += 1);
+        assert!(cache.cached(hash(1), 1).is_none());
+        // A lookup that read the store before the revocation must not refill the cache.
+        cache.insert(hash(2), 0, entry(2));
+        assert!(cache.cached(hash(2), 1).is_none());
+        cache.insert(hash(1), 1, entry(1));
+        assert!(cache.cached(hash(1), 1).is_some());
+    }
 }
