@@ -62,10 +62,7 @@ impl Dispatcher {
     /// batch holds outcomes of rate-limited endpoints, whose next messages are not leased).
     /// Up to `WRITERS` batches are written at once, so one blocked batch does not hold back
     /// the outcomes that come after it.
-    pub(super) async fn write_outcomes(
-        self: Arc<Self>,
-        mut input: mpsc::UnboundedReceiver<ToWriter>,
-    ) {
+    pub(super) async fn write_outcomes(self: Arc<Self>, mut input: mpsc::Receiver<ToWriter>) {
         let gate = Arc::new(Semaphore::new(WRITERS));
         let mut running = JoinSet::new();
         let mut flushes = Vec::new();
@@ -160,10 +157,8 @@ impl Dispatcher {
         self.failure_log().report(batch, &recorded.disabled);
         if !recorded.promoted.is_empty() {
             let held = recorded.promoted.into_iter();
-            let _ = self.promoted.send(
-                held.map(|leased| Held::from_store(leased, asked_at))
-                    .collect(),
-            );
+            let held = held.map(|leased| Held::from_store(leased, asked_at));
+            let _ = self.promoted.send(held.collect()).await;
         }
         Ok(match recorded.disabled.is_empty() {
             true => Written::Done,
@@ -219,8 +214,10 @@ impl Dispatcher {
             }
         }
         let (done, flushed) = oneshot::channel();
-        if self.to_writer.send(ToWriter::Flush(done)).is_ok() {
-            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), flushed).await;
+        let until = deadline + Duration::from_secs(5);
+        let flush = self.to_writer.send(ToWriter::Flush(done));
+        if let Ok(Ok(())) = tokio::time::timeout_at(until, flush).await {
+            let _ = tokio::time::timeout_at(until, flushed).await;
         }
     }
 }
