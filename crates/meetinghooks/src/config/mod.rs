@@ -96,7 +96,7 @@ impl Default for Config {
             listen: ([127, 0, 0, 1], 8080).into(),
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
-            database_statement_timeout: Duration::from_secs(5),
+            database_statement_timeout: Duration::from_secs(10),
             database_idle_in_transaction_timeout: Duration::from_secs(10),
             database_lock_timeout: Duration::from_secs(2),
             retention_days: 30,

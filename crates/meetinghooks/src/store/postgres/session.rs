@@ -15,7 +15,7 @@ pub struct SessionLimits {
 impl Default for SessionLimits {
     fn default() -> Self {
         SessionLimits {
-            statement_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
             idle_in_transaction: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(2),
         }
