@@ -11,6 +11,7 @@ mod openapi;
 mod rooms;
 mod sessions;
 mod signals;
+mod sources;
 
 use std::sync::Arc;
 
@@ -88,6 +89,13 @@ pub fn router(state: AppState) -> Router {
             "/v1/room-webhooks/secret/rotate",
             post(endpoints::rotate_room_secret),
         )
+        .route("/v1/sources", post(sources::create).get(sources::list))
+        .route("/v1/sources/livekit", post(sources::livekit::receive))
+        .route(
+            "/v1/sources/{id}",
+            get(sources::get).delete(sources::delete),
+        )
+        .route("/v1/sources/{id}/livekit", post(sources::livekit::receive_for_source))
         .route("/v1/messages", get(messages::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{docs, endpoints, events, health, messages, rooms, sessions, signals};
+use super::{docs, endpoints, events, health, messages, rooms, sessions, signals, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +16,8 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration \
             or from `meetinghooks project create NAME`. `/healthz`, `/readyz`, `/openapi.json`, \
-            `/docs` and `/metrics` need no key.\n\n\
+            `/docs` and `/metrics` need no key, nor do the LiveKit receivers \
+            (`/v1/sources/livekit`, `/v1/sources/{id}/livekit`), which take LiveKit's JWT.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
@@ -47,6 +48,12 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         messages::get,
         messages::attempts,
         messages::resend,
+        sources::create,
+        sources::list,
+        sources::get,
+        sources::delete,
+        sources::livekit::receive,
+        sources::livekit::receive_for_source,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -57,6 +64,7 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         (name = "sessions", description = "Meeting sessions"),
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
+        (name = "sources", description = "Media servers posting their own webhooks (LiveKit)"),
         (name = "health", description = "Liveness, readiness, metrics and this reference"),
     ),
 )]

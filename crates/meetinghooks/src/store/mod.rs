@@ -6,6 +6,7 @@
 pub mod changes;
 mod panic;
 pub mod postgres;
+mod sources;
 mod sql;
 pub mod sqlite;
 
@@ -19,6 +20,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{Conflict, SessionState};
 // The delivery vocabulary lives with the outbox's rules; the trait speaks it.
+pub use sources::{api_key_taken, SourceStore};
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
 };
@@ -210,7 +212,9 @@ pub struct AttemptRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Sources' methods come from [`SourceStore`], kept apart so each store implements them
+/// in its own `sources` file.
+pub trait Store: SourceStore + Send + Sync + 'static {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

@@ -69,6 +69,7 @@ mod projects;
 mod reads;
 mod rooms;
 mod schema;
+mod sources;
 mod timers;
 
 pub use delivery::LeaseClock;

@@ -10,6 +10,7 @@ mod requeue;
 mod rooms;
 mod rows;
 mod schema;
+mod sources;
 mod writer;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_last_error_kind.sql"),
     include_str!("migrations/0004_signals_per_meeting.sql"),
     include_str!("migrations/0005_messages_by_project.sql"),
+    include_str!("migrations/0006_sources.sql"),
 ];
 
 pub(super) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
