@@ -95,7 +95,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/sources/{id}",
             get(sources::get).delete(sources::delete),
         )
-        .route("/v1/sources/{id}/livekit", post(sources::livekit::receive_for_source))
+        .route(
+            "/v1/sources/{id}/livekit",
+            post(sources::livekit::receive_for_source),
+        )
         .route("/v1/messages", get(messages::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))

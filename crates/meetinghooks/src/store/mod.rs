@@ -20,10 +20,10 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{Conflict, SessionState};
 // The delivery vocabulary lives with the outbox's rules; the trait speaks it.
-pub use sources::{api_key_taken, SourceStore};
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
 };
+pub use sources::{api_key_taken, SourceStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
-use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::sources::Source;
+use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::store::*;
 
 pub struct CountingStore {

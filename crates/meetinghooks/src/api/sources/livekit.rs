@@ -24,10 +24,10 @@ pub struct LiveKitReceipt {
     /// LiveKit's event name.
     event: String,
     outcome: Outcome,
-    /// Catalog events emitted.
-    events: usize,
-    /// Webhook messages queued for them.
-    messages: usize,
+    /// Catalog events emitted; not counted for `room_finished` (null).
+    events: Option<usize>,
+    /// Webhook messages queued for them; not counted for `room_finished` (null).
+    messages: Option<usize>,
     /// Why nothing was applied, for `ignored`.
     reason: Option<String>,
 }
@@ -112,7 +112,11 @@ pub async fn receive_for_source(
     if source.id != id {
         return Err(unauthorized(&VerifyError::UnknownIssuer(format!(
             "{} (not a key of source {id})",
-            source.keys.first().map(|k| k.api_key.as_str()).unwrap_or("")
+            source
+                .keys
+                .first()
+                .map(|k| k.api_key.as_str())
+                .unwrap_or("")
         ))));
     }
     handle(&state, &source, authorization, &body).await
@@ -158,12 +162,11 @@ async fn handle(
     authorization: Option<&str>,
     body: &[u8],
 ) -> ApiResult<Json<LiveKitReceipt>> {
-    let received = livekit::receive(authorization, body, source, Timestamp::now()).map_err(
-        |e| match e {
+    let received =
+        livekit::receive(authorization, body, source, Timestamp::now()).map_err(|e| match e {
             ReceiveError::Auth(e) => unauthorized(&e),
             ReceiveError::Body(message) => ApiError::bad_request("invalid_event", message),
-        },
-    )?;
+        })?;
     let unknown_fields = received.event.unknown_fields();
     if unknown_fields > 0 {
         metrics::counter!("meetinghooks_livekit_unknown_fields_total")
@@ -172,16 +175,16 @@ async fn handle(
     let mut receipt = LiveKitReceipt {
         event: received.event.event.clone(),
         outcome: Outcome::Applied,
-        events: 0,
-        messages: 0,
+        events: Some(0),
+        messages: Some(0),
         reason: None,
     };
     let project = &source.project_id;
     match received.mapped {
         Mapped::Signals(signals) => match state.store.ingest(project, signals).await {
             Ok(report) => {
-                receipt.events = report.events;
-                receipt.messages = report.messages;
+                receipt.events = Some(report.events);
+                receipt.messages = Some(report.messages);
                 receipt.outcome = if report.accepted > 0 {
                     Outcome::Applied
                 } else if report.duplicates > 0 {
@@ -198,17 +201,22 @@ async fn handle(
             Err(e) => return Err(e.into()),
         },
         Mapped::EndSession { meeting_id, at } => {
-            match state.store.end_session(project, &meeting_id, at).await {
-                Ok(_) => receipt.events = 1,
-                Err(StoreError::NoOngoingSession(c)) => {
-                    receipt.outcome = Outcome::Ignored;
-                    receipt.reason = Some(c.to_string());
+            if let Some(reason) = later_session(state, project, &meeting_id, at).await? {
+                receipt.outcome = Outcome::Stale;
+                receipt.reason = Some(reason);
+            } else {
+                match state.store.end_session(project, &meeting_id, at).await {
+                    Ok(_) => (receipt.events, receipt.messages) = (None, None),
+                    Err(StoreError::NoOngoingSession(c)) => {
+                        receipt.outcome = Outcome::Ignored;
+                        receipt.reason = Some(c.to_string());
+                    }
+                    Err(StoreError::NotFound(what)) => {
+                        receipt.outcome = Outcome::Ignored;
+                        receipt.reason = Some(format!("{what} {meeting_id} not found"));
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(StoreError::NotFound(what)) => {
-                    receipt.outcome = Outcome::Ignored;
-                    receipt.reason = Some(format!("{what} {meeting_id} not found"));
-                }
-                Err(e) => return Err(e.into()),
             }
         }
         Mapped::Ignored(why) => {
@@ -220,4 +228,20 @@ async fn handle(
         "outcome" => receipt.outcome.as_str())
     .increment(1);
     Ok(Json(receipt))
+}
+
+/// A `room_finished` dated before the ongoing session started belongs to an earlier life of
+/// the room (a retry arriving late): it must not end the new session.
+async fn later_session(
+    state: &AppState,
+    project: &str,
+    meeting_id: &str,
+    at: Timestamp,
+) -> ApiResult<Option<String>> {
+    let page = state.store.sessions(project, meeting_id, None, 1).await?;
+    Ok(page
+        .items
+        .first()
+        .filter(|s| s.session.end.is_none() && s.session.start > at)
+        .map(|s| format!("session {} started after this room_finished", s.session.id)))
 }

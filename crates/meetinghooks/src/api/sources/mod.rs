@@ -17,7 +17,6 @@ use crate::domain::signal::is_http_url;
 use crate::domain::timestamp::Timestamp;
 use crate::sources::{HlsRewrite, Source, SourceKey, SourceKind};
 
-
 const MAX_KEYS: usize = 10;
 const MAX_KEY_LEN: usize = 128;
 const MAX_SECRET_LEN: usize = 512;
@@ -114,7 +113,11 @@ fn validate(input: SourceInput, project_id: &str) -> ApiResult<Source> {
     let mut keys: Vec<SourceKey> = Vec::with_capacity(input.keys.len());
     for (index, key) in input.keys.into_iter().enumerate() {
         check_text(&format!("keys[{index}].apiKey"), &key.api_key, MAX_KEY_LEN)?;
-        check_text(&format!("keys[{index}].apiSecret"), &key.api_secret, MAX_SECRET_LEN)?;
+        check_text(
+            &format!("keys[{index}].apiSecret"),
+            &key.api_secret,
+            MAX_SECRET_LEN,
+        )?;
         if keys.iter().any(|k| k.api_key == key.api_key) {
             return Err(invalid(format!("keys[{index}].apiKey is given twice")));
         }
@@ -200,7 +203,9 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
     let source = state.store.source(&project.id, &id).await?;
-    Ok(Json(source.ok_or_else(|| ApiError::not_found("source"))?.into()))
+    Ok(Json(
+        source.ok_or_else(|| ApiError::not_found("source"))?.into(),
+    ))
 }
 
 /// Deletes a source

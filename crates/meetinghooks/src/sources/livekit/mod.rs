@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod mapping;
+pub mod sign;
 pub mod verify;
 
 #[cfg(test)]

@@ -460,3 +460,13 @@ fn maps_egress_by_output_and_status() {
     .unwrap();
     assert_eq!(track.mapped, Mapped::Ignored(Ignored::ParticipantEgress));
 }
+
+#[test]
+fn signs_as_livekit_signs() {
+    let src = source(&[("abcdefg", "abababa")]);
+    let token = sign::sign("abcdefg", "abababa", BODY.as_bytes(), NBF);
+    receive(Some(&token), BODY.as_bytes(), &src, at(NBF + 299)).unwrap();
+    // Valid for 5 minutes (plus the leeway), like LiveKit's.
+    let late = receive(Some(&token), BODY.as_bytes(), &src, at(NBF + 300 + 61));
+    assert_eq!(auth_error(late), VerifyError::Expired);
+}

@@ -29,7 +29,12 @@ impl SourceStore for PostgresStore {
                     .execute(
                         "INSERT INTO source_keys (api_key, source_id, position, api_secret)
                          VALUES ($1, $2, $3, $4) ON CONFLICT (api_key) DO NOTHING",
-                        &[&key.api_key, &source.id, &(position as i32), &key.api_secret],
+                        &[
+                            &key.api_key,
+                            &source.id,
+                            &(position as i32),
+                            &key.api_secret,
+                        ],
                     )
                     .await?;
                 if inserted == 0 {
@@ -46,7 +51,9 @@ impl SourceStore for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                &format!("SELECT {COLUMNS} FROM sources WHERE project_id = $1 ORDER BY created_at, id"),
+                &format!(
+                    "SELECT {COLUMNS} FROM sources WHERE project_id = $1 ORDER BY created_at, id"
+                ),
                 &[&project_id],
             )
             .await
