@@ -170,6 +170,8 @@ pub async fn create(
 }
 
 /// Lists sources
+///
+/// The project's sources, oldest first, with their API keys but never their secrets.
 #[utoipa::path(get, path = "/v1/sources", operation_id = "listSources", tag = "sources",
     responses(
         (status = 200, description = "The project's sources, oldest first", body = SourceList),
@@ -188,6 +190,8 @@ pub async fn list(
 }
 
 /// Reads a source
+///
+/// One source with its API keys, never its secrets, and the path its server posts to.
 #[utoipa::path(get, path = "/v1/sources/{id}", operation_id = "getSource", tag = "sources",
     params(("id" = String, Path, description = "Source id")),
     responses(
