@@ -181,12 +181,11 @@ pub fn end_session(
     let Some(session) = run.meeting.state.session.as_mut() else {
         return Err(Conflict::NoOngoingSession(meeting_id.to_owned()));
     };
-    // Joins dated within the session's span belonged to it: reordered after this end, they
-    // are stale. Its span, not `now`, so a backfilled later session still opens.
-    let span_end = session.latest;
     let at = session.latest.max(now);
     session.latest = at;
-    run.meeting.state.ended_at = Some(span_end);
+    // A join dated before this end belonged to the ended session: reordered after it, it is
+    // stale rather than the start of a session nobody will end.
+    run.meeting.state.ended_at = Some(at);
     let session_id = session.id.clone();
     let mut present: Vec<(u64, String)> = run
         .meeting

@@ -20,9 +20,8 @@ pub struct MeetingState {
     pub last_at: BTreeMap<String, Timestamp>,
     /// The ongoing session, if any.
     pub session: Option<SessionState>,
-    /// The latest signal time of the last session ended on request (`POST /v2/sessions/end`,
-    /// LiveKit's `room_finished`): a join dated before it belonged to that session, which is
-    /// over, so it is stale.
+    /// When the last session ended on request (`POST /v2/sessions/end`, LiveKit's
+    /// `room_finished`): a join dated before it belonged to that session and is stale.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
 }

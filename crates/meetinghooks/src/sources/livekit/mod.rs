@@ -8,6 +8,8 @@ pub mod sign;
 pub mod verify;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use sha2::{Digest, Sha256};

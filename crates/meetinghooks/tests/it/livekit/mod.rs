@@ -211,6 +211,16 @@ async fn livekit_requests_are_verified_and_answered_honestly() {
         .unwrap();
     assert_eq!(media["outcome"], "ignored", "{media}");
 
+    // A room_finished from before this session started (a late retry) does not end it.
+    let old = json!({"event":"room_finished","id":"EV_old","createdAt":(now - 3600).to_string(),
+        "room":{"sid":"RM_0","name":"lk-room"}});
+    let stale: Value = post_livekit(&app, &a_path, "key-a", "secret-a", &old)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stale["outcome"], "stale", "{stale}");
+
     let events = app.events("lk-room").await;
     let types: Vec<_> = events
         .iter()
