@@ -120,8 +120,8 @@ async fn ending_a_session_removes_everyone() {
         .await
         .unwrap();
     assert_eq!(
-        (late["accepted"].clone(), late["stale"].clone()),
-        (json!(0), json!(1)),
+        (late["stale"].clone(), late["events"].clone()),
+        (json!(1), json!(0)),
         "{late}"
     );
 
