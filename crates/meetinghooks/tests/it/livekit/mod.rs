@@ -2,6 +2,7 @@
 //! real app (SQLite or PostgreSQL), and a whole LiveKit meeting delivered to a receiver.
 
 mod meeting;
+mod simulate;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
