@@ -29,11 +29,21 @@ impl SourceKind {
 }
 
 /// One API key pair the server signs with; a source has one or more (for rotation).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SourceKey {
     pub api_key: String,
     /// Stored as given for now; encryption at rest comes with the endpoint secrets' (issue 11).
     pub api_secret: String,
+}
+
+/// Secrets never reach a log: `Debug` shows the key only.
+impl std::fmt::Debug for SourceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceKey")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"…")
+            .finish()
+    }
 }
 
 /// Rewrites a storage URL prefix (e.g. a bucket's) to a public base URL for HLS playback.

@@ -470,3 +470,10 @@ fn signs_as_livekit_signs() {
     let late = receive(Some(&token), BODY.as_bytes(), &src, at(NBF + 300 + 61));
     assert_eq!(auth_error(late), VerifyError::Expired);
 }
+
+#[test]
+fn debug_output_never_shows_a_secret() {
+    let src = source(&[("abcdefg", "abababa")]);
+    let shown = format!("{src:?}");
+    assert!(shown.contains("abcdefg") && !shown.contains("abababa"), "{shown}");
+}
