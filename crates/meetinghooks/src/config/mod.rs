@@ -26,6 +26,12 @@ pub struct Config {
     pub reconnect_grace: Duration,
     /// When set, `serve` makes sure the `default` project accepts this API key.
     pub bootstrap_api_key: Option<Secret>,
+    /// 32 bytes in base64 that seal signing secrets and header values at rest. Required on
+    /// PostgreSQL (every node the same); on SQLite, when unset, `serve` keeps one in
+    /// `secret.key` next to the database (created with mode 0600).
+    pub secret_key: Option<Secret>,
+    /// Keys that only open: after a key change, the first start re-seals with `secret_key`.
+    pub previous_secret_keys: Vec<Secret>,
     /// `tracing` filter, e.g. `info` or `meetinghooks=debug`.
     pub log: String,
     /// `text` (coloured on a terminal) or `json` (one object per line).
@@ -78,6 +84,8 @@ impl Default for Config {
             retention_days: 30,
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
+            secret_key: None,
+            previous_secret_keys: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
             retry_schedule: crate::delivery::schedule::default_schedule(),
@@ -135,7 +143,10 @@ impl Config {
         };
         match self.database() {
             Some(Database::Postgres) => {
-                if let Err(e) = tokio_postgres::Config::from_str(&self.database_url) {
+                let parsed = crate::store::postgres::tls::split_url(&self.database_url).and_then(
+                    |(url, _)| tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string()),
+                );
+                if let Err(e) = parsed {
                     check(
                         false,
                         &format!("database_url {}: {e}", self.redacted_database_url()),
@@ -195,6 +206,22 @@ impl Config {
         if let Err(e) = crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets) {
             check(false, &format!("allowed_private_targets: {e}"));
         }
+        check(
+            self.secret_key.is_some() || self.database() != Some(Database::Postgres),
+            "secret_key is required with PostgreSQL (every node must use the same key; \
+             make one with `meetinghooks secret-key`)",
+        );
+        let keys = self.secret_key.iter().chain(&self.previous_secret_keys);
+        for (place, key) in keys.enumerate() {
+            check(
+                crate::sealing::parse_key(&key.0).is_some(),
+                &if place == 0 && self.secret_key.is_some() {
+                    "secret_key must be 32 bytes in base64".to_owned()
+                } else {
+                    "previous_secret_keys: every key must be 32 bytes in base64".to_owned()
+                },
+            );
+        }
         if let Some(key) = &self.bootstrap_api_key {
             check(
                 key.0.len() >= 16,
@@ -222,6 +249,15 @@ impl Config {
         } else {
             None
         }
+    }
+
+    /// The folder of an SQLite database, where its key file lives.
+    pub fn sqlite_folder(&self) -> Option<std::path::PathBuf> {
+        let path = std::path::Path::new(self.database_url.strip_prefix("sqlite://")?);
+        Some(match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        })
     }
 
     /// The database URL without its password, for messages and logs.
@@ -370,9 +406,11 @@ mod tests {
     fn secrets_are_not_printed() {
         let c = Config {
             bootstrap_api_key: Some(Secret("super-secret-key-123".into())),
+            secret_key: Some(Secret("sealing-key-never-printed".into())),
             ..Config::default()
         };
         assert!(!format!("{c:?}").contains("super-secret"));
+        assert!(!format!("{c:?}").contains("sealing-key"));
     }
 
     #[test]
@@ -380,6 +418,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 23, "{keys:?}");
     }
 }

@@ -32,7 +32,7 @@ impl SourceKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SourceKey {
     pub api_key: String,
-    /// Stored as given for now; encryption at rest comes with the endpoint secrets' (issue 11).
+    /// Open in memory; the stores seal it in the row (`sealing`).
     pub api_secret: String,
 }
 

@@ -121,7 +121,7 @@ impl Harness {
                     self.clock = self.clock.max(signal.at.0);
                     let now = Timestamp(self.clock);
                     // Media outside a session is refused (409), so not remembered.
-                    if apply(&mut self.meeting, &signal, now, &self.config).is_ok() {
+                    if apply(&mut self.meeting, "prj_1", &signal, now, &self.config).is_ok() {
                         self.seen.insert(signal.id);
                     }
                     self.written();

@@ -475,5 +475,8 @@ fn signs_as_livekit_signs() {
 fn debug_output_never_shows_a_secret() {
     let src = source(&[("abcdefg", "abababa")]);
     let shown = format!("{src:?}");
-    assert!(shown.contains("abcdefg") && !shown.contains("abababa"), "{shown}");
+    assert!(
+        shown.contains("abcdefg") && !shown.contains("abababa"),
+        "{shown}"
+    );
 }

@@ -61,6 +61,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+impl From<crate::sealing::SealError> for PgError {
+    fn from(e: crate::sealing::SealError) -> Self {
+        PgError::Store(StoreError::Unavailable(e.to_string()))
+    }
+}
+
 pub(super) fn corrupt(what: &str, e: serde_json::Error) -> PgError {
     PgError::Store(StoreError::Unavailable(format!("corrupt {what}: {e}")))
 }

@@ -10,6 +10,7 @@ mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
+pub mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
@@ -31,6 +31,7 @@ use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::sealing::Sealer;
 
 use error::{PgError, PgResult};
 
@@ -82,6 +83,7 @@ pub struct PostgresStore {
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
     lease_clock: LeaseClock,
+    sealer: Arc<Sealer>,
 }
 
 impl PostgresStore {
@@ -90,8 +92,11 @@ impl PostgresStore {
         url: &str,
         max_connections: usize,
         engine: EngineConfig,
+        sealer: Arc<Sealer>,
     ) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)?;
+        let (url, tls_settings) = tls::split_url(url).map_err(|e| anyhow::anyhow!(e))?;
+        let tls = tls::connector(&tls_settings)?;
+        let mut config = tokio_postgres::Config::from_str(&url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
@@ -112,7 +117,7 @@ impl PostgresStore {
         let listening = config.clone();
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -133,6 +138,7 @@ impl PostgresStore {
             hub: hub.clone(),
             _stop: stop,
             lease_clock: LeaseClock::Database,
+            sealer,
         };
         store.migrate().await?;
         let node = random_hex_id("", 8);
@@ -142,7 +148,7 @@ impl PostgresStore {
             node.clone(),
             stopped.clone(),
         ));
-        tokio::spawn(listen::listen(listening, hub, node, stopped));
+        tokio::spawn(listen::listen(listening, tls, hub, node, stopped));
         Ok(store)
     }
 
@@ -258,7 +264,7 @@ impl Store for PostgresStore {
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
         let client = self.client().await?;
-        endpoints::insert(&**client, &endpoint).await?;
+        endpoints::insert(&**client, &self.sealer, &endpoint).await?;
         self.hub.announce(Changes::ENDPOINTS);
         Ok(endpoint)
     }
@@ -275,12 +281,15 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(PgError::from)?;
-        Ok(rows.iter().map(endpoints::from_row).collect())
+        Ok(rows
+            .iter()
+            .map(|row| endpoints::opened(&self.sealer, row))
+            .collect::<PgResult<_>>()?)
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
         let client = self.client().await?;
-        Ok(endpoints::get(&**client, project_id, endpoint_id).await?)
+        Ok(endpoints::get(&**client, &self.sealer, project_id, endpoint_id).await?)
     }
 
     async fn update_endpoint(
@@ -291,6 +300,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| endpoints::update(
             &tx,
+            &self.sealer,
             project_id,
             endpoint_id,
             &patch
@@ -308,9 +318,18 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| async {
-            endpoints::rotate_secret(&tx, project_id, endpoint_id, &secret, previous_until, now)
-                .await?
-                .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
+            let sealer = &self.sealer;
+            endpoints::rotate_secret(
+                &tx,
+                sealer,
+                project_id,
+                endpoint_id,
+                &secret,
+                previous_until,
+                now,
+            )
+            .await?
+            .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
         })
         // The dispatcher signs with the secrets it loaded: it must load the new one.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
@@ -322,7 +341,11 @@ impl Store for PostgresStore {
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
-        transact!(self, |tx| endpoints::room_secret(&tx, project_id))
+        transact!(self, |tx| endpoints::room_secret(
+            &tx,
+            &self.sealer,
+            project_id
+        ))
     }
 
     async fn rotate_room_secret(
@@ -343,7 +366,10 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(PgError::from)?;
-        Ok(rows.iter().map(endpoints::from_row).collect())
+        Ok(rows
+            .iter()
+            .map(|row| endpoints::opened(&self.sealer, row))
+            .collect::<PgResult<_>>()?)
     }
 
     async fn lease(
@@ -437,7 +463,7 @@ impl Store for PostgresStore {
         since: Timestamp,
     ) -> StoreResult<usize> {
         transact!(self, |tx| async {
-            endpoints::get(&*tx, project_id, endpoint_id)
+            endpoints::get(&*tx, &self.sealer, project_id, endpoint_id)
                 .await?
                 .ok_or(StoreError::NotFound("endpoint"))?;
             requeue::recover(&tx, endpoint_id, since, Timestamp::now()).await

@@ -39,6 +39,9 @@ impl PostgresStore {
             )
             .await?;
         }
+        // Under the migration lock: nodes starting together reseal once.
+        super::endpoints::reseal_all(&tx, &self.sealer).await?;
+        super::sources::reseal_keys(&tx, &self.sealer).await?;
         tx.commit().await?;
         Ok(())
     }

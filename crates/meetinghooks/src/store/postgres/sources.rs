@@ -1,12 +1,15 @@
-//! Source rows in PostgreSQL: a source and its key pairs; an API key belongs to one source
-//! only (its primary key), whichever node registers it.
+//! Source rows in PostgreSQL: a source and its key pairs (secrets sealed in the row, open in
+//! memory); an API key belongs to one source only (its primary key), whichever node
+//! registers it.
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use tokio_postgres::{GenericClient, Row};
 
 use super::error::{PgError, PgResult};
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::Sealer;
 use crate::sources::{HlsRewrite, Source, SourceKey, SourceKind};
 use crate::store::{api_key_taken, SourceStore, StoreError, StoreResult};
 
@@ -33,7 +36,7 @@ impl SourceStore for PostgresStore {
                             &key.api_key,
                             &source.id,
                             &(position as i32),
-                            &key.api_secret,
+                            &self.sealer.seal(&key.api_secret),
                         ],
                     )
                     .await?;
@@ -60,7 +63,7 @@ impl SourceStore for PostgresStore {
             .map_err(PgError::from)?;
         let mut sources = Vec::with_capacity(rows.len());
         for row in &rows {
-            sources.push(with_keys(&**client, from_row(row)).await?);
+            sources.push(with_keys(&**client, &self.sealer, from_row(row)).await?);
         }
         Ok(sources)
     }
@@ -75,7 +78,9 @@ impl SourceStore for PostgresStore {
             .await
             .map_err(PgError::from)?;
         match row {
-            Some(row) => Ok(Some(with_keys(&**client, from_row(&row)).await?)),
+            Some(row) => Ok(Some(
+                with_keys(&**client, &self.sealer, from_row(&row)).await?,
+            )),
             None => Ok(None),
         }
     }
@@ -93,7 +98,9 @@ impl SourceStore for PostgresStore {
             .await
             .map_err(PgError::from)?;
         match row {
-            Some(row) => Ok(Some(with_keys(&**client, from_row(&row)).await?)),
+            Some(row) => Ok(Some(
+                with_keys(&**client, &self.sealer, from_row(&row)).await?,
+            )),
             None => Ok(None),
         }
     }
@@ -112,7 +119,11 @@ impl SourceStore for PostgresStore {
     }
 }
 
-async fn with_keys(client: &impl GenericClient, mut source: Source) -> StoreResult<Source> {
+async fn with_keys(
+    client: &impl GenericClient,
+    sealer: &Sealer,
+    mut source: Source,
+) -> StoreResult<Source> {
     let rows = client
         .query(
             "SELECT api_key, api_secret FROM source_keys WHERE source_id = $1 ORDER BY position",
@@ -122,12 +133,35 @@ async fn with_keys(client: &impl GenericClient, mut source: Source) -> StoreResu
         .map_err(|e| StoreError::from(PgError::from(e)))?;
     source.keys = rows
         .iter()
-        .map(|row| SourceKey {
-            api_key: row.get(0),
-            api_secret: row.get(1),
+        .map(|row| {
+            Ok(SourceKey {
+                api_key: row.get(0),
+                api_secret: sealer.open(row.get(1)).map_err(PgError::from)?,
+            })
         })
-        .collect();
+        .collect::<PgResult<_>>()?;
     Ok(source)
+}
+
+/// At start, under the migration lock: secrets stored before sealing, or under an older key,
+/// sealed with the current one.
+pub(super) async fn reseal_keys(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
+    let mut resealed = 0;
+    for row in tx
+        .query("SELECT api_key, api_secret FROM source_keys", &[])
+        .await?
+    {
+        let (api_key, secret): (String, String) = (row.get(0), row.get(1));
+        if sealer.needs_resealing(&secret) {
+            tx.execute(
+                "UPDATE source_keys SET api_secret = $2 WHERE api_key = $1",
+                &[&api_key, &sealer.reseal(&secret)?],
+            )
+            .await?;
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
 }
 
 fn from_row(row: &Row) -> Source {

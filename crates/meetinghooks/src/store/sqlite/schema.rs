@@ -13,6 +13,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_sources.sql"),
 ];
 
+/// Creates the database file readable by its owner only, if it does not exist yet; SQLite
+/// gives its WAL and shared-memory files the same mode.
+pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
+    match crate::sealing::create_private(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 pub(super) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::raw_db::RawDb;
 use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::sources::livekit::sign::sign;
 
@@ -228,5 +229,59 @@ async fn livekit_requests_are_verified_and_answered_honestly() {
         .map(|e| e["webhookType"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["session-started", "participant-joined"]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn source_secrets_are_sealed_at_rest_and_resealed_at_start() {
+    let app = TestApp::spawn().await;
+    livekit_source(&app, "sealed-key", "sealed-secret-value", json!({})).await;
+    let stored = |db: RawDb| async move { db.strings("SELECT api_secret FROM source_keys").await };
+    let values = stored(RawDb::of(&app).await).await;
+    assert_eq!(values.len(), 1);
+    assert!(
+        !values[0].contains("sealed-secret-value"),
+        "in the clear: {}",
+        values[0]
+    );
+    let body = joined("EV_s1", "sealed-room", "u", Timestamp::now().0 / 1000);
+    let ok = post_livekit(
+        &app,
+        "/v1/sources/livekit",
+        "sealed-key",
+        "sealed-secret-value",
+        &body,
+    )
+    .await;
+    assert_eq!(
+        ok.status(),
+        StatusCode::OK,
+        "the sealed secret opens for verification"
+    );
+
+    // As a version before sealing left it: in the clear; the next start seals it.
+    let config = app.config.clone();
+    let dir = app.shutdown().await;
+    let db = RawDb::open(&config.database_url).await;
+    db.execute("UPDATE source_keys SET api_secret = 'plain-old-secret'")
+        .await;
+    drop(db);
+    let app = TestApp::spawn_with(dir, config).await;
+    let values = stored(RawDb::of(&app).await).await;
+    assert!(
+        !values[0].contains("plain-old-secret"),
+        "not resealed: {}",
+        values[0]
+    );
+    let body = joined("EV_s2", "sealed-room", "v", Timestamp::now().0 / 1000);
+    let ok = post_livekit(
+        &app,
+        "/v1/sources/livekit",
+        "sealed-key",
+        "plain-old-secret",
+        &body,
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
     app.shutdown().await;
 }
