@@ -30,16 +30,26 @@ fn room(event: &str, id: &str, name: &str, secs: i64) -> Queued {
     }
 }
 
+/// One LiveKit connection of a participant: its own sid (and queue), joined at `joined` s.
+struct Conn<'a> {
+    sid: &'a str,
+    identity: &'a str,
+    joined: i64,
+}
+
 fn participant(
     event: &str,
     id: &str,
     name: &str,
-    sid: &str,
-    identity: &str,
-    joined: i64,
+    conn: Conn<'_>,
     secs: i64,
     reason: &str,
 ) -> Queued {
+    let Conn {
+        sid,
+        identity,
+        joined,
+    } = conn;
     let mut p = json!({"sid":sid,"identity":identity,"name":format!("{identity} (LiveKit)"),
         "joinedAt":(T + joined).to_string(),"joinedAtMs":((T + joined) * 1000 + 250).to_string()});
     if !reason.is_empty() {
@@ -89,9 +99,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_joined",
             "EV_a1",
             name,
-            "PA_a",
-            "alice",
-            1,
+            Conn {
+                sid: "PA_a",
+                identity: "alice",
+                joined: 1,
+            },
             1,
             "",
         ),
@@ -99,9 +111,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_joined",
             "EV_b1",
             name,
-            "PA_b1",
-            "bob",
-            10,
+            Conn {
+                sid: "PA_b1",
+                identity: "bob",
+                joined: 10,
+            },
             10,
             "",
         ),
@@ -109,9 +123,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_joined",
             "EV_c1",
             name,
-            "PA_c",
-            "carol",
-            20,
+            Conn {
+                sid: "PA_c",
+                identity: "carol",
+                joined: 20,
+            },
             20,
             "",
         ),
@@ -176,9 +192,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_left",
             "EV_b2",
             name,
-            "PA_b1",
-            "bob",
-            10,
+            Conn {
+                sid: "PA_b1",
+                identity: "bob",
+                joined: 10,
+            },
             50,
             "SIGNAL_CLOSE",
         ),
@@ -186,9 +204,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_connection_aborted",
             "EV_b3",
             name,
-            "PA_b2",
-            "bob",
-            51,
+            Conn {
+                sid: "PA_b2",
+                identity: "bob",
+                joined: 51,
+            },
             51,
             "JOIN_FAILURE",
         ),
@@ -196,9 +216,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_joined",
             "EV_b4",
             name,
-            "PA_b3",
-            "bob",
-            52,
+            Conn {
+                sid: "PA_b3",
+                identity: "bob",
+                joined: 52,
+            },
             52,
             "",
         ),
@@ -233,9 +255,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_left",
             "EV_b5",
             name,
-            "PA_b3",
-            "bob",
-            52,
+            Conn {
+                sid: "PA_b3",
+                identity: "bob",
+                joined: 52,
+            },
             80,
             "CLIENT_INITIATED",
         ),
@@ -243,9 +267,11 @@ fn meeting(name: &str) -> Vec<Queued> {
             "participant_left",
             "EV_a2",
             name,
-            "PA_a",
-            "alice",
-            1,
+            Conn {
+                sid: "PA_a",
+                identity: "alice",
+                joined: 1,
+            },
             90,
             "CLIENT_INITIATED",
         ),
