@@ -158,6 +158,13 @@ async fn livekit_requests_are_verified_and_answered_honestly() {
         let response = post_livekit(&app, path, key, secret, &body).await;
         assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
+    // The other source's path names the token's own key, nothing of that source.
+    let crossed = post_livekit(&app, &b_path, "key-a", "secret-a", &body).await;
+    let message = assert_error(crossed, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(
+        message.contains("key-a") && !message.contains("key-b"),
+        "{message}"
+    );
     // A tampered body: signed for one, sent another.
     let token = sign("key-a", "secret-a", body.to_string().as_bytes(), now);
     let tampered = app_client()
