@@ -57,7 +57,10 @@ pub async fn run(
     let dispatch_task = tokio::spawn(dispatcher.clone().run(stopped.clone()));
     let retention_task = tokio::spawn(retention::run(
         store.clone(),
-        config.retention_days,
+        retention::RetentionPolicy {
+            retention_days: config.retention_days,
+            signal_dedup_window: config.signal_dedup_window,
+        },
         stopped.clone(),
     ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));

@@ -1,6 +1,6 @@
 //! API errors: every failure is `{"error":{"code","message"}}` with a fitting status.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -63,7 +63,14 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // Every 503 is worth a retry: the store is down or busy, and nothing was applied.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -86,6 +93,14 @@ impl From<StoreError> for ApiError {
                     "the store is unavailable; retry later",
                 )
             }
+            StoreError::Overloaded(reason) => {
+                tracing::warn!(%reason, "store overloaded");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the server is busy; nothing was applied, retry after a second",
+                )
+            }
             // Logged where it was caught; the details are not the client's business.
             StoreError::Internal(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,3 +112,24 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_overloaded_store_is_a_503_with_retry_after_and_a_json_error() {
+        let response = ApiError::from(StoreError::Overloaded("queue full".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "overloaded");
+        assert!(!body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue full"));
+    }
+}

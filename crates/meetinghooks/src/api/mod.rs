@@ -1,11 +1,13 @@
 //! The HTTP API: routes, shared state and the JSON shapes it speaks.
 
+mod api_keys;
 mod docs;
 mod endpoints;
 mod error;
 mod events;
 mod extract;
 mod health;
+mod key_cache;
 mod messages;
 mod openapi;
 mod rooms;
@@ -22,7 +24,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::ApiError;
-use extract::KeyCache;
+use key_cache::KeyCache;
 
 use crate::delivery::Dispatcher;
 use crate::store::Store;
@@ -47,11 +49,11 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Self {
         AppState {
+            keys: Arc::new(KeyCache::new(store.changes().keys)),
             store,
             dispatcher,
             secret_overlap_ms,
             metrics,
-            keys: Arc::default(),
         }
     }
 }
@@ -89,6 +91,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/room-webhooks/secret/rotate",
             post(endpoints::rotate_room_secret),
         )
+        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/sources", post(sources::create).get(sources::list))
         .route("/v1/sources/livekit", post(sources::livekit::receive))
         .route(

@@ -21,6 +21,10 @@ pub struct Config {
     pub database_max_connections: usize,
     /// Finished messages and their attempts are deleted after this many days.
     pub retention_days: u32,
+    /// A signal id re-sent within this window is a duplicate; after it, its record is
+    /// deleted and the id is new again.
+    #[serde(with = "duration_text")]
+    pub signal_dedup_window: Duration,
     /// How long a disconnected participant may take to come back before `participant-left`.
     #[serde(with = "duration_text")]
     pub reconnect_grace: Duration,
@@ -82,6 +86,7 @@ impl Default for Config {
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
             retention_days: 30,
+            signal_dedup_window: Duration::from_secs(7 * 86_400),
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
             secret_key: None,
@@ -167,6 +172,10 @@ impl Config {
             "database_max_connections must be at least 1",
         );
         check(self.retention_days > 0, "retention_days must be at least 1");
+        check(
+            self.signal_dedup_window >= Duration::from_secs(1),
+            "signal_dedup_window must be at least 1s",
+        );
         check(
             self.reconnect_grace <= Duration::from_secs(24 * 3600),
             "reconnect_grace must be at most 24h",
@@ -418,6 +427,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 23, "{keys:?}");
+        assert_eq!(keys.len(), 24, "{keys:?}");
     }
 }

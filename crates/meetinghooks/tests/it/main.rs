@@ -5,7 +5,9 @@ mod raw_db;
 mod receiver;
 mod store_wrapper;
 
+mod api_keys;
 mod bad_input;
+mod bounded_growth;
 mod changes;
 mod cli;
 mod cluster;

@@ -315,15 +315,20 @@ pub async fn delete(tx: &Transaction<'_>, project_id: &str, endpoint_id: &str) -
         )
         .await?;
     if deleted > 0 {
+        // Messages first: that waits for an outcome transaction holding them, and the
+        // attempts statement after it (a new snapshot) sees the attempts it committed.
+        let positions: Vec<i64> = tx
+            .query(
+                "DELETE FROM messages WHERE endpoint_id = $1 RETURNING position",
+                &[&endpoint_id],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
         tx.execute(
-            "DELETE FROM attempts WHERE message_position IN
-             (SELECT position FROM messages WHERE endpoint_id = $1)",
-            &[&endpoint_id],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM messages WHERE endpoint_id = $1",
-            &[&endpoint_id],
+            "DELETE FROM attempts WHERE message_position = ANY($1)",
+            &[&positions],
         )
         .await?;
     }

@@ -66,7 +66,9 @@ macro_rules! transact {
 }
 
 // After `transact!`, which they use.
+mod keys;
 mod projects;
+mod pruning;
 mod reads;
 mod rooms;
 mod schema;

@@ -2,10 +2,10 @@
 
 use super::endpoints;
 use super::error::{PgError, PgResult};
-use super::rows::{room_from_row, ROOM_COLUMNS};
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::Changes;
+use crate::store::rows::{self, ROOM_COLUMNS};
 use crate::store::{Room, RoomWebhook, StoreError, StoreResult};
 
 pub(super) async fn upsert_room(
@@ -49,7 +49,7 @@ pub(super) async fn upsert_room(
                 &[&project_id, &room_id],
             )
             .await?;
-        PgResult::Ok((room_from_row(&row), created))
+        PgResult::Ok((rows::room(&row)?, created))
     })
     .inspect(|_| {
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
@@ -70,7 +70,11 @@ pub(super) async fn room(
         )
         .await
         .map_err(PgError::from)?;
-    Ok(row.as_ref().map(room_from_row))
+    Ok(row
+        .as_ref()
+        .map(rows::room)
+        .transpose()
+        .map_err(PgError::from)?)
 }
 
 pub(super) async fn rotate_room_secret(

@@ -7,7 +7,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_last_error_kind.sql"),
     include_str!("migrations/0003_signals_per_meeting.sql"),
-    include_str!("migrations/0004_sources.sql"),
+    include_str!("migrations/0004_api_key_ids.sql"),
+    include_str!("migrations/0005_signals_by_age.sql"),
+    include_str!("migrations/0006_sources.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;

@@ -2,19 +2,21 @@
 
 mod delivery;
 mod endpoints;
+mod keys;
 mod meeting;
 mod messages;
 mod projects;
+mod pruning;
+mod readers;
 mod reads;
 mod requeue;
 mod rooms;
-mod rows;
 mod schema;
 mod sources;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -31,7 +33,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use rows::project_from_row;
+use crate::store::rows;
+use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
 
 const TIMER_BATCH: usize = 256;
@@ -42,11 +45,6 @@ pub struct SqliteStore {
     /// Announced after a job's commit reply: a rolled-back job announces nothing.
     hub: ChangeHub,
     sealer: Arc<Sealer>,
-}
-
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -67,13 +65,10 @@ impl SqliteStore {
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
         sources::reseal_keys(&mut conn, &sealer)?;
-        let writer = writer::Writer::start(conn, engine)?;
+        let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(ReaderPool {
-                path,
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(ReaderPool::new(path)),
             hub: ChangeHub::default(),
             sealer,
         })
@@ -83,18 +78,7 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool.idle.lock().expect("reader pool").pop() {
-                Some(conn) => conn,
-                None => open_connection(&pool.path).map_err(unavailable)?,
-            };
-            let result = work(&conn).map_err(Into::into);
-            pool.idle.lock().expect("reader pool").push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        self.readers.read(work).await
     }
 }
 
@@ -128,7 +112,7 @@ impl Store for SqliteStore {
                 "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
                  WHERE k.key_hash = ?1",
                 [&key_hash[..]],
-                project_from_row,
+                |row| rows::project(row),
             )
             .optional()
         })

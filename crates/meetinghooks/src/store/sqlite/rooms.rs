@@ -3,9 +3,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::endpoints;
-use super::rows::room_from_row;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
+use crate::store::rows;
 use crate::store::{Room, RoomWebhook, StoreResult};
 
 /// Creates the room, or sets the webhook of an existing one; `true` when it was created.
@@ -61,7 +61,7 @@ pub(super) fn get(
         "SELECT room_id, custom, webhook, created_at FROM rooms
          WHERE project_id = ?1 AND room_id = ?2",
         params![project_id, room_id],
-        room_from_row,
+        |row| rows::room(row),
     )
     .optional()
 }

@@ -10,7 +10,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_last_error_kind.sql"),
     include_str!("migrations/0004_signals_per_meeting.sql"),
     include_str!("migrations/0005_messages_by_project.sql"),
-    include_str!("migrations/0006_sources.sql"),
+    include_str!("migrations/0006_api_key_ids.sql"),
+    include_str!("migrations/0007_signals_by_age.sql"),
+    include_str!("migrations/0008_sources.sql"),
 ];
 
 /// Creates the database file readable by its owner only, if it does not exist yet; SQLite
