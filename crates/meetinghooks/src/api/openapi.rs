@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals};
+use super::{
+    api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals, sources,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +18,9 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration, \
             from `meetinghooks project create NAME` or from `POST /v1/api-keys`. \
-            `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/metrics` need no key.\n\n\
+            `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/metrics` need no key, nor do \
+            the LiveKit receivers (`/v1/sources/livekit`, `/v1/sources/{id}/livekit`), which \
+            take LiveKit's JWT.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
@@ -50,6 +54,12 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
         api_keys::list,
         api_keys::create,
         api_keys::revoke,
+        sources::create,
+        sources::list,
+        sources::get,
+        sources::delete,
+        sources::livekit::receive,
+        sources::livekit::receive_for_source,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -61,6 +71,7 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
         (name = "api-keys", description = "The project's API keys: list, create, revoke"),
+        (name = "sources", description = "Media servers posting their own webhooks (LiveKit)"),
         (name = "health", description = "Liveness, readiness, metrics and this reference"),
     ),
 )]

@@ -25,6 +25,7 @@ mod fencing;
 mod first_run;
 mod full_meeting;
 mod listen_e2e;
+mod livekit;
 mod metrics;
 mod openapi;
 mod outcome_locks;

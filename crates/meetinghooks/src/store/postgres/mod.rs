@@ -71,6 +71,7 @@ mod pruning;
 mod reads;
 mod rooms;
 mod schema;
+mod sources;
 mod timers;
 
 pub use delivery::LeaseClock;
