@@ -105,7 +105,7 @@ pub async fn list(
         t.parse::<WebhookType>()
             .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     }
-    let mut after = parse_cursor(query.after.as_deref())?;
+    let mut after = parse_cursor(state.store.public_ids(), query.after.as_deref())?;
     if after.is_none() && query.follow == Some(Follow::New) {
         after = Some(end_of_log(&state, &project.id).await?);
     }
@@ -127,7 +127,7 @@ pub async fn list(
         // Past the last event listed, else where this page started.
         Some(_) => Some(page.items.last().map(|e| e.position).or(after).unwrap_or(0)),
     }
-    .map(|c| c.to_string());
+    .map(|c| state.store.public_ids().cursor(c));
     let data = page
         .items
         .into_iter()

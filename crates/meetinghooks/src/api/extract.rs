@@ -1,5 +1,6 @@
 //! Request extractors that fail with our JSON errors: the caller's project, JSON bodies, queries.
 
+use crate::domain::public_ids::PublicIds;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -81,10 +82,14 @@ pub struct PageView<T> {
 }
 
 impl<T> PageView<T> {
-    pub fn of<S>(page: crate::store::Page<S>, view: impl FnMut(S) -> T) -> Self {
+    pub fn of<S>(
+        page: crate::store::Page<S>,
+        ids: &PublicIds,
+        view: impl FnMut(S) -> T,
+    ) -> Self {
         PageView {
             data: page.items.into_iter().map(view).collect(),
-            next_cursor: page.next_cursor.map(|c| c.to_string()),
+            next_cursor: page.next_cursor.map(|c| ids.cursor(c)),
         }
     }
 }
@@ -101,13 +106,11 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// Cursors are opaque to callers; today they are positions in decimal.
-pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// Cursors are opaque: a position sealed with the install's key (`PublicIds::cursor`).
+pub fn parse_cursor(ids: &PublicIds, cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor
         .map(|c| {
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
+            ids.cursor_position(c)
                 .ok_or_else(|| ApiError::bad_request("invalid_query", "invalid cursor"))
         })
         .transpose()

@@ -163,12 +163,12 @@ pub async fn list(
                 endpoint_id: query.endpoint_id,
                 meeting_id: query.meeting_id,
                 status,
-                after: parse_cursor(query.after.as_deref())?,
+                after: parse_cursor(state.store.public_ids(), query.after.as_deref())?,
                 limit: page_limit(query.limit)?,
             },
         )
         .await?;
-    Ok(Json(PageView::of(page, MessageView::from)))
+    Ok(Json(PageView::of(page, state.store.public_ids(), MessageView::from)))
 }
 
 /// Reads a message
@@ -232,11 +232,11 @@ pub async fn attempts(
         .attempts(
             &project.id,
             &id,
-            parse_cursor(query.after.as_deref())?,
+            parse_cursor(state.store.public_ids(), query.after.as_deref())?,
             page_limit(query.limit)?,
         )
         .await?;
-    Ok(Json(PageView::of(page, AttemptView::from)))
+    Ok(Json(PageView::of(page, state.store.public_ids(), AttemptView::from)))
 }
 
 /// Resends a message now

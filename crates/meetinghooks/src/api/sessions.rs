@@ -113,12 +113,12 @@ pub async fn list(
         .room_id
         .ok_or_else(|| ApiError::bad_request("invalid_query", "roomId is required"))?;
     let limit = page_limit(query.limit)?;
-    let before = parse_cursor(query.cursor.as_deref())?;
+    let before = parse_cursor(state.store.public_ids(), query.cursor.as_deref())?;
     let page = state
         .store
         .sessions(&project.id, &room_id, before, limit)
         .await?;
-    Ok(Json(PageView::of(page, SessionView::from)))
+    Ok(Json(PageView::of(page, state.store.public_ids(), SessionView::from)))
 }
 
 /// Reads a session

@@ -63,6 +63,7 @@ pub fn decide(
     };
     AttemptOutcome {
         message_id: leased.message_id.clone(),
+        position: leased.position,
         lease_until: leased.lease_until,
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),

@@ -118,6 +118,7 @@ mod tests {
     fn leased(endpoint_id: &str) -> Held {
         let leased = Leased {
             message_id: format!("msg_{endpoint_id}"),
+            position: 1,
             endpoint_id: endpoint_id.into(),
             room_id: "m".into(),
             ordered: true,

@@ -38,6 +38,11 @@ impl std::fmt::Debug for PublicIds {
 }
 
 impl PublicIds {
+    /// The install's key as stored: 16 bytes.
+    pub fn from_stored_key(key: &[u8]) -> Option<PublicIds> {
+        Some(PublicIds::new(key.try_into().ok()?))
+    }
+
     pub fn new(key: [u8; 16]) -> PublicIds {
         PublicIds {
             cipher: Aes128::new(&Array::from(key)),

@@ -27,16 +27,3 @@ pub use types::{
 /// they have no queue, so they are never ordered.
 pub const TEST_ROOM: &str = "";
 
-/// Message ids are `msg_<position>`: stable across every attempt, and a primary-key lookup.
-pub fn message_id(position: i64) -> String {
-    format!("msg_{position}")
-}
-
-pub fn message_position(id: &str) -> Option<i64> {
-    id.strip_prefix("msg_")?.parse().ok()
-}
-
-/// Event ids are `evt_<position>`.
-pub fn event_id(position: i64) -> String {
-    format!("evt_{position}")
-}

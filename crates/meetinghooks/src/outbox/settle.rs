@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    message_position, AttemptOutcome, LeaseKey, MessageStatus, NextStep, Promotion, QueueKey,
+    AttemptOutcome, LeaseKey, MessageStatus, NextStep, Promotion, QueueKey,
 };
 use crate::domain::timestamp::Timestamp;
 
@@ -88,7 +88,7 @@ pub struct OutcomeInput<'a> {
 /// One attempt log row; every outcome gets one, owned or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRow<'a> {
-    pub position: Option<i64>,
+    pub position: i64,
     pub attempted_at: Timestamp,
     pub duration_ms: u64,
     pub status_code: Option<u16>,
@@ -175,7 +175,7 @@ pub fn plan_outcomes(input: OutcomeInput<'_>) -> OutcomePlan<'_> {
     let mut live = input.owned.clone();
     let mut succeeded: BTreeMap<&str, Timestamp> = BTreeMap::new();
     for o in input.outcomes {
-        let position = message_position(&o.message_id);
+        let position = o.position;
         plan.attempts.push(AttemptRow {
             position,
             attempted_at: o.attempted_at,
@@ -184,11 +184,11 @@ pub fn plan_outcomes(input: OutcomeInput<'_>) -> OutcomePlan<'_> {
             error_kind: o.error_kind,
             response_body: &o.response_body,
         });
-        let lease = position.map(|position| LeaseKey {
+        let lease = LeaseKey {
             position,
             lease_until: o.lease_until,
-        });
-        let (Some(position), true) = (position, lease.is_some_and(|l| live.remove(&l))) else {
+        };
+        if !live.remove(&lease) {
             plan.lost.push(&o.message_id);
             continue;
         };

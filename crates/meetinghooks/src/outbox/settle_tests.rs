@@ -3,14 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::outbox::{message_id, Failure};
+use crate::outbox::Failure;
 
 const LEASE: Timestamp = Timestamp(1_000);
 
 fn outcome(position: i64, endpoint: &str, room: &str, at: i64, next: NextStep) -> AttemptOutcome {
     let failed = next != NextStep::Succeeded;
     AttemptOutcome {
-        message_id: message_id(position),
+        message_id: format!("msg_{position}"),
+        position,
         lease_until: LEASE,
         endpoint_id: endpoint.into(),
         room_id: room.into(),

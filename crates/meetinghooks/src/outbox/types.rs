@@ -54,7 +54,10 @@ impl MessageStatus {
 /// A message leased for one attempt: everything the dispatcher needs to send it.
 #[derive(Debug, Clone)]
 pub struct Leased {
+    /// The public id, sent as `webhook-id`.
     pub message_id: String,
+    /// The message's row, which the store settles it by.
+    pub position: i64,
     pub endpoint_id: String,
     pub room_id: String,
     pub ordered: bool,
@@ -97,6 +100,8 @@ pub enum NextStep {
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
     pub message_id: String,
+    /// `Leased::position`.
+    pub position: i64,
     /// The lease the attempt was made under (`Leased::lease_until`).
     pub lease_until: Timestamp,
     pub endpoint_id: String,

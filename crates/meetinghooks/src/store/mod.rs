@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
+use crate::domain::public_ids::PublicIds;
 use crate::domain::signal::Signal;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
@@ -53,6 +54,14 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Leases as they leave a store: rows know their positions, the world their public ids.
+pub(crate) fn named(ids: &PublicIds, mut leased: Vec<Leased>) -> Vec<Leased> {
+    for lease in &mut leased {
+        lease.message_id = ids.message_id(lease.position);
+    }
+    leased
+}
 
 /// `create_project` with a name another project has.
 pub(crate) fn project_name_taken(name: &str) -> StoreError {
@@ -334,6 +343,8 @@ pub trait Store: keys::KeyStore + pruning::Pruning + SourceStore + Send + Sync +
     /// What this store's commits changed (and, on a shared store, other nodes' commits),
     /// announced after each commit; a rolled-back write announces nothing.
     fn changes(&self) -> changes::ChangeFeed;
+    /// The install's key for public message and event ids and page cursors.
+    fn public_ids(&self) -> &PublicIds;
     /// Deletes up to `limit` finished messages (succeeded, failed, exhausted or skipped)
     /// created before `cutoff`, with their attempts, oldest first; returns how many.
     async fn delete_finished(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize>;

@@ -5,7 +5,7 @@ use tokio_postgres::types::Type;
 
 use crate::domain::timestamp::Timestamp;
 use crate::engine::SessionState;
-use crate::outbox::{event_id, message_id};
+use crate::domain::public_ids::PublicIds;
 use crate::store::{
     AttemptRecord, MessageRecord, MessageStatus, Project, Room, SessionRecord, StoredEvent,
 };
@@ -118,10 +118,10 @@ pub fn room<R: Columns>(row: &R) -> Result<Room, R::Error> {
 pub const EVENT_COLUMNS: &str =
     "position, room_id, session_id, sequence, webhook_type, payload, created_at";
 
-pub fn event<R: Columns>(row: &R) -> Result<StoredEvent, R::Error> {
+pub fn event<R: Columns>(row: &R, ids: &PublicIds) -> Result<StoredEvent, R::Error> {
     let position = row.int(0)?;
     Ok(StoredEvent {
-        id: event_id(position),
+        id: ids.event_id(position),
         position,
         meeting_id: row.text(1)?,
         session_id: row.text(2)?,
@@ -145,13 +145,13 @@ pub const MESSAGE_COLUMNS: &str = "m.position, m.endpoint_id, e.position, m.room
     e.webhook_type, m.status, m.attempts, m.due_at, m.created_at, m.last_attempt_at,
     m.last_status_code, m.last_error, m.last_error_kind";
 
-pub fn message<R: Columns>(row: &R) -> Result<MessageRecord, R::Error> {
+pub fn message<R: Columns>(row: &R, ids: &PublicIds) -> Result<MessageRecord, R::Error> {
     let position = row.int(0)?;
     Ok(MessageRecord {
-        id: message_id(position),
+        id: ids.message_id(position),
         position,
         endpoint_id: row.text(1)?,
-        event_id: event_id(row.int(2)?),
+        event_id: ids.event_id(row.int(2)?),
         meeting_id: row.text(3)?,
         sequence: row.int(4)? as u64,
         webhook_type: row.text(5)?,

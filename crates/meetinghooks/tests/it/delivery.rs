@@ -219,7 +219,9 @@ async fn timeouts_and_refused_connections_are_named_in_the_attempt_log() {
 
 #[tokio::test]
 async fn per_meeting_order_holds_under_failures() {
-    let app = TestApp::delivering().await;
+    // A timeout would make a retry legitimately overlap a late answer; on a loaded machine a
+    // 15 ms answer can take a second, so the timeout here is far above that.
+    let app = TestApp::delivering_with(|c| c.request_timeout = Duration::from_secs(10)).await;
     // Every third request fails, so retries interleave with new messages. Answers take a
     // moment, so a request sent while another of its meeting is in flight would show.
     let receiver = Receiver::start(|n, _| {

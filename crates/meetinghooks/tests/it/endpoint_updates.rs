@@ -65,11 +65,11 @@ async fn stranded_queue(app: &TestApp, receiver: &Receiver) -> (String, Value) {
     assert_eq!(messages.len(), 2);
     assert!(messages.iter().all(|m| m["status"] == "skipped"));
     let head = messages[1].clone();
-    let changed = RawDb::of(app)
-        .await
+    let db = RawDb::of(app).await;
+    let changed = db
         .execute(&format!(
             "UPDATE messages SET status = 'waiting' WHERE position = {}",
-            position(&head)
+            position(&db, &head).await
         ))
         .await;
     assert_eq!(changed, 1);
@@ -120,11 +120,10 @@ async fn recover_moves_a_stranded_queue_on() {
     assert_eq!(enabled.status(), 200);
     let messages = app.messages(&id).await;
     let head = messages[1].clone();
-    RawDb::of(&app)
-        .await
-        .execute(&format!(
+    let db = RawDb::of(&app).await;
+    db.execute(&format!(
             "UPDATE messages SET status = 'waiting' WHERE position = {}",
-            position(&head)
+            position(&db, &head).await
         ))
         .await;
     // Nothing was created since: recover re-queues nothing, and still repairs the queue.

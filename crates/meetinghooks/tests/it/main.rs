@@ -30,6 +30,7 @@ mod metrics;
 mod openapi;
 mod outcome_locks;
 mod postgres_tls;
+mod public_ids;
 mod rate_limit;
 mod restart;
 mod retry_after;

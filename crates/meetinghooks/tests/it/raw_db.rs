@@ -63,11 +63,26 @@ impl RawDb {
     }
 }
 
-/// The message's position in the `messages` table: `msg_<n>` is row n.
-pub fn position(message: &serde_json::Value) -> i64 {
+/// The message's position in the `messages` table, read from its public id with the
+/// install's key.
+pub async fn position(db: &RawDb, message: &serde_json::Value) -> i64 {
+    let key = match db {
+        RawDb::Sqlite(conn) => conn
+            .query_row(
+                "SELECT value FROM install_keys WHERE name = 'public_ids'",
+                [],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .unwrap(),
+        RawDb::Postgres(client) => client
+            .query_one("SELECT value FROM install_keys WHERE name = 'public_ids'", &[])
+            .await
+            .unwrap()
+            .get(0),
+    };
+    let ids = meetinghooks::domain::public_ids::PublicIds::from_stored_key(&key).unwrap();
     message["id"]
         .as_str()
-        .and_then(|id| id.strip_prefix("msg_"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a message id: {message}"))
+        .and_then(|id| ids.message_position(id))
+        .unwrap_or_else(|| panic!("not a message id of this install: {message}"))
 }

@@ -133,6 +133,7 @@ fn lease_all(endpoint_id: &str) -> Vec<LeaseRequest> {
 fn outcome(leased: &Leased, next: NextStep, at: Timestamp) -> AttemptOutcome {
     AttemptOutcome {
         message_id: leased.message_id.clone(),
+        position: leased.position,
         lease_until: leased.lease_until,
         endpoint_id: leased.endpoint_id.clone(),
         room_id: leased.room_id.clone(),

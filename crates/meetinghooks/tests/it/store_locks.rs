@@ -72,7 +72,7 @@ async fn re_enabling_locks_rooms_before_the_endpoint() {
     let raw = RawDb::open(&url).await;
     raw.execute(&format!(
         "UPDATE messages SET status = 'waiting' WHERE position = {}",
-        position(&head)
+        position(&raw, &head).await
     ))
     .await;
 

@@ -135,6 +135,10 @@ impl Store for CountingStore {
         self.inner.changes()
     }
 
+    fn public_ids(&self) -> &meetinghooks::domain::public_ids::PublicIds {
+        self.inner.public_ids()
+    }
+
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
         self.inner.create_project(name, key_hash).await
     }

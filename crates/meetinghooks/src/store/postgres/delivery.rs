@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, fence, message_id, Target};
+use crate::outbox::{self, fence, Target};
 use crate::outbox::{NewEvent, NewMessage, Promote, Promotion, QueueHead, QueueKey};
 use crate::store::sql;
 use crate::store::{LeaseBatch, LeaseRequest, Leased};
@@ -172,7 +172,9 @@ pub(super) const LEASED_COLUMNS: &str =
 
 pub(super) fn leased_from_row(row: &Row) -> Leased {
     Leased {
-        message_id: message_id(row.get(0)),
+        // Named by the store on its way out (`store::named`).
+        message_id: String::new(),
+        position: row.get(0),
         endpoint_id: row.get(1),
         room_id: row.get(2),
         ordered: row.get(3),

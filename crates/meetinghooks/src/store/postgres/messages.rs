@@ -3,7 +3,7 @@
 use tokio_postgres::GenericClient;
 
 use super::PgResult;
-use crate::outbox::message_position;
+use crate::domain::public_ids::PublicIds;
 use crate::store::{rows, sql};
 use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page};
 
@@ -22,6 +22,7 @@ pub async fn queue_depth(client: &impl GenericClient) -> PgResult<Vec<(MessageSt
 
 pub async fn messages(
     client: &impl GenericClient,
+    ids: &PublicIds,
     project_id: &str,
     query: &MessageQuery,
 ) -> PgResult<Page<MessageRecord>> {
@@ -42,7 +43,7 @@ pub async fn messages(
         .await?;
     let records = rows
         .iter()
-        .map(|row| rows::message(row).map(|m| (m.position, m)))
+        .map(|row| rows::message(row, ids).map(|m| (m.position, m)))
         .map(|row| row.map(|(position, m)| (m, position)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(records, query.limit))
@@ -50,21 +51,19 @@ pub async fn messages(
 
 pub async fn message(
     client: &impl GenericClient,
+    ids: &PublicIds,
     project_id: &str,
-    message_id: &str,
+    position: i64,
 ) -> PgResult<Option<MessageRecord>> {
-    let Some(position) = message_position(message_id) else {
-        return Ok(None);
-    };
     let row = client
         .query_opt(&sql::message_by_position(), &[&project_id, &position])
         .await?;
-    Ok(row.as_ref().map(rows::message).transpose()?)
+    Ok(row.as_ref().map(|row| rows::message(row, ids)).transpose()?)
 }
 
 pub async fn attempts(
     client: &impl GenericClient,
-    message_id: &str,
+    position: i64,
     after: Option<i64>,
     limit: usize,
 ) -> PgResult<Page<AttemptRecord>> {
@@ -72,7 +71,7 @@ pub async fn attempts(
         .query(
             &sql::attempts_page(),
             &[
-                &message_position(message_id),
+                &position,
                 &after.unwrap_or(0),
                 &(limit as i64 + 1),
             ],

@@ -1,6 +1,7 @@
 //! PostgreSQL store: shared by any number of nodes. A meeting's room row is its lock; leases
 //! are rows that expire; migrations run under an advisory lock.
 
+mod connect;
 mod delivery;
 mod endpoints;
 mod error;
@@ -13,22 +14,23 @@ mod rows;
 mod session;
 pub mod tls;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use tokio::sync::watch;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
+    named,
     AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
     MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
     SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
+use crate::domain::public_ids::PublicIds;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
@@ -87,6 +89,8 @@ pub struct PostgresStore {
     lease_clock: LeaseClock,
     limits: SessionLimits,
     sealer: Arc<Sealer>,
+    /// The install's key for public message and event ids and cursors.
+    ids: PublicIds,
 }
 
 impl PostgresStore {
@@ -109,38 +113,12 @@ impl PostgresStore {
         sealer: Arc<Sealer>,
         limits: SessionLimits,
     ) -> anyhow::Result<Self> {
-        let (url, tls_settings) = tls::split_url(url).map_err(|e| anyhow::anyhow!(e))?;
-        let tls = tls::connector(&tls_settings)?;
-        let mut config = tokio_postgres::Config::from_str(&url)?;
-        config.connect_timeout(DATABASE_TIMEOUT);
-        // A node that freezes or loses the network mid-transaction must not hold meeting locks
-        // for long: the server ends such a session, and dead peers are noticed.
-        let ours = limits.options();
-        // Added to any `options` the URL carries, which keep their say.
-        let options = match config.get_options() {
-            Some(theirs) => format!("{ours} {theirs}"),
-            None => ours,
-        };
-        config.options(options);
-        config.keepalives_idle(Duration::from_secs(30));
-        if config.get_application_name().is_none() {
-            config.application_name("meetinghooks");
-        }
-        let listening = config.clone();
-        let manager = Manager::from_config(
-            config,
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(DATABASE_TIMEOUT))
-            .create_timeout(Some(DATABASE_TIMEOUT))
-            .recycle_timeout(Some(DATABASE_TIMEOUT))
-            .build()?;
+        let connect::Connections {
+            pool,
+            listening,
+            tls,
+        } = connect::connect(url, max_connections, &limits)?;
+        let ids = schema::migrate(&pool, &sealer).await?;
         let outbound = Arc::new(Outbound::default());
         let hub = Arc::new(ChangeHub::new(Some(outbound.clone())));
         let (stop, stopped) = watch::channel(());
@@ -152,8 +130,8 @@ impl PostgresStore {
             lease_clock: LeaseClock::Database,
             limits,
             sealer,
+            ids,
         };
-        store.migrate().await?;
         let node = random_hex_id("", 8);
         tokio::spawn(listen::notify(
             pool,
@@ -392,7 +370,11 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
         let client = self.client().await?;
-        Ok(delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?)
+        let batch = delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?;
+        Ok(LeaseBatch {
+            leased: named(&self.ids, batch.leased),
+            ..batch
+        })
     }
 
     async fn record_outcomes(
@@ -409,6 +391,10 @@ impl Store for PostgresStore {
             self.lease_clock,
             &self.limits
         ))
+        .map(|recorded| Recorded {
+            promoted: named(&self.ids, recorded.promoted),
+            ..recorded
+        })
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }
 
@@ -430,6 +416,10 @@ impl Store for PostgresStore {
         self.hub.subscribe()
     }
 
+    fn public_ids(&self) -> &PublicIds {
+        &self.ids
+    }
+
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
         let client = self.client().await?;
         Ok(messages::queue_depth(&**client).await?)
@@ -441,7 +431,7 @@ impl Store for PostgresStore {
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
         let client = self.client().await?;
-        Ok(messages::messages(&**client, project_id, &query).await?)
+        Ok(messages::messages(&**client, &self.ids, project_id, &query).await?)
     }
 
     async fn message(
@@ -449,8 +439,11 @@ impl Store for PostgresStore {
         project_id: &str,
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
+        let Some(position) = self.ids.message_position(message_id) else {
+            return Ok(None);
+        };
         let client = self.client().await?;
-        Ok(messages::message(&**client, project_id, message_id).await?)
+        Ok(messages::message(&**client, &self.ids, project_id, position).await?)
     }
 
     async fn attempts(
@@ -460,14 +453,18 @@ impl Store for PostgresStore {
         after: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<AttemptRecord>> {
+        let position = self
+            .ids
+            .message_position(message_id)
+            .ok_or(StoreError::NotFound("message"))?;
         let client = self.client().await?;
-        if messages::message(&**client, project_id, message_id)
+        if messages::message(&**client, &self.ids, project_id, position)
             .await?
             .is_none()
         {
             return Err(StoreError::NotFound("message"));
         }
-        Ok(messages::attempts(&**client, message_id, after, limit).await?)
+        Ok(messages::attempts(&**client, position, after, limit).await?)
     }
 
     async fn recover(
@@ -492,13 +489,18 @@ impl Store for PostgresStore {
         message_id: &str,
         lease_until: Timestamp,
     ) -> StoreResult<Leased> {
+        let position = self
+            .ids
+            .message_position(message_id)
+            .ok_or(StoreError::NotFound("message"))?;
         transact!(self, |tx| requeue::lease_for_resend(
             &tx,
             project_id,
-            message_id,
+            position,
             lease_until,
             self.lease_clock
         ))
+        .map(|leased| named(&self.ids, vec![leased]).remove(0))
     }
 
     async fn enqueue_test(
@@ -516,6 +518,7 @@ impl Store for PostgresStore {
             &payload,
             Timestamp::now()
         ))
+        .map(|position| self.ids.message_id(position))
         .inspect(|_| self.hub.announce(Changes::DUE))
     }
 

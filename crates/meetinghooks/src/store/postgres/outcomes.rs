@@ -10,7 +10,7 @@ use super::session::SessionLimits;
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{
-    self, message_position, AttemptRow, EndpointClock, LeaseKey, OutcomeInput, QueueKey,
+    self, AttemptRow, EndpointClock, LeaseKey, OutcomeInput, QueueKey,
     SettledMessage,
 };
 use crate::store::{AttemptOutcome, Recorded};
@@ -18,7 +18,7 @@ use crate::store::{AttemptOutcome, Recorded};
 /// The `attempts` rows of a batch, as the columns of one `unnest` insert.
 #[derive(Default)]
 struct AttemptColumns<'a> {
-    position: Vec<Option<i64>>,
+    position: Vec<i64>,
     attempted_at: Vec<i64>,
     duration_ms: Vec<i64>,
     status_code: Vec<Option<i32>>,
@@ -88,10 +88,7 @@ pub async fn record_outcomes(
     tx.batch_execute(&limits.local_lock_timeout()).await?;
     // Every outcome's room: even a retry can settle as skipped (a disabled endpoint) and let
     // its queue move on.
-    let settling: Vec<i64> = outcomes
-        .iter()
-        .filter_map(|o| message_position(&o.message_id))
-        .collect();
+    let settling: Vec<i64> = outcomes.iter().map(|o| o.position).collect();
     let lock_outcome_rooms = tx
         .prepare_cached(
             "SELECT 1 FROM rooms r WHERE (r.project_id, r.room_id) IN
@@ -128,7 +125,7 @@ pub async fn record_outcomes(
     // an outcome of the lease in force and a stale one of the same message.
     let (lease_positions, lease_ends): (Vec<i64>, Vec<i64>) = outcomes
         .iter()
-        .filter_map(|o| message_position(&o.message_id).map(|p| (p, o.lease_until.0)))
+        .map(|o| (o.position, o.lease_until.0))
         .unzip();
     let held = tx
         .prepare_cached(

@@ -69,7 +69,7 @@ pub(super) async fn events(
         .map_err(PgError::from)?;
     let events = rows
         .iter()
-        .map(|row| rows::event(row).map(|event| (event.position, event)))
+        .map(|row| rows::event(row, &store.ids).map(|event| (event.position, event)))
         .map(|row| row.map(|(position, event)| (event, position)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(PgError::from)?;

@@ -10,7 +10,7 @@ use super::delivery::{
 };
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, message_id, message_position, QueueKey, Recoverable};
+use crate::outbox::{self, QueueKey, Recoverable};
 use crate::store::sql;
 use crate::store::{Leased, MessageStatus, StoreError};
 
@@ -141,11 +141,10 @@ pub async fn promote_stranded(
 pub async fn lease_for_resend(
     tx: &Transaction<'_>,
     project_id: &str,
-    message_id: &str,
+    position: i64,
     lease_until: Timestamp,
     clock: LeaseClock,
 ) -> PgResult<Leased> {
-    let position = message_position(message_id).ok_or(StoreError::NotFound("message"))?;
     // The room first, as everywhere, then the message itself.
     tx.query(
         "SELECT 1 FROM rooms WHERE (project_id, room_id) IN
@@ -202,7 +201,7 @@ pub async fn enqueue_test(
     webhook_type: &str,
     payload: &[u8],
     now: Timestamp,
-) -> PgResult<String> {
+) -> PgResult<i64> {
     // Test events live in the empty meeting id, which no real meeting can have. Its sequence
     // is taken under the project's row lock.
     tx.query(
@@ -233,5 +232,5 @@ pub async fn enqueue_test(
         )
         .await?
         .get(0);
-    Ok(message_id(message))
+    Ok(message)
 }

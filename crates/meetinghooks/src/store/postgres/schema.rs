@@ -1,6 +1,9 @@
 //! The schema: embedded migrations, run by each node at start under an advisory lock.
 
-use super::PostgresStore;
+use deadpool_postgres::Pool;
+
+use crate::domain::public_ids::PublicIds;
+use crate::sealing::Sealer;
 use crate::domain::timestamp::Timestamp;
 
 const MIGRATIONS: &[&str] = &[
@@ -10,14 +13,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_api_key_ids.sql"),
     include_str!("migrations/0005_signals_by_age.sql"),
     include_str!("migrations/0006_sources.sql"),
+    include_str!("migrations/0007_install_keys.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
 
-impl PostgresStore {
-    /// Applies missing migrations; nodes starting together take turns on an advisory lock.
-    pub(super) async fn migrate(&self) -> anyhow::Result<()> {
-        let mut client = self.pool.get().await?;
+/// Applies missing migrations (nodes starting together take turns on an advisory lock),
+/// reseals what needs it, and returns the install's public-id key.
+pub(super) async fn migrate(pool: &Pool, sealer: &Sealer) -> anyhow::Result<PublicIds> {
+        let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         // Waiting for another node's migration, or migrating a large table, may take long.
         tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
@@ -44,9 +48,12 @@ impl PostgresStore {
             .await?;
         }
         // Under the migration lock: nodes starting together reseal once.
-        super::endpoints::reseal_all(&tx, &self.sealer).await?;
-        super::sources::reseal_keys(&tx, &self.sealer).await?;
+        super::endpoints::reseal_all(&tx, sealer).await?;
+        super::sources::reseal_keys(&tx, sealer).await?;
+        let key: Vec<u8> = tx
+            .query_one("SELECT value FROM install_keys WHERE name = 'public_ids'", &[])
+            .await?
+            .get(0);
         tx.commit().await?;
-        Ok(())
-    }
+        PublicIds::from_stored_key(&key).ok_or_else(|| anyhow::anyhow!("install_keys: a bad key"))
 }

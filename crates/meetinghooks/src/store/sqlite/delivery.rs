@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, fence, message_id, message_position, Target};
+use crate::outbox::{self, fence, Target};
 use crate::outbox::{
     EndpointClock, LeaseKey, NewEvent, OutcomeInput, Promote, Promotion, QueueHead, QueueKey,
 };
@@ -75,7 +75,9 @@ pub(super) const LEASED_COLUMNS: &str =
 
 pub(super) fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
     Ok(Leased {
-        message_id: message_id(row.get(0)?),
+        // Named by the store on its way out (`store::named`).
+        message_id: String::new(),
+        position: row.get(0)?,
         endpoint_id: row.get(1)?,
         room_id: row.get(2)?,
         ordered: row.get(3)?,
@@ -115,7 +117,7 @@ pub fn lease(
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for leased in &mut rows {
-            take.execute(params![message_position(&leased.message_id), lease_until.0])?;
+            take.execute(params![leased.position, lease_until.0])?;
             leased.lease_until = lease_until;
             leased.lease_left_ms = lease_until.0 - Timestamp::now().0;
         }
@@ -143,9 +145,7 @@ pub fn record_outcomes(
     )?;
     let mut owned = BTreeSet::new();
     for o in outcomes {
-        let Some(position) = message_position(&o.message_id) else {
-            continue;
-        };
+        let position = o.position;
         if held.exists(params![position, o.lease_until.0])? {
             owned.insert(LeaseKey {
                 position,

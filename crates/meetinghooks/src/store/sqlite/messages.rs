@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::outbox::message_position;
+use crate::domain::public_ids::PublicIds;
 use crate::store::rows;
 use crate::store::sql::{self, sqlite_placeholders};
 use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page};
@@ -24,6 +24,7 @@ pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u6
 
 pub fn messages(
     conn: &Connection,
+    ids: &PublicIds,
     project_id: &str,
     query: &MessageQuery,
 ) -> rusqlite::Result<Page<MessageRecord>> {
@@ -39,7 +40,7 @@ pub fn messages(
                 query.limit as i64 + 1,
                 i64::MAX,
             ],
-            |row| rows::message(row).map(|m| (m.position, m)),
+            |row| rows::message(row, ids).map(|m| (m.position, m)),
         )?
         .map(|row| row.map(|(position, m)| (m, position)))
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -48,19 +49,20 @@ pub fn messages(
 
 pub fn message(
     conn: &Connection,
+    ids: &PublicIds,
     project_id: &str,
-    message_id: &str,
+    position: i64,
 ) -> rusqlite::Result<Option<MessageRecord>> {
     conn.prepare_cached(&sqlite_placeholders(&sql::message_by_position()))?
-        .query_row(params![project_id, message_position(message_id)], |row| {
-            rows::message(row)
+        .query_row(params![project_id, position], |row| {
+            rows::message(row, ids)
         })
         .optional()
 }
 
 pub fn attempts(
     conn: &Connection,
-    message_id: &str,
+    position: i64,
     after: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Page<AttemptRecord>> {
@@ -68,7 +70,7 @@ pub fn attempts(
         .prepare_cached(&sqlite_placeholders(&sql::attempts_page()))?
         .query_map(
             params![
-                message_position(message_id),
+                position,
                 after.unwrap_or(0),
                 limit as i64 + 1
             ],

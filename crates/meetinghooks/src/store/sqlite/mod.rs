@@ -23,6 +23,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
+    named,
     AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
     MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
     SessionRecord, Store, StoreError, StoreResult, StoredEvent,
@@ -31,6 +32,7 @@ use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
 
 use crate::store::rows;
@@ -45,6 +47,8 @@ pub struct SqliteStore {
     /// Announced after a job's commit reply: a rolled-back job announces nothing.
     hub: ChangeHub,
     sealer: Arc<Sealer>,
+    /// The install's key for public message and event ids and cursors.
+    ids: Arc<PublicIds>,
 }
 
 impl SqliteStore {
@@ -65,12 +69,14 @@ impl SqliteStore {
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
         sources::reseal_keys(&mut conn, &sealer)?;
+        let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
             writer,
             readers: Arc::new(ReaderPool::new(path)),
             hub: ChangeHub::default(),
             sealer,
+            ids,
         })
     }
 
@@ -202,8 +208,8 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        let project_id = project_id.to_owned();
-        self.read(move |conn| reads::events(conn, &project_id, query))
+        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
+        self.read(move |conn| reads::events(conn, &ids, &project_id, query))
             .await
     }
 
@@ -351,6 +357,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<LeaseBatch> {
         self.write_relaxed(move |conn, _| delivery::lease(conn, &requests, now, lease_until))
             .await
+            .map(|batch| LeaseBatch {
+                leased: named(&self.ids, batch.leased),
+                ..batch
+            })
     }
 
     async fn record_outcomes(
@@ -363,6 +373,10 @@ impl Store for SqliteStore {
             delivery::record_outcomes(conn, &outcomes, auto_disable_after_ms, lease_until)
         })
         .await
+        .map(|recorded| Recorded {
+            promoted: named(&self.ids, recorded.promoted),
+            ..recorded
+        })
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }
 
@@ -386,8 +400,8 @@ impl Store for SqliteStore {
         project_id: &str,
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
-        let project_id = project_id.to_owned();
-        self.read(move |conn| messages::messages(conn, &project_id, &query))
+        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
+        self.read(move |conn| messages::messages(conn, &ids, &project_id, &query))
             .await
     }
 
@@ -396,8 +410,11 @@ impl Store for SqliteStore {
         project_id: &str,
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
-        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
-        self.read(move |conn| messages::message(conn, &project_id, &message_id))
+        let Some(position) = self.ids.message_position(message_id) else {
+            return Ok(None);
+        };
+        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
+        self.read(move |conn| messages::message(conn, &ids, &project_id, position))
             .await
     }
 
@@ -408,12 +425,16 @@ impl Store for SqliteStore {
         after: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<AttemptRecord>> {
-        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
+        let position = self
+            .ids
+            .message_position(message_id)
+            .ok_or(StoreError::NotFound("message"))?;
+        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
         self.read(move |conn| {
-            if messages::message(conn, &project_id, &message_id)?.is_none() {
+            if messages::message(conn, &ids, &project_id, position)?.is_none() {
                 return Ok(None);
             }
-            messages::attempts(conn, &message_id, after, limit).map(Some)
+            messages::attempts(conn, position, after, limit).map(Some)
         })
         .await?
         .ok_or(StoreError::NotFound("message"))
@@ -443,11 +464,14 @@ impl Store for SqliteStore {
         message_id: &str,
         lease_until: Timestamp,
     ) -> StoreResult<Leased> {
-        let (project_id, message_id) = (project_id.to_owned(), message_id.to_owned());
-        self.write(move |conn, _| {
-            requeue::lease_for_resend(conn, &project_id, &message_id, lease_until)
-        })
-        .await
+        let position = self
+            .ids
+            .message_position(message_id)
+            .ok_or(StoreError::NotFound("message"))?;
+        let project_id = project_id.to_owned();
+        self.write(move |conn, _| requeue::lease_for_resend(conn, &project_id, position, lease_until))
+            .await
+            .map(|leased| named(&self.ids, vec![leased]).remove(0))
     }
 
     async fn enqueue_test(
@@ -473,11 +497,16 @@ impl Store for SqliteStore {
             )
         })
         .await
+        .map(|position| self.ids.message_id(position))
         .inspect(|_| self.hub.announce(Changes::DUE))
     }
 
     fn changes(&self) -> ChangeFeed {
         self.hub.subscribe()
+    }
+
+    fn public_ids(&self) -> &PublicIds {
+        &self.ids
     }
 
     /// Through the writer, which every change needs, then through a reader.

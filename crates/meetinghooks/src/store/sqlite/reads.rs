@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::meeting::session_participants;
 use crate::store::rows::{self, Columns};
 use crate::store::sql::{self, sqlite_placeholders};
+use crate::domain::public_ids::PublicIds;
 use crate::store::{EventQuery, Page, SessionRecord, StoredEvent};
 
 fn with_participants(
@@ -58,6 +59,7 @@ pub(super) fn session(
 /// The event log, oldest first, after `query.after`.
 pub(super) fn events(
     conn: &Connection,
+    ids: &PublicIds,
     project_id: &str,
     query: EventQuery,
 ) -> rusqlite::Result<Page<StoredEvent>> {
@@ -73,7 +75,7 @@ pub(super) fn events(
                 query.limit as i64 + 1,
                 i64::MAX,
             ],
-            |row| rows::event(row).map(|event| (event.position, event)),
+            |row| rows::event(row, ids).map(|event| (event.position, event)),
         )?
         .map(|row| row.map(|(position, event)| (event, position)))
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::delivery::{leased_from_row, promote, queue_busy, queue_head, LEASED_COLUMNS};
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, message_id, message_position, QueueKey, Recoverable};
+use crate::outbox::{self, QueueKey, Recoverable};
 use crate::store::sql;
 use crate::store::{Leased, MessageStatus, StoreError, StoreResult};
 
@@ -79,7 +79,7 @@ pub fn promote_stranded(conn: &Connection, endpoint_id: &str, now: Timestamp) ->
 pub fn lease_for_resend(
     conn: &Connection,
     project_id: &str,
-    message_id: &str,
+    position: i64,
     lease_until: Timestamp,
 ) -> StoreResult<Leased> {
     let found = conn
@@ -87,7 +87,7 @@ pub fn lease_for_resend(
             "SELECT {LEASED_COLUMNS} FROM messages m JOIN events e ON e.position = m.event_position
              WHERE m.project_id = ?1 AND m.position = ?2"
         ))?
-        .query_row(params![project_id, message_position(message_id)], |row| {
+        .query_row(params![project_id, position], |row| {
             let leased = leased_from_row(row)?;
             let status: String = row.get(8)?;
             Ok((leased, status))
@@ -102,7 +102,7 @@ pub fn lease_for_resend(
         .map_err(|refusal| StoreError::Busy(refusal.to_string()))?;
     conn.execute(
         "UPDATE messages SET status = 'delivering', due_at = ?2 WHERE position = ?1",
-        params![message_position(message_id), lease_until.0],
+        params![position, lease_until.0],
     )?;
     leased.resend_of = Some(resend_of);
     leased.lease_until = lease_until;
@@ -117,7 +117,7 @@ pub fn enqueue_test(
     webhook_type: &str,
     payload: &[u8],
     now: Timestamp,
-) -> StoreResult<String> {
+) -> StoreResult<i64> {
     // Test events live in the empty meeting id, which no real meeting can have.
     let sequence: i64 = conn.query_row(
         "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE project_id = ?1 AND room_id = ''",
@@ -135,5 +135,5 @@ pub fn enqueue_test(
          VALUES (?1, ?2, ?3, '', 0, 'pending', ?4, ?4)",
         params![project_id, endpoint_id, position, now.0],
     )?;
-    Ok(message_id(conn.last_insert_rowid()))
+    Ok(conn.last_insert_rowid())
 }

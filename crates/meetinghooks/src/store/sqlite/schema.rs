@@ -4,6 +4,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::domain::public_ids::PublicIds;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_delivery.sql"),
@@ -13,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_api_key_ids.sql"),
     include_str!("migrations/0007_signals_by_age.sql"),
     include_str!("migrations/0008_sources.sql"),
+    include_str!("migrations/0009_install_keys.sql"),
 ];
 
 /// Creates the database file readable by its owner only, if it does not exist yet; SQLite
@@ -45,4 +48,14 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The install's public-id key, which a migration made.
+pub(super) fn public_ids(conn: &Connection) -> anyhow::Result<PublicIds> {
+    let key: Vec<u8> = conn.query_row(
+        "SELECT value FROM install_keys WHERE name = 'public_ids'",
+        [],
+        |row| row.get(0),
+    )?;
+    PublicIds::from_stored_key(&key).ok_or_else(|| anyhow::anyhow!("install_keys: a bad key"))
 }

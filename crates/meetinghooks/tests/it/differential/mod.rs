@@ -93,6 +93,7 @@ impl Opened {
 struct Held {
     lease: HeldLease,
     message_id: String,
+    position: i64,
     room_id: String,
     ordered: bool,
 }
@@ -118,6 +119,7 @@ fn held(leased: &Leased) -> Held {
             resend_of: leased.resend_of.map(MessageStatusOrd::of),
         },
         message_id: leased.message_id.clone(),
+        position: leased.position,
         room_id: leased.room_id.clone(),
         ordered: leased.ordered,
     }
@@ -210,6 +212,7 @@ impl Case {
             });
             outcomes.push(AttemptOutcome {
                 message_id: h.message_id.clone(),
+                position: h.position,
                 lease_until: Timestamp(h.lease.lease_until),
                 endpoint_id: h.lease.key.endpoint.clone(),
                 room_id: h.room_id.clone(),
