@@ -6,11 +6,14 @@ mod error;
 mod events;
 mod extract;
 mod health;
+mod limits;
 mod messages;
 mod openapi;
+mod rate_limit;
 mod rooms;
 mod sessions;
 mod signals;
+mod strict_json;
 
 use std::sync::Arc;
 
@@ -22,11 +25,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::ApiError;
 use extract::KeyCache;
+pub use limits::ApiLimits;
+pub use rate_limit::RateLimiter;
 
 use crate::delivery::Dispatcher;
 use crate::store::Store;
-
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,7 +38,9 @@ pub struct AppState {
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap_ms: i64,
     pub metrics: PrometheusHandle,
+    pub limits: ApiLimits,
     keys: Arc<KeyCache>,
+    rate: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -44,22 +49,31 @@ impl AppState {
         dispatcher: Arc<Dispatcher>,
         secret_overlap_ms: i64,
         metrics: PrometheusHandle,
+        limits: ApiLimits,
+        rate: RateLimiter,
     ) -> Self {
         AppState {
             store,
             dispatcher,
             secret_overlap_ms,
             metrics,
+            limits,
             keys: Arc::default(),
+            rate: Arc::new(rate),
         }
     }
 }
 
+/// The API. `/metrics` is not here: it has its own address (`metrics_router`).
 pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/v1/signals", post(signals::ingest))
+        .route(
+            "/v1/signals",
+            post(signals::ingest).layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
+        )
         .route("/v1/events", get(events::list))
         .route("/v2/rooms", post(rooms::create))
         .route("/v2/rooms/{room_id}", get(rooms::get))
@@ -92,7 +106,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))
         .route("/v1/messages/{id}/resend", post(messages::resend))
-        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(docs::page))
         .route(docs::REDOC_PATH, get(docs::redoc_script))
@@ -104,6 +117,17 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            limits::time_limit(limits.request_timeout, request, next)
+        }))
         .with_state(state)
+}
+
+/// `/metrics` alone, for `metrics_listen`.
+pub fn metrics_router(metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(metrics)
 }

@@ -15,14 +15,14 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
             **Authentication.** Every route under `/v1` and `/v2` takes a project's API key as \
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration \
-            or from `meetinghooks project create NAME`. `/healthz`, `/readyz`, `/openapi.json`, \
-            `/docs` and `/metrics` need no key.\n\n\
+            or from `meetinghooks project create NAME`. `/healthz`, `/readyz`, `/openapi.json` and \
+            `/docs` need no key: this document is public by choice. Prometheus metrics are served \
+            on their own address (`metrics_listen`), not here.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
         health::healthz,
         health::readyz,
-        health::metrics,
         document,
         docs::page,
         signals::ingest,
@@ -57,7 +57,7 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         (name = "sessions", description = "Meeting sessions"),
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
-        (name = "health", description = "Liveness, readiness, metrics and this reference"),
+        (name = "health", description = "Liveness, readiness and this reference"),
     ),
 )]
 pub struct ApiDoc;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use super::AppState;
-use crate::domain::signal::parse_batch;
+use crate::domain::signal::parse_batch_within;
 use crate::domain::timestamp::Timestamp;
 use crate::store::IngestReport;
 
@@ -153,7 +153,8 @@ pub async fn ingest(
             ),
         ));
     }
-    let signals = parse_batch(&batch.signals, Timestamp::now())
+    let max_age_ms = i64::try_from(state.limits.signal_max_age.as_millis()).unwrap_or(i64::MAX);
+    let signals = parse_batch_within(&batch.signals, Timestamp::now(), max_age_ms)
         .map_err(|e| ApiError::bad_request("invalid_signal", e.to_string()))?;
     // The store announces the new messages and armed timers itself.
     let report = state.store.ingest(&project.id, signals).await?;

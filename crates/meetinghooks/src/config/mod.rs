@@ -67,6 +67,61 @@ pub struct Config {
     /// node's change was heard (a node may die between its commit and its NOTIFY).
     #[serde(with = "duration_text")]
     pub shared_poll: Duration,
+
+    /// A request's head must be complete this long after its first byte.
+    #[serde(with = "duration_text")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no byte received is closed after this.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// A whole API request, body included, from its head to its answer.
+    #[serde(with = "duration_text")]
+    pub api_request_timeout: Duration,
+    /// Open API connections at most (lowered at start to fit the descriptor limit).
+    pub max_connections: usize,
+    /// Largest request body, in bytes, on every route but `POST /v1/signals`.
+    pub body_limit: usize,
+    /// Largest body of `POST /v1/signals`, in bytes.
+    pub signals_body_limit: usize,
+    /// A signal's `at` may be at most this old.
+    #[serde(with = "duration_text")]
+    pub signal_max_age: Duration,
+    /// API requests per second per key (token bucket); 0 turns the limit off.
+    pub api_rate_limit: u32,
+    /// Requests a key may send at once above the steady rate.
+    pub api_rate_burst: u32,
+    /// Address of `/metrics`, apart from the API; empty turns it off.
+    pub metrics_listen: MetricsListen,
+}
+
+/// Where `/metrics` is served, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+impl Serialize for MetricsListen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(addr) => s.serialize_str(&addr.to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsListen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(MetricsListen(None));
+        }
+        text.trim()
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an address such as \"127.0.0.1:9464\" (or \"\" for none)"
+                ))
+            })
+    }
 }
 
 impl Default for Config {
@@ -93,6 +148,16 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             endpoint_refresh: Duration::from_secs(60),
             shared_poll: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            api_request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            body_limit: 64 * 1024,
+            signals_body_limit: 1024 * 1024,
+            signal_max_age: Duration::from_secs(86_400),
+            api_rate_limit: 1000,
+            api_rate_burst: 2000,
+            metrics_listen: MetricsListen(Some(([127, 0, 0, 1], 9464).into())),
         }
     }
 }
@@ -191,6 +256,44 @@ impl Config {
         check(
             self.global_concurrency > 0,
             "global_concurrency must be at least 1",
+        );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(300))
+                .contains(&self.header_read_timeout),
+            "header_read_timeout must be 100ms-5m",
+        );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.idle_timeout),
+            "idle_timeout must be 100ms-1h",
+        );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(600))
+                .contains(&self.api_request_timeout),
+            "api_request_timeout must be 100ms-10m",
+        );
+        check(
+            (16..=1_000_000).contains(&self.max_connections),
+            "max_connections must be 16-1000000",
+        );
+        check(
+            (1024..=64 * 1024 * 1024).contains(&self.body_limit),
+            "body_limit must be 1024-67108864 bytes",
+        );
+        check(
+            (1024..=64 * 1024 * 1024).contains(&self.signals_body_limit),
+            "signals_body_limit must be 1024-67108864 bytes",
+        );
+        check(
+            self.signal_max_age >= Duration::from_secs(60),
+            "signal_max_age must be at least 1m",
+        );
+        check(
+            self.api_rate_limit == 0 || self.api_rate_burst >= 1,
+            "api_rate_burst must be at least 1 when api_rate_limit is on",
+        );
+        check(
+            self.metrics_listen.0.is_none_or(|m| m != self.listen),
+            "metrics_listen must differ from listen",
         );
         if let Err(e) = crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets) {
             check(false, &format!("allowed_private_targets: {e}"));
@@ -380,6 +483,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 31, "{keys:?}");
     }
 }

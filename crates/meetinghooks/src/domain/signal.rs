@@ -98,18 +98,29 @@ struct WireSignal {
     downstream_url: Option<String>,
 }
 
-/// Validates a whole batch; the first bad signal fails it.
+/// Validates a whole batch; the first bad signal fails it. No bound on the age of `at`.
 pub fn parse_batch(values: &[Value], received_at: Timestamp) -> Result<Vec<Signal>, SignalError> {
+    parse_batch_within(values, received_at, i64::MAX)
+}
+
+/// [`parse_batch`], refusing an `at` older than `max_age_ms` before `received_at`: a replay
+/// from long ago would open sessions nobody holds any more.
+pub fn parse_batch_within(
+    values: &[Value],
+    received_at: Timestamp,
+    max_age_ms: i64,
+) -> Result<Vec<Signal>, SignalError> {
     values
         .iter()
         .enumerate()
         .map(|(index, value)| {
-            parse_one(value, received_at).map_err(|reason| SignalError { index, reason })
+            parse_one(value, received_at, max_age_ms)
+                .map_err(|reason| SignalError { index, reason })
         })
         .collect()
 }
 
-fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
+fn parse_one(value: &Value, received_at: Timestamp, max_age_ms: i64) -> Result<Signal, String> {
     if !value.is_object() {
         return Err("a signal must be a JSON object".into());
     }
@@ -126,6 +137,12 @@ fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
                 .ok_or_else(|| format!("at {text:?} is not an RFC 3339 time"))?;
             if at.0 > received_at.0 + MAX_FUTURE_SKEW_MS {
                 return Err(format!("at {text:?} is more than 5 minutes in the future"));
+            }
+            if at.0 < received_at.0.saturating_sub(max_age_ms) {
+                return Err(format!(
+                    "at {text:?} is older than signal_max_age ({} s)",
+                    max_age_ms / 1000
+                ));
             }
             at
         }

@@ -13,7 +13,6 @@ use crate::helpers::*;
 const ROUTES: &[(&str, &str)] = &[
     ("/healthz", "get"),
     ("/readyz", "get"),
-    ("/metrics", "get"),
     ("/openapi.json", "get"),
     ("/docs", "get"),
     ("/v1/signals", "post"),
@@ -40,7 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/messages/{id}/resend", "post"),
 ];
 
-const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/docs"];
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
