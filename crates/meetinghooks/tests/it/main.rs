@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod cluster_clock;
 mod cluster_listing;
+mod connection_limits;
 mod delivery;
 mod delivery_endpoints;
 mod delivery_safety;
