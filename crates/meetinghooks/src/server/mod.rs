@@ -3,6 +3,7 @@
 //! server's sockets.
 
 mod fd_limit;
+mod memory;
 mod watchdog;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 pub use fd_limit::{connection_cap, raise_nofile_limit};
+use memory::OpenConnections;
 use watchdog::{Activity, Tracked};
 
 /// The deadlines every connection lives under.
@@ -43,6 +45,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
     tokio::pin!(shutdown);
     let mut accept_errors = AcceptErrors::default();
     loop {
@@ -62,13 +65,12 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            stream,
-            router.clone(),
-            limits,
-            stopping.clone(),
-            slot,
-        ));
+        let (router, stopping, open) = (router.clone(), stopping.clone(), open.clone());
+        open.opened();
+        tokio::spawn(async move {
+            connection(stream, router, limits, stopping, slot).await;
+            open.closed();
+        });
     }
     drop(listener);
     let _ = stop.send(true);

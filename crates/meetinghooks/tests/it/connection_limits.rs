@@ -153,7 +153,12 @@ async fn body_caps_are_per_route() {
     let signal = json!({"id": padded(100), "type": "participant.joined", "meetingId": "m",
         "participantId": "p", "participantName": padded(200)});
     let batch: Vec<_> = (0..6).map(|_| signal.clone()).collect();
-    assert!(serde_json::to_vec(&json!({"signals": batch})).unwrap().len() > 2048);
+    assert!(
+        serde_json::to_vec(&json!({"signals": batch}))
+            .unwrap()
+            .len()
+            > 2048
+    );
     let accepted = app.signals(json!(batch)).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     let too_big: Vec<_> = (0..30).map(|_| signal.clone()).collect();

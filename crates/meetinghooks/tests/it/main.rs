@@ -31,6 +31,7 @@ mod retry_after;
 mod rooms_and_sessions;
 mod signal_ids;
 mod signals;
+mod slow_clients;
 mod store_conformance;
 mod store_locks;
 mod writer_health;
