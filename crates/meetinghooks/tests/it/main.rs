@@ -5,6 +5,7 @@ mod raw_db;
 mod receiver;
 mod store_wrapper;
 
+mod api_rate_limit;
 mod bad_input;
 mod changes;
 mod cli;
@@ -34,4 +35,5 @@ mod signals;
 mod slow_clients;
 mod store_conformance;
 mod store_locks;
+mod strict_bodies;
 mod writer_health;
