@@ -152,7 +152,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(75),
             api_request_timeout: Duration::from_secs(30),
             max_connections: 4096,
-            body_limit: 64 * 1024,
+            body_limit: 256 * 1024,
             signals_body_limit: 1024 * 1024,
             signal_max_age: Duration::from_secs(86_400),
             api_rate_limit: 1000,

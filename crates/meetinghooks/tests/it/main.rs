@@ -27,6 +27,7 @@ mod listen_e2e;
 mod metrics;
 mod openapi;
 mod rate_limit;
+mod redaction;
 mod restart;
 mod retry_after;
 mod rooms_and_sessions;

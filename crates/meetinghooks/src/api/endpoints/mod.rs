@@ -9,6 +9,9 @@
 mod input;
 mod views;
 
+pub(crate) use input::check_target_url;
+pub(crate) use views::redact_url;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
