@@ -85,7 +85,7 @@ impl From<Room> for RoomView {
         (status = 200, description = "Existing room's webhook updated", body = RoomView),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 422, description = "webhook.endPoint points at a blocked address", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),

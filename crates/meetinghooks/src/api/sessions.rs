@@ -164,7 +164,7 @@ pub struct EndRequest {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
         (status = 409, description = "The room has no ongoing session", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]

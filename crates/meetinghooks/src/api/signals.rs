@@ -135,7 +135,7 @@ impl From<IngestReport> for IngestReportView {
         (status = 400, description = "Invalid body or signal", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 409, description = "A signal conflicts with the meeting's state", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over signals_body_limit (1 MiB)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]

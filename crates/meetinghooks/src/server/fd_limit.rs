@@ -22,7 +22,7 @@ pub fn raise_nofile_limit() -> Option<u64> {
             }
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 /// The connection cap in force: the configured one, lowered when the descriptors left after
