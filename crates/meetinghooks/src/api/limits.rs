@@ -20,6 +20,8 @@ pub struct ApiLimits {
     pub request_timeout: Duration,
     /// How old a signal's `at` may be.
     pub signal_max_age: Duration,
+    /// How far ahead of the clock a signal's `at` may be.
+    pub signal_max_ahead: Duration,
 }
 
 impl ApiLimits {
@@ -29,6 +31,7 @@ impl ApiLimits {
             signals_body_bytes: config.signals_body_limit,
             request_timeout: config.api_request_timeout,
             signal_max_age: config.signal_max_age,
+            signal_max_ahead: config.signal_max_ahead,
         }
     }
 }

@@ -49,7 +49,7 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         messages::resend,
     ),
     components(schemas(super::error::ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonAnswers),
     tags(
         (name = "signals", description = "Ingest meeting signals"),
         (name = "events", description = "The durable event log"),
@@ -77,6 +77,56 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers every operation of a kind may give, added here once: 408 past
+/// `api_request_timeout`; 415 for a body without `Content-Type: application/json`; 429 past
+/// the key's rate limit.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let answers = &mut operation.responses.responses;
+                if operation.security.is_some() {
+                    answers.insert(
+                        "408".into(),
+                        error("The request took longer than api_request_timeout").into(),
+                    );
+                    answers.insert(
+                        "429".into(),
+                        error("Past this API key's rate limit; see Retry-After").into(),
+                    );
+                }
+                if operation.request_body.is_some() {
+                    answers.insert(
+                        "415".into(),
+                        error("The body is not sent as application/json").into(),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -28,10 +28,15 @@ pub struct CreateRoom {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookInput {
-    /// Absolute http(s) URL.
-    #[schema(max_length = 2048)]
+    /// Absolute http(s) URL. A literal address the SSRF guard blocks is a 422.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     end_point: String,
     /// Webhook types or patterns, e.g. `participant-joined` or `*`.
+    #[schema(value_type = Vec<super::endpoints::EventPattern>, min_items = 1)]
     events: Vec<String>,
 }
 

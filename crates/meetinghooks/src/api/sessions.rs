@@ -84,7 +84,8 @@ pub struct ListQuery {
     /// Required.
     #[param(required = true)]
     room_id: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: digits, never empty.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -86,6 +86,9 @@ pub struct Config {
     /// A signal's `at` may be at most this old.
     #[serde(with = "duration_text")]
     pub signal_max_age: Duration,
+    /// A signal's `at` may be at most this far ahead of the clock.
+    #[serde(with = "duration_text")]
+    pub signal_max_ahead: Duration,
     /// API requests per second per key (token bucket); 0 turns the limit off.
     pub api_rate_limit: u32,
     /// Requests a key may send at once above the steady rate.
@@ -155,6 +158,7 @@ impl Default for Config {
             body_limit: 256 * 1024,
             signals_body_limit: 1024 * 1024,
             signal_max_age: Duration::from_secs(86_400),
+            signal_max_ahead: Duration::from_secs(300),
             api_rate_limit: 1000,
             api_rate_burst: 2000,
             metrics_listen: MetricsListen(Some(([127, 0, 0, 1], 9464).into())),
@@ -483,6 +487,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 31, "{keys:?}");
+        assert_eq!(keys.len(), 32, "{keys:?}");
     }
 }
