@@ -32,7 +32,7 @@ pub struct WebhookInput {
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
     )]
     end_point: String,
     /// Webhook types or patterns, e.g. `participant-joined` or `*`.

@@ -117,7 +117,7 @@ signal_doc!(
     /// `hls.started`.
     HlsStarted {
         /// An absolute http(s) URL.
-        #[schema(max_length = 2048, pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$")]
+        #[schema(max_length = 2048, pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$")]
         downstream_url: String,
     }
 );

@@ -25,7 +25,12 @@ const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointInput {
     /// Absolute http(s) URL; required on create.
-    #[schema(nullable = false, max_length = 2048)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     #[serde(default, deserialize_with = "present")]
     pub(super) url: Option<String>,
     #[schema(nullable = false, max_length = 1024)]
@@ -244,7 +249,7 @@ pub struct EndpointCreate {
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
     )]
     url: String,
     #[schema(nullable = false, max_length = 1024)]
