@@ -5,6 +5,8 @@ mod endpoints;
 mod error;
 mod events;
 mod extract;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod limits;
 mod messages;

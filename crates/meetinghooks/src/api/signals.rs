@@ -23,6 +23,13 @@ pub struct SignalBatch {
     signals: Vec<Value>,
 }
 
+impl SignalBatch {
+    #[cfg(test)]
+    pub(super) fn signals(&self) -> &[Value] {
+        &self.signals
+    }
+}
+
 // Doc-only: `parse_batch` reads signals as JSON values; this is the same contract as a
 // `oneOf` by `type`, so generated requests are the ones the parser accepts.
 /// One meeting signal; its `type` decides the other fields.

@@ -395,7 +395,7 @@ impl EndpointInput {
 mod tests {
     use super::*;
 
-    fn rate_limit(body: &str) -> Nullable<u32> {
+    fn rate_limit(body: &str) -> Nullable<WholeNumber<u32>> {
         serde_json::from_str::<EndpointInput>(body)
             .expect("valid body")
             .rate_limit
