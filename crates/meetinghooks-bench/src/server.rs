@@ -30,6 +30,8 @@ impl Server {
         let child = Command::new(binary)
             .args(["serve", "--listen", &addr.to_string()])
             .env("MEETINGHOOKS_DATABASE_URL", database_url)
+            // Nodes of one cluster must share it; PostgreSQL requires one.
+            .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
             .env("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]")
@@ -109,6 +111,9 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("meetinghooks.db")
 }
+
+/// The `secret_key` every benchmark server is started with.
+const SECRET_KEY: &str = "4d5mOkDw3rd1IT/Y7VvAyDBJxR4mDtK7jHDqTtZ06Ig=";
 
 /// The `database_url` of a fresh SQLite file in `dir`.
 pub fn sqlite_url(dir: &Path) -> String {

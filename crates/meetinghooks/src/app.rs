@@ -19,6 +19,7 @@ use crate::domain::ids::sha256;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::retention;
+use crate::sealing::{parse_key, Sealer, KEY_FILE};
 use crate::server::{self, ConnectionLimits};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -61,7 +62,10 @@ pub async fn run(
     let dispatch_task = tokio::spawn(dispatcher.clone().run(stopped.clone()));
     let retention_task = tokio::spawn(retention::run(
         store.clone(),
-        config.retention_days,
+        retention::RetentionPolicy {
+            retention_days: config.retention_days,
+            signal_dedup_window: config.signal_dedup_window,
+        },
         stopped.clone(),
     ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
@@ -166,16 +170,46 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         reconnect_grace_ms: config.reconnect_grace.as_millis() as i64,
     };
     let opening = || format!("opening {}", config.redacted_database_url());
+    let sealer = Arc::new(sealer(config)?);
     Ok(match config.database() {
         Some(Database::Postgres) => Arc::new(
             PostgresStore::open(
                 &config.database_url,
                 config.database_max_connections,
                 engine,
+                sealer,
             )
             .await
             .with_context(opening)?,
         ),
-        _ => Arc::new(SqliteStore::open(&config.database_url, engine).with_context(opening)?),
+        _ => {
+            Arc::new(SqliteStore::open(&config.database_url, engine, sealer).with_context(opening)?)
+        }
     })
+}
+
+/// The key `secret_key` names; on SQLite without one, the key file next to the database.
+fn sealer(config: &Config) -> anyhow::Result<Sealer> {
+    let parse = |text: &str, what: &str| {
+        parse_key(text).with_context(|| format!("{what} is not 32 bytes in base64"))
+    };
+    let current = match (&config.secret_key, config.database()) {
+        (Some(key), _) => parse(&key.0, "secret_key")?,
+        (None, Some(Database::Sqlite)) => {
+            let folder = config
+                .sqlite_folder()
+                .context("database_url has no folder")?;
+            let (key, path) = Sealer::key_file(&folder).with_context(|| {
+                format!("reading or creating {}", folder.join(KEY_FILE).display())
+            })?;
+            parse(&key, &path.display().to_string())?
+        }
+        (None, _) => anyhow::bail!("secret_key is required with PostgreSQL"),
+    };
+    let previous = config
+        .previous_secret_keys
+        .iter()
+        .map(|key| parse(&key.0, "previous_secret_keys"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Sealer::new(current, &previous))
 }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod outbox;
 pub mod retention;
+pub mod sealing;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The retention job: deletes finished messages and their attempts once they are older than
-//! `retention_days`, in small batches so it never holds the database for long.
+//! `retention_days`, and forgets signal ids older than `signal_dedup_window`, in small
+//! batches so it never holds the database for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +16,31 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// The first pass waits a little, so a starting node serves before it cleans.
 const FIRST_PASS_AFTER: Duration = Duration::from_secs(60);
 
-pub async fn run(store: Arc<dyn Store>, retention_days: u32, mut stop: watch::Receiver<bool>) {
-    let mut wait = FIRST_PASS_AFTER;
+/// How long things are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionPolicy {
+    pub retention_days: u32,
+    /// A signal id re-sent within this window is a duplicate; after it, a new signal.
+    pub signal_dedup_window: Duration,
+}
+
+impl RetentionPolicy {
+    /// Passes run hourly, or four times per window when it is shorter, so an id is
+    /// forgotten at most a quarter window late.
+    fn every(self) -> Duration {
+        EVERY.min(self.signal_dedup_window / 4)
+    }
+}
+
+pub async fn run(store: Arc<dyn Store>, policy: RetentionPolicy, mut stop: watch::Receiver<bool>) {
+    let mut wait = FIRST_PASS_AFTER.min(policy.every());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        wait = EVERY;
-        let max_age_ms = i64::from(retention_days) * 86_400_000;
+        wait = policy.every();
+        let max_age_ms = i64::from(policy.retention_days) * 86_400_000;
         match sweep(
             store.as_ref(),
             Timestamp::now().plus_millis(-max_age_ms),
@@ -32,9 +49,42 @@ pub async fn run(store: Arc<dyn Store>, retention_days: u32, mut stop: watch::Re
         .await
         {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, retention_days, "deleted finished messages"),
+            Ok(deleted) => tracing::info!(
+                deleted,
+                retention_days = policy.retention_days,
+                "deleted finished messages"
+            ),
             Err(e) => tracing::warn!(error = %e, "retention pass failed; next pass retries"),
         }
+        let window_ms = policy.signal_dedup_window.as_millis() as i64;
+        match forget_signals(
+            store.as_ref(),
+            Timestamp::now().plus_millis(-window_ms),
+            &mut stop,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::debug!(forgotten, "forgot signal ids past the window"),
+            Err(e) => tracing::warn!(error = %e, "forgetting signal ids failed; next pass retries"),
+        }
+    }
+}
+
+/// Forgets every signal id received before `cutoff`, batch by batch; returns how many.
+pub async fn forget_signals(
+    store: &dyn Store,
+    cutoff: Timestamp,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<usize, crate::store::StoreError> {
+    let mut total = 0;
+    loop {
+        let forgotten = store.forget_signals(cutoff, BATCH).await?;
+        total += forgotten;
+        if forgotten < BATCH || *stop.borrow() {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
     }
 }
 

@@ -1,6 +1,6 @@
 //! API errors: every failure is `{"error":{"code","message"}}` with a fitting status.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -82,7 +82,12 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
+                .insert(header::RETRY_AFTER, secs.into());
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is worth a retry: the store is down or busy, and nothing was applied.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
     }
@@ -107,6 +112,14 @@ impl From<StoreError> for ApiError {
                     "the store is unavailable; retry later",
                 )
             }
+            StoreError::Overloaded(reason) => {
+                tracing::warn!(%reason, "store overloaded");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the server is busy; nothing was applied, retry after a second",
+                )
+            }
             // Logged where it was caught; the details are not the client's business.
             StoreError::Internal(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,3 +131,24 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_overloaded_store_is_a_503_with_retry_after_and_a_json_error() {
+        let response = ApiError::from(StoreError::Overloaded("queue full".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "overloaded");
+        assert!(!body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue full"));
+    }
+}

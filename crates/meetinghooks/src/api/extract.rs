@@ -1,8 +1,5 @@
 //! Request extractors that fail with our JSON errors: the caller's project, JSON bodies, queries.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -19,10 +16,6 @@ use crate::store::Project;
 /// The project whose API key authorised this request.
 pub struct Caller(pub Project);
 
-/// Projects by API key hash; keys are never deleted, so positive answers stay valid.
-#[derive(Default)]
-pub struct KeyCache(RwLock<HashMap<[u8; 32], Project>>);
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -36,22 +29,7 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("Authorization must be `Bearer <api key>`")
             })?;
         let hash = sha256(key.as_bytes());
-        let cached = state.keys.0.read().expect("key cache").get(&hash).cloned();
-        if let Some(project) = cached {
-            admit(state, hash)?;
-            return Ok(Caller(project));
-        }
-        let project = state
-            .store
-            .project_by_key(hash)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-        state
-            .keys
-            .0
-            .write()
-            .expect("key cache")
-            .insert(hash, project.clone());
+        let project = state.keys.project(&state.store, key, hash).await?;
         admit(state, hash)?;
         Ok(Caller(project))
     }

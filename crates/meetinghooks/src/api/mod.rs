@@ -1,5 +1,6 @@
 //! The HTTP API: routes, shared state and the JSON shapes it speaks.
 
+mod api_keys;
 mod docs;
 mod endpoints;
 mod error;
@@ -8,6 +9,7 @@ mod extract;
 #[cfg(test)]
 mod fuzz;
 mod health;
+mod key_cache;
 mod limits;
 mod messages;
 mod openapi;
@@ -26,7 +28,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::ApiError;
-use extract::KeyCache;
+use key_cache::KeyCache;
 pub use limits::ApiLimits;
 pub use rate_limit::RateLimiter;
 
@@ -55,12 +57,12 @@ impl AppState {
         rate: RateLimiter,
     ) -> Self {
         AppState {
+            keys: Arc::new(KeyCache::new(store.changes().keys)),
             store,
             dispatcher,
             secret_overlap_ms,
             metrics,
             limits,
-            keys: Arc::default(),
             rate: Arc::new(rate),
         }
     }
@@ -104,6 +106,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/room-webhooks/secret/rotate",
             post(endpoints::rotate_room_secret),
         )
+        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/messages", get(messages::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))

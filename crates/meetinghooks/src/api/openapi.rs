@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{docs, endpoints, events, health, messages, rooms, sessions, signals};
+use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,10 +14,11 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         description = "Meeting signals in; sessions and signed, ordered webhooks out.\n\n\
             **Authentication.** Every route under `/v1` and `/v2` takes a project's API key as \
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
-            unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration \
-            or from `meetinghooks project create NAME`. `/healthz`, `/readyz`, `/openapi.json` and \
-            `/docs` need no key: this document is public by choice. Prometheus metrics are served \
-            on their own address (`metrics_listen`), not here.\n\n\
+            unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration, \
+            from `meetinghooks project create NAME` or from `POST /v1/api-keys`. \
+            `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no key: this document is \
+            public by choice. Prometheus metrics are served on their own address \
+            (`metrics_listen`), not here.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
@@ -47,6 +48,9 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         messages::get,
         messages::attempts,
         messages::resend,
+        api_keys::list,
+        api_keys::create,
+        api_keys::revoke,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonAnswers),
@@ -57,6 +61,7 @@ use super::{docs, endpoints, events, health, messages, rooms, sessions, signals}
         (name = "sessions", description = "Meeting sessions"),
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
+        (name = "api-keys", description = "The project's API keys: list, create, revoke"),
         (name = "health", description = "Liveness, readiness and this reference"),
     ),
 )]

@@ -64,6 +64,8 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+    /// Print a new random `secret_key` (32 bytes, base64) for sealing secrets at rest.
+    SecretKey,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +161,10 @@ impl Cli {
             Command::Tail(args) => tail::run(args).await,
             Command::Completions(args) => {
                 completions::run(args);
+                Ok(())
+            }
+            Command::SecretKey => {
+                println!("{}", crate::sealing::generate_key());
                 Ok(())
             }
         }

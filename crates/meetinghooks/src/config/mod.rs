@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod duration;
 mod load;
+pub use duration::{duration_list, duration_text};
 pub use load::{ConfigError, Loaded, CLIENT_VARIABLES};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,11 +23,21 @@ pub struct Config {
     pub database_max_connections: usize,
     /// Finished messages and their attempts are deleted after this many days.
     pub retention_days: u32,
+    /// A signal id re-sent within this window is a duplicate; after it, its record is
+    /// deleted and the id is new again.
+    #[serde(with = "duration_text")]
+    pub signal_dedup_window: Duration,
     /// How long a disconnected participant may take to come back before `participant-left`.
     #[serde(with = "duration_text")]
     pub reconnect_grace: Duration,
     /// When set, `serve` makes sure the `default` project accepts this API key.
     pub bootstrap_api_key: Option<Secret>,
+    /// 32 bytes in base64 that seal signing secrets and header values at rest. Required on
+    /// PostgreSQL (every node the same); on SQLite, when unset, `serve` keeps one in
+    /// `secret.key` next to the database (created with mode 0600).
+    pub secret_key: Option<Secret>,
+    /// Keys that only open: after a key change, the first start re-seals with `secret_key`.
+    pub previous_secret_keys: Vec<Secret>,
     /// `tracing` filter, e.g. `info` or `meetinghooks=debug`.
     pub log: String,
     /// `text` (coloured on a terminal) or `json` (one object per line).
@@ -134,8 +146,11 @@ impl Default for Config {
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
             retention_days: 30,
+            signal_dedup_window: Duration::from_secs(7 * 86_400),
             reconnect_grace: Duration::from_secs(10),
             bootstrap_api_key: None,
+            secret_key: None,
+            previous_secret_keys: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
             retry_schedule: crate::delivery::schedule::default_schedule(),
@@ -204,7 +219,10 @@ impl Config {
         };
         match self.database() {
             Some(Database::Postgres) => {
-                if let Err(e) = tokio_postgres::Config::from_str(&self.database_url) {
+                let parsed = crate::store::postgres::tls::split_url(&self.database_url).and_then(
+                    |(url, _)| tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string()),
+                );
+                if let Err(e) = parsed {
                     check(
                         false,
                         &format!("database_url {}: {e}", self.redacted_database_url()),
@@ -225,6 +243,10 @@ impl Config {
             "database_max_connections must be at least 1",
         );
         check(self.retention_days > 0, "retention_days must be at least 1");
+        check(
+            self.signal_dedup_window >= Duration::from_secs(1),
+            "signal_dedup_window must be at least 1s",
+        );
         check(
             self.reconnect_grace <= Duration::from_secs(24 * 3600),
             "reconnect_grace must be at most 24h",
@@ -302,6 +324,22 @@ impl Config {
         if let Err(e) = crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets) {
             check(false, &format!("allowed_private_targets: {e}"));
         }
+        check(
+            self.secret_key.is_some() || self.database() != Some(Database::Postgres),
+            "secret_key is required with PostgreSQL (every node must use the same key; \
+             make one with `meetinghooks secret-key`)",
+        );
+        let keys = self.secret_key.iter().chain(&self.previous_secret_keys);
+        for (place, key) in keys.enumerate() {
+            check(
+                crate::sealing::parse_key(&key.0).is_some(),
+                &if place == 0 && self.secret_key.is_some() {
+                    "secret_key must be 32 bytes in base64".to_owned()
+                } else {
+                    "previous_secret_keys: every key must be 32 bytes in base64".to_owned()
+                },
+            );
+        }
         if let Some(key) = &self.bootstrap_api_key {
             check(
                 key.0.len() >= 16,
@@ -329,6 +367,15 @@ impl Config {
         } else {
             None
         }
+    }
+
+    /// The folder of an SQLite database, where its key file lives.
+    pub fn sqlite_folder(&self) -> Option<std::path::PathBuf> {
+        let path = std::path::Path::new(self.database_url.strip_prefix("sqlite://")?);
+        Some(match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        })
     }
 
     /// The database URL without its password, for messages and logs.
@@ -369,75 +416,6 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Durations as text with a unit (`"10s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`); a bare number
-/// is refused, since `10` could mean seconds or milliseconds.
-pub mod duration_text {
-    use super::*;
-
-    pub fn parse(text: &str) -> Option<Duration> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let value: f64 = number.parse().ok()?;
-        let seconds = match unit.trim() {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            "d" => value * 86_400.0,
-            _ => return None,
-        };
-        Duration::try_from_secs_f64(seconds).ok()
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", d.as_millis()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(f64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
-                "{s} has no unit: write a duration such as \"{s}s\" or \"500ms\""
-            ))),
-            Raw::Text(t) => parse(&t).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "{t:?} is not a duration: write one such as \"10s\", \"500ms\", \"2m\" or \"1h\""
-                ))
-            }),
-        }
-    }
-}
-
-/// Lists of durations, each as accepted by [`duration_text`].
-pub mod duration_list {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        let text: Vec<String> = list
-            .iter()
-            .map(|d| format!("{}ms", d.as_millis()))
-            .collect();
-        text.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct Item(#[serde(with = "super::duration_text")] Duration);
-        Ok(Vec::<Item>::deserialize(d)?
-            .into_iter()
-            .map(|i| i.0)
-            .collect())
-    }
-}
-
 impl Config {
     pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
         crate::delivery::DeliveryConfig {
@@ -456,7 +434,6 @@ impl Config {
     }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,9 +454,11 @@ mod tests {
     fn secrets_are_not_printed() {
         let c = Config {
             bootstrap_api_key: Some(Secret("super-secret-key-123".into())),
+            secret_key: Some(Secret("sealing-key-never-printed".into())),
             ..Config::default()
         };
         assert!(!format!("{c:?}").contains("super-secret"));
+        assert!(!format!("{c:?}").contains("sealing-key"));
     }
 
     #[test]
@@ -487,6 +466,6 @@ mod tests {
         let keys = Config::keys();
         assert!(keys.contains(&"bootstrap_api_key".to_string()));
         assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 32, "{keys:?}");
+        assert_eq!(keys.len(), 35, "{keys:?}");
     }
 }

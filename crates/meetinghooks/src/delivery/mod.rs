@@ -53,6 +53,9 @@ pub struct DeliveryConfig {
     pub shared_poll: Duration,
 }
 
+/// Promotion batches waiting for the run loop (each up to one outcome batch).
+const PROMOTED_BATCHES: usize = 64;
+
 /// Longest idle sleep: due times and rate-limit tokens are looked at again at least this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -74,11 +77,14 @@ pub struct Dispatcher {
     rate_limits: RateLimits,
     in_flight: Arc<AtomicUsize>,
     rounds: AtomicUsize,
-    to_writer: mpsc::UnboundedSender<ToWriter>,
-    writer_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ToWriter>>>,
-    /// Messages the outcome writer leased on promotion, for the run loop to send.
-    promoted: mpsc::UnboundedSender<Vec<Leased>>,
-    promoted_input: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<Leased>>>>,
+    /// Outcomes on their way to be written: at most one per slot, so a sender whose outcome
+    /// finds it full keeps its slot until there is room (back-pressure on leasing).
+    to_writer: mpsc::Sender<ToWriter>,
+    writer_input: std::sync::Mutex<Option<mpsc::Receiver<ToWriter>>>,
+    /// Messages the outcome writer leased on promotion, for the run loop to send; a full
+    /// channel makes the writer wait for the loop.
+    promoted: mpsc::Sender<Vec<Leased>>,
+    promoted_input: std::sync::Mutex<Option<mpsc::Receiver<Vec<Leased>>>>,
     /// Set once shutdown began: no more leasing on promotion.
     stopping: std::sync::atomic::AtomicBool,
     /// Rate-limits the failure warnings per endpoint.
@@ -96,8 +102,8 @@ impl Dispatcher {
             .pool_max_idle_per_host(config.global_concurrency)
             .tcp_nodelay(true)
             .build()?;
-        let (to_writer, writer_input) = mpsc::unbounded_channel();
-        let (promoted, promoted_input) = mpsc::unbounded_channel();
+        let (to_writer, writer_input) = mpsc::channel(config.global_concurrency.max(1));
+        let (promoted, promoted_input) = mpsc::channel(PROMOTED_BATCHES);
         // Subscribed now, so nothing committed between here and `run` goes unheard.
         let feed = std::sync::Mutex::new(Some(store.changes()));
         Ok(Arc::new(Dispatcher {
@@ -226,6 +232,9 @@ impl Dispatcher {
             }
         }
         self.stopping.store(true, AtomicOrdering::Release);
+        // Nothing more is sent: a writer waiting to hand on promotions must not hold up the
+        // drain. Those messages stay leased and are delivered after the restart.
+        promoted.close();
         self.drain().await;
         if let Some(writer) = writer {
             writer.abort();
@@ -392,10 +401,12 @@ impl Dispatcher {
         tokio::spawn(async move {
             let attempt = attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
             let outcome = decide(&config, &endpoint, &leased, &attempt);
-            let _ = to_writer.send(ToWriter::Outcome {
-                outcome: Box::new(outcome),
-                promote,
-            });
+            let _ = to_writer
+                .send(ToWriter::Outcome {
+                    outcome: Box::new(outcome),
+                    promote,
+                })
+                .await;
             lane_in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
             global.fetch_sub(1, AtomicOrdering::AcqRel);
             capacity.notify_one();

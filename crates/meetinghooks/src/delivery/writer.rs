@@ -54,10 +54,7 @@ impl PromoteBy {
 impl Dispatcher {
     /// Writes outcomes in batches; every waiting outcome shares one transaction (two when the
     /// batch holds outcomes of rate-limited endpoints, whose next messages are not leased).
-    pub(super) async fn write_outcomes(
-        self: Arc<Self>,
-        mut input: mpsc::UnboundedReceiver<ToWriter>,
-    ) {
+    pub(super) async fn write_outcomes(self: Arc<Self>, mut input: mpsc::Receiver<ToWriter>) {
         let mut flushes = Vec::new();
         let mut by_lease = Vec::new();
         let mut by_round = Vec::new();
@@ -122,7 +119,7 @@ impl Dispatcher {
                     self.touch(batch);
                     self.failure_log().report(batch, &recorded.disabled);
                     if !recorded.promoted.is_empty() {
-                        let _ = self.promoted.send(recorded.promoted);
+                        let _ = self.promoted.send(recorded.promoted).await;
                     }
                     return if recorded.disabled.is_empty() && tries == 0 {
                         Written::Done
@@ -168,8 +165,10 @@ impl Dispatcher {
             }
         }
         let (done, flushed) = oneshot::channel();
-        if self.to_writer.send(ToWriter::Flush(done)).is_ok() {
-            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), flushed).await;
+        let until = deadline + Duration::from_secs(5);
+        let flush = self.to_writer.send(ToWriter::Flush(done));
+        if let Ok(Ok(())) = tokio::time::timeout_at(until, flush).await {
+            let _ = tokio::time::timeout_at(until, flushed).await;
         }
     }
 }

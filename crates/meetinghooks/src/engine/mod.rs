@@ -49,14 +49,17 @@ pub enum Conflict {
     NoOngoingSession(String),
 }
 
-/// Applies one (already deduplicated) signal to its meeting; `now` is when it was received.
+/// Applies one (already deduplicated) signal to its meeting in `project_id`; `now` is when it
+/// was received.
 pub fn apply(
     meeting: &mut Meeting,
+    project_id: &str,
     signal: &Signal,
     now: Timestamp,
     config: &EngineConfig,
 ) -> Result<Outcome, Conflict> {
     let mut run = Run::new(meeting, &signal.meeting_id);
+    run.project_id = project_id;
     // Graces that expired before this signal happened fire first, so their effect precedes it.
     run.expire_graces(|deadline| deadline < signal.at);
 
@@ -110,9 +113,9 @@ pub fn apply(
         SignalKind::RecordingStarted { file_id } => {
             let session = run.session();
             if session.recording.is_none() {
-                let file_id = file_id
-                    .clone()
-                    .unwrap_or_else(|| derived_hex24(&[&signal.meeting_id, &signal.id, "fileId"]));
+                let file_id = file_id.clone().unwrap_or_else(|| {
+                    derived_hex24(&[project_id, &signal.meeting_id, &signal.id, "fileId"])
+                });
                 session.recording = Some(file_id);
                 let data = run.meeting_ref();
                 run.emit(Event::RecordingStarted(data));
@@ -200,6 +203,9 @@ pub fn end_session(
 struct Run<'a> {
     meeting: &'a mut Meeting,
     meeting_id: &'a str,
+    /// Part of the ids this step derives, so two projects' meetings never share one; empty
+    /// for timer steps, which derive none.
+    project_id: &'a str,
     outcome: Outcome,
 }
 
@@ -208,6 +214,7 @@ impl<'a> Run<'a> {
         Run {
             meeting,
             meeting_id,
+            project_id: "",
             outcome: Outcome::default(),
         }
     }
@@ -293,7 +300,12 @@ impl<'a> Run<'a> {
     ) {
         if self.meeting.state.session.is_none() {
             let sequence = self.meeting.state.sequence + 1;
-            let id = derived_hex24(&[self.meeting_id, signal_id, &sequence.to_string()]);
+            let id = derived_hex24(&[
+                self.project_id,
+                self.meeting_id,
+                signal_id,
+                &sequence.to_string(),
+            ]);
             self.meeting.state.session = Some(SessionState {
                 id: id.clone(),
                 start: at,

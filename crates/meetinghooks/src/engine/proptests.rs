@@ -135,7 +135,7 @@ impl Harness {
                 let mut next = self.load(signal.kind.participant_id());
                 // Signals arrive in the wall clock's present or later.
                 self.clock = self.clock.max(signal.at.0);
-                let result = apply(&mut next, signal, Timestamp(self.clock), &config);
+                let result = apply(&mut next, "project", signal, Timestamp(self.clock), &config);
                 if result.is_ok() {
                     self.remembered.insert(signal.id.clone());
                 }
@@ -294,8 +294,10 @@ fn replay_cases() -> u32 {
 /// Runs `steps` through a real SQLite store (its dedupe, its partial loading, its commits),
 /// then sends every signal of the prefix that it committed again, as one batch.
 fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseError> {
+    use crate::sealing::Sealer;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{EventQuery, Store};
+    use std::sync::Arc;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -307,7 +309,7 @@ fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseEr
         let config = EngineConfig {
             reconnect_grace_ms: GRACE_MS,
         };
-        let store = SqliteStore::open(&url, config).expect("open");
+        let store = SqliteStore::open(&url, config, Arc::new(Sealer::ephemeral())).expect("open");
         let project = store
             .create_project("replay", [1; 32])
             .await
@@ -384,6 +386,7 @@ fn reconnect_race_left_after_rejoin_is_stale() {
     };
     apply(
         &mut state,
+        "project",
         &signal("1", 1_000, join()),
         Timestamp(1_000),
         &config,
@@ -391,6 +394,7 @@ fn reconnect_race_left_after_rejoin_is_stale() {
     .unwrap();
     apply(
         &mut state,
+        "project",
         &signal("3", 3_000, join()),
         Timestamp(3_000),
         &config,
@@ -402,6 +406,7 @@ fn reconnect_race_left_after_rejoin_is_stale() {
     };
     let outcome = apply(
         &mut state,
+        "project",
         &signal("2", 2_000, late_left),
         Timestamp(3_000),
         &config,
@@ -425,6 +430,7 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     };
     apply(
         &mut state,
+        "project",
         &signal(
             "1",
             0,
@@ -439,6 +445,7 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     .unwrap();
     apply(
         &mut state,
+        "project",
         &signal("2", 1, SignalKind::RecordingStarted { file_id: None }),
         Timestamp(1),
         &config,
@@ -446,6 +453,7 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     .unwrap();
     apply(
         &mut state,
+        "project",
         &signal(
             "3",
             2,

@@ -42,6 +42,7 @@ pub struct Finished<'s> {
 
 /// One batch being applied.
 pub struct IngestRun<'s> {
+    project_id: &'s str,
     /// The fresh signals, with their index in the batch.
     accepted: Vec<(usize, &'s Signal)>,
     rooms: BTreeSet<&'s str>,
@@ -59,6 +60,7 @@ pub struct IngestRun<'s> {
 impl<'s> IngestRun<'s> {
     /// `fresh[i]`: signal `i`'s id was not seen in its meeting before (the store remembered it).
     pub fn new(
+        project_id: &'s str,
         signals: &'s [Signal],
         fresh: &[bool],
         now: Timestamp,
@@ -75,6 +77,7 @@ impl<'s> IngestRun<'s> {
             ..IngestReport::default()
         };
         IngestRun {
+            project_id,
             rooms: accepted
                 .iter()
                 .map(|(_, s)| s.meeting_id.as_str())
@@ -160,7 +163,7 @@ impl<'s> IngestRun<'s> {
                 .meetings
                 .get_mut(room)
                 .ok_or_else(|| StoreError::Internal(format!("meeting {room:?} not loaded")))?;
-            let outcome = engine::apply(meeting, signal, self.now, &self.engine)
+            let outcome = engine::apply(meeting, self.project_id, signal, self.now, &self.engine)
                 .map_err(|conflict| StoreError::Conflict { index, conflict })?;
             self.report.stale += usize::from(outcome.stale);
             self.report.events += outcome.events.len();
@@ -234,7 +237,13 @@ mod tests {
             signal("2", "b", 2, join("r")),
             signal("3", "b", 3, join("p")),
         ];
-        let mut run = IngestRun::new(&signals, &[true, false, true, true], Timestamp(10), ENGINE);
+        let mut run = IngestRun::new(
+            "project",
+            &signals,
+            &[true, false, true, true],
+            Timestamp(10),
+            ENGINE,
+        );
         assert_eq!(run.rooms(), BTreeSet::from(["b"]));
         run.loaded_meeting("b", MeetingState::default());
         assert_eq!(
@@ -257,7 +266,7 @@ mod tests {
             signal("1", "z", 1, join("p")),
             signal("2", "a", 1, join("p")),
         ];
-        let mut run = IngestRun::new(&signals, &[true, true], Timestamp(10), ENGINE);
+        let mut run = IngestRun::new("project", &signals, &[true, true], Timestamp(10), ENGINE);
         for room in run.rooms() {
             run.loaded_meeting(room, MeetingState::default());
         }
@@ -273,7 +282,7 @@ mod tests {
             signal("1", "a", 1, join("p")),
             signal("2", "b", 1, SignalKind::RecordingStarted { file_id: None }),
         ];
-        let mut run = IngestRun::new(&signals, &[true, true], Timestamp(10), ENGINE);
+        let mut run = IngestRun::new("project", &signals, &[true, true], Timestamp(10), ENGINE);
         for room in run.rooms() {
             run.loaded_meeting(room, MeetingState::default());
         }

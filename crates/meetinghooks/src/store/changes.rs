@@ -15,6 +15,8 @@ pub struct Changes {
     pub endpoints: bool,
     /// A reconnect grace may have been armed.
     pub timers: bool,
+    /// An API key was revoked: caches of keys must forget what they hold.
+    pub keys: bool,
 }
 
 impl Changes {
@@ -22,6 +24,7 @@ impl Changes {
         messages_due: false,
         endpoints: false,
         timers: false,
+        keys: false,
     };
     pub const DUE: Changes = Changes {
         messages_due: true,
@@ -35,18 +38,23 @@ impl Changes {
         timers: true,
         ..Changes::NONE
     };
+    pub const KEYS: Changes = Changes {
+        keys: true,
+        ..Changes::NONE
+    };
     pub const ALL: Changes = Changes {
         messages_due: true,
         endpoints: true,
         timers: true,
+        keys: true,
     };
 
     /// After an ingest: its messages are due, and any accepted signal may have armed a grace.
     pub fn of_ingest(report: &super::IngestReport) -> Changes {
         Changes {
             messages_due: report.messages > 0,
-            endpoints: false,
             timers: report.accepted > 0,
+            ..Changes::NONE
         }
     }
 
@@ -56,7 +64,7 @@ impl Changes {
         Changes {
             messages_due: true,
             endpoints: !recorded.disabled.is_empty(),
-            timers: false,
+            ..Changes::NONE
         }
     }
 
@@ -74,6 +82,7 @@ impl Changes {
             messages_due: self.messages_due || other.messages_due,
             endpoints: self.endpoints || other.endpoints,
             timers: self.timers || other.timers,
+            keys: self.keys || other.keys,
         }
     }
 
@@ -82,7 +91,10 @@ impl Changes {
     }
 
     fn bits(self) -> u8 {
-        u8::from(self.messages_due) | u8::from(self.endpoints) << 1 | u8::from(self.timers) << 2
+        u8::from(self.messages_due)
+            | u8::from(self.endpoints) << 1
+            | u8::from(self.timers) << 2
+            | u8::from(self.keys) << 3
     }
 
     fn from_bits(bits: u8) -> Changes {
@@ -90,15 +102,17 @@ impl Changes {
             messages_due: bits & 1 != 0,
             endpoints: bits & 2 != 0,
             timers: bits & 4 != 0,
+            keys: bits & 8 != 0,
         }
     }
 
-    /// Letters for a notification payload: `d`, `e`, `t`.
+    /// Letters for a notification payload: `d`, `e`, `t`, `k`.
     pub fn letters(self) -> String {
         [
             (self.messages_due, 'd'),
             (self.endpoints, 'e'),
             (self.timers, 't'),
+            (self.keys, 'k'),
         ]
         .into_iter()
         .filter_map(|(set, letter)| set.then_some(letter))
@@ -111,6 +125,7 @@ impl Changes {
             messages_due: letters.contains('d'),
             endpoints: letters.contains('e'),
             timers: letters.contains('t'),
+            keys: letters.contains('k'),
         }
     }
 }
@@ -121,6 +136,7 @@ pub struct ChangeHub {
     due: watch::Sender<u64>,
     endpoints: watch::Sender<u64>,
     timers: watch::Sender<u64>,
+    keys: watch::Sender<u64>,
     /// Changes announced here that other nodes have yet to hear (PostgreSQL's notifier).
     outbound: Option<Arc<Outbound>>,
 }
@@ -164,6 +180,7 @@ impl ChangeHub {
             due: watch::Sender::new(0),
             endpoints: watch::Sender::new(0),
             timers: watch::Sender::new(0),
+            keys: watch::Sender::new(0),
             outbound,
         }
     }
@@ -206,6 +223,9 @@ impl ChangeHub {
         if changes.timers {
             self.timers.send_modify(bump);
         }
+        if changes.keys {
+            self.keys.send_modify(bump);
+        }
     }
 
     pub fn subscribe(&self) -> ChangeFeed {
@@ -213,6 +233,7 @@ impl ChangeHub {
             due: self.due.subscribe(),
             endpoints: self.endpoints.subscribe(),
             timers: self.timers.subscribe(),
+            keys: self.keys.subscribe(),
         }
     }
 }
@@ -222,6 +243,7 @@ pub struct ChangeFeed {
     pub due: watch::Receiver<u64>,
     pub endpoints: watch::Receiver<u64>,
     pub timers: watch::Receiver<u64>,
+    pub keys: watch::Receiver<u64>,
 }
 
 #[cfg(test)]
@@ -230,7 +252,7 @@ mod tests {
 
     #[test]
     fn letters_round_trip() {
-        for bits in 0..8 {
+        for bits in 0..16 {
             let changes = Changes::from_bits(bits);
             assert_eq!(Changes::from_letters(&changes.letters()), changes);
         }

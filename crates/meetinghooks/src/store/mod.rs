@@ -4,8 +4,11 @@
 //! causes and the new meeting state commit together or not at all.
 
 pub mod changes;
+pub mod keys;
 mod panic;
 pub mod postgres;
+pub mod pruning;
+mod rows;
 mod sql;
 pub mod sqlite;
 
@@ -39,6 +42,9 @@ pub enum StoreError {
     /// The database cannot be reached or refused the write; retrying may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Every reader, connection or queue slot is taken: nothing was done, retry shortly.
+    #[error("store overloaded: {0}")]
+    Overloaded(String),
     /// A broken invariant (a bug) failed this operation; nothing of it was kept.
     #[error("internal error: {0}")]
     Internal(String),
@@ -210,7 +216,7 @@ pub struct AttemptRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: keys::KeyStore + pruning::Pruning + Send + Sync + 'static {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

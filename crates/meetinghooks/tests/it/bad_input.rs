@@ -230,6 +230,7 @@ async fn another_projects_room_is_invisible() {
     let output = std::process::Command::new(binary_path())
         .args(["project", "create", "intruder"])
         .env("MEETINGHOOKS_DATABASE_URL", &db)
+        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
         .output()
         .unwrap();
     assert!(
@@ -273,6 +274,26 @@ async fn another_projects_room_is_invisible() {
         .await
         .unwrap();
     assert_error(end, StatusCode::NOT_FOUND, "not_found").await;
+
+    // The same meeting id and signal id replayed in the other project: another session id.
+    let replay = app
+        .client
+        .post(app.url("/v1/signals"))
+        .bearer_auth(&other_key)
+        .json(&json!({"signals": [join("1", "mine", "p", "2026-01-01T10:00:00Z")]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(replay.status().is_success(), "{}", replay.status());
+    let theirs: Value = other("/v1/events?meetingId=mine")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let their_session = theirs["data"][0]["sessionId"].as_str().unwrap();
+    assert_eq!(their_session.len(), 24);
+    assert_ne!(their_session, session_id, "two projects share a session id");
     // The owner's session is untouched.
     let session: Value = app
         .get(&format!("/v2/sessions/{session_id}"))

@@ -16,7 +16,8 @@ use meetinghooks::Config;
 use serde_json::json;
 
 use crate::helpers::{
-    delivery_config, eventually_within, fresh_postgres_database, join, leave, TestApp, KEY,
+    delivery_config, eventually_within, fresh_postgres_database, join, leave, test_sealer, TestApp,
+    KEY,
 };
 use crate::receiver::Receiver;
 
@@ -146,8 +147,11 @@ async fn an_idle_node_delivers_work_another_node_committed() {
     let engine = EngineConfig {
         reconnect_grace_ms: 2_000,
     };
-    let node_a: Arc<dyn Store> =
-        Arc::new(PostgresStore::open(&database_url, 4, engine).await.unwrap());
+    let node_a: Arc<dyn Store> = Arc::new(
+        PostgresStore::open(&database_url, 4, engine, test_sealer())
+            .await
+            .unwrap(),
+    );
     let project = node_a
         .ensure_project_key("default", sha256(KEY.as_bytes()))
         .await
@@ -176,7 +180,6 @@ async fn an_idle_node_delivers_work_another_node_committed() {
         "cross-node wake-up over {ROUNDS} rounds: p50 {p50:?}, p99 {p99:?}, max {:?}",
         latencies[ROUNDS - 1]
     );
-    // The old poll alone would give about 125 ms at the median, up to 250 ms.
-    assert!(p50 < Duration::from_millis(50), "p50 {p50:?}");
-    assert!(p99 < Duration::from_millis(125), "p99 {p99:?}");
+    // With the poll an hour away, every arrival was woken by NOTIFY. How fast is the bench's
+    // business (the cluster scenario); a timed assertion here would only measure the machine.
 }

@@ -361,6 +361,7 @@ fn serve_on(dir: &std::path::Path, addr: std::net::SocketAddr) -> Binary {
         .args(["serve", "--listen", &addr.to_string()])
         .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
         .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
         .env("MEETINGHOOKS_LOG", "warn")
         .envs(OLD_SIGNALS_NO_METRICS)
         .stdout(Stdio::null())

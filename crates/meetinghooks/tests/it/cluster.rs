@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     events_of, eventually_within, fresh_postgres_database, join, leave, messages_of, post_json,
-    postgres_admin_url, Binary, KEY,
+    postgres_admin_url, Binary, KEY, SECRET_KEY,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -20,6 +20,7 @@ use crate::receiver::{Received, Receiver, Reply};
 fn node_env(database_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("MEETINGHOOKS_DATABASE_URL", database_url.to_owned()),
+        ("MEETINGHOOKS_SECRET_KEY", SECRET_KEY.into()),
         ("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]".into()),
         (
             "MEETINGHOOKS_RETRY_SCHEDULE",

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::helpers::{fresh_postgres_database, join, post_json, Binary, KEY};
+use crate::helpers::{fresh_postgres_database, join, post_json, Binary, KEY, SECRET_KEY};
 
 /// Every request's `webhook-id`, in arrival order; the first is held until `release`.
 #[derive(Clone, Default)]
@@ -49,6 +49,7 @@ impl HoldingReceiver {
 fn node_env(database_url: &str, skew_ms: i64) -> Vec<(&'static str, String)> {
     vec![
         ("MEETINGHOOKS_DATABASE_URL", database_url.to_owned()),
+        ("MEETINGHOOKS_SECRET_KEY", SECRET_KEY.into()),
         (
             "MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS",
             "[\"127.0.0.0/8\"]".into(),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_error, attempts, binary_path, database_url, eventually, free_port, join, leave,
-    messages_of, post_json, TestApp, KEY,
+    messages_of, post_json, TestApp, KEY, SECRET_KEY,
 };
 use crate::receiver::{Receiver, Reply};
 
@@ -324,6 +324,7 @@ async fn the_server_log_warns_once_per_dead_endpoint_and_says_when_it_is_back_or
             "listen = \"127.0.0.1:{port}\"\n\
              database_url = \"{}\"\n\
              bootstrap_api_key = \"{KEY}\"\n\
+             secret_key = \"{SECRET_KEY}\"\n\
              log = \"info\"\n\
              allowed_private_targets = [\"127.0.0.0/8\"]\n\
              retry_schedule = [\"0ms\", \"100ms\", \"100ms\", \"100ms\"]\n\

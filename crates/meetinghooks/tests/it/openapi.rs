@@ -37,6 +37,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/messages/{id}", "get"),
     ("/v1/messages/{id}/attempts", "get"),
     ("/v1/messages/{id}/resend", "post"),
+    ("/v1/api-keys", "get"),
+    ("/v1/api-keys", "post"),
+    ("/v1/api-keys/{id}", "delete"),
 ];
 
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/docs"];

@@ -24,13 +24,14 @@ fn joins(meeting: &str, count: usize) -> Value {
 }
 
 /// A full bucket of `rate` requests, then `rate` a second: request i (from 0) comes no earlier
-/// than (i + 1 - rate) / rate seconds after the first, less 60 ms of slack for the clocks.
+/// than (i + 1 - rate) / rate seconds after the first, less 150 ms of slack: the first
+/// request's own trip may be slow on a loaded machine, which brings the others closer to it.
 fn assert_spaced(got: &[Received], rate: u64) {
     let step = 1000 / rate;
     for (i, request) in got.iter().enumerate() {
         let i = i as u64;
         let earliest =
-            Duration::from_millis(((i + 1).saturating_sub(rate) * step).saturating_sub(60));
+            Duration::from_millis(((i + 1).saturating_sub(rate) * step).saturating_sub(150));
         let at = request.at.duration_since(got[0].at);
         assert!(
             at >= earliest,

@@ -15,7 +15,7 @@ use meetinghooks::store::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_postgres_database, join, leave};
+use crate::helpers::{fresh_postgres_database, join, leave, test_sealer};
 
 const ENGINE: EngineConfig = EngineConfig {
     reconnect_grace_ms: 2_000,
@@ -30,7 +30,7 @@ pub struct Opened {
 async fn sqlite() -> Option<Opened> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = SqliteStore::open(&url, ENGINE).unwrap();
+    let store = SqliteStore::open(&url, ENGINE, test_sealer()).unwrap();
     Some(Opened {
         store: Arc::new(store),
         _dir: Some(dir),
@@ -40,7 +40,7 @@ async fn sqlite() -> Option<Opened> {
 async fn postgres() -> Option<Opened> {
     let url = fresh_postgres_database().await?;
     // These cases move time through the `now` they pass.
-    let store = PostgresStore::open(&url, 8, ENGINE)
+    let store = PostgresStore::open(&url, 8, ENGINE, test_sealer())
         .await
         .unwrap()
         .with_lease_clock(LeaseClock::Caller);

@@ -13,6 +13,7 @@ use crate::domain::endpoint::{
 };
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::Sealer;
 use crate::store::{room_webhook_endpoint, RoomWebhook, StoreError};
 
 pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
@@ -23,8 +24,13 @@ fn timestamp(row: &Row, index: usize) -> Option<Timestamp> {
     row.get::<_, Option<i64>>(index).map(Timestamp)
 }
 
+/// An endpoint row with its secrets opened.
+pub fn opened(sealer: &Sealer, row: &Row) -> PgResult<Endpoint> {
+    Ok(sealer.open_endpoint(from_row(row))?)
+}
+
 /// Endpoints are written by this store only, so unreadable JSON falls back to defaults.
-pub fn from_row(row: &Row) -> Endpoint {
+fn from_row(row: &Row) -> Endpoint {
     let events: Vec<String> = serde_json::from_str(row.get(5)).unwrap_or_default();
     Endpoint {
         id: row.get(0),
@@ -91,8 +97,9 @@ fn params<'a>(values: &'a [Box<dyn ToSql + Sync + Send + 'a>]) -> Vec<&'a (dyn T
         .collect()
 }
 
-pub async fn insert(client: &impl GenericClient, e: &Endpoint) -> PgResult<()> {
-    let values = values(e);
+pub async fn insert(client: &impl GenericClient, sealer: &Sealer, e: &Endpoint) -> PgResult<()> {
+    let sealed = sealer.seal_endpoint(e);
+    let values = values(&sealed);
     client
         .execute(
             &format!(
@@ -107,6 +114,7 @@ pub async fn insert(client: &impl GenericClient, e: &Endpoint) -> PgResult<()> {
 
 pub async fn get(
     client: &impl GenericClient,
+    sealer: &Sealer,
     project_id: &str,
     id: &str,
 ) -> PgResult<Option<Endpoint>> {
@@ -116,7 +124,7 @@ pub async fn get(
             &[&project_id, &id],
         )
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.map(|row| opened(sealer, &row)).transpose()
 }
 
 /// Applies a PATCH to the endpoint as stored. Lock order: the rooms of the queues a
@@ -124,6 +132,7 @@ pub async fn get(
 /// meanwhile, the transaction starts again.
 pub async fn update(
     tx: &Transaction<'_>,
+    sealer: &Sealer,
     project_id: &str,
     endpoint_id: &str,
     patch: &EndpointPatch,
@@ -145,8 +154,8 @@ pub async fn update(
             &[&project_id, &endpoint_id],
         )
         .await?
-        .as_ref()
-        .map(from_row)
+        .map(|row| opened(sealer, &row))
+        .transpose()?
         .ok_or(StoreError::NotFound("endpoint"))?;
     let change = patch.apply(&mut endpoint);
     // Settings and delivery state only: rotation owns the secrets, delivery the last success.
@@ -164,7 +173,7 @@ pub async fn update(
             &serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
             &e.ordering.as_str(),
             &e.rate_limit.map(i64::from),
-            &serde_json::to_string(&e.headers).expect("headers serialize"),
+            &serde_json::to_string(&sealer.seal_headers(&e.headers)).expect("headers serialize"),
             &e.retry_schedule
                 .as_ref()
                 .map(|s| serde_json::to_string(s).expect("schedule serializes")),
@@ -199,6 +208,7 @@ pub async fn update(
 /// account endpoint.
 pub async fn rotate_secret(
     tx: &Transaction<'_>,
+    sealer: &Sealer,
     project_id: &str,
     id: &str,
     secret: &str,
@@ -212,10 +222,16 @@ pub async fn rotate_secret(
                    secret_previous_until = $4, updated_at = $5
                  WHERE project_id = $1 AND id = $2 AND room_id IS NULL RETURNING {COLUMNS}"
             ),
-            &[&project_id, &id, &secret, &previous_until.0, &now.0],
+            &[
+                &project_id,
+                &id,
+                &sealer.seal(secret),
+                &previous_until.0,
+                &now.0,
+            ],
         )
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.map(|row| opened(sealer, &row)).transpose()
 }
 
 /// Marks an endpoint's queued messages `skipped`, as when it is disabled.
@@ -230,7 +246,11 @@ pub async fn skip_queued(tx: &Transaction<'_>, endpoint_id: &str) -> PgResult<u6
 }
 
 /// The project's room-webhook secret, created on first use.
-pub async fn room_secret(tx: &Transaction<'_>, project_id: &str) -> PgResult<String> {
+pub async fn room_secret(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    project_id: &str,
+) -> PgResult<String> {
     let current = tx
         .query_opt(
             "SELECT room_secret FROM projects WHERE id = $1 FOR UPDATE",
@@ -238,13 +258,13 @@ pub async fn room_secret(tx: &Transaction<'_>, project_id: &str) -> PgResult<Str
         )
         .await?
         .ok_or(StoreError::NotFound("project"))?;
-    if let Some(secret) = current.get::<_, Option<String>>(0) {
-        return Ok(secret);
+    if let Some(sealed) = current.get::<_, Option<&str>>(0) {
+        return Ok(sealer.open(sealed)?);
     }
     let secret = generate_secret();
     tx.execute(
         "UPDATE projects SET room_secret = $2 WHERE id = $1",
-        &[&project_id, &secret],
+        &[&project_id, &sealer.seal(&secret)],
     )
     .await?;
     Ok(secret)
@@ -253,12 +273,13 @@ pub async fn room_secret(tx: &Transaction<'_>, project_id: &str) -> PgResult<Str
 /// Creates or updates the endpoint that carries a room's own webhook.
 pub async fn upsert_room_webhook(
     tx: &Transaction<'_>,
+    sealer: &Sealer,
     project_id: &str,
     room_id: &str,
     webhook: &RoomWebhook,
     now: Timestamp,
 ) -> PgResult<()> {
-    let secret = room_secret(tx, project_id).await?;
+    let secret = room_secret(tx, sealer, project_id).await?;
     let events = serde_json::to_string(webhook.events.patterns()).expect("patterns serialize");
     let updated = tx
         .execute(
@@ -274,9 +295,13 @@ pub async fn upsert_room_webhook(
                 &[&project_id],
             )
             .await?;
-        let previous = (row.get(0), row.get::<_, Option<i64>>(1).map(Timestamp));
+        let previous = row
+            .get::<_, Option<&str>>(0)
+            .map(|s| sealer.open(s))
+            .transpose()?;
+        let previous = (previous, row.get::<_, Option<i64>>(1).map(Timestamp));
         let endpoint = room_webhook_endpoint(project_id, room_id, webhook, secret, previous, now);
-        insert(&**tx, &endpoint).await?;
+        insert(&**tx, sealer, &endpoint).await?;
     }
     Ok(())
 }
@@ -290,17 +315,90 @@ pub async fn delete(tx: &Transaction<'_>, project_id: &str, endpoint_id: &str) -
         )
         .await?;
     if deleted > 0 {
+        // Messages first: that waits for an outcome transaction holding them, and the
+        // attempts statement after it (a new snapshot) sees the attempts it committed.
+        let positions: Vec<i64> = tx
+            .query(
+                "DELETE FROM messages WHERE endpoint_id = $1 RETURNING position",
+                &[&endpoint_id],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
         tx.execute(
-            "DELETE FROM attempts WHERE message_position IN
-             (SELECT position FROM messages WHERE endpoint_id = $1)",
-            &[&endpoint_id],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM messages WHERE endpoint_id = $1",
-            &[&endpoint_id],
+            "DELETE FROM attempts WHERE message_position = ANY($1)",
+            &[&positions],
         )
         .await?;
     }
     Ok(deleted > 0)
+}
+
+/// Seals what is still unsealed or sealed with a previous key, at start, in one transaction:
+/// endpoint secrets and header values, and the projects' room secrets.
+pub async fn reseal_all(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
+    let mut resealed = 0;
+    let rows = tx
+        .query(
+            "SELECT id, secret, secret_previous, headers FROM endpoints FOR UPDATE",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (id, secret, previous): (&str, &str, Option<&str>) =
+            (row.get(0), row.get(1), row.get(2));
+        let headers: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(row.get(3)).map_err(|e| super::error::corrupt("headers", e))?;
+        let stale = std::iter::once(secret)
+            .chain(previous)
+            .chain(headers.values().map(String::as_str))
+            .any(|value| sealer.needs_resealing(value));
+        if !stale {
+            continue;
+        }
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| Ok((name, sealer.reseal(&value)?)))
+            .collect::<Result<std::collections::BTreeMap<_, _>, crate::sealing::SealError>>()?;
+        tx.execute(
+            "UPDATE endpoints SET secret = $2, secret_previous = $3, headers = $4 WHERE id = $1",
+            &[
+                &id,
+                &sealer.reseal(secret)?,
+                &previous.map(|p| sealer.reseal(p)).transpose()?,
+                &serde_json::to_string(&headers).expect("headers serialize"),
+            ],
+        )
+        .await?;
+        resealed += 1;
+    }
+    let rows = tx
+        .query(
+            "SELECT id, room_secret, room_secret_previous FROM projects FOR UPDATE",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (id, secret, previous): (&str, Option<&str>, Option<&str>) =
+            (row.get(0), row.get(1), row.get(2));
+        if !secret
+            .into_iter()
+            .chain(previous)
+            .any(|v| sealer.needs_resealing(v))
+        {
+            continue;
+        }
+        tx.execute(
+            "UPDATE projects SET room_secret = $2, room_secret_previous = $3 WHERE id = $1",
+            &[
+                &id,
+                &secret.map(|s| sealer.reseal(s)).transpose()?,
+                &previous.map(|p| sealer.reseal(p)).transpose()?,
+            ],
+        )
+        .await?;
+        resealed += 1;
+    }
+    Ok(resealed)
 }

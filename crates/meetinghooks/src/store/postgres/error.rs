@@ -46,6 +46,10 @@ impl From<PgError> for StoreError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::Store(e) => e,
+            // Every connection is busy (the server is up): the pool is the queue, and it is full.
+            PgError::Pool(deadpool_postgres::PoolError::Timeout(
+                deadpool_postgres::TimeoutType::Wait,
+            )) => StoreError::Overloaded("every database connection is busy".into()),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -58,6 +62,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
             Some(source) => format!("{e}: {source}"),
             None => e.to_string(),
         },
+    }
+}
+
+impl From<crate::sealing::SealError> for PgError {
+    fn from(e: crate::sealing::SealError) -> Self {
+        PgError::Store(StoreError::Unavailable(e.to_string()))
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::changes::{ChangeHub, Changes, Outbound};
 
@@ -52,6 +53,7 @@ pub async fn notify(
 /// while nobody listened were missed.
 pub async fn listen(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     hub: Arc<ChangeHub>,
     node: String,
     mut stop: watch::Receiver<()>,
@@ -59,7 +61,7 @@ pub async fn listen(
     let mut backoff = FIRST_BACKOFF;
     loop {
         let heard = tokio::select! {
-            heard = listen_once(&config, &hub, &node, &mut backoff) => heard,
+            heard = listen_once(&config, &tls, &hub, &node, &mut backoff) => heard,
             _ = stop.changed() => return,
         };
         if let Err(error) = heard {
@@ -76,11 +78,12 @@ pub async fn listen(
 /// One listening connection, until it breaks; once it listens, the backoff starts over.
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     hub: &ChangeHub,
     node: &str,
     backoff: &mut Duration,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (heard, mut hearing) = mpsc::unbounded_channel();
     // The connection must be driven for `LISTEN` to complete and for notifications to arrive.
     let driver = tokio::spawn(async move {

@@ -63,7 +63,7 @@ async fn ingest_batch(
         .iter()
         .map(|s| remembered.remove(&(s.meeting_id.clone(), s.id.clone())))
         .collect();
-    let mut run = IngestRun::new(signals, &fresh, now, *engine);
+    let mut run = IngestRun::new(project_id, signals, &fresh, now, *engine);
     for (room, state) in lock_meetings(tx, project_id, &run.rooms(), now).await? {
         run.loaded_meeting(&room, state);
     }

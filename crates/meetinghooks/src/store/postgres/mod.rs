@@ -10,6 +10,7 @@ mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
+pub mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
@@ -31,6 +31,7 @@ use crate::domain::ids::random_hex_id;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::sealing::Sealer;
 
 use error::{PgError, PgResult};
 
@@ -65,7 +66,9 @@ macro_rules! transact {
 }
 
 // After `transact!`, which they use.
+mod keys;
 mod projects;
+mod pruning;
 mod reads;
 mod rooms;
 mod schema;
@@ -81,6 +84,7 @@ pub struct PostgresStore {
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
     lease_clock: LeaseClock,
+    sealer: Arc<Sealer>,
 }
 
 impl PostgresStore {
@@ -89,8 +93,11 @@ impl PostgresStore {
         url: &str,
         max_connections: usize,
         engine: EngineConfig,
+        sealer: Arc<Sealer>,
     ) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)?;
+        let (url, tls_settings) = tls::split_url(url).map_err(|e| anyhow::anyhow!(e))?;
+        let tls = tls::connector(&tls_settings)?;
+        let mut config = tokio_postgres::Config::from_str(&url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
@@ -111,7 +118,7 @@ impl PostgresStore {
         let listening = config.clone();
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -132,6 +139,7 @@ impl PostgresStore {
             hub: hub.clone(),
             _stop: stop,
             lease_clock: LeaseClock::Database,
+            sealer,
         };
         store.migrate().await?;
         let node = random_hex_id("", 8);
@@ -141,7 +149,7 @@ impl PostgresStore {
             node.clone(),
             stopped.clone(),
         ));
-        tokio::spawn(listen::listen(listening, hub, node, stopped));
+        tokio::spawn(listen::listen(listening, tls, hub, node, stopped));
         Ok(store)
     }
 
@@ -257,7 +265,7 @@ impl Store for PostgresStore {
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
         let client = self.client().await?;
-        endpoints::insert(&**client, &endpoint).await?;
+        endpoints::insert(&**client, &self.sealer, &endpoint).await?;
         self.hub.announce(Changes::ENDPOINTS);
         Ok(endpoint)
     }
@@ -274,12 +282,15 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(PgError::from)?;
-        Ok(rows.iter().map(endpoints::from_row).collect())
+        Ok(rows
+            .iter()
+            .map(|row| endpoints::opened(&self.sealer, row))
+            .collect::<PgResult<_>>()?)
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
         let client = self.client().await?;
-        Ok(endpoints::get(&**client, project_id, endpoint_id).await?)
+        Ok(endpoints::get(&**client, &self.sealer, project_id, endpoint_id).await?)
     }
 
     async fn update_endpoint(
@@ -290,6 +301,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| endpoints::update(
             &tx,
+            &self.sealer,
             project_id,
             endpoint_id,
             &patch
@@ -307,9 +319,18 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
         transact!(self, |tx| async {
-            endpoints::rotate_secret(&tx, project_id, endpoint_id, &secret, previous_until, now)
-                .await?
-                .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
+            let sealer = &self.sealer;
+            endpoints::rotate_secret(
+                &tx,
+                sealer,
+                project_id,
+                endpoint_id,
+                &secret,
+                previous_until,
+                now,
+            )
+            .await?
+            .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
         })
         // The dispatcher signs with the secrets it loaded: it must load the new one.
         .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
@@ -321,7 +342,11 @@ impl Store for PostgresStore {
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
-        transact!(self, |tx| endpoints::room_secret(&tx, project_id))
+        transact!(self, |tx| endpoints::room_secret(
+            &tx,
+            &self.sealer,
+            project_id
+        ))
     }
 
     async fn rotate_room_secret(
@@ -342,7 +367,10 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(PgError::from)?;
-        Ok(rows.iter().map(endpoints::from_row).collect())
+        Ok(rows
+            .iter()
+            .map(|row| endpoints::opened(&self.sealer, row))
+            .collect::<PgResult<_>>()?)
     }
 
     async fn lease(
@@ -436,7 +464,7 @@ impl Store for PostgresStore {
         since: Timestamp,
     ) -> StoreResult<usize> {
         transact!(self, |tx| async {
-            endpoints::get(&*tx, project_id, endpoint_id)
+            endpoints::get(&*tx, &self.sealer, project_id, endpoint_id)
                 .await?
                 .ok_or(StoreError::NotFound("endpoint"))?;
             requeue::recover(&tx, endpoint_id, since, Timestamp::now()).await

@@ -155,9 +155,13 @@ pub async fn record_outcomes(
     let a = AttemptColumns::new(&plan.attempts);
     let insert_attempts = tx
         .prepare_cached(
+            // Only for messages that still exist: an attempt that was in flight when its
+            // endpoint was deleted would otherwise stay forever, out of retention's reach.
             "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code,
              error_kind, response_body)
-             SELECT * FROM unnest($1::INT8[], $2::INT8[], $3::INT8[], $4::INT4[], $5::TEXT[], $6::TEXT[])",
+             SELECT * FROM unnest($1::INT8[], $2::INT8[], $3::INT8[], $4::INT4[], $5::TEXT[], $6::TEXT[])
+                 AS a(position, attempted_at, duration_ms, status_code, error_kind, response_body)
+             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.position = a.position)",
         )
         .await?;
     tx.execute(

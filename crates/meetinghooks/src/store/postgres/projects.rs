@@ -1,10 +1,10 @@
 //! Projects and their API keys.
 
 use super::error::{PgError, PgResult};
-use super::rows::project_from_row;
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
+use crate::store::rows;
 use crate::store::{project_name_taken, Project, StoreError, StoreResult};
 
 pub(super) async fn create_project(
@@ -52,10 +52,10 @@ pub(super) async fn ensure_project_key(
             &[&id, &name, &now],
         )
         .await?;
-        let project = project_from_row(
+        let project = rows::project(
             &tx.query_one("SELECT id, name FROM projects WHERE name = $1", &[&name])
                 .await?,
-        );
+        )?;
         tx.execute(
             "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
@@ -82,5 +82,9 @@ pub(super) async fn project_by_key(
         .query_opt(&statement, &[&&key_hash[..]])
         .await
         .map_err(PgError::from)?;
-    Ok(row.as_ref().map(project_from_row))
+    Ok(row
+        .as_ref()
+        .map(rows::project)
+        .transpose()
+        .map_err(PgError::from)?)
 }

@@ -1,8 +1,10 @@
 //! Reading sessions and the event log (the listings the API pages through).
 
 use super::error::PgError;
-use super::rows::{event_from_row, session_records, settled_position};
+use super::rows::{session_records, settled_position};
 use super::PostgresStore;
+use crate::store::rows;
+use crate::store::sql;
 use crate::store::{EventQuery, Page, SessionRecord, StoreResult, StoredEvent};
 
 pub(super) async fn sessions(
@@ -15,9 +17,7 @@ pub(super) async fn sessions(
     let client = store.client().await?;
     let rows = client
         .query(
-            "SELECT room_id, doc, position FROM sessions
-             WHERE project_id = $1 AND room_id = $2 AND position < $3
-             ORDER BY position DESC LIMIT $4",
+            sql::SESSIONS_PAGE,
             &[
                 &project_id,
                 &room_id,
@@ -38,11 +38,7 @@ pub(super) async fn session(
 ) -> StoreResult<Option<SessionRecord>> {
     let client = store.client().await?;
     let rows = client
-        .query(
-            "SELECT room_id, doc, position FROM sessions
-             WHERE project_id = $1 AND session_id = $2",
-            &[&project_id, &session_id],
-        )
+        .query(sql::SESSION_BY_ID, &[&project_id, &session_id])
         .await
         .map_err(PgError::from)?;
     let records = session_records(&**client, project_id, rows).await?;
@@ -58,13 +54,7 @@ pub(super) async fn events(
     let settled = settled_position(&**client, "events").await?;
     let rows = client
         .query(
-            "SELECT position, room_id, session_id, sequence, webhook_type, payload, created_at
-             FROM events
-             WHERE project_id = $1 AND position > $2 AND position <= $7
-               AND ($3::TEXT IS NULL OR room_id = $3)
-               AND ($4::TEXT IS NULL OR session_id = $4)
-               AND ($5::TEXT IS NULL OR webhook_type = $5)
-             ORDER BY position LIMIT $6",
+            &sql::events_page(),
             &[
                 &project_id,
                 &query.after.unwrap_or(0),
@@ -79,11 +69,9 @@ pub(super) async fn events(
         .map_err(PgError::from)?;
     let events = rows
         .iter()
-        .map(|row| {
-            let event = event_from_row(row);
-            let position = event.position;
-            (event, position)
-        })
-        .collect();
+        .map(|row| rows::event(row).map(|event| (event.position, event)))
+        .map(|row| row.map(|(position, event)| (event, position)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(PgError::from)?;
     Ok(Page::from_rows(events, query.limit))
 }

@@ -2,10 +2,10 @@
 
 use super::endpoints;
 use super::error::{PgError, PgResult};
-use super::rows::{room_from_row, ROOM_COLUMNS};
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::Changes;
+use crate::store::rows::{self, ROOM_COLUMNS};
 use crate::store::{Room, RoomWebhook, StoreError, StoreResult};
 
 pub(super) async fn upsert_room(
@@ -22,7 +22,7 @@ pub(super) async fn upsert_room(
         let now = Timestamp::now();
         // Lock order: the project (its room secret) before the room.
         if webhook.is_some() {
-            endpoints::room_secret(&tx, project_id).await?;
+            endpoints::room_secret(&tx, &store.sealer, project_id).await?;
         }
         let created = tx
             .execute(
@@ -40,7 +40,8 @@ pub(super) async fn upsert_room(
             .await?;
         }
         if let Some(webhook) = &webhook {
-            endpoints::upsert_room_webhook(&tx, project_id, room_id, webhook, now).await?;
+            endpoints::upsert_room_webhook(&tx, &store.sealer, project_id, room_id, webhook, now)
+                .await?;
         }
         let row = tx
             .query_one(
@@ -48,7 +49,7 @@ pub(super) async fn upsert_room(
                 &[&project_id, &room_id],
             )
             .await?;
-        PgResult::Ok((room_from_row(&row), created))
+        PgResult::Ok((rows::room(&row)?, created))
     })
     .inspect(|_| {
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
@@ -69,7 +70,11 @@ pub(super) async fn room(
         )
         .await
         .map_err(PgError::from)?;
-    Ok(row.as_ref().map(room_from_row))
+    Ok(row
+        .as_ref()
+        .map(rows::room)
+        .transpose()
+        .map_err(PgError::from)?)
 }
 
 pub(super) async fn rotate_room_secret(
@@ -79,17 +84,19 @@ pub(super) async fn rotate_room_secret(
     previous_until: Timestamp,
 ) -> StoreResult<String> {
     transact!(store, |tx| async {
-        let previous = endpoints::room_secret(&tx, project_id).await?;
+        let sealer = &store.sealer;
+        let previous = sealer.seal(&endpoints::room_secret(&tx, sealer, project_id).await?);
+        let sealed = sealer.seal(&secret);
         tx.execute(
             "UPDATE projects SET room_secret = $2, room_secret_previous = $3,
              room_secret_previous_until = $4 WHERE id = $1",
-            &[&project_id, &secret, &previous, &previous_until.0],
+            &[&project_id, &sealed, &previous, &previous_until.0],
         )
         .await?;
         tx.execute(
             "UPDATE endpoints SET secret = $2, secret_previous = $3, secret_previous_until = $4
              WHERE project_id = $1 AND room_id IS NOT NULL",
-            &[&project_id, &secret, &previous, &previous_until.0],
+            &[&project_id, &sealed, &previous, &previous_until.0],
         )
         .await?;
         PgResult::Ok(secret.clone())

@@ -1,15 +1,14 @@
-//! Row mappers and listing helpers the PostgreSQL store's reads share.
+//! Listing helpers the PostgreSQL store's reads share: the settled position, sessions with
+//! their participants.
 
 use std::time::Duration;
 
 use tokio_postgres::Row;
 
-use super::error::{corrupt, PgResult};
+use super::error::PgResult;
 use super::meeting;
-use crate::domain::timestamp::Timestamp;
-use crate::engine::SessionState;
-use crate::outbox::event_id;
-use crate::store::{Project, Room, SessionRecord, StoredEvent};
+use crate::store::rows::{self, Columns};
+use crate::store::SessionRecord;
 
 /// How long a listing waits for transactions still holding lower positions.
 const SETTLE_WAIT: Duration = Duration::from_secs(2);
@@ -59,41 +58,6 @@ pub(super) async fn settled_position(
     Ok(horizon)
 }
 
-pub(super) fn project_from_row(row: &Row) -> Project {
-    Project {
-        id: row.get(0),
-        name: row.get(1),
-    }
-}
-
-pub(super) const ROOM_COLUMNS: &str = "room_id, custom, webhook, created_at";
-
-pub(super) fn room_from_row(row: &Row) -> Room {
-    let room_id: String = row.get(0);
-    let custom: bool = row.get(1);
-    let webhook: Option<String> = row.get(2);
-    Room {
-        custom_room_id: custom.then(|| room_id.clone()),
-        room_id,
-        webhook: webhook.and_then(|w| serde_json::from_str(&w).ok()),
-        created_at: Timestamp(row.get(3)),
-    }
-}
-
-pub(super) fn event_from_row(row: &Row) -> StoredEvent {
-    let position: i64 = row.get(0);
-    StoredEvent {
-        id: event_id(position),
-        position,
-        meeting_id: row.get(1),
-        session_id: row.get(2),
-        sequence: row.get::<_, i64>(3) as u64,
-        webhook_type: row.get(4),
-        payload: row.get(5),
-        created_at: Timestamp(row.get(6)),
-    }
-}
-
 /// Session rows with their participants, as the sessions API lists them.
 pub(super) async fn session_records(
     client: &impl tokio_postgres::GenericClient,
@@ -102,16 +66,11 @@ pub(super) async fn session_records(
 ) -> PgResult<Vec<(SessionRecord, i64)>> {
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
-        let doc: String = row.get(1);
-        let session: SessionState =
-            serde_json::from_str(&doc).map_err(|e| corrupt("session", e))?;
-        let participants = meeting::session_participants(client, project_id, &session.id).await?;
-        let record = SessionRecord {
-            room_id: row.get(0),
-            session,
-            participants,
-        };
-        records.push((record, row.get(2)));
+        let mut record = rows::session(&row)?;
+        record.participants =
+            meeting::session_participants(client, project_id, &record.session.id).await?;
+        let position = if row.len() > 2 { row.int(2)? } else { 0 };
+        records.push((record, position));
     }
     Ok(records)
 }

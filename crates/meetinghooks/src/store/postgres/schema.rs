@@ -7,6 +7,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_last_error_kind.sql"),
     include_str!("migrations/0003_signals_per_meeting.sql"),
+    include_str!("migrations/0004_api_key_ids.sql"),
+    include_str!("migrations/0005_signals_by_age.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
@@ -38,6 +40,8 @@ impl PostgresStore {
             )
             .await?;
         }
+        // Under the migration lock: nodes starting together reseal once.
+        super::endpoints::reseal_all(&tx, &self.sealer).await?;
         tx.commit().await?;
         Ok(())
     }

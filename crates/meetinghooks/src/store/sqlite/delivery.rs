@@ -179,9 +179,11 @@ pub fn record_outcomes(
     for message_id in &plan.lost {
         tracing::warn!(message_id, "outcome after the lease was lost; ignored");
     }
+    // Only for messages that still exist: an attempt that was in flight when its endpoint
+    // was deleted would otherwise stay forever, out of retention's reach.
     let mut attempt = conn.prepare_cached(
         "INSERT INTO attempts (message_position, attempted_at, duration_ms, status_code, error_kind, response_body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM messages WHERE position = ?1)",
     )?;
     for a in &plan.attempts {
         attempt.execute(params![

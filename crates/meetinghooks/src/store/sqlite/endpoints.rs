@@ -1,10 +1,12 @@
-//! Endpoint rows: mapping to and from `Endpoint`, and the room-webhook secret.
+//! Endpoint rows: mapping to and from `Endpoint` (secrets sealed in the row, open in memory),
+//! and the room-webhook secret.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::{SealError, Sealer};
 use crate::store::room_webhook_endpoint;
 use crate::store::{RoomWebhook, StoreError, StoreResult};
 
@@ -19,7 +21,16 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> r
     })
 }
 
-pub fn from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+/// Reads endpoint rows with their secrets opened.
+pub fn reader(sealer: &Sealer) -> impl Fn(&Row<'_>) -> rusqlite::Result<Endpoint> + '_ {
+    move |row| sealer.open_endpoint(from_row(row)?).map_err(unreadable)
+}
+
+fn unreadable(e: SealError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     let events: Vec<String> = json_column(row, 5)?;
     let ordering: String = row.get(6)?;
     let schedule: Option<String> = row.get(9)?;
@@ -49,7 +60,8 @@ pub fn from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
-pub fn insert(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
+pub fn insert(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> StoreResult<()> {
+    let e = &sealer.seal_endpoint(e);
     conn.execute(
         &format!("INSERT INTO endpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
         params![
@@ -81,7 +93,7 @@ pub fn insert(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
 /// Writes an endpoint's settings and delivery state in place (an UPDATE: the row, and
 /// anything that refers to it, stays). Secrets and `last_success_at` are not written: rotation
 /// and delivery own them.
-pub fn update_settings(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
+pub fn update_settings(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> StoreResult<()> {
     conn.execute(
         "UPDATE endpoints SET url = ?3, description = ?4, events = ?5, ordering = ?6,
            rate_limit = ?7, headers = ?8, retry_schedule = ?9, timeout_ms = ?10,
@@ -95,7 +107,7 @@ pub fn update_settings(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
             serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
             e.ordering.as_str(),
             e.rate_limit,
-            serde_json::to_string(&e.headers).expect("headers serialize"),
+            serde_json::to_string(&sealer.seal_headers(&e.headers)).expect("headers serialize"),
             e.retry_schedule
                 .as_ref()
                 .map(|s| serde_json::to_string(s).expect("schedule serializes")),
@@ -113,6 +125,7 @@ pub fn update_settings(conn: &Connection, e: &Endpoint) -> StoreResult<()> {
 /// account endpoint.
 pub fn rotate_secret(
     conn: &Connection,
+    sealer: &Sealer,
     project_id: &str,
     id: &str,
     secret: &str,
@@ -126,18 +139,23 @@ pub fn rotate_secret(
              WHERE project_id = ?1 AND id = ?2 AND room_id IS NULL RETURNING {COLUMNS}"
         ))?
         .query_row(
-            params![project_id, id, secret, previous_until.0, now.0],
-            from_row,
+            params![project_id, id, sealer.seal(secret), previous_until.0, now.0],
+            reader(sealer),
         )
         .optional()?)
 }
 
-pub fn get(conn: &Connection, project_id: &str, id: &str) -> StoreResult<Option<Endpoint>> {
+pub fn get(
+    conn: &Connection,
+    sealer: &Sealer,
+    project_id: &str,
+    id: &str,
+) -> StoreResult<Option<Endpoint>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM endpoints WHERE project_id = ?1 AND id = ?2"
         ))?
-        .query_row(params![project_id, id], from_row)
+        .query_row(params![project_id, id], reader(sealer))
         .optional()?)
 }
 
@@ -151,7 +169,7 @@ pub fn skip_queued(conn: &Connection, endpoint_id: &str) -> StoreResult<usize> {
 }
 
 /// The project's room-webhook secret, created on first use.
-pub fn room_secret(conn: &Connection, project_id: &str) -> StoreResult<String> {
+pub fn room_secret(conn: &Connection, sealer: &Sealer, project_id: &str) -> StoreResult<String> {
     let current: Option<Option<String>> = conn
         .query_row(
             "SELECT room_secret FROM projects WHERE id = ?1",
@@ -161,12 +179,12 @@ pub fn room_secret(conn: &Connection, project_id: &str) -> StoreResult<String> {
         .optional()?;
     match current {
         None => Err(StoreError::NotFound("project")),
-        Some(Some(secret)) => Ok(secret),
+        Some(Some(sealed)) => Ok(sealer.open(&sealed).map_err(unreadable)?),
         Some(None) => {
             let secret = generate_secret();
             conn.execute(
                 "UPDATE projects SET room_secret = ?2 WHERE id = ?1",
-                params![project_id, secret],
+                params![project_id, sealer.seal(&secret)],
             )?;
             Ok(secret)
         }
@@ -176,12 +194,13 @@ pub fn room_secret(conn: &Connection, project_id: &str) -> StoreResult<String> {
 /// Creates or updates the endpoint that carries a room's own webhook.
 pub fn upsert_room_webhook(
     conn: &Connection,
+    sealer: &Sealer,
     project_id: &str,
     room_id: &str,
     webhook: &RoomWebhook,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let secret = room_secret(conn, project_id)?;
+    let secret = room_secret(conn, sealer, project_id)?;
     let (previous, previous_until): (Option<String>, Option<i64>) = conn.query_row(
         "SELECT room_secret_previous, room_secret_previous_until FROM projects WHERE id = ?1",
         [project_id],
@@ -194,9 +213,14 @@ pub fn upsert_room_webhook(
         params![project_id, room_id, webhook.end_point, events, now.0],
     )?;
     if updated == 0 {
+        let previous = previous
+            .map(|sealed| sealer.open(&sealed))
+            .transpose()
+            .map_err(unreadable)?;
         let previous = (previous, previous_until.map(Timestamp));
         insert(
             conn,
+            sealer,
             &room_webhook_endpoint(project_id, room_id, webhook, secret, previous, now),
         )?;
     }
@@ -218,4 +242,65 @@ pub fn delete(conn: &Connection, project_id: &str, endpoint_id: &str) -> StoreRe
         conn.execute("DELETE FROM messages WHERE endpoint_id = ?1", [endpoint_id])?;
     }
     Ok(deleted > 0)
+}
+
+/// Seals what is still unsealed or sealed with a previous key, at start, in one transaction:
+/// endpoint secrets and header values, and the projects' room secrets.
+pub fn reseal_all(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
+    let tx = conn.transaction()?;
+    let mut resealed = 0;
+    let endpoints: Vec<(String, String, Option<String>, String)> = tx
+        .prepare("SELECT id, secret, secret_previous, headers FROM endpoints")?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, secret, previous, headers) in endpoints {
+        let headers: std::collections::BTreeMap<String, String> = serde_json::from_str(&headers)?;
+        let stale = std::iter::once(&secret)
+            .chain(&previous)
+            .chain(headers.values())
+            .any(|value| sealer.needs_resealing(value));
+        if !stale {
+            continue;
+        }
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| Ok((name, sealer.reseal(&value)?)))
+            .collect::<Result<std::collections::BTreeMap<_, _>, SealError>>()?;
+        tx.execute(
+            "UPDATE endpoints SET secret = ?2, secret_previous = ?3, headers = ?4 WHERE id = ?1",
+            params![
+                id,
+                sealer.reseal(&secret)?,
+                previous.map(|p| sealer.reseal(&p)).transpose()?,
+                serde_json::to_string(&headers)?
+            ],
+        )?;
+        resealed += 1;
+    }
+    let projects: Vec<(String, Option<String>, Option<String>)> = tx
+        .prepare("SELECT id, room_secret, room_secret_previous FROM projects")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, secret, previous) in projects {
+        if !secret
+            .iter()
+            .chain(&previous)
+            .any(|v| sealer.needs_resealing(v))
+        {
+            continue;
+        }
+        tx.execute(
+            "UPDATE projects SET room_secret = ?2, room_secret_previous = ?3 WHERE id = ?1",
+            params![
+                id,
+                secret.map(|s| sealer.reseal(&s)).transpose()?,
+                previous.map(|p| sealer.reseal(&p)).transpose()?
+            ],
+        )?;
+        resealed += 1;
+    }
+    tx.commit()?;
+    Ok(resealed)
 }

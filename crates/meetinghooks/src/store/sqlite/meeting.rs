@@ -33,7 +33,7 @@ pub fn ingest(
         let new = remember.execute(params![project_id, signal.meeting_id, signal.id, now.0])?;
         fresh.push(new > 0);
     }
-    let mut run = IngestRun::new(signals, &fresh, now, *engine);
+    let mut run = IngestRun::new(project_id, signals, &fresh, now, *engine);
     for room in run.rooms() {
         run.loaded_meeting(room, load_or_create(conn, project_id, room, now)?);
     }

@@ -2,18 +2,20 @@
 
 mod delivery;
 mod endpoints;
+mod keys;
 mod meeting;
 mod messages;
 mod projects;
+mod pruning;
+mod readers;
 mod reads;
 mod requeue;
 mod rooms;
-mod rows;
 mod schema;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -28,9 +30,11 @@ use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
+use crate::sealing::Sealer;
 
-use rows::project_from_row;
-use schema::{migrate, open_connection};
+use crate::store::rows;
+use readers::ReaderPool;
+use schema::{create_private, migrate, open_connection};
 
 const TIMER_BATCH: usize = 256;
 
@@ -39,16 +43,12 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// Announced after a job's commit reply: a rolled-back job announces nothing.
     hub: ChangeHub,
-}
-
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    sealer: Arc<Sealer>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and runs migrations.
-    pub fn open(url: &str, engine: EngineConfig) -> anyhow::Result<Self> {
+    pub fn open(url: &str, engine: EngineConfig, sealer: Arc<Sealer>) -> anyhow::Result<Self> {
         let path = PathBuf::from(
             url.strip_prefix("sqlite://")
                 .ok_or_else(|| anyhow::anyhow!("database_url must start with sqlite://"))?,
@@ -56,38 +56,27 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
+        create_private(&path)?;
         let mut conn = open_connection(&path)?;
         // The writer touches the same hot pages (rooms, queue heads) over and over; readers
         // keep SQLite's small default cache.
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
-        let writer = writer::Writer::start(conn, engine)?;
+        endpoints::reseal_all(&mut conn, &sealer)?;
+        let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
             writer,
-            readers: Arc::new(ReaderPool {
-                path,
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(ReaderPool::new(path)),
             hub: ChangeHub::default(),
+            sealer,
         })
     }
 
-    async fn read<T: Send + 'static>(
+    async fn read<T: Send + 'static, E: Into<StoreError>>(
         &self,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool.idle.lock().expect("reader pool").pop() {
-                Some(conn) => conn,
-                None => open_connection(&pool.path).map_err(unavailable)?,
-            };
-            let result = work(&conn).map_err(unavailable);
-            pool.idle.lock().expect("reader pool").push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        self.readers.read(work).await
     }
 }
 
@@ -121,7 +110,7 @@ impl Store for SqliteStore {
                 "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
                  WHERE k.key_hash = ?1",
                 [&key_hash[..]],
-                project_from_row,
+                |row| rows::project(row),
             )
             .optional()
         })
@@ -137,9 +126,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Room, bool)> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
-        self.write(move |conn, _| rooms::upsert(conn, &project_id, &room_id, custom, webhook))
-            .await
-            .inspect(|_| self.hub.announce(announce))
+        let sealer = self.sealer.clone();
+        self.write(move |conn, _| {
+            rooms::upsert(conn, &sealer, &project_id, &room_id, custom, webhook)
+        })
+        .await
+        .inspect(|_| self.hub.announce(announce))
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
@@ -214,8 +206,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+        let sealer = self.sealer.clone();
         self.write(move |conn, _| {
-            endpoints::insert(conn, &endpoint)?;
+            endpoints::insert(conn, &sealer, &endpoint)?;
             Ok(endpoint)
         })
         .await
@@ -223,13 +216,13 @@ impl Store for SqliteStore {
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
-        let project_id = project_id.to_owned();
+        let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
         self.read(move |conn| {
             conn.prepare_cached(&format!(
                 "SELECT {} FROM endpoints WHERE project_id = ?1 ORDER BY created_at, id",
                 endpoints::COLUMNS
             ))?
-            .query_map([project_id], endpoints::from_row)?
+            .query_map([project_id], endpoints::reader(&sealer))?
             .collect()
         })
         .await
@@ -237,18 +230,9 @@ impl Store for SqliteStore {
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                &format!(
-                    "SELECT {} FROM endpoints WHERE project_id = ?1 AND id = ?2",
-                    endpoints::COLUMNS
-                ),
-                params![project_id, endpoint_id],
-                endpoints::from_row,
-            )
-            .optional()
-        })
-        .await
+        let sealer = self.sealer.clone();
+        self.read(move |conn| endpoints::get(conn, &sealer, &project_id, &endpoint_id))
+            .await
     }
 
     async fn update_endpoint(
@@ -258,12 +242,13 @@ impl Store for SqliteStore {
         patch: EndpointPatch,
     ) -> StoreResult<Endpoint> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        let sealer = self.sealer.clone();
         self.write(move |conn, _| {
             // Read inside the writer: nothing can change the row between this read and the write.
-            let mut endpoint = endpoints::get(conn, &project_id, &endpoint_id)?
+            let mut endpoint = endpoints::get(conn, &sealer, &project_id, &endpoint_id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
             let change = patch.apply(&mut endpoint);
-            endpoints::update_settings(conn, &endpoint)?;
+            endpoints::update_settings(conn, &sealer, &endpoint)?;
             match change {
                 DeliveryChange::Disabled => {
                     endpoints::skip_queued(conn, &endpoint.id)?;
@@ -289,9 +274,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        let sealer = self.sealer.clone();
         self.write(move |conn, _| {
             endpoints::rotate_secret(
                 conn,
+                &sealer,
                 &project_id,
                 &endpoint_id,
                 &secret,
@@ -313,8 +300,8 @@ impl Store for SqliteStore {
     }
 
     async fn room_secret(&self, project_id: &str) -> StoreResult<String> {
-        let project_id = project_id.to_owned();
-        self.write(move |conn, _| endpoints::room_secret(conn, &project_id))
+        let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
+        self.write(move |conn, _| endpoints::room_secret(conn, &sealer, &project_id))
             .await
     }
 
@@ -324,18 +311,19 @@ impl Store for SqliteStore {
         secret: String,
         previous_until: Timestamp,
     ) -> StoreResult<String> {
-        let project_id = project_id.to_owned();
+        let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
         self.write(move |conn, _| {
-            let previous = endpoints::room_secret(conn, &project_id)?;
+            let previous = sealer.seal(&endpoints::room_secret(conn, &sealer, &project_id)?);
+            let sealed = sealer.seal(&secret);
             conn.execute(
                 "UPDATE projects SET room_secret = ?2, room_secret_previous = ?3,
                  room_secret_previous_until = ?4 WHERE id = ?1",
-                params![project_id, secret, previous, previous_until.0],
+                params![project_id, sealed, previous, previous_until.0],
             )?;
             conn.execute(
                 "UPDATE endpoints SET secret = ?2, secret_previous = ?3, secret_previous_until = ?4
                  WHERE project_id = ?1 AND room_id IS NOT NULL",
-                params![project_id, secret, previous, previous_until.0],
+                params![project_id, sealed, previous, previous_until.0],
             )?;
             Ok(secret)
         })
@@ -344,9 +332,10 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
-        self.read(|conn| {
+        let sealer = self.sealer.clone();
+        self.read(move |conn| {
             conn.prepare_cached(&format!("SELECT {} FROM endpoints", endpoints::COLUMNS))?
-                .query_map([], endpoints::from_row)?
+                .query_map([], endpoints::reader(&sealer))?
                 .collect()
         })
         .await
@@ -435,8 +424,9 @@ impl Store for SqliteStore {
         since: Timestamp,
     ) -> StoreResult<usize> {
         let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
+        let sealer = self.sealer.clone();
         self.write(move |conn, _| {
-            endpoints::get(conn, &project_id, &endpoint_id)?
+            endpoints::get(conn, &sealer, &project_id, &endpoint_id)?
                 .ok_or(StoreError::NotFound("endpoint"))?;
             requeue::recover(conn, &endpoint_id, since, Timestamp::now())
         })

@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection};
 
-use super::rows::project_from_row;
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
+use crate::store::rows;
 use crate::store::{project_name_taken, Project, StoreResult};
 
 const PROJECT_BY_NAME: &str = "SELECT id, name FROM projects WHERE name = ?1";
@@ -42,7 +42,7 @@ pub(super) fn ensure_key(
         "INSERT OR IGNORE INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![random_hex_id("prj_", 12), name, now],
     )?;
-    let project = conn.query_row(PROJECT_BY_NAME, [name], project_from_row)?;
+    let project = conn.query_row(PROJECT_BY_NAME, [name], |row| rows::project(row))?;
     conn.execute(
         "INSERT OR IGNORE INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
         params![&key_hash[..], project.id, now],

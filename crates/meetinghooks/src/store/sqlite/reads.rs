@@ -2,8 +2,19 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::rows::{event_from_row, session_from_row, with_participants};
+use super::meeting::session_participants;
+use crate::store::rows::{self, Columns};
+use crate::store::sql::{self, sqlite_placeholders};
 use crate::store::{EventQuery, Page, SessionRecord, StoredEvent};
+
+fn with_participants(
+    conn: &Connection,
+    project_id: &str,
+    mut record: SessionRecord,
+) -> rusqlite::Result<SessionRecord> {
+    record.participants = session_participants(conn, project_id, &record.session.id)?;
+    Ok(record)
+}
 
 /// A room's sessions, newest first, before the `before` position.
 pub(super) fn sessions(
@@ -13,25 +24,17 @@ pub(super) fn sessions(
     before: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Page<SessionRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT room_id, doc, position FROM sessions
-         WHERE project_id = ?1 AND room_id = ?2 AND position < ?3
-         ORDER BY position DESC LIMIT ?4",
-    )?;
-    let rows = stmt
+    let before = before.unwrap_or(i64::MAX);
+    let rows = conn
+        .prepare_cached(&sqlite_placeholders(sql::SESSIONS_PAGE))?
         .query_map(
-            params![
-                project_id,
-                room_id,
-                before.unwrap_or(i64::MAX),
-                limit as i64 + 1
-            ],
-            |row| Ok((session_from_row(row)?, row.get::<_, i64>(2)?)),
+            params![project_id, room_id, before, limit as i64 + 1],
+            |row| Ok((rows::session(row)?, row.int(2)?)),
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let rows = rows
-        .into_iter()
-        .map(|(r, p)| Ok((with_participants(conn, project_id, r)?, p)))
+        .map(|row| {
+            let (record, position) = row?;
+            Ok((with_participants(conn, project_id, record)?, position))
+        })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
 }
@@ -43,9 +46,9 @@ pub(super) fn session(
     session_id: &str,
 ) -> rusqlite::Result<Option<SessionRecord>> {
     conn.query_row(
-        "SELECT room_id, doc FROM sessions WHERE project_id = ?1 AND session_id = ?2",
+        &sqlite_placeholders(sql::SESSION_BY_ID),
         params![project_id, session_id],
-        session_from_row,
+        |row| rows::session(row),
     )
     .optional()?
     .map(|r| with_participants(conn, project_id, r))
@@ -58,16 +61,8 @@ pub(super) fn events(
     project_id: &str,
     query: EventQuery,
 ) -> rusqlite::Result<Page<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT position, position, room_id, session_id, sequence, webhook_type, payload, created_at
-         FROM events
-         WHERE project_id = ?1 AND position > ?2
-           AND (?3 IS NULL OR room_id = ?3)
-           AND (?4 IS NULL OR session_id = ?4)
-           AND (?5 IS NULL OR webhook_type = ?5)
-         ORDER BY position LIMIT ?6",
-    )?;
-    let rows = stmt
+    let rows = conn
+        .prepare_cached(&sqlite_placeholders(&sql::events_page()))?
         .query_map(
             params![
                 project_id,
@@ -75,14 +70,12 @@ pub(super) fn events(
                 query.meeting_id,
                 query.session_id,
                 query.webhook_type,
-                query.limit as i64 + 1
+                query.limit as i64 + 1,
+                i64::MAX,
             ],
-            |row| {
-                let event = event_from_row(row)?;
-                let position = event.position;
-                Ok((event, position))
-            },
+            |row| rows::event(row).map(|event| (event.position, event)),
         )?
+        .map(|row| row.map(|(position, event)| (event, position)))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, query.limit))
 }

@@ -3,13 +3,15 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::endpoints;
-use super::rows::room_from_row;
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::Sealer;
+use crate::store::rows;
 use crate::store::{Room, RoomWebhook, StoreResult};
 
 /// Creates the room, or sets the webhook of an existing one; `true` when it was created.
 pub(super) fn upsert(
     conn: &Connection,
+    sealer: &Sealer,
     project_id: &str,
     room_id: &str,
     custom: bool,
@@ -36,7 +38,14 @@ pub(super) fn upsert(
         )?;
     }
     if let Some(webhook) = &webhook {
-        endpoints::upsert_room_webhook(conn, project_id, room_id, webhook, Timestamp::now())?;
+        endpoints::upsert_room_webhook(
+            conn,
+            sealer,
+            project_id,
+            room_id,
+            webhook,
+            Timestamp::now(),
+        )?;
     }
     let room = get(conn, project_id, room_id)?.expect("the room was just written");
     Ok((room, created))
@@ -52,7 +61,7 @@ pub(super) fn get(
         "SELECT room_id, custom, webhook, created_at FROM rooms
          WHERE project_id = ?1 AND room_id = ?2",
         params![project_id, room_id],
-        room_from_row,
+        |row| rows::room(row),
     )
     .optional()
 }

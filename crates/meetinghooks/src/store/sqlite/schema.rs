@@ -10,7 +10,18 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_last_error_kind.sql"),
     include_str!("migrations/0004_signals_per_meeting.sql"),
     include_str!("migrations/0005_messages_by_project.sql"),
+    include_str!("migrations/0006_api_key_ids.sql"),
+    include_str!("migrations/0007_signals_by_age.sql"),
 ];
+
+/// Creates the database file readable by its owner only, if it does not exist yet; SQLite
+/// gives its WAL and shared-memory files the same mode.
+pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
+    match crate::sealing::create_private(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
+    }
+}
 
 pub(super) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;

@@ -4,8 +4,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::SqliteStore;
@@ -15,6 +17,20 @@ use crate::store::{StoreError, StoreResult};
 
 /// Most jobs one transaction takes; bounds commit latency under load.
 const MAX_GROUP: usize = 512;
+
+/// The writer's queue: how many jobs may wait, and how long an API write waits for room
+/// before it is refused as overloaded (503, `Retry-After`). Nothing is dropped: a refused
+/// write was never queued, and a queued one is always answered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QueueBound {
+    pub jobs: usize,
+    pub wait: Duration,
+}
+
+pub(super) const QUEUE: QueueBound = QueueBound {
+    jobs: 4096,
+    wait: Duration::from_secs(2),
+};
 
 /// A unit of write work: runs inside the group transaction, returns whether it succeeded
 /// and a callback that learns, after COMMIT, whether its work is durable.
@@ -40,6 +56,7 @@ type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// The handle to the writer thread.
 pub(super) struct Writer {
     jobs: mpsc::Sender<WriteJob>,
+    bound: QueueBound,
     /// Cleared when the writer thread ends, whatever ends it.
     alive: Arc<AtomicBool>,
 }
@@ -54,8 +71,12 @@ impl Drop for AliveGuard {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, engine: EngineConfig) -> std::io::Result<Writer> {
-        let (jobs, rx) = mpsc::channel(4096);
+    pub(super) fn start(
+        conn: Connection,
+        engine: EngineConfig,
+        bound: QueueBound,
+    ) -> std::io::Result<Writer> {
+        let (jobs, rx) = mpsc::channel(bound.jobs);
         let alive = Arc::new(AtomicBool::new(true));
         let guard = AliveGuard(alive.clone());
         std::thread::Builder::new()
@@ -72,7 +93,7 @@ impl Writer {
                     std::process::abort();
                 }
             })?;
-        Ok(Writer { jobs, alive })
+        Ok(Writer { jobs, bound, alive })
     }
 
     /// Fails at once when the writer thread is gone, else waits for it to run a statement.
@@ -110,10 +131,29 @@ impl Writer {
             });
             (ok, finish)
         });
-        self.jobs
-            .send(WriteJob { durable, run })
-            .await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        let job = WriteJob { durable, run };
+        match durable {
+            // An API write (ingest above all) waits a little for room, then is refused.
+            Durability::Full => {
+                self.jobs
+                    .send_timeout(job, self.bound.wait)
+                    .await
+                    .map_err(|e| match e {
+                        SendTimeoutError::Timeout(_) => {
+                            StoreError::Overloaded("the SQLite write queue is full".into())
+                        }
+                        SendTimeoutError::Closed(_) => {
+                            StoreError::Unavailable("writer stopped".into())
+                        }
+                    })?
+            }
+            // Delivery bookkeeping waits: its callers slow down instead (back-pressure).
+            Durability::Relaxed => self
+                .jobs
+                .send(job)
+                .await
+                .map_err(|_| StoreError::Unavailable("writer stopped".into()))?,
+        }
         answer
             .await
             .map_err(|_| StoreError::Unavailable("write aborted".into()))?
@@ -179,5 +219,87 @@ fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, engine:
         // Jobs never run because the transaction broke early drop their reply channel,
         // which their callers see as `Unavailable`.
         drop(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the writer stuck and its queue full, an API write is refused as overloaded
+    /// after the wait; every queued write still commits once the writer moves on.
+    #[tokio::test]
+    async fn a_full_queue_refuses_api_writes_and_keeps_every_queued_one() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let bound = QueueBound {
+            jobs: 2,
+            wait: Duration::from_millis(100),
+        };
+        let writer = Arc::new(
+            Writer::start(
+                conn,
+                EngineConfig {
+                    reconnect_grace_ms: 0,
+                },
+                bound,
+            )
+            .unwrap(),
+        );
+        let insert = |x: i64| {
+            move |conn: &Connection, _: &EngineConfig| -> StoreResult<()> {
+                conn.execute("INSERT INTO t VALUES (?1)", [x])?;
+                Ok(())
+            }
+        };
+        let (gate, gated) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let stuck = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .run(Durability::Full, move |conn, engine| {
+                        let _ = started.send(());
+                        gated.recv().unwrap();
+                        insert(1)(conn, engine)
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        let queued: Vec<_> = (2..=3)
+            .map(|x| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.run(Durability::Full, insert(x)).await })
+            })
+            .collect();
+        while writer.jobs.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = tokio::time::timeout(
+            Duration::from_secs(5),
+            writer.run(Durability::Full, insert(4)),
+        )
+        .await
+        .expect("a write waited on a full queue for good");
+        assert!(
+            matches!(refused, Err(StoreError::Overloaded(_))),
+            "{refused:?}"
+        );
+
+        gate.send(()).unwrap();
+        stuck.await.unwrap().unwrap();
+        for write in queued {
+            write.await.unwrap().unwrap();
+        }
+        let rows: Vec<i64> = writer
+            .run(Durability::Relaxed, |conn, _| {
+                let mut statement = conn.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, [1, 2, 3]);
     }
 }

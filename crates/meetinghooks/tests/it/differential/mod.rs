@@ -21,7 +21,7 @@ use meetinghooks::store::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-use crate::helpers::fresh_postgres_database;
+use crate::helpers::{fresh_postgres_database, test_sealer};
 use model::{HeldLease, Key, MessageStatusOrd, Model, ResendRefused, ENGINE};
 use ops::{Next, Op, ENDPOINTS, MEETINGS};
 
@@ -69,10 +69,12 @@ impl Opened {
     async fn open(&mut self) {
         self.store = None; // the old process is gone before the new one starts
         let store: Arc<dyn Store> = match self.backend {
-            Backend::Sqlite => Arc::new(SqliteStore::open(&self.url, ENGINE).unwrap()),
+            Backend::Sqlite => {
+                Arc::new(SqliteStore::open(&self.url, ENGINE, test_sealer()).unwrap())
+            }
             // Time is logical here, so leases run on the time the test passes.
             Backend::Postgres => Arc::new(
-                PostgresStore::open(&self.url, 4, ENGINE)
+                PostgresStore::open(&self.url, 4, ENGINE, test_sealer())
                     .await
                     .unwrap()
                     .with_lease_clock(LeaseClock::Caller),

@@ -145,7 +145,8 @@ impl Model {
             }
             report.accepted += 1;
             let meeting = self.meetings.entry(signal.meeting_id.clone()).or_default();
-            match engine::apply(meeting, signal, Timestamp(0), &ENGINE) {
+            // Payloads are not compared, so the project id the ids derive from does not matter.
+            match engine::apply(meeting, "model", signal, Timestamp(0), &ENGINE) {
                 Ok(outcome) => {
                     report.stale += usize::from(outcome.stale);
                     report.events += outcome.events.len();

@@ -16,6 +16,14 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 pub const KEY: &str = "test-key-0123456789abcdef";
+/// The `secret_key` of test apps and nodes (PostgreSQL requires one; nodes share it).
+pub const SECRET_KEY: &str = "ngVaFR6jSL63zXcAz7hb9PFlvjOKHkJc+g8sBWwIaAU=";
+
+/// The sealer of `SECRET_KEY`, for tests that open a store directly.
+pub fn test_sealer() -> std::sync::Arc<meetinghooks::sealing::Sealer> {
+    let key = meetinghooks::sealing::parse_key(SECRET_KEY).expect("a valid test key");
+    std::sync::Arc::new(meetinghooks::sealing::Sealer::new(key, &[]))
+}
 
 /// How long a test waits for something to happen before failing. Generous: CI machines are
 /// shared, and a deadline only bounds how long a broken test takes to fail.
@@ -62,10 +70,12 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .unwrap();
     drop(client);
     let _ = connection.await;
-    let (base, _) = admin
+    let (base, database) = admin
         .rsplit_once('/')
         .expect("the admin URL names a database");
-    Some(format!("{base}/{name}"))
+    // The admin URL's options (`?sslmode=…`) hold for the new database too.
+    let options = database.find('?').map_or("", |at| &database[at..]);
+    Some(format!("{base}/{name}{options}"))
 }
 
 /// Whether the in-process test apps run on PostgreSQL (`TEST_STORE=postgres`)
@@ -105,6 +115,7 @@ pub fn test_config(dir: &Path) -> Config {
     Config {
         database_url,
         bootstrap_api_key: Some(Secret(KEY.into())),
+        secret_key: Some(Secret(SECRET_KEY.into())),
         reconnect_grace: Duration::from_secs(2),
         // The tests' signals carry fixed times from the past.
         signal_max_age: Duration::from_secs(10 * 365 * 86_400),

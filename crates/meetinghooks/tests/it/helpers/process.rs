@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::{database_url, eventually, TestApp, KEY, TEST_DEADLINE};
+use super::{apps_on_postgres, database_url, eventually, TestApp, KEY, SECRET_KEY, TEST_DEADLINE};
 
 /// A port that was just free and has nobody listening on it now.
 pub fn free_port() -> u16 {
@@ -55,7 +55,11 @@ impl Binary {
     pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Binary {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(binary_path())
+        let mut command = Command::new(binary_path());
+        if apps_on_postgres() {
+            command.env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY);
+        }
+        let child = command
             .args(["serve", "--listen", &addr.to_string()])
             .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)

@@ -1,0 +1,217 @@
+//! Secrets at rest: signing secrets, room secrets and header values are sealed in the
+//! database, opened for delivery, sealed again after a key change, and the key file is private.
+
+use std::process::{Command, Stdio};
+
+use meetinghooks::config::Secret;
+use meetinghooks_webhooks::Webhook;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::raw_db::RawDb;
+use crate::receiver::Receiver;
+
+/// The Standard Webhooks test-vector secret, written in the clear as rows were before sealing.
+const PLAIN_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const HEADER_VALUE: &str = "Bearer header-value-never-stored";
+/// A second valid key, for rotation.
+const OTHER_KEY: &str = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE=";
+
+/// Every secret-bearing column of every endpoint and project, as stored.
+async fn stored_secrets(db: &RawDb) -> Vec<String> {
+    let mut values = db
+        .strings(
+            "SELECT secret || ' ' || COALESCE(secret_previous, '') || ' ' || headers FROM endpoints",
+        )
+        .await;
+    values.extend(
+        db.strings(
+            "SELECT COALESCE(room_secret, '') || ' ' || COALESCE(room_secret_previous, '')
+             FROM projects",
+        )
+        .await,
+    );
+    values
+}
+
+/// Sends a test event; returns the `Authorization` header the receiver got with it.
+async fn test_send(app: &TestApp, receiver: &Receiver, endpoint_id: &str, count: usize) -> String {
+    let response = app
+        .post(
+            &format!("/v1/endpoints/{endpoint_id}/test"),
+            json!({"webhookType": "recording-started"}),
+        )
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let got = receiver
+        .wait_for("the test send", |r| r.len() == count)
+        .await;
+    got.last().unwrap().header("authorization").to_owned()
+}
+
+#[tokio::test]
+async fn no_secret_or_header_value_is_readable_in_the_database() {
+    let app = TestApp::delivering().await;
+    let receiver = Receiver::answering(204).await;
+    let endpoint = app
+        .endpoint(json!({"url": receiver.url("/hook"), "headers": {"Authorization": HEADER_VALUE}}))
+        .await;
+    let id = endpoint["id"].as_str().unwrap();
+    let rotated: Value = app
+        .post(&format!("/v1/endpoints/{id}/secret/rotate"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let room = app
+        .post(
+            "/v2/rooms",
+            json!({"webhook": {"endPoint": receiver.url("/room"), "events": ["session-started"]}}),
+        )
+        .await;
+    assert!(room.status().is_success(), "{}", room.status());
+
+    let db = RawDb::of(&app).await;
+    let stored = stored_secrets(&db).await;
+    assert!(stored.len() >= 3, "{stored:?}");
+    for value in &stored {
+        assert!(!value.contains("whsec_"), "a secret in the clear: {value}");
+        assert!(
+            !value.contains(HEADER_VALUE),
+            "a header value in the clear: {value}"
+        );
+        assert!(value.contains("sealed:v1:"), "not sealed: {value}");
+    }
+    if let Some(path) = app.config.database_url.strip_prefix("sqlite://") {
+        // The file and its write-ahead log, byte for byte.
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("whsec_"), "whsec_ found in {file}");
+            assert!(
+                !text.contains(HEADER_VALUE),
+                "the header value found in {file}"
+            );
+        }
+    }
+
+    // Delivery opens them: the header goes out as written, signed with the rotated secret.
+    assert_eq!(test_send(&app, &receiver, id, 1).await, HEADER_VALUE);
+    let sent = receiver.delivered();
+    let new = Webhook::new(rotated["secret"].as_str().unwrap()).unwrap();
+    new.verify(&sent[0].headers, &sent[0].body).unwrap();
+}
+
+#[tokio::test]
+async fn rows_written_before_sealing_are_sealed_at_the_next_start() {
+    let app = TestApp::delivering().await;
+    let receiver = Receiver::answering(204).await;
+    let endpoint = app.endpoint(json!({"url": receiver.url("/hook")})).await;
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let config = app.config.clone();
+    let dir = app.shutdown().await;
+
+    // As an older version left them: in the clear.
+    let db = RawDb::open(&config.database_url).await;
+    let headers = r#"{"X-Plain":"plain-header-value"}"#;
+    db.execute(&format!(
+        "UPDATE endpoints SET secret = '{PLAIN_SECRET}', headers = '{headers}' WHERE id = '{id}'"
+    ))
+    .await;
+    drop(db);
+
+    let app = TestApp::spawn_with(dir, config).await;
+    let db = RawDb::of(&app).await;
+    for value in stored_secrets(&db).await {
+        assert!(
+            !value.contains("whsec_") && !value.contains("plain-header-value"),
+            "{value}"
+        );
+    }
+    test_send(&app, &receiver, &id, 1).await;
+    let sent = receiver.delivered();
+    assert_eq!(sent[0].header("x-plain"), "plain-header-value");
+    Webhook::new(PLAIN_SECRET)
+        .unwrap()
+        .verify(&sent[0].headers, &sent[0].body)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_key_reseals_everything_and_a_missing_key_stops_the_start() {
+    let app = TestApp::delivering().await;
+    let receiver = Receiver::answering(204).await;
+    let endpoint = app.endpoint(json!({"url": receiver.url("/hook")})).await;
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let secret = Webhook::new(endpoint["secret"].as_str().unwrap()).unwrap();
+    let old_key = app.config.secret_key.clone().unwrap();
+    let mut config = app.config.clone();
+    let dir = app.shutdown().await;
+    let before = stored_secrets(&RawDb::open(&config.database_url).await).await;
+
+    // The new key seals; the old one may still open.
+    config.secret_key = Some(Secret(OTHER_KEY.into()));
+    config.previous_secret_keys = vec![old_key.clone()];
+    let app = TestApp::spawn_with(dir, config.clone()).await;
+    let after = stored_secrets(&RawDb::of(&app).await).await;
+    assert_ne!(before, after, "nothing was sealed again");
+    let dir = app.shutdown().await;
+
+    // Without the old key, everything still opens: nothing is left sealed with it.
+    config.previous_secret_keys = Vec::new();
+    let app = TestApp::spawn_with(dir, config.clone()).await;
+    test_send(&app, &receiver, &id, 1).await;
+    let sent = receiver.delivered();
+    secret.verify(&sent[0].headers, &sent[0].body).unwrap();
+    let dir = app.shutdown().await;
+
+    // The old key alone opens nothing: the start fails and says why.
+    config.secret_key = Some(old_key);
+    let error = meetinghooks::app::open_store(&config)
+        .await
+        .err()
+        .expect("a start with the wrong key must fail");
+    let message = format!("{error:#}");
+    assert!(message.contains("not configured"), "{message}");
+    drop(dir);
+}
+
+#[tokio::test]
+async fn sqlite_without_a_key_creates_a_private_key_file_and_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("data").join("meetinghooks.db");
+    let mut child = Command::new(binary_path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env(
+            "MEETINGHOOKS_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+        .env("MEETINGHOOKS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    eventually("the binary is ready", || async {
+        client
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let key_file = dir.path().join("data").join("secret.key");
+    assert_eq!(mode(&key_file), 0o600, "the key file");
+    assert_eq!(mode(&db), 0o600, "the database file");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(meetinghooks::sealing::parse_key(&key).is_some(), "{key:?}");
+}
