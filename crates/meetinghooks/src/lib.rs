@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod retention;
 pub mod sealing;
 pub mod server;
+pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod timers;

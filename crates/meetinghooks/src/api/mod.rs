@@ -17,6 +17,7 @@ mod rate_limit;
 mod rooms;
 mod sessions;
 mod signals;
+mod sources;
 mod strict_json;
 
 use std::sync::Arc;
@@ -108,6 +109,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/v1/sources", post(sources::create).get(sources::list))
+        .route("/v1/sources/livekit", post(sources::livekit::receive))
+        .route(
+            "/v1/sources/{id}",
+            get(sources::get).delete(sources::delete),
+        )
+        .route(
+            "/v1/sources/{id}/livekit",
+            post(sources::livekit::receive_for_source),
+        )
         .route("/v1/messages", get(messages::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))

@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals};
+use super::{
+    api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals, sources,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,9 +18,10 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration, \
             from `meetinghooks project create NAME` or from `POST /v1/api-keys`. \
-            `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no key: this document is \
-            public by choice. Prometheus metrics are served on their own address \
-            (`metrics_listen`), not here.\n\n\
+            `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no key (this document is \
+            public by choice), nor do the LiveKit receivers (`/v1/sources/livekit`, \
+            `/v1/sources/{id}/livekit`), which take LiveKit's JWT. Prometheus metrics are served \
+            on their own address (`metrics_listen`), not here.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
@@ -51,6 +54,12 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
         api_keys::list,
         api_keys::create,
         api_keys::revoke,
+        sources::create,
+        sources::list,
+        sources::get,
+        sources::delete,
+        sources::livekit::receive,
+        sources::livekit::receive_for_source,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonAnswers),
@@ -62,6 +71,7 @@ use super::{api_keys, docs, endpoints, events, health, messages, rooms, sessions
         (name = "endpoints", description = "Webhook endpoints and signing secrets"),
         (name = "messages", description = "Delivery state, attempts and resends"),
         (name = "api-keys", description = "The project's API keys: list, create, revoke"),
+        (name = "sources", description = "Media servers posting their own webhooks (LiveKit)"),
         (name = "health", description = "Liveness, readiness and this reference"),
     ),
 )]
@@ -124,7 +134,16 @@ impl Modify for CommonAnswers {
                         error("Past this API key's rate limit; see Retry-After").into(),
                     );
                 }
-                if operation.request_body.is_some() {
+                let takes_json = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| match body {
+                        utoipa::openapi::RefOr::T(body) => {
+                            body.content.contains_key("application/json")
+                        }
+                        utoipa::openapi::RefOr::Ref(_) => false,
+                    });
+                if takes_json {
                     answers.insert(
                         "415".into(),
                         error("The body is not sent as application/json").into(),

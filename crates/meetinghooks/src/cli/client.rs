@@ -148,6 +148,23 @@ impl ApiClient {
         self.call(Method::PATCH, url, Some(body)).await
     }
 
+    /// POSTs `body` exactly as given, authorised by `authorization` (a media server's own
+    /// signature, e.g. LiveKit's JWT) instead of the API key.
+    pub async fn post_signed<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: Vec<u8>,
+        authorization: String,
+    ) -> Result<Answer<T>, ClientError> {
+        let request = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/webhook+json")
+            .body(body);
+        self.answer(request, url).await
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -161,6 +178,14 @@ impl ApiClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.answer(request, url).await
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: Url,
+    ) -> Result<Answer<T>, ClientError> {
         let response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| self.transport(e))?;

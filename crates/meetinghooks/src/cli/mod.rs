@@ -6,6 +6,7 @@ mod endpoints;
 mod listen;
 mod messages;
 mod simulate;
+mod simulate_livekit;
 mod table;
 mod tail;
 

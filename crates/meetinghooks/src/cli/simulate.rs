@@ -6,6 +6,7 @@ use anyhow::bail;
 use serde_json::{json, Value};
 
 use super::client::{outln, Answer, ApiClient, ClientArgs, ClientError};
+use super::simulate_livekit::{self, LiveKitKeys};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
 
@@ -34,6 +35,17 @@ pub struct SimulateArgs {
     /// Livestream each meeting.
     #[arg(long)]
     livestream: bool,
+    /// Send the meeting as a LiveKit server does: its webhooks, signed with
+    /// --livekit-key/--livekit-secret, to `POST /v1/sources/livekit` (the source is
+    /// registered if the key is new).
+    #[arg(long)]
+    livekit: bool,
+    /// The LiveKit API key to sign with (LiveKit's `--dev` mode uses `devkey`).
+    #[arg(long, default_value = "devkey", requires = "livekit")]
+    livekit_key: String,
+    /// Its secret (LiveKit's `--dev` mode uses `secret`).
+    #[arg(long, default_value = "secret", requires = "livekit")]
+    livekit_secret: String,
     /// How long to wait for each meeting's `session-ended`.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     wait: Duration,
@@ -123,25 +135,44 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         bail!("--participants must be at least 1");
     }
     let api = ApiClient::new(&args.client)?;
+    let keys = LiveKitKeys {
+        api_key: args.livekit_key.clone(),
+        api_secret: args.livekit_secret.clone(),
+    };
+    if args.livekit {
+        simulate_livekit::ensure_source(&api, &keys).await?;
+    }
     for m in 0..args.meetings {
         let meeting_id = format!("sim-{}-{m}", random_hex_id("", 3));
         let signals = script(&args, &meeting_id);
-        let sent = signals.len();
-        let report: Answer<IngestReport> = api
-            .post(
-                api.url(&["v1", "signals"], &[]),
-                Some(json!({ "signals": signals })),
-            )
-            .await
-            .map_err(|err| match err {
-                ClientError::Api { .. } => {
-                    anyhow::anyhow!("the server refused meeting {meeting_id}: {err}")
-                }
-                other => other.into(),
-            })?;
-        let at_ingest = report.value.events;
+        let refused = |err: ClientError| match err {
+            ClientError::Api { .. } => {
+                anyhow::anyhow!("the server refused meeting {meeting_id}: {err}")
+            }
+            other => other.into(),
+        };
+        let (sent, at_ingest) = if args.livekit {
+            let events = simulate_livekit::events(&signals, &meeting_id);
+            let emitted = simulate_livekit::post(&api, &keys, &events)
+                .await
+                .map_err(|e| match e.downcast::<ClientError>() {
+                    Ok(err) => refused(err),
+                    Err(other) => other,
+                })?;
+            (format!("{} LiveKit webhooks", events.len()), emitted)
+        } else {
+            let sent = signals.len();
+            let report: Answer<IngestReport> = api
+                .post(
+                    api.url(&["v1", "signals"], &[]),
+                    Some(json!({ "signals": signals })),
+                )
+                .await
+                .map_err(refused)?;
+            (format!("{sent} signals"), report.value.events)
+        };
         outln!(
-            "meeting {meeting_id}: {sent} signals sent; the server emitted {at_ingest} events at ingest"
+            "meeting {meeting_id}: {sent} sent; the server emitted {at_ingest} events at ingest"
         );
         let awaited = match args.drops.min(args.participants) {
             0 => EndAwaited::SessionEnded,

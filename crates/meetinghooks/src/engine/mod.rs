@@ -67,8 +67,11 @@ pub fn apply(
     // Signals about the same participant, or the same media kind, are ordered by `at`.
     let stale = match signal.kind.participant_id() {
         Some(id) => {
+            // A join reordered after its room's explicit end must not open a ghost session.
+            let ended = matches!(signal.kind, SignalKind::ParticipantJoined { .. })
+                && run.meeting.state.ended_at.is_some_and(|end| at < end);
             let participant = run.participant(id);
-            let stale = participant.last_at.is_some_and(|last| at < last);
+            let stale = ended || participant.last_at.is_some_and(|last| at < last);
             if !stale {
                 participant.last_at = Some(at);
             }
@@ -183,6 +186,9 @@ pub fn end_session(
     };
     let at = session.latest.max(now);
     session.latest = at;
+    // A join dated before this end belonged to the ended session: reordered after it, it is
+    // stale rather than the start of a session nobody will end.
+    run.meeting.state.ended_at = Some(at);
     let session_id = session.id.clone();
     let mut present: Vec<(u64, String)> = run
         .meeting

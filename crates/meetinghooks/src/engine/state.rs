@@ -20,6 +20,10 @@ pub struct MeetingState {
     pub last_at: BTreeMap<String, Timestamp>,
     /// The ongoing session, if any.
     pub session: Option<SessionState>,
+    /// When the last session ended on request (`POST /v2/sessions/end`, LiveKit's
+    /// `room_finished`): a join dated before it belonged to that session and is stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ mod panic;
 pub mod postgres;
 pub mod pruning;
 mod rows;
+mod sources;
 mod sql;
 pub mod sqlite;
 
@@ -25,6 +26,7 @@ use crate::engine::{Conflict, SessionState};
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
 };
+pub use sources::{api_key_taken, SourceStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -216,7 +218,9 @@ pub struct AttemptRecord {
 }
 
 #[async_trait]
-pub trait Store: keys::KeyStore + pruning::Pruning + Send + Sync + 'static {
+/// Sources' methods come from [`SourceStore`], kept apart so each store implements them
+/// in its own `sources` file.
+pub trait Store: keys::KeyStore + pruning::Pruning + SourceStore + Send + Sync + 'static {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

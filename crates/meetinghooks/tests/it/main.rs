@@ -26,6 +26,7 @@ mod failures;
 mod first_run;
 mod full_meeting;
 mod listen_e2e;
+mod livekit;
 mod metrics;
 mod openapi;
 mod postgres_tls;

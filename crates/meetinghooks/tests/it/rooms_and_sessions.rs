@@ -112,9 +112,25 @@ async fn ending_a_session_removes_everyone() {
         .await;
     assert_error(missing, reqwest::StatusCode::NOT_FOUND, "not_found").await;
 
+    // A join dated before the end belonged to the ended session: stale, not a new session.
+    let late: Value = app
+        .signals(json!([join("3b", "r", "p3", "2026-01-01T10:30:00Z")]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (late["stale"].clone(), late["events"].clone()),
+        (json!(1), json!(0)),
+        "{late}"
+    );
+
     // A new join opens a second session; the list is newest first.
-    app.signals(json!([join("4", "r", "p1", "2026-01-01T11:00:00Z")]))
-        .await;
+    app.signals(
+        json!([{"id":"4","type":"participant.joined","meetingId":"r",
+        "participantId":"p1","participantName":"Name p1"}]),
+    )
+    .await;
     let page: Value = app
         .get("/v2/sessions?roomId=r&limit=1")
         .await

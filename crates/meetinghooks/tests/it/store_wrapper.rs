@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::sources::Source;
 use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::store::*;
 
@@ -334,5 +335,28 @@ impl Store for CountingStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl SourceStore for CountingStore {
+    async fn create_source(&self, source: Source) -> StoreResult<Source> {
+        self.inner.create_source(source).await
+    }
+
+    async fn sources(&self, project_id: &str) -> StoreResult<Vec<Source>> {
+        self.inner.sources(project_id).await
+    }
+
+    async fn source(&self, project_id: &str, source_id: &str) -> StoreResult<Option<Source>> {
+        self.inner.source(project_id, source_id).await
+    }
+
+    async fn source_by_api_key(&self, api_key: &str) -> StoreResult<Option<Source>> {
+        self.inner.source_by_api_key(api_key).await
+    }
+
+    async fn delete_source(&self, project_id: &str, source_id: &str) -> StoreResult<bool> {
+        self.inner.delete_source(project_id, source_id).await
     }
 }

@@ -72,6 +72,7 @@ mod pruning;
 mod reads;
 mod rooms;
 mod schema;
+mod sources;
 mod timers;
 
 pub use delivery::LeaseClock;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_signals_per_meeting.sql"),
     include_str!("migrations/0004_api_key_ids.sql"),
     include_str!("migrations/0005_signals_by_age.sql"),
+    include_str!("migrations/0006_sources.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
@@ -42,6 +43,7 @@ impl PostgresStore {
         }
         // Under the migration lock: nodes starting together reseal once.
         super::endpoints::reseal_all(&tx, &self.sealer).await?;
+        super::sources::reseal_keys(&tx, &self.sealer).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -12,6 +12,7 @@ mod reads;
 mod requeue;
 mod rooms;
 mod schema;
+mod sources;
 mod writer;
 
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
+        sources::reseal_keys(&mut conn, &sealer)?;
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
             writer,

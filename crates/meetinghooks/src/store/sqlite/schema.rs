@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_messages_by_project.sql"),
     include_str!("migrations/0006_api_key_ids.sql"),
     include_str!("migrations/0007_signals_by_age.sql"),
+    include_str!("migrations/0008_sources.sql"),
 ];
 
 /// Creates the database file readable by its owner only, if it does not exist yet; SQLite
