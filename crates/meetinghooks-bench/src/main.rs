@@ -2,6 +2,7 @@
 //! built-in no-durability forwarder in one run, and prints a table.
 
 mod cluster;
+mod faults;
 mod forwarder;
 mod load;
 mod postgres;
@@ -31,6 +32,9 @@ enum Scenario {
     Idle,
     /// 1,000 signals, asserting nothing is missing; no timings asserted (CI).
     Smoke,
+    /// Three nodes on PostgreSQL through kill -9, SIGSTOP and a PostgreSQL restart; fails on
+    /// overlapping attempts, loss, gaps or stuck messages (needs --postgres-url; CI).
+    Faults,
 }
 
 #[derive(Parser)]
@@ -49,6 +53,10 @@ struct Args {
     /// database per configuration. Without it, the cluster scenario is skipped.
     #[arg(long, env = "MEETINGHOOKS_BENCH_POSTGRES_URL")]
     postgres_url: Option<String>,
+    /// The folder of the `scripts/postgres` server behind --postgres-url, so the faults
+    /// scenario can restart it; without it, that fault is left out.
+    #[arg(long)]
+    postgres_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -69,6 +77,18 @@ async fn main() -> anyhow::Result<()> {
             bail!("smoke: messages are missing");
         }
         return Ok(());
+    }
+    if args.scenario == Scenario::Faults {
+        let Some(url) = args.postgres_url.as_deref() else {
+            bail!("faults needs --postgres-url (or MEETINGHOOKS_BENCH_POSTGRES_URL)");
+        };
+        let server = faults::PostgresServer {
+            url,
+            dir: args.postgres_dir.as_deref(),
+        };
+        let outcome = bench.faults(server).await;
+        println!("{}", report::table(&bench.rows));
+        return outcome;
     }
     let outcome = run(&mut bench, &args).await;
     // The rows measured so far are printed even when a later scenario failed.

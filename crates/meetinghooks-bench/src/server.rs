@@ -113,7 +113,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 }
 
 /// The `secret_key` every benchmark server is started with.
-const SECRET_KEY: &str = "4d5mOkDw3rd1IT/Y7VvAyDBJxR4mDtK7jHDqTtZ06Ig=";
+pub const SECRET_KEY: &str = "4d5mOkDw3rd1IT/Y7VvAyDBJxR4mDtK7jHDqTtZ06Ig=";
 
 /// The `database_url` of a fresh SQLite file in `dir`.
 pub fn sqlite_url(dir: &Path) -> String {

@@ -173,11 +173,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let sealer = Arc::new(sealer(config)?);
     Ok(match config.database() {
         Some(Database::Postgres) => Arc::new(
-            PostgresStore::open(
+            PostgresStore::open_with_limits(
                 &config.database_url,
                 config.database_max_connections,
                 engine,
                 sealer,
+                config.session_limits(),
             )
             .await
             .with_context(opening)?,

@@ -21,6 +21,17 @@ pub struct Config {
     pub database_url: String,
     /// PostgreSQL connections this node may open.
     pub database_max_connections: usize,
+    /// PostgreSQL: the longest any statement may run (migrations excepted).
+    #[serde(with = "duration_text")]
+    pub database_statement_timeout: Duration,
+    /// PostgreSQL: a transaction left idle this long (its node frozen or cut off) is ended
+    /// by the server, which releases its meetings' locks.
+    #[serde(with = "duration_text")]
+    pub database_idle_in_transaction_timeout: Duration,
+    /// PostgreSQL: how long writing outcomes waits for a meeting's or endpoint's lock before
+    /// it splits its batch by meeting and tries again.
+    #[serde(with = "duration_text")]
+    pub database_lock_timeout: Duration,
     /// Finished messages and their attempts are deleted after this many days.
     pub retention_days: u32,
     /// A signal id re-sent within this window is a duplicate; after it, its record is
@@ -145,6 +156,9 @@ impl Default for Config {
             listen: ([127, 0, 0, 1], 8080).into(),
             database_url: "sqlite://./data/meetinghooks.db".into(),
             database_max_connections: 16,
+            database_statement_timeout: Duration::from_secs(10),
+            database_idle_in_transaction_timeout: Duration::from_secs(10),
+            database_lock_timeout: Duration::from_secs(2),
             retention_days: 30,
             signal_dedup_window: Duration::from_secs(7 * 86_400),
             reconnect_grace: Duration::from_secs(10),
@@ -267,6 +281,24 @@ impl Config {
             self.lease_duration >= self.request_timeout * 2,
             "lease_duration must be at least twice request_timeout",
         );
+        // A frozen node's locks and a blocked outcome batch must come free well within a
+        // lease, so healthy nodes write their outcomes before their own leases end.
+        for (name, limit) in [
+            (
+                "database_statement_timeout",
+                self.database_statement_timeout,
+            ),
+            (
+                "database_idle_in_transaction_timeout",
+                self.database_idle_in_transaction_timeout,
+            ),
+            ("database_lock_timeout", self.database_lock_timeout),
+        ] {
+            check(
+                limit >= Duration::from_millis(100) && limit * 3 <= self.lease_duration,
+                &format!("{name} must be at least 100ms and at most a third of lease_duration"),
+            );
+        }
         check(
             self.endpoint_refresh >= Duration::from_secs(1),
             "endpoint_refresh must be at least 1s",
@@ -417,6 +449,15 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 impl Config {
+    /// What PostgreSQL sessions run under.
+    pub fn session_limits(&self) -> crate::store::postgres::SessionLimits {
+        crate::store::postgres::SessionLimits {
+            statement_timeout: self.database_statement_timeout,
+            idle_in_transaction: self.database_idle_in_transaction_timeout,
+            lock_timeout: self.database_lock_timeout,
+        }
+    }
+
     pub fn delivery(&self) -> crate::delivery::DeliveryConfig {
         crate::delivery::DeliveryConfig {
             retry_schedule: self.retry_schedule.clone(),
@@ -435,37 +476,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration_text::parse("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(
-            duration_text::parse("250ms"),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(duration_text::parse("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(duration_text::parse("3"), None);
-        assert_eq!(duration_text::parse("ten"), None);
-    }
-
-    #[test]
-    fn secrets_are_not_printed() {
-        let c = Config {
-            bootstrap_api_key: Some(Secret("super-secret-key-123".into())),
-            secret_key: Some(Secret("sealing-key-never-printed".into())),
-            ..Config::default()
-        };
-        assert!(!format!("{c:?}").contains("super-secret"));
-        assert!(!format!("{c:?}").contains("sealing-key"));
-    }
-
-    #[test]
-    fn keys_are_the_fields() {
-        let keys = Config::keys();
-        assert!(keys.contains(&"bootstrap_api_key".to_string()));
-        assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 35, "{keys:?}");
-    }
-}
+mod tests;

@@ -4,10 +4,27 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
+use crate::outbox::fence;
 use crate::store::Leased;
+
+/// A lease this process holds, with until when it surely holds on the monotonic clock.
+#[derive(Debug)]
+pub struct Held {
+    pub leased: Leased,
+    pub until: Instant,
+}
+
+impl Held {
+    /// `leased` as the store handed it out to a request made at `asked_at`.
+    pub fn from_store(leased: Leased, asked_at: Instant) -> Held {
+        let until = fence::held_until(asked_at, leased.lease_left_ms);
+        Held { leased, until }
+    }
+}
 
 /// What the loop knows of an endpoint's next due message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +78,13 @@ pub fn refresh_lanes(lanes: &mut HashMap<String, Lane>, endpoints: Vec<Endpoint>
 /// it was deleted with its messages, and the lease is dropped (it expires unused).
 #[derive(Debug, Default)]
 pub struct Orphans {
-    waiting: Vec<Leased>,
+    waiting: Vec<Held>,
     reload: bool,
 }
 
 impl Orphans {
-    pub fn push(&mut self, leased: Leased) {
-        self.waiting.push(leased);
+    pub fn push(&mut self, held: Held) {
+        self.waiting.push(held);
         self.reload = true;
     }
 
@@ -78,12 +95,12 @@ impl Orphans {
 
     /// After a successful reload: the orphans whose endpoint is now known, to send. The others
     /// are dropped, logged.
-    pub fn after_reload(&mut self, lanes: &HashMap<String, Lane>) -> Vec<Leased> {
+    pub fn after_reload(&mut self, lanes: &HashMap<String, Lane>) -> Vec<Held> {
         self.reload = false;
-        let (known, gone): (Vec<Leased>, Vec<Leased>) = std::mem::take(&mut self.waiting)
+        let (known, gone): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|leased| lanes.contains_key(&leased.endpoint_id));
-        for leased in gone {
+            .partition(|held| lanes.contains_key(&held.leased.endpoint_id));
+        for Held { leased, .. } in gone {
             tracing::info!(
                 endpoint = %leased.endpoint_id,
                 message_id = %leased.message_id,
@@ -98,8 +115,8 @@ impl Orphans {
 mod tests {
     use super::*;
 
-    fn leased(endpoint_id: &str) -> Leased {
-        Leased {
+    fn leased(endpoint_id: &str) -> Held {
+        let leased = Leased {
             message_id: format!("msg_{endpoint_id}"),
             endpoint_id: endpoint_id.into(),
             room_id: "m".into(),
@@ -110,7 +127,9 @@ mod tests {
             event_created_at: Timestamp(0),
             resend_of: None,
             lease_until: Timestamp(90_000),
-        }
+            lease_left_ms: 90_000,
+        };
+        Held::from_store(leased, Instant::now())
     }
 
     #[test]
@@ -125,7 +144,7 @@ mod tests {
         refresh_lanes(&mut lanes, vec![endpoint]);
         let send = orphans.after_reload(&lanes);
         assert_eq!(send.len(), 1);
-        assert_eq!(send[0].endpoint_id, "created");
+        assert_eq!(send[0].leased.endpoint_id, "created");
         // The deleted endpoint's lease is gone: no more reloads for it.
         assert!(!orphans.want_reload());
         assert!(orphans.after_reload(&lanes).is_empty());

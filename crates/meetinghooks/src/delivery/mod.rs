@@ -24,11 +24,12 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
+use crate::outbox::fence::{self, Start};
 use crate::store::changes::ChangeFeed;
-use crate::store::{AttemptOutcome, LeaseRequest, Leased, Store, StoreError};
+use crate::store::{AttemptOutcome, LeaseRequest, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
-use lanes::{refresh_lanes, Lane, NextDue, Orphans};
+use lanes::{refresh_lanes, Held, Lane, NextDue, Orphans};
 use rate::{Allowance, RateLimits};
 use schedule::saturating_millis;
 use ssrf::SsrfPolicy;
@@ -83,12 +84,15 @@ pub struct Dispatcher {
     writer_input: std::sync::Mutex<Option<mpsc::Receiver<ToWriter>>>,
     /// Messages the outcome writer leased on promotion, for the run loop to send; a full
     /// channel makes the writer wait for the loop.
-    promoted: mpsc::Sender<Vec<Leased>>,
-    promoted_input: std::sync::Mutex<Option<mpsc::Receiver<Vec<Leased>>>>,
+    promoted: mpsc::Sender<Vec<Held>>,
+    promoted_input: std::sync::Mutex<Option<mpsc::Receiver<Vec<Held>>>>,
     /// Set once shutdown began: no more leasing on promotion.
     stopping: std::sync::atomic::AtomicBool,
     /// Rate-limits the failure warnings per endpoint.
     failure_log: std::sync::Mutex<FailureLog>,
+    /// Outcome writes in progress at once, first tries and retries alike, so a batch split
+    /// by meeting cannot take every database connection.
+    outcome_writes: tokio::sync::Semaphore,
 }
 
 impl Dispatcher {
@@ -124,6 +128,7 @@ impl Dispatcher {
             promoted_input: std::sync::Mutex::new(Some(promoted_input)),
             stopping: false.into(),
             failure_log: std::sync::Mutex::new(FailureLog::new(failure_log::WARN_INTERVAL)),
+            outcome_writes: tokio::sync::Semaphore::new(writer::WRITES_AT_ONCE),
         }))
     }
 
@@ -256,11 +261,11 @@ impl Dispatcher {
     fn send_promoted(
         &self,
         lanes: &HashMap<String, Lane>,
-        batch: Vec<Leased>,
+        batch: Vec<Held>,
         orphans: &mut Orphans,
     ) {
-        for leased in batch {
-            match lanes.get(&leased.endpoint_id) {
+        for held in batch {
+            match lanes.get(&held.leased.endpoint_id) {
                 Some(lane) => {
                     // Rate-limited endpoints are promoted by the round (`PromoteBy`); one whose
                     // limit was just set may still come here, and pays its token too.
@@ -268,9 +273,9 @@ impl Dispatcher {
                     let _ =
                         self.rate_limits
                             .reserve(&endpoint.id, endpoint.rate_limit, Instant::now());
-                    self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased)
+                    self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), held)
                 }
-                None => orphans.push(leased),
+                None => orphans.push(held),
             }
         }
     }
@@ -342,6 +347,8 @@ impl Dispatcher {
             });
         }
         let lease_until = now.plus_millis(saturating_millis(self.lease_duration()));
+        // Before asking: whatever the request waits for counts against the leases.
+        let asked_at = Instant::now();
         let batch = self.store.lease(requests, now, lease_until).await?;
         for (endpoint_id, next_due) in batch.next_due {
             if let Some(lane) = lanes.get_mut(&endpoint_id) {
@@ -359,7 +366,8 @@ impl Dispatcher {
             let endpoint = &lane.endpoint;
             self.rate_limits
                 .take(&endpoint.id, endpoint.rate_limit, 1, clock);
-            self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), leased);
+            let held = Held::from_store(leased, asked_at);
+            self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), held);
         }
         Ok(RoundResult { leased_any, sleep })
     }
@@ -378,12 +386,7 @@ impl Dispatcher {
             .min(self.config.lease_duration / 2)
     }
 
-    fn spawn_attempt(
-        &self,
-        endpoint: Arc<Endpoint>,
-        lane_in_flight: Arc<AtomicUsize>,
-        leased: Leased,
-    ) {
+    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, lane_in_flight: Arc<AtomicUsize>, held: Held) {
         lane_in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         let (client, policy, config) = (
@@ -399,14 +402,31 @@ impl Dispatcher {
             self.in_flight.clone(),
         );
         tokio::spawn(async move {
-            let attempt = attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
-            let outcome = decide(&config, &endpoint, &leased, &attempt);
-            let _ = to_writer
-                .send(ToWriter::Outcome {
-                    outcome: Box::new(outcome),
-                    promote,
-                })
-                .await;
+            let Held { leased, until } = held;
+            // Fencing: started only while the lease outlasts the whole request, so it ends
+            // before another node may take the message over. Given up, it writes no outcome:
+            // the message is taken again when the lease is over.
+            match fence::may_start(until, Instant::now(), timeout) {
+                Start::Go => {
+                    let attempt =
+                        attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
+                    let outcome = decide(&config, &endpoint, &leased, &attempt);
+                    let _ = to_writer
+                        .send(ToWriter::Outcome {
+                            outcome: Box::new(outcome),
+                            promote,
+                        })
+                        .await;
+                }
+                Start::GiveUp { left } => {
+                    metrics::counter!("meetinghooks_attempts_given_up_total").increment(1);
+                    tracing::warn!(
+                        message_id = %leased.message_id,
+                        left_ms = left.as_millis() as u64,
+                        "lease too short for the request's timeout; attempt given up"
+                    );
+                }
+            }
             lane_in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
             global.fetch_sub(1, AtomicOrdering::AcqRel);
             capacity.notify_one();

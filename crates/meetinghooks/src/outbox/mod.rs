@@ -3,6 +3,7 @@
 //! Pure (no SQL, no async): each store reads what a plan needs and executes its writes.
 
 mod fan_out;
+pub mod fence;
 mod ingest;
 mod promote;
 mod requeue;

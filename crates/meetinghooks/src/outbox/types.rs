@@ -68,6 +68,9 @@ pub struct Leased {
     /// When the lease ends; it also identifies the lease, so an outcome written after another
     /// node took the message over changes nothing.
     pub lease_until: Timestamp,
+    /// How much of the lease was left, by the store's clock, when the store handed it out;
+    /// the sender measures it from before it asked ([`crate::outbox::fence::held_until`]).
+    pub lease_left_ms: i64,
 }
 
 /// Why an attempt failed: a kind for programs and a short reason for people.

@@ -30,6 +30,10 @@ fn node_env(database_url: &str) -> Vec<(&'static str, String)> {
         ("MEETINGHOOKS_RETRY_JITTER", "0".into()),
         ("MEETINGHOOKS_LEASE_DURATION", "3s".into()),
         ("MEETINGHOOKS_REQUEST_TIMEOUT", "1s".into()),
+        // At most a third of the lease each, as the configuration requires.
+        ("MEETINGHOOKS_DATABASE_STATEMENT_TIMEOUT", "1s".into()),
+        ("MEETINGHOOKS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "1s".into()),
+        ("MEETINGHOOKS_DATABASE_LOCK_TIMEOUT", "500ms".into()),
         ("MEETINGHOOKS_DATABASE_MAX_CONNECTIONS", "8".into()),
     ]
 }

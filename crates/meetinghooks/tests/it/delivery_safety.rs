@@ -116,6 +116,9 @@ async fn kill_9_under_load_then_every_message_is_delivered() {
         // On PostgreSQL the killed process's leases expire rather than being released.
         ("MEETINGHOOKS_LEASE_DURATION", "3s"),
         ("MEETINGHOOKS_REQUEST_TIMEOUT", "1s"),
+        ("MEETINGHOOKS_DATABASE_STATEMENT_TIMEOUT", "1s"),
+        ("MEETINGHOOKS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "1s"),
+        ("MEETINGHOOKS_DATABASE_LOCK_TIMEOUT", "500ms"),
     ];
     let server = Binary::serve(dir.path(), &env);
     server.wait_ready(&client).await;

@@ -1,6 +1,7 @@
-//! A `Store` that delegates to a real one and lets a test reach into two dispatch calls:
-//! it counts endpoint reloads, and can delete an endpoint right after an outcome promoted one
-//! of its messages, as a DELETE racing the outcome writer would.
+//! A `Store` that delegates to a real one and lets a test reach into three dispatch calls:
+//! it counts endpoint reloads, can delete an endpoint right after an outcome promoted one
+//! of its messages, as a DELETE racing the outcome writer would, and can hold back the
+//! answer of a lease, as a node frozen right after taking it would.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,10 @@ pub struct CountingStore {
     delete_on_promotion: Mutex<Option<(String, String)>>,
     /// The message promoted for the deleted endpoint.
     pub orphaned: Mutex<Option<Leased>>,
+    /// Set: the next lease that takes a message answers this much later.
+    pause_after_lease: Mutex<Option<std::time::Duration>>,
+    /// The lease held back, and when it was asked for.
+    pub paused: Mutex<Option<(Leased, std::time::Instant)>>,
 }
 
 impl CountingStore {
@@ -30,12 +35,18 @@ impl CountingStore {
             reloads: AtomicUsize::new(0),
             delete_on_promotion: Mutex::new(None),
             orphaned: Mutex::new(None),
+            pause_after_lease: Mutex::new(None),
+            paused: Mutex::new(None),
         })
     }
 
     pub fn delete_on_promotion(&self, project_id: &str, endpoint_id: &str) {
         *self.delete_on_promotion.lock().unwrap() =
             Some((project_id.to_owned(), endpoint_id.to_owned()));
+    }
+
+    pub fn pause_after_lease(&self, pause: std::time::Duration) {
+        *self.pause_after_lease.lock().unwrap() = Some(pause);
     }
 
     pub fn reloads(&self) -> usize {
@@ -258,7 +269,17 @@ impl Store for CountingStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<LeaseBatch> {
-        self.inner.lease(requests, now, lease_until).await
+        let asked_at = std::time::Instant::now();
+        let batch = self.inner.lease(requests, now, lease_until).await?;
+        if let Some(first) = batch.leased.first() {
+            let pause = self.pause_after_lease.lock().unwrap().take();
+            if let Some(pause) = pause {
+                *self.paused.lock().unwrap() = Some((first.clone(), asked_at));
+                // The fault itself (a frozen node), not a wait for a condition.
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(batch)
     }
 
     async fn release_leases(&self, now: Timestamp) -> StoreResult<usize> {

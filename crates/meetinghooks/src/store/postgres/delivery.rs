@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, message_id, Target};
+use crate::outbox::{self, fence, message_id, Target};
 use crate::outbox::{NewEvent, NewMessage, Promote, Promotion, QueueHead, QueueKey};
 use crate::store::sql;
 use crate::store::{LeaseBatch, LeaseRequest, Leased};
@@ -163,9 +163,12 @@ pub(super) async fn busy_queues<'a>(
         .collect())
 }
 
+/// The last column is what is left of the lease by the database's clock as the row is read
+/// (the same expression as [`DB_NOW_MS`]).
 pub(super) const LEASED_COLUMNS: &str =
     "m.position, m.endpoint_id, m.room_id, m.ordered, e.sequence,
-    e.payload, m.attempts, e.created_at, m.status, m.due_at";
+    e.payload, m.attempts, e.created_at, m.status, m.due_at,
+    m.due_at - (extract(epoch FROM clock_timestamp()) * 1000)::int8";
 
 pub(super) fn leased_from_row(row: &Row) -> Leased {
     Leased {
@@ -179,6 +182,7 @@ pub(super) fn leased_from_row(row: &Row) -> Leased {
         event_created_at: Timestamp(row.get(7)),
         resend_of: None,
         lease_until: Timestamp(row.get(9)),
+        lease_left_ms: row.get(10),
     }
 }
 
@@ -321,10 +325,11 @@ pub(super) async fn promote_next(
     let now = Timestamp::now();
     let mut columns = PromoteColumns::default();
     for p in plan(&heads) {
-        // The lease's length on this node's clock; one already over is not handed out
-        // (the message is promoted as pending and leased by a round instead).
+        // The lease's length on this node's clock, measured after the locks were taken; one
+        // already over is not handed out (the message is promoted as pending and leased by
+        // a round instead). The statement adds it to the database's clock.
         let lease_ms = match p.how {
-            Promotion::Lease(until) => Some(until.0 - now.0).filter(|ms| *ms > 0),
+            Promotion::Lease(until) => fence::promotion_lease_ms(until, now),
             Promotion::DueNow => None,
         };
         columns.position.push(p.position);

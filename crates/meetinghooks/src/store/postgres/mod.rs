@@ -10,6 +10,7 @@ mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
+mod session;
 pub mod tls;
 
 use std::str::FromStr;
@@ -40,8 +41,6 @@ const TIMER_BATCH: usize = 256;
 const MAX_RETRIES: u32 = 8;
 /// How long a request waits for the database before it is answered 503.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Far above any transaction's own pauses, far below a lease.
-const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
 
 /// Runs `$body` (an expression using the open transaction `$tx`) and commits it, again from
 /// the start when it lost a deadlock or serialization race.
@@ -76,6 +75,7 @@ mod sources;
 mod timers;
 
 pub use delivery::LeaseClock;
+pub use session::SessionLimits;
 
 pub struct PostgresStore {
     pool: Pool,
@@ -85,6 +85,7 @@ pub struct PostgresStore {
     /// Dropped with the store, which ends its notifying and listening tasks.
     _stop: watch::Sender<()>,
     lease_clock: LeaseClock,
+    limits: SessionLimits,
     sealer: Arc<Sealer>,
 }
 
@@ -96,16 +97,25 @@ impl PostgresStore {
         engine: EngineConfig,
         sealer: Arc<Sealer>,
     ) -> anyhow::Result<Self> {
+        let limits = SessionLimits::default();
+        Self::open_with_limits(url, max_connections, engine, sealer, limits).await
+    }
+
+    /// `open`, with the sessions' limits from the configuration.
+    pub async fn open_with_limits(
+        url: &str,
+        max_connections: usize,
+        engine: EngineConfig,
+        sealer: Arc<Sealer>,
+        limits: SessionLimits,
+    ) -> anyhow::Result<Self> {
         let (url, tls_settings) = tls::split_url(url).map_err(|e| anyhow::anyhow!(e))?;
         let tls = tls::connector(&tls_settings)?;
         let mut config = tokio_postgres::Config::from_str(&url)?;
         config.connect_timeout(DATABASE_TIMEOUT);
         // A node that freezes or loses the network mid-transaction must not hold meeting locks
         // for long: the server ends such a session, and dead peers are noticed.
-        let ours = format!(
-            "-c idle_in_transaction_session_timeout={}",
-            IDLE_IN_TRANSACTION.as_millis()
-        );
+        let ours = limits.options();
         // Added to any `options` the URL carries, which keep their say.
         let options = match config.get_options() {
             Some(theirs) => format!("{ours} {theirs}"),
@@ -140,6 +150,7 @@ impl PostgresStore {
             hub: hub.clone(),
             _stop: stop,
             lease_clock: LeaseClock::Database,
+            limits,
             sealer,
         };
         store.migrate().await?;
@@ -395,7 +406,8 @@ impl Store for PostgresStore {
             &outcomes,
             auto_disable_after_ms,
             lease_until,
-            self.lease_clock
+            self.lease_clock,
+            &self.limits
         ))
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use deadpool_postgres::Transaction;
 
 use super::delivery::{promote_next, LeaseClock};
+use super::session::SessionLimits;
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{
@@ -80,7 +81,11 @@ pub async fn record_outcomes(
     auto_disable_after_ms: i64,
     lease_until: Option<Timestamp>,
     clock: LeaseClock,
+    limits: &SessionLimits,
 ) -> PgResult<Recorded> {
+    // A frozen node holding one of these locks fails this batch fast; the dispatcher then
+    // writes it again meeting by meeting, so only that meeting's outcomes wait.
+    tx.batch_execute(&limits.local_lock_timeout()).await?;
     // Every outcome's room: even a retry can settle as skipped (a disabled endpoint) and let
     // its queue move on.
     let settling: Vec<i64> = outcomes

@@ -183,13 +183,15 @@ pub async fn lease_for_resend(
             &format!(
                 "UPDATE messages SET status = 'delivering',
                  due_at = COALESCE($3::INT8, {DB_NOW_MS}) + $2
-                 WHERE position = $1 RETURNING due_at"
+                 WHERE position = $1
+                 RETURNING due_at, due_at - COALESCE($3::INT8, {DB_NOW_MS})"
             ),
             &[&position, &lease_ms, &clock.param(now)],
         )
         .await?;
     leased.resend_of = Some(resend_of);
     leased.lease_until = Timestamp(taken.get(0));
+    leased.lease_left_ms = taken.get(1);
     Ok(leased)
 }
 

@@ -19,6 +19,8 @@ impl PostgresStore {
     pub(super) async fn migrate(&self) -> anyhow::Result<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Waiting for another node's migration, or migrating a large table, may take long.
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         tx.batch_execute(

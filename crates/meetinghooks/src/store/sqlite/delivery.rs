@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, message_id, message_position, Target};
+use crate::outbox::{self, fence, message_id, message_position, Target};
 use crate::outbox::{
     EndpointClock, LeaseKey, NewEvent, OutcomeInput, Promote, Promotion, QueueHead, QueueKey,
 };
@@ -85,6 +85,7 @@ pub(super) fn leased_from_row(row: &Row<'_>) -> rusqlite::Result<Leased> {
         event_created_at: Timestamp(row.get(7)?),
         resend_of: None,
         lease_until: Timestamp(row.get(9)?),
+        lease_left_ms: row.get::<_, i64>(9)? - Timestamp::now().0,
     })
 }
 
@@ -116,6 +117,7 @@ pub fn lease(
         for leased in &mut rows {
             take.execute(params![message_position(&leased.message_id), lease_until.0])?;
             leased.lease_until = lease_until;
+            leased.lease_left_ms = lease_until.0 - Timestamp::now().0;
         }
         if rows.len() < request.max {
             let next_due: Option<i64> = next.query_row([&request.endpoint_id], |row| row.get(0))?;
@@ -288,13 +290,20 @@ pub(super) fn promote(
     p: &Promote<'_>,
     now: Timestamp,
 ) -> StoreResult<Option<Leased>> {
-    let (status, due_at) = match p.how {
-        Promotion::Lease(until) => ("delivering", until),
-        Promotion::DueNow => ("pending", now),
+    // A lease already over is not handed out: the message goes pending, for a round.
+    let lease = match p.how {
+        Promotion::Lease(until) => {
+            fence::promotion_lease_ms(until, Timestamp::now()).map(|_| until)
+        }
+        Promotion::DueNow => None,
+    };
+    let (status, due_at) = match lease {
+        Some(until) => ("delivering", until),
+        None => ("pending", now),
     };
     conn.prepare_cached("UPDATE messages SET status = ?2, due_at = ?3 WHERE position = ?1")?
         .execute(params![p.position, status, due_at.0])?;
-    if p.how == Promotion::DueNow {
+    if lease.is_none() {
         return Ok(None);
     }
     let leased = conn

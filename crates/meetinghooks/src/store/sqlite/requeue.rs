@@ -106,6 +106,7 @@ pub fn lease_for_resend(
     )?;
     leased.resend_of = Some(resend_of);
     leased.lease_until = lease_until;
+    leased.lease_left_ms = lease_until.0 - Timestamp::now().0;
     Ok(leased)
 }
 
