@@ -7,8 +7,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
-use crate::config::{Config, Database};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::api::{self, ApiLimits, AppState, RateLimiter};
+use crate::config::{Config, Database, MetricsListen};
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::delivery::Dispatcher;
 use crate::domain::ids::sha256;
@@ -16,6 +20,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::retention;
 use crate::sealing::{parse_key, Sealer, KEY_FILE};
+use crate::server::{self, ConnectionLimits};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -65,13 +70,27 @@ pub async fn run(
     ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
 
+    let metrics = telemetry::prometheus();
     let state = AppState::new(
         store,
         dispatcher,
         config.secret_rotation_overlap.as_millis() as i64,
-        telemetry::prometheus(),
+        metrics.clone(),
+        ApiLimits::of(&config),
+        RateLimiter::new(config.api_rate_limit, config.api_rate_burst),
     );
-    tracing::info!(addr = %listener.local_addr()?, "meetinghooks listening");
+    let limits = connection_limits(&config);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        max_connections = limits.max_connections,
+        "meetinghooks listening"
+    );
+    let (metrics_stop, metrics_stopped) = watch::channel(false);
+    let metrics_task = tokio::spawn(serve_metrics(
+        config.metrics_listen,
+        metrics,
+        metrics_stopped,
+    ));
     // What `serve -v` adds first: the settings in force, without secrets.
     tracing::debug!(
         database = %config.redacted_database_url(),
@@ -82,19 +101,67 @@ pub async fn run(
         allowed_private_targets = ?config.allowed_private_targets,
         "configuration in force"
     );
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    server::serve(listener, api::router(state), limits, shutdown).await;
 
     // No new work is accepted now; in-flight attempts get the shutdown grace.
     let _ = stop.send(true);
+    let _ = metrics_stop.send(true);
+    let _ = metrics_task.await;
     let _ = timer_task.await;
     let _ = dispatch_task.await;
     let _ = sampler_task.await;
     let _ = retention_task.await;
     tracing::info!("meetinghooks stopped");
     Ok(())
+}
+
+/// The connection limits in force: the cap lowered, if need be, to leave descriptors for the
+/// delivery sockets and the database after raising the soft limit as far as allowed.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let soft_limit = server::raise_nofile_limit();
+    // Delivery sockets, database connections, SQLite files and the metrics listener.
+    let reserved = config.global_concurrency + config.database_max_connections + 64;
+    let max_connections = server::connection_cap(config.max_connections, soft_limit, reserved);
+    if max_connections < config.max_connections {
+        tracing::warn!(
+            configured = config.max_connections,
+            in_force = max_connections,
+            open_files_limit = soft_limit,
+            "max_connections lowered to fit the open-files limit"
+        );
+    }
+    ConnectionLimits {
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    }
+}
+
+/// Serves `/metrics` on its own address until `stopped`. A port already taken is logged and
+/// leaves the API running: metrics are not worth an outage.
+async fn serve_metrics(
+    listen: MetricsListen,
+    metrics: PrometheusHandle,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let Some(addr) = listen.0 else { return };
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot serve metrics_listen; metrics are off");
+            return;
+        }
+    };
+    tracing::info!(%addr, "metrics listening");
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(75),
+        max_connections: 64,
+    };
+    server::serve(listener, api::metrics_router(metrics), limits, async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    })
+    .await;
 }
 
 /// Opens the store `database_url` selects, running its migrations.

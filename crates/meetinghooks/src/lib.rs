@@ -14,6 +14,7 @@ pub mod engine;
 pub mod outbox;
 pub mod retention;
 pub mod sealing;
+pub mod server;
 pub mod sources;
 pub mod store;
 pub mod telemetry;

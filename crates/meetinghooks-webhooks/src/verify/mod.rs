@@ -273,4 +273,6 @@ fn now_unix() -> i64 {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

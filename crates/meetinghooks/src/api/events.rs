@@ -20,8 +20,10 @@ pub struct ListQuery {
     session_id: Option<String>,
     /// A webhook type, e.g. `participant-joined`.
     #[serde(rename = "type")]
+    #[param(value_type = Option<super::endpoints::WebhookTypeName>)]
     webhook_type: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: digits, never empty.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -8,6 +8,8 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::rate_limit::Admission;
+use super::strict_json::{self, StrictJsonError};
 use super::AppState;
 use crate::domain::ids::sha256;
 use crate::store::Project;
@@ -23,41 +25,76 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <api key>"))?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <api key>`"))?;
+        let key =
+            header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+                ApiError::unauthorized("Authorization must be `Bearer <api key>`")
+            })?;
         let hash = sha256(key.as_bytes());
         let project = state.keys.project(&state.store, key, hash).await?;
+        admit(state, hash)?;
         Ok(Caller(project))
     }
 }
 
-/// A JSON body parsed with serde; size and syntax errors become 413/400 JSON errors.
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Only known keys spend tokens, so unknown ones cannot fill the limiter's table.
+fn admit(state: &AppState, key_hash: [u8; 32]) -> Result<(), ApiError> {
+    match state.rate.admit(key_hash) {
+        Admission::Allowed => Ok(()),
+        Admission::Limited { retry_after } => Err(ApiError::rate_limited(
+            retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        )),
+    }
+}
+
+/// A JSON body: `Content-Type: application/json` (else 415), within the route's size (else
+/// 413), a JSON object with each key once at every depth (else 400), then parsed with serde.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be sent with Content-Type: application/json",
+            ));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    "the request body is larger than 1 MiB",
+                    "the request body is larger than this route accepts",
                 )
             } else {
                 ApiError::bad_request("invalid_body", rejection.body_text())
             }
         })?;
+        strict_json::check(&bytes).map_err(|e| match e {
+            StrictJsonError::NotAnObject => ApiError::bad_request("invalid_json", e.to_string()),
+            StrictJsonError::Invalid(message) => ApiError::bad_request("invalid_json", message),
+        })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
     }
+}
+
+/// `application/json`, in any case, with or without parameters such as `charset`.
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Query parameters parsed with serde; errors become 400 JSON errors.
@@ -114,4 +151,29 @@ pub fn parse_cursor(ids: &PublicIds, cursor: Option<&str>) -> Result<Option<i64>
                 .ok_or_else(|| ApiError::bad_request("invalid_query", "invalid cursor"))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let v = |s: &'static str| header::HeaderValue::from_static(s);
+        assert!(is_json(Some(&v("application/json"))));
+        assert!(is_json(Some(&v("Application/JSON; charset=utf-8"))));
+        assert!(!is_json(Some(&v("text/plain"))));
+        assert!(!is_json(Some(&v("application/x-www-form-urlencoded"))));
+        assert!(!is_json(None));
+    }
 }

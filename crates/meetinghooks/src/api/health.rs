@@ -6,6 +6,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use super::AppState;
 
 /// How long `/readyz` waits for the store (on SQLite: for the writer to run a statement).
@@ -19,8 +21,9 @@ pub struct HealthStatus {
     /// `ok`, `ready` or `unavailable`.
     #[schema(example = "ok")]
     status: String,
-    /// Only when unavailable.
-    reason: Option<String>,
+    /// Only when unavailable: the dependencies that do not answer, e.g. `database`. Their
+    /// errors go to the server's log, not here.
+    failing: Option<Vec<String>>,
 }
 
 /// Liveness
@@ -34,9 +37,9 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness
 ///
-/// 200 while the store answers, 503 with the reason while it does not, naming what failed
-/// (on SQLite the writer thread or the readers; on PostgreSQL the database): point a load
-/// balancer here. Needs no API key.
+/// 200 while the store answers; 503 while it does not, naming the failing dependency
+/// (`database`) without its error text, which the server logs: point a load balancer here.
+/// Needs no API key.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "The store answers", body = HealthStatus),
@@ -45,35 +48,30 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     // A store that hangs is as unready as one that refuses.
     let answer = tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await;
-    let reason = match answer {
+    match answer {
         Ok(Ok(())) => return (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!(
-            "store unavailable: no answer within {} s",
-            PING_TIMEOUT.as_secs()
+        Ok(Err(e)) => tracing::warn!(error = %e, "not ready: the database failed its check"),
+        Err(_) => tracing::warn!(
+            timeout_s = PING_TIMEOUT.as_secs(),
+            "not ready: the database gave no answer in time"
         ),
-    };
+    }
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "unavailable", "reason": reason})),
+        Json(json!({"status": "unavailable", "failing": ["database"]})),
     )
 }
 
-/// Prometheus metrics
-///
-/// Attempts by outcome, delivery latency, queue depth and disabled endpoints, in the Prometheus
-/// text format. Needs no API key.
-#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
-    responses((status = 200, description = "Prometheus metrics", body = String,
-        content_type = "text/plain")))]
+/// Prometheus metrics on `metrics_listen`: attempts by outcome, delivery latency, queue depth
+/// and disabled endpoints, totals over every project, so not on the API's address.
 pub async fn metrics(
-    State(state): State<AppState>,
+    State(metrics): State<PrometheusHandle>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
 }

@@ -118,7 +118,8 @@ pub struct ListQuery {
     meeting_id: Option<String>,
     #[param(value_type = Option<MessageStatusView>)]
     status: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: digits, never empty.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
@@ -200,7 +201,8 @@ pub async fn get(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttemptQuery {
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: digits, never empty.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -6,14 +6,19 @@ mod endpoints;
 mod error;
 mod events;
 mod extract;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod key_cache;
+mod limits;
 mod messages;
 mod openapi;
+mod rate_limit;
 mod rooms;
 mod sessions;
 mod signals;
 mod sources;
+mod strict_json;
 
 use std::sync::Arc;
 
@@ -25,11 +30,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::ApiError;
 use key_cache::KeyCache;
+pub use limits::ApiLimits;
+pub use rate_limit::RateLimiter;
 
 use crate::delivery::Dispatcher;
 use crate::store::Store;
-
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,7 +43,9 @@ pub struct AppState {
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap_ms: i64,
     pub metrics: PrometheusHandle,
+    pub limits: ApiLimits,
     keys: Arc<KeyCache>,
+    rate: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -47,6 +54,8 @@ impl AppState {
         dispatcher: Arc<Dispatcher>,
         secret_overlap_ms: i64,
         metrics: PrometheusHandle,
+        limits: ApiLimits,
+        rate: RateLimiter,
     ) -> Self {
         AppState {
             keys: Arc::new(KeyCache::new(store.changes().keys)),
@@ -54,15 +63,22 @@ impl AppState {
             dispatcher,
             secret_overlap_ms,
             metrics,
+            limits,
+            rate: Arc::new(rate),
         }
     }
 }
 
+/// The API. `/metrics` is not here: it has its own address (`metrics_router`).
 pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/v1/signals", post(signals::ingest))
+        .route(
+            "/v1/signals",
+            post(signals::ingest).layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
+        )
         .route("/v1/events", get(events::list))
         .route("/v2/rooms", post(rooms::create))
         .route("/v2/rooms/{room_id}", get(rooms::get))
@@ -107,7 +123,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/attempts", get(messages::attempts))
         .route("/v1/messages/{id}/resend", post(messages::resend))
-        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(docs::page))
         .route(docs::REDOC_PATH, get(docs::redoc_script))
@@ -119,6 +134,17 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            limits::time_limit(limits.request_timeout, request, next)
+        }))
         .with_state(state)
+}
+
+/// `/metrics` alone, for `metrics_listen`.
+pub fn metrics_router(metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(metrics)
 }

@@ -18,15 +18,15 @@ use super::{
             `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration, \
             from `meetinghooks project create NAME` or from `POST /v1/api-keys`. \
-            `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/metrics` need no key, nor do \
-            the LiveKit receivers (`/v1/sources/livekit`, `/v1/sources/{id}/livekit`), which \
-            take LiveKit's JWT.\n\n\
+            `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no key (this document is \
+            public by choice), nor do the LiveKit receivers (`/v1/sources/livekit`, \
+            `/v1/sources/{id}/livekit`), which take LiveKit's JWT. Prometheus metrics are served \
+            on their own address (`metrics_listen`), not here.\n\n\
             **Errors** are `{\"error\":{\"code\",\"message\"}}` with a 4xx or 5xx status.",
     ),
     paths(
         health::healthz,
         health::readyz,
-        health::metrics,
         document,
         docs::page,
         signals::ingest,
@@ -62,7 +62,7 @@ use super::{
         sources::livekit::receive_for_source,
     ),
     components(schemas(super::error::ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonAnswers),
     tags(
         (name = "signals", description = "Ingest meeting signals"),
         (name = "events", description = "The durable event log"),
@@ -72,7 +72,7 @@ use super::{
         (name = "messages", description = "Delivery state, attempts and resends"),
         (name = "api-keys", description = "The project's API keys: list, create, revoke"),
         (name = "sources", description = "Media servers posting their own webhooks (LiveKit)"),
-        (name = "health", description = "Liveness, readiness, metrics and this reference"),
+        (name = "health", description = "Liveness, readiness and this reference"),
     ),
 )]
 pub struct ApiDoc;
@@ -92,6 +92,65 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers every operation of a kind may give, added here once: 408 past
+/// `api_request_timeout`; 415 for a body without `Content-Type: application/json`; 429 past
+/// the key's rate limit.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let answers = &mut operation.responses.responses;
+                if operation.security.is_some() {
+                    answers.insert(
+                        "408".into(),
+                        error("The request took longer than api_request_timeout").into(),
+                    );
+                    answers.insert(
+                        "429".into(),
+                        error("Past this API key's rate limit; see Retry-After").into(),
+                    );
+                }
+                let takes_json = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| match body {
+                        utoipa::openapi::RefOr::T(body) => {
+                            body.content.contains_key("application/json")
+                        }
+                        utoipa::openapi::RefOr::Ref(_) => false,
+                    });
+                if takes_json {
+                    answers.insert(
+                        "415".into(),
+                        error("The body is not sent as application/json").into(),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -6,9 +6,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::endpoints::{check_target_url, redact_url};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use super::AppState;
+use crate::delivery::ssrf::SsrfPolicy;
 use crate::domain::ids::{generate_room_id, is_valid_meeting_id};
 use crate::domain::signal::{is_http_url, MAX_URL_LEN};
 use crate::domain::subscription::Subscription;
@@ -26,10 +28,15 @@ pub struct CreateRoom {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookInput {
-    /// Absolute http(s) URL.
-    #[schema(max_length = 2048)]
+    /// Absolute http(s) URL. A literal address the SSRF guard blocks is a 422.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     end_point: String,
     /// Webhook types or patterns, e.g. `participant-joined` or `*`.
+    #[schema(value_type = Vec<super::endpoints::EventPattern>, min_items = 1)]
     events: Vec<String>,
 }
 
@@ -37,6 +44,7 @@ pub struct WebhookInput {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomWebhookView {
+    /// Without its password, if it has one (write-only).
     end_point: String,
     events: Vec<String>,
 }
@@ -44,7 +52,7 @@ pub struct RoomWebhookView {
 impl From<RoomWebhook> for RoomWebhookView {
     fn from(w: RoomWebhook) -> Self {
         RoomWebhookView {
-            end_point: w.end_point,
+            end_point: redact_url(&w.end_point),
             events: w.events.patterns().to_vec(),
         }
     }
@@ -82,7 +90,8 @@ impl From<Room> for RoomView {
         (status = 200, description = "Existing room's webhook updated", body = RoomView),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
+        (status = 422, description = "webhook.endPoint points at a blocked address", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -91,7 +100,10 @@ pub async fn create(
     Caller(project): Caller,
     JsonBody(input): JsonBody<CreateRoom>,
 ) -> ApiResult<(StatusCode, Json<RoomView>)> {
-    let webhook = input.webhook.map(validate_webhook).transpose()?;
+    let webhook = input
+        .webhook
+        .map(|w| validate_webhook(w, state.dispatcher.policy()))
+        .transpose()?;
     let (room_id, custom) = match input.custom_room_id {
         Some(id) if is_valid_meeting_id(&id) => (id, true),
         Some(_) => {
@@ -114,13 +126,15 @@ pub async fn create(
     Ok((status, Json(room.into())))
 }
 
-fn validate_webhook(input: WebhookInput) -> ApiResult<RoomWebhook> {
+/// The same URL rules as `POST /v1/endpoints`, SSRF check included.
+fn validate_webhook(input: WebhookInput, policy: &SsrfPolicy) -> ApiResult<RoomWebhook> {
     if input.end_point.len() > MAX_URL_LEN || !is_http_url(&input.end_point) {
         return Err(ApiError::bad_request(
             "invalid_request",
             "webhook.endPoint must be an absolute http(s) URL of at most 2048 characters",
         ));
     }
+    check_target_url("webhook.endPoint", &input.end_point, policy)?;
     let events = Subscription::parse(input.events)
         .map_err(|e| ApiError::bad_request("invalid_request", format!("webhook.{e}")))?;
     Ok(RoomWebhook {

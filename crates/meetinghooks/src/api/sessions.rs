@@ -84,7 +84,8 @@ pub struct ListQuery {
     /// Required.
     #[param(required = true)]
     room_id: Option<String>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: digits, never empty.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
@@ -164,7 +165,7 @@ pub struct EndRequest {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
         (status = 409, description = "The room has no ongoing session", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]

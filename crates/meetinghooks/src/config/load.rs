@@ -223,6 +223,28 @@ mod tests {
         assert_eq!(err.problems.len(), 2, "{err}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The loader reads an operator's file and environment: arbitrary bytes in either are
+        /// an error or a config, never a panic.
+        #[test]
+        fn arbitrary_files_and_variables_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            toml_like in "([a-z_]{1,24} = (\"[^\"\n]{0,16}\"|[0-9.e+-]{1,12}|\\[[^\n]{0,16}\\]|true)\n){0,6}",
+            key in proptest::sample::select(Config::keys()),
+            value in proptest::prelude::any::<String>(),
+        ) {
+            for text in [&bytes[..], toml_like.as_bytes()] {
+                let f = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(f.path(), text).unwrap();
+                let _ = Config::load_from(Some(f.path()), env(&[]));
+            }
+            let name = format!("MEETINGHOOKS_{}", key.to_ascii_uppercase());
+            let _ = Config::load_from(None, env(&[(name.as_str(), value.as_str())]));
+        }
+    }
+
     #[test]
     fn client_variables_do_not_reach_the_server() {
         let loaded = Config::load_from(

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod duration;
 mod load;
+pub use duration::{duration_list, duration_text};
 pub use load::{ConfigError, Loaded, CLIENT_VARIABLES};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +90,64 @@ pub struct Config {
     /// node's change was heard (a node may die between its commit and its NOTIFY).
     #[serde(with = "duration_text")]
     pub shared_poll: Duration,
+
+    /// A request's head must be complete this long after its first byte.
+    #[serde(with = "duration_text")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no byte received is closed after this.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// A whole API request, body included, from its head to its answer.
+    #[serde(with = "duration_text")]
+    pub api_request_timeout: Duration,
+    /// Open API connections at most (lowered at start to fit the descriptor limit).
+    pub max_connections: usize,
+    /// Largest request body, in bytes, on every route but `POST /v1/signals`.
+    pub body_limit: usize,
+    /// Largest body of `POST /v1/signals`, in bytes.
+    pub signals_body_limit: usize,
+    /// A signal's `at` may be at most this old.
+    #[serde(with = "duration_text")]
+    pub signal_max_age: Duration,
+    /// A signal's `at` may be at most this far ahead of the clock.
+    #[serde(with = "duration_text")]
+    pub signal_max_ahead: Duration,
+    /// API requests per second per key (token bucket); 0 turns the limit off.
+    pub api_rate_limit: u32,
+    /// Requests a key may send at once above the steady rate.
+    pub api_rate_burst: u32,
+    /// Address of `/metrics`, apart from the API; empty turns it off.
+    pub metrics_listen: MetricsListen,
+}
+
+/// Where `/metrics` is served, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+impl Serialize for MetricsListen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(addr) => s.serialize_str(&addr.to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsListen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(MetricsListen(None));
+        }
+        text.trim()
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an address such as \"127.0.0.1:9464\" (or \"\" for none)"
+                ))
+            })
+    }
 }
 
 impl Default for Config {
@@ -120,6 +180,17 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             endpoint_refresh: Duration::from_secs(60),
             shared_poll: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            api_request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            body_limit: 256 * 1024,
+            signals_body_limit: 1024 * 1024,
+            signal_max_age: Duration::from_secs(86_400),
+            signal_max_ahead: Duration::from_secs(300),
+            api_rate_limit: 1000,
+            api_rate_burst: 2000,
+            metrics_listen: MetricsListen(Some(([127, 0, 0, 1], 9464).into())),
         }
     }
 }
@@ -244,6 +315,44 @@ impl Config {
             self.global_concurrency > 0,
             "global_concurrency must be at least 1",
         );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(300))
+                .contains(&self.header_read_timeout),
+            "header_read_timeout must be 100ms-5m",
+        );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.idle_timeout),
+            "idle_timeout must be 100ms-1h",
+        );
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(600))
+                .contains(&self.api_request_timeout),
+            "api_request_timeout must be 100ms-10m",
+        );
+        check(
+            (16..=1_000_000).contains(&self.max_connections),
+            "max_connections must be 16-1000000",
+        );
+        check(
+            (1024..=64 * 1024 * 1024).contains(&self.body_limit),
+            "body_limit must be 1024-67108864 bytes",
+        );
+        check(
+            (1024..=64 * 1024 * 1024).contains(&self.signals_body_limit),
+            "signals_body_limit must be 1024-67108864 bytes",
+        );
+        check(
+            self.signal_max_age >= Duration::from_secs(60),
+            "signal_max_age must be at least 1m",
+        );
+        check(
+            self.api_rate_limit == 0 || self.api_rate_burst >= 1,
+            "api_rate_burst must be at least 1 when api_rate_limit is on",
+        );
+        check(
+            self.metrics_listen.0.is_none_or(|m| m != self.listen),
+            "metrics_listen must differ from listen",
+        );
         if let Err(e) = crate::delivery::ssrf::SsrfPolicy::new(&self.allowed_private_targets) {
             check(false, &format!("allowed_private_targets: {e}"));
         }
@@ -339,75 +448,6 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Durations as text with a unit (`"10s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`); a bare number
-/// is refused, since `10` could mean seconds or milliseconds.
-pub mod duration_text {
-    use super::*;
-
-    pub fn parse(text: &str) -> Option<Duration> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let value: f64 = number.parse().ok()?;
-        let seconds = match unit.trim() {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            "d" => value * 86_400.0,
-            _ => return None,
-        };
-        Duration::try_from_secs_f64(seconds).ok()
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", d.as_millis()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(f64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
-                "{s} has no unit: write a duration such as \"{s}s\" or \"500ms\""
-            ))),
-            Raw::Text(t) => parse(&t).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "{t:?} is not a duration: write one such as \"10s\", \"500ms\", \"2m\" or \"1h\""
-                ))
-            }),
-        }
-    }
-}
-
-/// Lists of durations, each as accepted by [`duration_text`].
-pub mod duration_list {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        let text: Vec<String> = list
-            .iter()
-            .map(|d| format!("{}ms", d.as_millis()))
-            .collect();
-        text.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct Item(#[serde(with = "super::duration_text")] Duration);
-        Ok(Vec::<Item>::deserialize(d)?
-            .into_iter()
-            .map(|i| i.0)
-            .collect())
-    }
-}
-
 impl Config {
     /// What PostgreSQL sessions run under.
     pub fn session_limits(&self) -> crate::store::postgres::SessionLimits {
@@ -436,73 +476,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration_text::parse("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(
-            duration_text::parse("250ms"),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(duration_text::parse("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(duration_text::parse("3"), None);
-        assert_eq!(duration_text::parse("ten"), None);
-    }
-
-    #[test]
-    fn secrets_are_not_printed() {
-        let c = Config {
-            bootstrap_api_key: Some(Secret("super-secret-key-123".into())),
-            secret_key: Some(Secret("sealing-key-never-printed".into())),
-            ..Config::default()
-        };
-        assert!(!format!("{c:?}").contains("super-secret"));
-        assert!(!format!("{c:?}").contains("sealing-key"));
-    }
-
-    #[test]
-    fn keys_are_the_fields() {
-        let keys = Config::keys();
-        assert!(keys.contains(&"bootstrap_api_key".to_string()));
-        assert!(keys.contains(&"reconnect_grace".to_string()));
-        assert_eq!(keys.len(), 27, "{keys:?}");
-    }
-
-    #[test]
-    fn database_timeouts_stay_well_inside_a_lease() {
-        let ok = Config {
-            lease_duration: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(1),
-            database_statement_timeout: Duration::from_secs(1),
-            database_idle_in_transaction_timeout: Duration::from_secs(1),
-            database_lock_timeout: Duration::from_millis(500),
-            ..Config::default()
-        };
-        assert!(ok.validate().is_ok(), "{:?}", ok.validate());
-        // The defaults fit the default lease, not a 3 s one.
-        let short = Config {
-            lease_duration: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(1),
-            ..Config::default()
-        };
-        let text = short.validate().unwrap_err().to_string();
-        for key in [
-            "database_statement_timeout",
-            "database_idle_in_transaction_timeout",
-            "database_lock_timeout",
-        ] {
-            assert!(text.contains(&format!("{key} must be")), "{text}");
-        }
-        let idle = Config {
-            database_idle_in_transaction_timeout: Duration::from_secs(31),
-            ..Config::default()
-        };
-        let text = idle.validate().unwrap_err().to_string();
-        assert!(
-            text.contains("database_idle_in_transaction_timeout must be"),
-            "{text}"
-        );
-    }
-}
+mod tests;

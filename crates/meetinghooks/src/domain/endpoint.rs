@@ -219,7 +219,7 @@ pub fn generate_secret() -> String {
 }
 
 /// Headers we set ourselves and that an endpoint may not override.
-const RESERVED_HEADERS: &[&str] = &[
+pub const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-type",
     "content-length",
@@ -244,7 +244,12 @@ pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
             "header {name:?} is set by meetinghooks and cannot be overridden"
         ));
     }
-    if value.len() > 4096 || value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+    // Visible ASCII, spaces and tabs: RFC 9110 makes other bytes obsolete in field values.
+    if value.len() > 4096
+        || value
+            .bytes()
+            .any(|b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+    {
         return Err(format!("header {name:?} has an invalid or overlong value"));
     }
     Ok(())

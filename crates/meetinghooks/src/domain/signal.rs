@@ -8,8 +8,8 @@ use super::timestamp::Timestamp;
 
 pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_URL_LEN: usize = 2048;
-/// How far ahead of our clock a signal's `at` may be: clocks drift, but a time far in the
-/// future would make every later signal about the same participant look stale.
+/// How far ahead of our clock a signal's `at` may be by default (`signal_max_ahead`): clocks
+/// drift, but a time far in the future would make every later signal look stale.
 pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// A validated signal. `at` is already resolved (the receive time when the caller omitted it).
@@ -98,18 +98,44 @@ struct WireSignal {
     downstream_url: Option<String>,
 }
 
-/// Validates a whole batch; the first bad signal fails it.
+/// Validates a whole batch; the first bad signal fails it. No bound on the age of `at`.
 pub fn parse_batch(values: &[Value], received_at: Timestamp) -> Result<Vec<Signal>, SignalError> {
+    let window = SignalWindow {
+        max_age_ms: i64::MAX,
+        max_ahead_ms: MAX_FUTURE_SKEW_MS,
+    };
+    parse_batch_within(values, received_at, window)
+}
+
+/// How far from the receive time a signal's `at` may be.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalWindow {
+    /// Older is refused: a replay from long ago would open sessions nobody holds any more.
+    pub max_age_ms: i64,
+    /// Later is refused: a time far ahead would make every later signal look stale.
+    pub max_ahead_ms: i64,
+}
+
+/// [`parse_batch`] with `at` bounded by `window` around `received_at`.
+pub fn parse_batch_within(
+    values: &[Value],
+    received_at: Timestamp,
+    window: SignalWindow,
+) -> Result<Vec<Signal>, SignalError> {
     values
         .iter()
         .enumerate()
         .map(|(index, value)| {
-            parse_one(value, received_at).map_err(|reason| SignalError { index, reason })
+            parse_one(value, received_at, window).map_err(|reason| SignalError { index, reason })
         })
         .collect()
 }
 
-fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
+fn parse_one(
+    value: &Value,
+    received_at: Timestamp,
+    window: SignalWindow,
+) -> Result<Signal, String> {
     if !value.is_object() {
         return Err("a signal must be a JSON object".into());
     }
@@ -124,8 +150,17 @@ fn parse_one(value: &Value, received_at: Timestamp) -> Result<Signal, String> {
         Some(text) => {
             let at = Timestamp::parse_rfc3339(&text)
                 .ok_or_else(|| format!("at {text:?} is not an RFC 3339 time"))?;
-            if at.0 > received_at.0 + MAX_FUTURE_SKEW_MS {
-                return Err(format!("at {text:?} is more than 5 minutes in the future"));
+            if at.0 > received_at.0.saturating_add(window.max_ahead_ms) {
+                return Err(format!(
+                    "at {text:?} is further in the future than signal_max_ahead ({} s)",
+                    window.max_ahead_ms / 1000
+                ));
+            }
+            if at.0 < received_at.0.saturating_sub(window.max_age_ms) {
+                return Err(format!(
+                    "at {text:?} is older than signal_max_age ({} s)",
+                    window.max_age_ms / 1000
+                ));
             }
             at
         }

@@ -363,6 +363,7 @@ fn serve_on(dir: &std::path::Path, addr: std::net::SocketAddr) -> Binary {
         .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
         .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
         .env("MEETINGHOOKS_LOG", "warn")
+        .envs(OLD_SIGNALS_NO_METRICS)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

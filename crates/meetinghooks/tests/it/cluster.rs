@@ -329,6 +329,12 @@ async fn a_database_restart_mid_load_loses_no_acknowledged_signal() {
     for node in &nodes {
         let ready = client.get(node.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // It names the dependency, not the database's error text (that goes to the log).
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "unavailable", "failing": ["database"]})
+        );
     }
     postgres.run("start");
     // The nodes recover by themselves.

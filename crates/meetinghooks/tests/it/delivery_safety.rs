@@ -34,6 +34,17 @@ async fn ssrf_targets_are_refused() {
     }
     let listed: Value = app.get("/v1/endpoints").await.json().await.unwrap();
     assert_eq!(listed["data"], json!([]));
+    // A room's own webhook goes through the same check, at create time.
+    for url in literals {
+        let room =
+            json!({"customRoomId": "guarded", "webhook": {"endPoint": url, "events": ["*"]}});
+        let response = app.post("/v2/rooms", room).await;
+        assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "ssrf_blocked").await;
+    }
+    assert_eq!(
+        app.get("/v2/rooms/guarded").await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // A name is checked when it is resolved, at connect time: this machine's hostname
     // resolves to loopback, so the attempt is refused before any byte is sent.

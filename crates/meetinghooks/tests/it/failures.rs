@@ -328,7 +328,9 @@ async fn the_server_log_warns_once_per_dead_endpoint_and_says_when_it_is_back_or
              log = \"info\"\n\
              allowed_private_targets = [\"127.0.0.0/8\"]\n\
              retry_schedule = [\"0ms\", \"100ms\", \"100ms\", \"100ms\"]\n\
-             retry_jitter = 0.0\n",
+             retry_jitter = 0.0\n\
+             signal_max_age = \"3650d\"\n\
+             metrics_listen = \"\"\n",
             database_url(dir.path())
         ),
     )

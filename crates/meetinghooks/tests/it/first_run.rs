@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{binary_path, eventually, free_port, Binary};
+use crate::helpers::{binary_path, eventually, free_port, Binary, OLD_SIGNALS_NO_METRICS};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary_path())
@@ -117,6 +117,7 @@ fn serve_logging_to_file(
         )
         .env("MEETINGHOOKS_URL", "http://127.0.0.1:1")
         .env("MEETINGHOOKS_LOGG", "debug")
+        .envs(OLD_SIGNALS_NO_METRICS)
         .envs(env.iter().copied())
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::inherit())

@@ -1,4 +1,5 @@
-//! The Prometheus metrics a real binary exposes for its delivery attempts.
+//! The Prometheus metrics a real binary exposes for its delivery attempts, on their own
+//! address (`metrics_listen`) and not on the API's.
 
 use serde_json::json;
 
@@ -18,9 +19,11 @@ async fn metrics_count_attempts_and_latency() {
     // this test's own, so the figures are exactly this test's attempts.
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let server = Binary::serve(
         dir.path(),
         &[
+            ("MEETINGHOOKS_METRICS_LISTEN", &metrics_addr),
             ("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]"),
             ("MEETINGHOOKS_RETRY_SCHEDULE", "[\"0s\", \"100ms\"]"),
             ("MEETINGHOOKS_RETRY_JITTER", "0"),
@@ -36,8 +39,17 @@ async fn metrics_count_attempts_and_latency() {
         json!({"signals": joins("metrics", 0, 1)}),
     )
     .await;
+    // Totals over every project: not on the API's address, with or without a key.
+    let on_api = client
+        .get(server.url("/metrics"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_api.status(), 404);
+    let metrics_url = format!("http://{metrics_addr}/metrics");
     let metrics = || async {
-        let response = client.get(server.url("/metrics")).send().await.unwrap();
+        let response = client.get(&metrics_url).send().await.unwrap();
         response.text().await.unwrap()
     };
     eventually("the success is counted", || async {

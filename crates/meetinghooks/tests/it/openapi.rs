@@ -13,7 +13,6 @@ use crate::helpers::*;
 const ROUTES: &[(&str, &str)] = &[
     ("/healthz", "get"),
     ("/readyz", "get"),
-    ("/metrics", "get"),
     ("/openapi.json", "get"),
     ("/docs", "get"),
     ("/v1/signals", "post"),
@@ -49,7 +48,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/sources/{id}/livekit", "post"),
 ];
 
-const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json", "/docs"];
 /// Authenticated by LiveKit's JWT instead of an API key.
 const LIVEKIT_JWT: &[&str] = &["/v1/sources/livekit", "/v1/sources/{id}/livekit"];
 

@@ -9,7 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::{EndpointKind, OrderingView};
 use crate::api::error::ApiError;
 use crate::delivery::ssrf::{SsrfPolicy, UrlRefused};
-use crate::domain::endpoint::{validate_header, Change, EnabledChange, EndpointPatch, Ordering};
+use crate::domain::endpoint::{
+    validate_header, Change, EnabledChange, EndpointPatch, Ordering, RESERVED_HEADERS,
+};
 use crate::domain::signal::MAX_URL_LEN;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
@@ -23,29 +25,44 @@ const MAX_DELAY_SECS: f64 = 7.0 * 86_400.0;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointInput {
     /// Absolute http(s) URL; required on create.
-    #[schema(max_length = 2048)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
+    #[serde(default, deserialize_with = "present")]
     pub(super) url: Option<String>,
-    #[schema(max_length = 1024)]
+    #[schema(nullable = false, max_length = 1024)]
+    #[serde(default, deserialize_with = "present")]
     pub(super) description: Option<String>,
     /// Webhook types or patterns; default `["*"]`.
+    #[schema(nullable = false, value_type = Option<Vec<EventPattern>>, min_items = 1)]
+    #[serde(default, deserialize_with = "present")]
     pub(super) events: Option<Vec<String>>,
-    #[schema(value_type = Option<OrderingView>)]
+    #[schema(nullable = false, value_type = Option<OrderingView>)]
+    #[serde(default, deserialize_with = "present")]
     pub(super) ordering: Option<String>,
     /// Deliveries per second, 1-100000; `null` for none.
     #[serde(default)]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
-    pub(super) rate_limit: Nullable<u32>,
-    /// At most 20 extra request headers.
+    pub(super) rate_limit: Nullable<WholeNumber<u32>>,
+    /// At most 20 extra request headers; their values are write-only.
+    #[schema(nullable = false, schema_with = custom_headers)]
+    #[serde(default, deserialize_with = "present")]
     pub(super) headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub(super) disabled: Option<bool>,
-    /// Seconds before each attempt; `null` restores the global schedule.
+    /// Seconds before each attempt, 1-20 delays of 0-604800; `null` restores the global
+    /// schedule.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<f64>>)]
+    #[schema(value_type = Option<Vec<RetryDelay>>, min_items = 1, max_items = 20)]
     pub(super) retry_schedule: Nullable<Vec<f64>>,
     /// 1-30; `null` restores the global timeout.
     #[serde(default)]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
-    pub(super) timeout_seconds: Nullable<u64>,
+    pub(super) timeout_seconds: Nullable<WholeNumber<u64>>,
 }
 
 impl EndpointInput {
@@ -71,6 +88,11 @@ impl EndpointInput {
             && retry_schedule.is_absent()
             && timeout_seconds.is_absent()
     }
+}
+
+/// A field that may be left out but not set to `null` (only the `Nullable` ones take `null`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A field of the body that may be left out, set to `null` (back to the global default) or
@@ -108,6 +130,151 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     }
 }
 
+/// An integer as JSON Schema defines it: `7` and `7.0` alike; a fraction or a value out of
+/// the type's range is refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WholeNumber<T>(pub T);
+
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for WholeNumber<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(d)?;
+        let whole = number.as_u64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                .map(|f| f as u64)
+        });
+        whole
+            .and_then(|n| T::try_from(n).ok())
+            .map(WholeNumber)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("{number} is not a whole number in range"))
+            })
+    }
+}
+
+/// Seconds before an attempt.
+#[derive(ToSchema)]
+#[schema(minimum = 0, maximum = 604800)]
+#[allow(dead_code)]
+pub struct RetryDelay(f64);
+
+// Doc-only: `Subscription::parse` reads the patterns as text.
+/// `*`, a webhook type, or a prefix of types ending in `-*`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum EventPattern {
+    #[serde(rename = "*")]
+    All,
+    #[serde(rename = "participant-*")]
+    Participant,
+    #[serde(rename = "session-*")]
+    Session,
+    #[serde(rename = "recording-*")]
+    Recording,
+    #[serde(rename = "livestream-*")]
+    Livestream,
+    #[serde(rename = "hls-*")]
+    Hls,
+    #[serde(rename = "participant-joined")]
+    ParticipantJoined,
+    #[serde(rename = "participant-left")]
+    ParticipantLeft,
+    #[serde(rename = "session-started")]
+    SessionStarted,
+    #[serde(rename = "session-ended")]
+    SessionEnded,
+    #[serde(rename = "recording-started")]
+    RecordingStarted,
+    #[serde(rename = "recording-stopped")]
+    RecordingStopped,
+    #[serde(rename = "livestream-started")]
+    LivestreamStarted,
+    #[serde(rename = "livestream-stopped")]
+    LivestreamStopped,
+    #[serde(rename = "hls-started")]
+    HlsStarted,
+    #[serde(rename = "hls-stopped")]
+    HlsStopped,
+}
+
+/// The custom headers' schema, exactly as `validate_header` checks them: at most 20, names
+/// HTTP tokens of 1-128 characters but not the ones meetinghooks sets (in any case), values
+/// of at most 4096 visible ASCII characters, spaces and tabs.
+fn custom_headers() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let any_case = |word: &str| -> String {
+        word.chars()
+            .map(|c| match c {
+                c if c.is_ascii_alphabetic() => {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                }
+                '-' => "-".to_owned(),
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    let reserved: Vec<String> = RESERVED_HEADERS
+        .iter()
+        .map(|h| format!("{}$", any_case(h)))
+        .chain(std::iter::once(any_case("webhook-")))
+        .collect();
+    let name = format!(
+        "^(?!{})[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,128}}$",
+        reserved.join("|")
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .max_properties(Some(MAX_HEADERS))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(name)),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(4096))
+                .pattern(Some("^[\\t\\x20-\\x7e]*$")),
+        ))
+        .build()
+}
+
+/// The body of `POST /v1/endpoints`, as documented: `url` is required there.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct EndpointCreate {
+    /// Absolute http(s) URL. A literal address the SSRF guard blocks is a 422.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
+    url: String,
+    #[schema(nullable = false, max_length = 1024)]
+    description: Option<String>,
+    /// Webhook types or patterns; default `["*"]`.
+    #[schema(nullable = false, min_items = 1)]
+    events: Option<Vec<EventPattern>>,
+    #[schema(nullable = false)]
+    ordering: Option<OrderingView>,
+    /// Deliveries per second, 1-100000; `null` for none.
+    #[schema(minimum = 1, maximum = 100000)]
+    rate_limit: Option<u32>,
+    /// At most 20 extra request headers; their values are write-only.
+    #[schema(nullable = false, schema_with = custom_headers)]
+    headers: Option<BTreeMap<String, String>>,
+    #[schema(nullable = false)]
+    disabled: Option<bool>,
+    /// Seconds before each attempt, 1-20 delays of 0-604800; `null` for the global schedule.
+    #[schema(value_type = Option<Vec<RetryDelay>>, min_items = 1, max_items = 20)]
+    retry_schedule: Option<Vec<f64>>,
+    /// 1-30; `null` for the global timeout.
+    #[schema(minimum = 1, maximum = 30)]
+    timeout_seconds: Option<u64>,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EndpointListQuery {
@@ -120,6 +287,33 @@ pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_request", message)
 }
 
+/// The create-time SSRF check every webhook target goes through (endpoints and rooms' own
+/// webhooks): an absolute http(s) URL of at most 2048 characters (else 400), not at a literal
+/// address the guard blocks (else 422). Names are checked again when resolved.
+pub(crate) fn check_target_url(
+    field: &str,
+    url: &str,
+    policy: &SsrfPolicy,
+) -> Result<(), ApiError> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|_| url.len() <= MAX_URL_LEN)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{field} must be an absolute http(s) URL of at most 2048 characters"
+            ))
+        })?;
+    match policy.check_url(&parsed) {
+        Ok(()) => Ok(()),
+        Err(UrlRefused::Blocked(blocked)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ssrf_blocked",
+            format!("{field}: {blocked}"),
+        )),
+        Err(other) => Err(invalid(format!("{field}: {other}"))),
+    }
+}
+
 impl EndpointInput {
     /// Validates every given field and turns the input into the change it asks for.
     pub(super) fn into_patch(
@@ -129,23 +323,7 @@ impl EndpointInput {
     ) -> Result<EndpointPatch, ApiError> {
         let mut patch = EndpointPatch::at(now);
         if let Some(url) = self.url {
-            let parsed = url::Url::parse(&url)
-                .ok()
-                .filter(|_| url.len() <= MAX_URL_LEN)
-                .ok_or_else(|| {
-                    invalid("url must be an absolute http(s) URL of at most 2048 characters")
-                })?;
-            match policy.check_url(&parsed) {
-                Ok(()) => {}
-                Err(UrlRefused::Blocked(blocked)) => {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "ssrf_blocked",
-                        format!("url: {blocked}"),
-                    ))
-                }
-                Err(other) => return Err(invalid(format!("url: {other}"))),
-            }
+            check_target_url("url", &url, policy)?;
             patch.url = Change::Set(url);
         }
         if let Some(description) = self.description {
@@ -166,6 +344,7 @@ impl EndpointInput {
             );
         }
         if let Change::Set(rate_limit) = self.rate_limit.into_change() {
+            let rate_limit = rate_limit.map(|r| r.0);
             if rate_limit.is_some_and(|r| !(1..=100_000).contains(&r)) {
                 return Err(invalid("rateLimit must be 1-100000 per second"));
             }
@@ -197,6 +376,7 @@ impl EndpointInput {
                 Change::Set(schedule.map(|d| d.into_iter().map(|s| (s * 1000.0) as u64).collect()));
         }
         if let Change::Set(timeout) = self.timeout_seconds.into_change() {
+            let timeout = timeout.map(|t| t.0);
             if timeout.is_some_and(|t| !(1..=30).contains(&t)) {
                 return Err(invalid("timeoutSeconds must be 1-30"));
             }
@@ -215,7 +395,7 @@ impl EndpointInput {
 mod tests {
     use super::*;
 
-    fn rate_limit(body: &str) -> Nullable<u32> {
+    fn rate_limit(body: &str) -> Nullable<WholeNumber<u32>> {
         serde_json::from_str::<EndpointInput>(body)
             .expect("valid body")
             .rate_limit
@@ -225,7 +405,16 @@ mod tests {
     fn a_left_out_field_keeps_null_clears_a_value_sets() {
         assert_eq!(rate_limit("{}"), Nullable::Absent);
         assert_eq!(rate_limit(r#"{"rateLimit":null}"#), Nullable::Null);
-        assert_eq!(rate_limit(r#"{"rateLimit":7}"#), Nullable::Value(7));
+        assert_eq!(
+            rate_limit(r#"{"rateLimit":7}"#),
+            Nullable::Value(WholeNumber(7))
+        );
+        assert_eq!(
+            rate_limit(r#"{"rateLimit":1375.0}"#),
+            Nullable::Value(WholeNumber(1375))
+        );
+        assert!(serde_json::from_str::<EndpointInput>(r#"{"rateLimit":1.5}"#).is_err());
+        assert!(serde_json::from_str::<EndpointInput>(r#"{"rateLimit":-1}"#).is_err());
         assert_eq!(rate_limit("{}").into_change(), Change::Keep);
         assert_eq!(
             rate_limit(r#"{"rateLimit":null}"#).into_change(),
@@ -233,8 +422,11 @@ mod tests {
         );
         assert_eq!(
             rate_limit(r#"{"rateLimit":7}"#).into_change(),
-            Change::Set(Some(7))
+            Change::Set(Some(WholeNumber(7)))
         );
         assert!(serde_json::from_str::<EndpointInput>(r#"{"rateLimit":"x"}"#).is_err());
+        // Only the clearable fields take null.
+        assert!(serde_json::from_str::<EndpointInput>(r#"{"headers":null}"#).is_err());
+        assert!(serde_json::from_str::<EndpointInput>(r#"{"url":null}"#).is_err());
     }
 }

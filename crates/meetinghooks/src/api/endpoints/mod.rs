@@ -9,6 +9,9 @@
 mod input;
 mod views;
 
+pub(crate) use input::{check_target_url, EventPattern};
+pub(crate) use views::redact_url;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -25,7 +28,7 @@ use super::AppState;
 use crate::domain::endpoint::{generate_secret, Endpoint};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
-use input::{invalid, EndpointInput, EndpointListQuery};
+use input::{invalid, EndpointCreate, EndpointInput, EndpointListQuery};
 use views::{
     EndpointKind, EndpointList, EndpointView, Recovered, RotatedSecret, SecretView, TestQueued,
 };
@@ -47,12 +50,12 @@ fn owned_by_room(endpoint: &Endpoint, instead: &str) -> ApiError {
 /// must be http(s); a literal address the SSRF guard blocks (loopback, private, link-local and
 /// the like) gets a 422, and names are checked when they are resolved.
 #[utoipa::path(post, path = "/v1/endpoints", operation_id = "createEndpoint", tag = "endpoints",
-    request_body = EndpointInput,
+    request_body = EndpointCreate,
     responses(
         (status = 201, description = "Endpoint created; the only answer besides rotate with its secret", body = EndpointView),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 422, description = "The URL points at a blocked address", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
@@ -164,7 +167,8 @@ pub async fn get(
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 409, description = "A room's own webhook: change it with POST /v2/rooms", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 422, description = "The URL points at a blocked address", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
@@ -198,6 +202,7 @@ pub async fn update(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 409, description = "A room's own webhook: change it with POST /v2/rooms", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -253,6 +258,7 @@ pub async fn secret(
         (status = 200, description = "The new secret", body = RotatedSecret),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 409, description = "A room's own webhook: change it with POST /v2/rooms", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -287,10 +293,29 @@ pub async fn rotate_secret(
     }))
 }
 
+// Doc-only: the handler parses the name with `WebhookType::from_str`.
+/// One of the ten webhook types.
+#[derive(ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub enum WebhookTypeName {
+    ParticipantJoined,
+    ParticipantLeft,
+    SessionStarted,
+    SessionEnded,
+    RecordingStarted,
+    RecordingStopped,
+    LivestreamStarted,
+    LivestreamStopped,
+    HlsStarted,
+    HlsStopped,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestRequest {
     /// A webhook type, e.g. `participant-joined`.
+    #[schema(value_type = WebhookTypeName)]
     webhook_type: String,
 }
 
@@ -306,7 +331,7 @@ pub struct TestRequest {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -331,8 +356,9 @@ pub async fn send_test(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RecoverRequest {
-    /// RFC 3339; messages created since then are re-queued.
-    #[schema(format = DateTime)]
+    /// RFC 3339; messages created since then are re-queued. The pattern is the documented
+    /// subset; the server also takes days 29-31 where they exist.
+    #[schema(format = DateTime, pattern = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     since: String,
 }
 
@@ -348,7 +374,7 @@ pub struct RecoverRequest {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 404, description = "No such endpoint", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over the route's limit (body_limit)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]

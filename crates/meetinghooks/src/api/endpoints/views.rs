@@ -56,6 +56,21 @@ impl EndpointKind {
     }
 }
 
+/// What a write-only value reads as.
+const HIDDEN: &str = "…";
+
+/// The URL as shown on reads: a password in it is write-only (the stored URL keeps it and
+/// deliveries use it).
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
@@ -64,11 +79,13 @@ pub struct EndpointView {
     kind: EndpointKind,
     /// The room whose webhook this is; `null` for an account endpoint.
     room_id: Option<String>,
+    /// Without its password, if it has one (write-only).
     url: String,
     description: String,
     events: Vec<String>,
     ordering: OrderingView,
     rate_limit: Option<u32>,
+    /// Names of the custom headers; their values are write-only and read as `"…"`.
     headers: BTreeMap<String, String>,
     retry_schedule: Option<Vec<f64>>,
     timeout_seconds: Option<u64>,
@@ -90,12 +107,16 @@ impl EndpointView {
             kind: EndpointKind::of(&e),
             room_id: e.room_id,
             id: e.id,
-            url: e.url,
+            url: redact_url(&e.url),
             description: e.description,
             events: e.events.patterns().to_vec(),
             ordering: e.ordering.into(),
             rate_limit: e.rate_limit,
-            headers: e.headers,
+            headers: e
+                .headers
+                .into_keys()
+                .map(|name| (name, HIDDEN.to_owned()))
+                .collect(),
             retry_schedule: e
                 .retry_schedule
                 .map(|s| s.into_iter().map(|ms| ms as f64 / 1000.0).collect()),
@@ -146,4 +167,23 @@ pub struct TestQueued {
 pub struct Recovered {
     /// How many messages were re-queued.
     pub(super) requeued: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_write_only() {
+        assert_eq!(
+            redact_url("https://user:pa55@hooks.example.com/x?y=1"),
+            "https://user@hooks.example.com/x?y=1"
+        );
+        assert_eq!(
+            redact_url("https://:pa55@h.example.com/"),
+            "https://h.example.com/"
+        );
+        // Without credentials, exactly as stored.
+        assert_eq!(redact_url("https://h.example.com"), "https://h.example.com");
+    }
 }

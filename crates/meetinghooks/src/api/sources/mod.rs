@@ -26,9 +26,10 @@ const MAX_SECRET_LEN: usize = 512;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceInput {
     /// Only `livekit` today.
-    #[schema(example = "livekit")]
+    #[schema(example = "livekit", pattern = "^livekit$")]
     kind: String,
     /// 1-10 key pairs the server may sign with (more than one during a rotation).
+    #[schema(min_items = 1, max_items = 10)]
     keys: Vec<KeyInput>,
     /// Rewrites the start of HLS playlist locations (storage) to a public base URL.
     hls_rewrite: Option<RewriteView>,
@@ -38,10 +39,18 @@ pub struct SourceInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyInput {
     /// LiveKit's API key (`webhook.api_key`): the token's `iss`. One source per key.
-    #[schema(max_length = 128)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     api_key: String,
     /// Its secret; stored, never shown again.
-    #[schema(max_length = 512)]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     api_secret: String,
 }
 

@@ -33,6 +33,13 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// What every test server gets: the tests' signals carry fixed times from the past, and many
+/// servers run at once, so none takes the default metrics port.
+pub const OLD_SIGNALS_NO_METRICS: [(&str, &str); 2] = [
+    ("MEETINGHOOKS_SIGNAL_MAX_AGE", "3650d"),
+    ("MEETINGHOOKS_METRICS_LISTEN", ""),
+];
+
 /// The compiled `meetinghooks` binary, run as a real process.
 pub struct Binary {
     pub child: Child,
@@ -57,6 +64,7 @@ impl Binary {
             .env("MEETINGHOOKS_DATABASE_URL", database_url(dir))
             .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
             .env("MEETINGHOOKS_LOG", "warn")
+            .envs(OLD_SIGNALS_NO_METRICS)
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,0 +1,172 @@
+//! The accept loop's limits on real sockets: a request head that never completes and a silent
+//! connection are closed on their deadlines, the connection cap keeps the next client waiting
+//! until a slot frees, a slow request gets a 408, and body caps are per route.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+async fn app_with(adjust: impl FnOnce(&mut meetinghooks::Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    adjust(&mut config);
+    TestApp::spawn_with(dir, config).await
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tokio::time::timeout(TEST_DEADLINE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_head_that_never_completes_is_closed() {
+    let app = app_with(|c| {
+        c.header_read_timeout = Duration::from_millis(400);
+        c.idle_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A byte now and then does not move the deadline: it runs from the head's first byte.
+    let mut drip = tokio::time::interval(Duration::from_millis(100));
+    let closed = async {
+        loop {
+            drip.tick().await;
+            if stream.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(TEST_DEADLINE, closed)
+        .await
+        .expect("the server closes a head that never completes");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_or_idle_connection_is_closed() {
+    let app = app_with(|c| {
+        c.header_read_timeout = Duration::from_secs(60);
+        c.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    // Silent from the start.
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(read_to_close(&mut silent).await, "");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // Idle after an answer (keep-alive): the answer comes, then the close.
+    let mut kept = TcpStream::connect(app.addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut kept).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn at_the_cap_the_next_client_waits_for_a_free_slot() {
+    let app = app_with(|c| {
+        c.max_connections = 16;
+        c.idle_timeout = Duration::from_secs(60);
+        c.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    let client = reqwest::Client::new();
+    let request = client.get(app.url("/healthz")).send();
+    tokio::pin!(request);
+    // Bounded on purpose: the request must not be served while every slot is held.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut request)
+            .await
+            .is_err(),
+        "a 17th connection was served past the cap of 16"
+    );
+    // (The app's own client may hold a slot too, so free them all rather than count.)
+    drop(held);
+    let response = tokio::time::timeout(TEST_DEADLINE, request)
+        .await
+        .expect("served once slots are free")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_ends_gets_a_408() {
+    let app = app_with(|c| c.api_request_timeout = Duration::from_millis(300)).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/signals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"signals\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(TEST_DEADLINE, stream.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn body_caps_are_per_route() {
+    let app = app_with(|c| {
+        c.body_limit = 1024;
+        c.signals_body_limit = 8 * 1024;
+    })
+    .await;
+    let padded = |bytes: usize| "p".repeat(bytes);
+    // 2 KiB: too much for an endpoint, fine for a batch of signals.
+    let endpoint = app
+        .post(
+            "/v1/endpoints",
+            json!({"url": "https://example.com/hooks", "description": padded(2048)}),
+        )
+        .await;
+    assert_error(endpoint, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let signal = json!({"id": padded(100), "type": "participant.joined", "meetingId": "m",
+        "participantId": "p", "participantName": padded(200)});
+    let batch: Vec<_> = (0..6).map(|_| signal.clone()).collect();
+    assert!(
+        serde_json::to_vec(&json!({"signals": batch}))
+            .unwrap()
+            .len()
+            > 2048
+    );
+    let accepted = app.signals(json!(batch)).await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let too_big: Vec<_> = (0..30).map(|_| signal.clone()).collect();
+    assert_error(
+        app.signals(json!(too_big)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    app.shutdown().await;
+}
