@@ -23,7 +23,7 @@ pub struct ListQuery {
     #[param(value_type = Option<super::endpoints::WebhookTypeName>)]
     webhook_type: Option<String>,
     /// `nextCursor` of the previous page: digits, never empty.
-    #[param(pattern = r"^[0-9]{1,18}$")]
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]

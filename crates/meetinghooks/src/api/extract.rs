@@ -119,11 +119,7 @@ pub struct PageView<T> {
 }
 
 impl<T> PageView<T> {
-    pub fn of<S>(
-        page: crate::store::Page<S>,
-        ids: &PublicIds,
-        view: impl FnMut(S) -> T,
-    ) -> Self {
+    pub fn of<S>(page: crate::store::Page<S>, ids: &PublicIds, view: impl FnMut(S) -> T) -> Self {
         PageView {
             data: page.items.into_iter().map(view).collect(),
             next_cursor: page.next_cursor.map(|c| ids.cursor(c)),

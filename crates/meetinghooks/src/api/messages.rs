@@ -119,7 +119,7 @@ pub struct ListQuery {
     #[param(value_type = Option<MessageStatusView>)]
     status: Option<String>,
     /// `nextCursor` of the previous page: digits, never empty.
-    #[param(pattern = r"^[0-9]{1,18}$")]
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
@@ -169,7 +169,11 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(Json(PageView::of(page, state.store.public_ids(), MessageView::from)))
+    Ok(Json(PageView::of(
+        page,
+        state.store.public_ids(),
+        MessageView::from,
+    )))
 }
 
 /// Reads a message
@@ -202,7 +206,7 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct AttemptQuery {
     /// `nextCursor` of the previous page: digits, never empty.
-    #[param(pattern = r"^[0-9]{1,18}$")]
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     after: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
@@ -238,7 +242,11 @@ pub async fn attempts(
             page_limit(query.limit)?,
         )
         .await?;
-    Ok(Json(PageView::of(page, state.store.public_ids(), AttemptView::from)))
+    Ok(Json(PageView::of(
+        page,
+        state.store.public_ids(),
+        AttemptView::from,
+    )))
 }
 
 /// Resends a message now

@@ -85,7 +85,7 @@ pub struct ListQuery {
     #[param(required = true)]
     room_id: Option<String>,
     /// `nextCursor` of the previous page: digits, never empty.
-    #[param(pattern = r"^[0-9]{1,18}$")]
+    #[param(pattern = r"^[0-9a-f]{32}$")]
     cursor: Option<String>,
     /// 1-500, default 50.
     #[param(minimum = 1, maximum = 500)]
@@ -119,7 +119,11 @@ pub async fn list(
         .store
         .sessions(&project.id, &room_id, before, limit)
         .await?;
-    Ok(Json(PageView::of(page, state.store.public_ids(), SessionView::from)))
+    Ok(Json(PageView::of(
+        page,
+        state.store.public_ids(),
+        SessionView::from,
+    )))
 }
 
 /// Reads a session

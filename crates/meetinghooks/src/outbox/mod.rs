@@ -26,4 +26,3 @@ pub use types::{
 /// Test events and their messages live in this meeting id, which no real meeting can have;
 /// they have no queue, so they are never ordered.
 pub const TEST_ROOM: &str = "";
-

@@ -3,9 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{
-    AttemptOutcome, LeaseKey, MessageStatus, NextStep, Promotion, QueueKey,
-};
+use super::{AttemptOutcome, LeaseKey, MessageStatus, NextStep, Promotion, QueueKey};
 use crate::domain::timestamp::Timestamp;
 
 /// Whether settling this step needs the endpoint's failing clock (and starts it).

@@ -3,9 +3,9 @@
 
 use tokio_postgres::types::Type;
 
+use crate::domain::public_ids::PublicIds;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::SessionState;
-use crate::domain::public_ids::PublicIds;
 use crate::store::{
     AttemptRecord, MessageRecord, MessageStatus, Project, Room, SessionRecord, StoredEvent,
 };

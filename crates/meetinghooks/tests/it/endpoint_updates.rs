@@ -122,10 +122,10 @@ async fn recover_moves_a_stranded_queue_on() {
     let head = messages[1].clone();
     let db = RawDb::of(&app).await;
     db.execute(&format!(
-            "UPDATE messages SET status = 'waiting' WHERE position = {}",
-            position(&db, &head).await
-        ))
-        .await;
+        "UPDATE messages SET status = 'waiting' WHERE position = {}",
+        position(&db, &head).await
+    ))
+    .await;
     // Nothing was created since: recover re-queues nothing, and still repairs the queue.
     let recovered: Value = app
         .post(

@@ -11,7 +11,14 @@ async fn webhook_ids(app: &TestApp, receiver: &Receiver, count: usize) -> Vec<St
     app.endpoint(json!({"url": receiver.url("/"), "events": ["participant-joined"]}))
         .await;
     let joins: Vec<Value> = (0..count)
-        .map(|i| join(&format!("s{i}"), "m", &format!("p{i}"), "2026-01-01T10:00:00Z"))
+        .map(|i| {
+            join(
+                &format!("s{i}"),
+                "m",
+                &format!("p{i}"),
+                "2026-01-01T10:00:00Z",
+            )
+        })
         .collect();
     app.signals(Value::Array(joins)).await;
     let got = receiver.wait_for("every join", |r| r.len() == count).await;
@@ -27,7 +34,10 @@ async fn ids_reveal_nothing_and_differ_between_installs() {
     let ids = webhook_ids(&first, &receiver, 3).await;
     for id in &ids {
         let hex = id.strip_prefix("msg_").expect(id);
-        assert!(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
     }
     // Consecutive messages share no more than chance would.
     let alike = |a: &str, b: &str| a.chars().zip(b.chars()).filter(|(x, y)| x == y).count();
@@ -52,7 +62,14 @@ async fn ids_reveal_nothing_and_differ_between_installs() {
 async fn cursors_are_opaque_and_refused_when_forged() {
     let app = TestApp::spawn().await;
     let joins: Vec<Value> = (0..3)
-        .map(|i| join(&format!("s{i}"), "c", &format!("p{i}"), "2026-01-01T10:00:00Z"))
+        .map(|i| {
+            join(
+                &format!("s{i}"),
+                "c",
+                &format!("p{i}"),
+                "2026-01-01T10:00:00Z",
+            )
+        })
         .collect();
     app.signals(Value::Array(joins)).await;
     let page: Value = app
@@ -62,7 +79,10 @@ async fn cursors_are_opaque_and_refused_when_forged() {
         .await
         .unwrap();
     let cursor = page["nextCursor"].as_str().unwrap().to_owned();
-    assert!(cursor.parse::<i64>().is_err(), "a cursor in the clear: {cursor}");
+    assert!(
+        cursor.parse::<i64>().is_err(),
+        "a cursor in the clear: {cursor}"
+    );
     assert!(page["data"][0]["id"].as_str().unwrap().starts_with("evt_"));
     let next: Value = app
         .get(&format!("/v1/events?meetingId=c&limit=1&after={cursor}"))

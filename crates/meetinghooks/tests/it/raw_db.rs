@@ -75,7 +75,10 @@ pub async fn position(db: &RawDb, message: &serde_json::Value) -> i64 {
             )
             .unwrap(),
         RawDb::Postgres(client) => client
-            .query_one("SELECT value FROM install_keys WHERE name = 'public_ids'", &[])
+            .query_one(
+                "SELECT value FROM install_keys WHERE name = 'public_ids'",
+                &[],
+            )
             .await
             .unwrap()
             .get(0),

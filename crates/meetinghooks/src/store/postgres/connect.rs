@@ -45,7 +45,7 @@ pub(super) fn connect(
         config,
         tls.clone(),
         ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
+            recycling_method: RecyclingMethod::Fast,
         },
     );
     let pool = Pool::builder(manager)

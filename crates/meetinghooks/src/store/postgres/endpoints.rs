@@ -112,6 +112,24 @@ pub async fn insert(client: &impl GenericClient, sealer: &Sealer, e: &Endpoint) 
     Ok(())
 }
 
+/// A project's endpoints in creation order, or with `None` every endpoint (the dispatcher's).
+pub async fn list(
+    client: &impl GenericClient,
+    sealer: &Sealer,
+    project_id: Option<&str>,
+) -> PgResult<Vec<Endpoint>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM endpoints WHERE $1::TEXT IS NULL OR project_id = $1
+                 ORDER BY created_at, id"
+            ),
+            &[&project_id],
+        )
+        .await?;
+    rows.iter().map(|row| opened(sealer, row)).collect()
+}
+
 pub async fn get(
     client: &impl GenericClient,
     sealer: &Sealer,

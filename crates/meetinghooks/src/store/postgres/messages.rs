@@ -2,10 +2,12 @@
 
 use tokio_postgres::GenericClient;
 
-use super::PgResult;
+use super::{PgResult, PostgresStore};
 use crate::domain::public_ids::PublicIds;
 use crate::store::{rows, sql};
-use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page};
+use crate::store::{
+    AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page, StoreError, StoreResult,
+};
 
 pub async fn queue_depth(client: &impl GenericClient) -> PgResult<Vec<(MessageStatus, u64)>> {
     let rows = client
@@ -58,7 +60,10 @@ pub async fn message(
     let row = client
         .query_opt(&sql::message_by_position(), &[&project_id, &position])
         .await?;
-    Ok(row.as_ref().map(|row| rows::message(row, ids)).transpose()?)
+    Ok(row
+        .as_ref()
+        .map(|row| rows::message(row, ids))
+        .transpose()?)
 }
 
 pub async fn attempts(
@@ -70,11 +75,7 @@ pub async fn attempts(
     let rows = client
         .query(
             &sql::attempts_page(),
-            &[
-                &position,
-                &after.unwrap_or(0),
-                &(limit as i64 + 1),
-            ],
+            &[&position, &after.unwrap_or(0), &(limit as i64 + 1)],
         )
         .await?;
     let records = rows
@@ -83,4 +84,39 @@ pub async fn attempts(
         .map(|row| row.map(|(id, a)| (a, id)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(records, limit))
+}
+
+/// A message by its public id; `None` for an id of no message of the project.
+pub(super) async fn by_id(
+    store: &PostgresStore,
+    project_id: &str,
+    message_id: &str,
+) -> StoreResult<Option<MessageRecord>> {
+    let Some(position) = store.ids.message_position(message_id) else {
+        return Ok(None);
+    };
+    let client = store.client().await?;
+    Ok(message(&**client, &store.ids, project_id, position).await?)
+}
+
+/// A message's attempts by its public id; `NotFound` for an id of no message of the project.
+pub(super) async fn attempts_by_id(
+    store: &PostgresStore,
+    project_id: &str,
+    message_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> StoreResult<Page<AttemptRecord>> {
+    let position = store
+        .ids
+        .message_position(message_id)
+        .ok_or(StoreError::NotFound("message"))?;
+    let client = store.client().await?;
+    if message(&**client, &store.ids, project_id, position)
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::NotFound("message"));
+    }
+    Ok(attempts(&**client, position, after, limit).await?)
 }

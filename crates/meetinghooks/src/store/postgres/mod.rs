@@ -23,9 +23,8 @@ use tokio::sync::watch;
 
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
-    named,
-    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    named, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest,
+    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
     SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
@@ -262,20 +261,7 @@ impl Store for PostgresStore {
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {} FROM endpoints WHERE project_id = $1 ORDER BY created_at, id",
-                    endpoints::COLUMNS
-                ),
-                &[&project_id],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(rows
-            .iter()
-            .map(|row| endpoints::opened(&self.sealer, row))
-            .collect::<PgResult<_>>()?)
+        Ok(endpoints::list(&**client, &self.sealer, Some(project_id)).await?)
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
@@ -350,17 +336,7 @@ impl Store for PostgresStore {
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!("SELECT {} FROM endpoints", endpoints::COLUMNS),
-                &[],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(rows
-            .iter()
-            .map(|row| endpoints::opened(&self.sealer, row))
-            .collect::<PgResult<_>>()?)
+        Ok(endpoints::list(&**client, &self.sealer, None).await?)
     }
 
     async fn lease(
@@ -439,11 +415,7 @@ impl Store for PostgresStore {
         project_id: &str,
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
-        let Some(position) = self.ids.message_position(message_id) else {
-            return Ok(None);
-        };
-        let client = self.client().await?;
-        Ok(messages::message(&**client, &self.ids, project_id, position).await?)
+        messages::by_id(self, project_id, message_id).await
     }
 
     async fn attempts(
@@ -453,18 +425,7 @@ impl Store for PostgresStore {
         after: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<AttemptRecord>> {
-        let position = self
-            .ids
-            .message_position(message_id)
-            .ok_or(StoreError::NotFound("message"))?;
-        let client = self.client().await?;
-        if messages::message(&**client, &self.ids, project_id, position)
-            .await?
-            .is_none()
-        {
-            return Err(StoreError::NotFound("message"));
-        }
-        Ok(messages::attempts(&**client, position, after, limit).await?)
+        messages::attempts_by_id(self, project_id, message_id, after, limit).await
     }
 
     async fn recover(

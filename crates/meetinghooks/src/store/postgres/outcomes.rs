@@ -10,8 +10,7 @@ use super::session::SessionLimits;
 use super::{endpoints, PgResult};
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::{
-    self, AttemptRow, EndpointClock, LeaseKey, OutcomeInput, QueueKey,
-    SettledMessage,
+    self, AttemptRow, EndpointClock, LeaseKey, OutcomeInput, QueueKey, SettledMessage,
 };
 use crate::store::{AttemptOutcome, Recorded};
 

@@ -3,8 +3,8 @@
 use deadpool_postgres::Pool;
 
 use crate::domain::public_ids::PublicIds;
-use crate::sealing::Sealer;
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::Sealer;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -21,39 +21,42 @@ const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
 /// Applies missing migrations (nodes starting together take turns on an advisory lock),
 /// reseals what needs it, and returns the install's public-id key.
 pub(super) async fn migrate(pool: &Pool, sealer: &Sealer) -> anyhow::Result<PublicIds> {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        // Waiting for another node's migration, or migrating a large table, may take long.
-        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Waiting for another node's migration, or migrating a large table, may take long.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&(index as i32 + 1), &Timestamp::now().0],
         )
         .await?;
-        let applied: i32 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                &[],
-            )
-            .await?
-            .get(0);
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            tx.batch_execute(sql).await?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                &[&(index as i32 + 1), &Timestamp::now().0],
-            )
-            .await?;
-        }
-        // Under the migration lock: nodes starting together reseal once.
-        super::endpoints::reseal_all(&tx, sealer).await?;
-        super::sources::reseal_keys(&tx, sealer).await?;
-        let key: Vec<u8> = tx
-            .query_one("SELECT value FROM install_keys WHERE name = 'public_ids'", &[])
-            .await?
-            .get(0);
-        tx.commit().await?;
-        PublicIds::from_stored_key(&key).ok_or_else(|| anyhow::anyhow!("install_keys: a bad key"))
+    }
+    // Under the migration lock: nodes starting together reseal once.
+    super::endpoints::reseal_all(&tx, sealer).await?;
+    super::sources::reseal_keys(&tx, sealer).await?;
+    let key: Vec<u8> = tx
+        .query_one(
+            "SELECT value FROM install_keys WHERE name = 'public_ids'",
+            &[],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    PublicIds::from_stored_key(&key).ok_or_else(|| anyhow::anyhow!("install_keys: a bad key"))
 }

@@ -145,6 +145,20 @@ pub fn rotate_secret(
         .optional()?)
 }
 
+/// A project's endpoints in creation order, or with `None` every endpoint (the dispatcher's).
+pub fn list(
+    conn: &Connection,
+    sealer: &Sealer,
+    project_id: Option<&str>,
+) -> rusqlite::Result<Vec<Endpoint>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM endpoints WHERE ?1 IS NULL OR project_id = ?1
+         ORDER BY created_at, id"
+    ))?
+    .query_map([project_id], reader(sealer))?
+    .collect()
+}
+
 pub fn get(
     conn: &Connection,
     sealer: &Sealer,

@@ -2,10 +2,13 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::SqliteStore;
 use crate::domain::public_ids::PublicIds;
 use crate::store::rows;
 use crate::store::sql::{self, sqlite_placeholders};
-use crate::store::{AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page};
+use crate::store::{
+    AttemptRecord, MessageQuery, MessageRecord, MessageStatus, Page, StoreError, StoreResult,
+};
 
 pub fn queue_depth(conn: &Connection) -> rusqlite::Result<Vec<(MessageStatus, u64)>> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM messages GROUP BY status")?;
@@ -54,9 +57,7 @@ pub fn message(
     position: i64,
 ) -> rusqlite::Result<Option<MessageRecord>> {
     conn.prepare_cached(&sqlite_placeholders(&sql::message_by_position()))?
-        .query_row(params![project_id, position], |row| {
-            rows::message(row, ids)
-        })
+        .query_row(params![project_id, position], |row| rows::message(row, ids))
         .optional()
 }
 
@@ -69,14 +70,49 @@ pub fn attempts(
     let rows = conn
         .prepare_cached(&sqlite_placeholders(&sql::attempts_page()))?
         .query_map(
-            params![
-                position,
-                after.unwrap_or(0),
-                limit as i64 + 1
-            ],
+            params![position, after.unwrap_or(0), limit as i64 + 1],
             |row| rows::attempt(row).map(|a| (a.id, a)),
         )?
         .map(|row| row.map(|(id, a)| (a, id)))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page::from_rows(rows, limit))
+}
+
+/// A message by its public id; `None` for an id of no message of the project.
+pub(super) async fn by_id(
+    store: &SqliteStore,
+    project_id: &str,
+    message_id: &str,
+) -> StoreResult<Option<MessageRecord>> {
+    let Some(position) = store.ids.message_position(message_id) else {
+        return Ok(None);
+    };
+    let (project_id, ids) = (project_id.to_owned(), store.ids.clone());
+    store
+        .read(move |conn| message(conn, &ids, &project_id, position))
+        .await
+}
+
+/// A message's attempts by its public id; `NotFound` for an id of no message of the project.
+pub(super) async fn attempts_by_id(
+    store: &SqliteStore,
+    project_id: &str,
+    message_id: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> StoreResult<Page<AttemptRecord>> {
+    let position = store
+        .ids
+        .message_position(message_id)
+        .ok_or(StoreError::NotFound("message"))?;
+    let (project_id, ids) = (project_id.to_owned(), store.ids.clone());
+    store
+        .read(move |conn| {
+            if message(conn, &ids, &project_id, position)?.is_none() {
+                return Ok(None);
+            }
+            attempts(conn, position, after, limit).map(Some)
+        })
+        .await?
+        .ok_or(StoreError::NotFound("message"))
 }

@@ -23,16 +23,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
-    named,
-    AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest, Leased,
-    MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
+    named, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest,
+    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
     SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
+use crate::domain::public_ids::PublicIds;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
-use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
 
 use crate::store::rows;
@@ -225,15 +224,8 @@ impl Store for SqliteStore {
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
         let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {} FROM endpoints WHERE project_id = ?1 ORDER BY created_at, id",
-                endpoints::COLUMNS
-            ))?
-            .query_map([project_id], endpoints::reader(&sealer))?
-            .collect()
-        })
-        .await
+        self.read(move |conn| endpoints::list(conn, &sealer, Some(&project_id)))
+            .await
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
@@ -341,12 +333,8 @@ impl Store for SqliteStore {
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
         let sealer = self.sealer.clone();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {} FROM endpoints", endpoints::COLUMNS))?
-                .query_map([], endpoints::reader(&sealer))?
-                .collect()
-        })
-        .await
+        self.read(move |conn| endpoints::list(conn, &sealer, None))
+            .await
     }
 
     async fn lease(
@@ -410,12 +398,7 @@ impl Store for SqliteStore {
         project_id: &str,
         message_id: &str,
     ) -> StoreResult<Option<MessageRecord>> {
-        let Some(position) = self.ids.message_position(message_id) else {
-            return Ok(None);
-        };
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| messages::message(conn, &ids, &project_id, position))
-            .await
+        messages::by_id(self, project_id, message_id).await
     }
 
     async fn attempts(
@@ -425,19 +408,7 @@ impl Store for SqliteStore {
         after: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<AttemptRecord>> {
-        let position = self
-            .ids
-            .message_position(message_id)
-            .ok_or(StoreError::NotFound("message"))?;
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| {
-            if messages::message(conn, &ids, &project_id, position)?.is_none() {
-                return Ok(None);
-            }
-            messages::attempts(conn, position, after, limit).map(Some)
-        })
-        .await?
-        .ok_or(StoreError::NotFound("message"))
+        messages::attempts_by_id(self, project_id, message_id, after, limit).await
     }
 
     async fn recover(
@@ -469,9 +440,11 @@ impl Store for SqliteStore {
             .message_position(message_id)
             .ok_or(StoreError::NotFound("message"))?;
         let project_id = project_id.to_owned();
-        self.write(move |conn, _| requeue::lease_for_resend(conn, &project_id, position, lease_until))
-            .await
-            .map(|leased| named(&self.ids, vec![leased]).remove(0))
+        self.write(move |conn, _| {
+            requeue::lease_for_resend(conn, &project_id, position, lease_until)
+        })
+        .await
+        .map(|leased| named(&self.ids, vec![leased]).remove(0))
     }
 
     async fn enqueue_test(

@@ -3,9 +3,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::meeting::session_participants;
+use crate::domain::public_ids::PublicIds;
 use crate::store::rows::{self, Columns};
 use crate::store::sql::{self, sqlite_placeholders};
-use crate::domain::public_ids::PublicIds;
 use crate::store::{EventQuery, Page, SessionRecord, StoredEvent};
 
 fn with_participants(
