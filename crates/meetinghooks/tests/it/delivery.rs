@@ -222,10 +222,13 @@ async fn per_meeting_order_holds_under_failures() {
     // A timeout would make a retry legitimately overlap a late answer; on a loaded machine a
     // 15 ms answer can take a second, so the timeout here is far above that.
     let app = TestApp::delivering_with(|c| c.request_timeout = Duration::from_secs(10)).await;
-    // Every third request fails, so retries interleave with new messages. Answers take a
-    // moment, so a request sent while another of its meeting is in flight would show.
-    let receiver = Receiver::start(|n, _| {
-        let status = if n % 3 == 1 { 503 } else { 200 };
+    // Every third request fails if it is a first attempt, so retries interleave with new
+    // messages and none runs out of attempts (which would leave fewer than 60 successes).
+    // Answers take a moment, so a request sent while another of its meeting is in flight
+    // would show.
+    let receiver = Receiver::start(|n, request| {
+        let first = request.header("webhook-attempt") == "1";
+        let status = if n % 3 == 1 && first { 503 } else { 200 };
         Reply::After(Duration::from_millis(15), status)
     })
     .await;
@@ -241,6 +244,10 @@ async fn per_meeting_order_holds_under_failures() {
             r.iter().filter(|r| r.answered == Some(200)).count() == 60
         })
         .await;
+    assert!(
+        got.iter().any(|r| r.answered == Some(503)),
+        "no failure was answered"
+    );
     let mut last: HashMap<String, u64> = HashMap::new();
     for request in got.iter().filter(|r| r.answered == Some(200)) {
         let meeting = request.json()["data"]["meetingId"]
