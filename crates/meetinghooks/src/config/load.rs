@@ -90,7 +90,13 @@ impl Config {
             }
         }
         for (key, value) in env_values {
-            let value: figment::value::Value = value.parse().unwrap_or_else(|e| match e {});
+            // figment's parser panics on some escapes before multi-byte characters; a value
+            // with a backslash is taken as the plain string it is.
+            let value: figment::value::Value = if value.contains('\\') {
+                value.into()
+            } else {
+                value.parse().unwrap_or_else(|e| match e {})
+            };
             user = user.merge(Serialized::default(&key, value));
         }
 
@@ -221,6 +227,13 @@ mod tests {
         let f = file("request_timeout = \"40s\"\nretention_days = 0\n");
         let err = Config::load_from(Some(f.path()), env(&[])).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    /// Found by the fuzz test below: figment's value parser panicked on this one.
+    #[test]
+    fn an_escape_before_a_multibyte_character_is_an_error_or_a_value() {
+        let value = "\"𑃷<\\;𐜒꧳/𞸹ꟹO\"";
+        let _ = Config::load_from(None, env(&[("MEETINGHOOKS_LOG", value)]));
     }
 
     proptest::proptest! {
