@@ -56,12 +56,18 @@ async fn a_signal_id_is_a_duplicate_within_the_window_and_new_after_it() {
 async fn deleting_an_endpoint_deletes_its_attempts_even_one_in_flight() {
     // The first attempt fails at once; the retry is still being answered when the endpoint
     // is deleted, and its outcome is written after the deletion.
+    // The retry's answer takes 4 s, well inside its timeout and the shutdown grace, so its
+    // outcome cannot be written before the deletion even on a slow machine.
     let receiver = Receiver::start(|n, _| match n {
         0 => Reply::Status(500),
-        _ => Reply::After(Duration::from_millis(1500), 500),
+        _ => Reply::After(Duration::from_secs(4), 500),
     })
     .await;
-    let app = TestApp::delivering().await;
+    let app = TestApp::delivering_with(|c| {
+        c.request_timeout = Duration::from_secs(10);
+        c.shutdown_grace = Duration::from_secs(10);
+    })
+    .await;
     let database_url = app.config.database_url.clone();
     let endpoint = app
         .endpoint(json!({"url": receiver.url("/hooks"), "events": ["*"]}))
