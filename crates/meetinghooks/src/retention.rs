@@ -77,15 +77,7 @@ pub async fn forget_signals(
     cutoff: Timestamp,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<usize, crate::store::StoreError> {
-    let mut total = 0;
-    loop {
-        let forgotten = store.forget_signals(cutoff, BATCH).await?;
-        total += forgotten;
-        if forgotten < BATCH || *stop.borrow() {
-            return Ok(total);
-        }
-        tokio::task::yield_now().await;
-    }
+    in_batches(stop, |limit| store.forget_signals(cutoff, limit)).await
 }
 
 /// Deletes everything finished before `cutoff`, batch by batch; returns how many messages.
@@ -94,11 +86,24 @@ pub async fn sweep(
     cutoff: Timestamp,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<usize, crate::store::StoreError> {
+    in_batches(stop, |limit| store.delete_finished(cutoff, limit)).await
+}
+
+/// Runs `batch` with `BATCH` until a batch comes back short or shutdown is asked, yielding
+/// between batches so a long backlog never holds the runtime; returns the total.
+async fn in_batches<F, Fut>(
+    stop: &watch::Receiver<bool>,
+    mut batch: F,
+) -> Result<usize, crate::store::StoreError>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, crate::store::StoreError>>,
+{
     let mut total = 0;
     loop {
-        let deleted = store.delete_finished(cutoff, BATCH).await?;
-        total += deleted;
-        if deleted < BATCH || *stop.borrow() {
+        let done = batch(BATCH).await?;
+        total += done;
+        if done < BATCH || *stop.borrow() {
             return Ok(total);
         }
         tokio::task::yield_now().await;

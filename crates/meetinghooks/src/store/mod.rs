@@ -55,12 +55,12 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Leases as they leave a store: rows know their positions, the world their public ids.
-pub(crate) fn named(ids: &PublicIds, mut leased: Vec<Leased>) -> Vec<Leased> {
-    for lease in &mut leased {
-        lease.message_id = ids.message_id(lease.position);
+/// Names leases as they leave a store: rows know their positions, the world their public ids.
+pub(crate) fn named(ids: &PublicIds) -> impl Fn(Leased) -> Leased + '_ {
+    move |leased| Leased {
+        message_id: ids.message_id(leased.position),
+        ..leased
     }
-    leased
 }
 
 /// `create_project` with a name another project has.

@@ -348,7 +348,7 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let batch = delivery::lease(&client, &requests, now, lease_until, self.lease_clock).await?;
         Ok(LeaseBatch {
-            leased: named(&self.ids, batch.leased),
+            leased: batch.leased.into_iter().map(named(&self.ids)).collect(),
             ..batch
         })
     }
@@ -368,7 +368,11 @@ impl Store for PostgresStore {
             &self.limits
         ))
         .map(|recorded| Recorded {
-            promoted: named(&self.ids, recorded.promoted),
+            promoted: recorded
+                .promoted
+                .into_iter()
+                .map(named(&self.ids))
+                .collect(),
             ..recorded
         })
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
@@ -461,7 +465,7 @@ impl Store for PostgresStore {
             lease_until,
             self.lease_clock
         ))
-        .map(|leased| named(&self.ids, vec![leased]).remove(0))
+        .map(named(&self.ids))
     }
 
     async fn enqueue_test(

@@ -346,7 +346,7 @@ impl Store for SqliteStore {
         self.write_relaxed(move |conn, _| delivery::lease(conn, &requests, now, lease_until))
             .await
             .map(|batch| LeaseBatch {
-                leased: named(&self.ids, batch.leased),
+                leased: batch.leased.into_iter().map(named(&self.ids)).collect(),
                 ..batch
             })
     }
@@ -362,7 +362,11 @@ impl Store for SqliteStore {
         })
         .await
         .map(|recorded| Recorded {
-            promoted: named(&self.ids, recorded.promoted),
+            promoted: recorded
+                .promoted
+                .into_iter()
+                .map(named(&self.ids))
+                .collect(),
             ..recorded
         })
         .inspect(|recorded| self.hub.announce_outcomes(recorded))
@@ -444,7 +448,7 @@ impl Store for SqliteStore {
             requeue::lease_for_resend(conn, &project_id, position, lease_until)
         })
         .await
-        .map(|leased| named(&self.ids, vec![leased]).remove(0))
+        .map(named(&self.ids))
     }
 
     async fn enqueue_test(
