@@ -62,8 +62,8 @@ async fn half_open_connections_do_not_starve_the_api_or_deliveries() {
         dir.path(),
         &[
             ("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]"),
-            // The default is 10 s; shorter keeps the test short, the mechanism is the same.
-            ("MEETINGHOOKS_HEADER_READ_TIMEOUT", "3s"),
+            // The default head deadline (10 s): opening thousands of connections on a loaded
+            // machine can take seconds, and the first must still be held when the last arrive.
         ],
     );
     let pid = server.child.id();
@@ -89,8 +89,9 @@ async fn half_open_connections_do_not_starve_the_api_or_deliveries() {
     for _ in 0..count {
         attackers.spawn(half_open(server.addr));
     }
+    // Nearly all at once: a few may still sit in the accept queue.
     eventually("the server holds the half-open connections", || async {
-        open_fds(pid) >= count
+        open_fds(pid) >= count * 9 / 10
     })
     .await;
     let fds_under_attack = open_fds(pid);
