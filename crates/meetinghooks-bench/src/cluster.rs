@@ -4,9 +4,9 @@
 use anyhow::Context;
 
 use crate::postgres::Postgres;
-use crate::scenarios::{Bench, Measured};
+use crate::scenarios::{Bench, Load, Measured, Setup, Shape};
 use crate::server::sqlite_url;
-use crate::stats::Figures;
+use crate::stats::{ms, Figures};
 
 /// The PostgreSQL configurations: how many nodes share one fresh database.
 const NODES: [usize; 3] = [1, 2, 3];
@@ -37,25 +37,25 @@ impl Bench {
         let meetings = 1000;
         let paths = vec!["/ep0".to_owned()];
 
-        let load = format!("{signals} joins, {meetings} meetings");
+        let shape = format!("{signals} joins, {meetings} meetings");
 
         let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
+        let load = Load {
+            run: "clsq",
+            paths: &paths,
+            ordering: "meeting",
+            signals,
+            meetings,
+            shape: Shape::BATCHED,
+        };
         let Measured {
             figures: sqlite, ..
         } = self
-            .through_nodes(
-                "clsq",
-                &sqlite_url(dir.path()),
-                1,
-                &paths,
-                "meeting",
-                signals,
-                meetings,
-            )
+            .through_nodes(&load, &sqlite_url(dir.path()), 1, Setup::None)
             .await?;
         drop(dir);
         progress("SQLite, 1 node", &sqlite);
-        let name = format!("cluster: SQLite, 1 node ({load})");
+        let name = format!("cluster: SQLite, 1 node ({shape})");
         self.row(
             &name,
             "deliveries/s",
@@ -75,16 +75,13 @@ impl Bench {
             let database = postgres
                 .fresh_database(&format!("{}_{nodes}n", std::process::id()))
                 .await?;
+            let run = format!("clpg{nodes}");
+            let load = Load {
+                run: &run,
+                ..load.clone()
+            };
             let outcome = self
-                .through_nodes(
-                    &format!("clpg{nodes}"),
-                    &database.url,
-                    nodes,
-                    &paths,
-                    "meeting",
-                    signals,
-                    meetings,
-                )
+                .through_nodes(&load, &database.url, nodes, Setup::None)
                 .await;
             // The nodes are gone (killed when `through_nodes` returned), and so goes their
             // database, whatever the outcome.
@@ -94,7 +91,7 @@ impl Bench {
             let Measured { figures, .. } = outcome.with_context(|| format!("cluster, {config}"))?;
             progress(&config, &figures);
             let ratio = figures.per_second / sqlite.per_second;
-            let name = format!("cluster: {config} ({load})");
+            let name = format!("cluster: {config} ({shape})");
             self.row(
                 &name,
                 "deliveries/s",
@@ -106,6 +103,38 @@ impl Bench {
             );
             self.missing_rows(&name, &figures);
         }
+
+        let database = postgres
+            .fresh_database(&format!("{}_wake", std::process::id()))
+            .await?;
+        let outcome = self.wakeups(&database.url, self.scale).await;
+        if let Err(e) = postgres.drop_database(&database.name).await {
+            eprintln!("  could not drop {}: {e:#}", database.name);
+        }
+        let wakeups = outcome.context("wake-up")?;
+        let name = format!(
+            "cluster: PostgreSQL {version}, wake-up ({} signals, one at a time)",
+            wakeups.sorted.len()
+        );
+        self.row(
+            &name,
+            "idle node, signal sent to another node → webhook: p50 / max",
+            format!("{} / {}", ms(wakeups.pct(0.5)), ms(wakeups.pct(1.0))),
+            String::new(),
+            None,
+            "",
+            None,
+        );
+        let p99 = wakeups.pct(0.99);
+        self.row(
+            &name,
+            "idle node, signal sent to another node → webhook: p99",
+            ms(p99),
+            String::new(),
+            None,
+            "≤ 20 ms",
+            Some(p99 <= std::time::Duration::from_millis(20)),
+        );
         Ok(())
     }
 }

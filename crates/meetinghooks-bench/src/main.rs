@@ -11,6 +11,7 @@ mod report;
 mod scenarios;
 mod server;
 mod stats;
+mod wake;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,11 @@ use clap::{Parser, ValueEnum};
 enum Scenario {
     All,
     Throughput,
+    /// One signal per request, 32 requests in flight.
+    Single,
+    /// The throughput load on 1,000 of 100,000 rooms with their own webhook, beside 1,000
+    /// more endpoints, against the same load with none.
+    ManyRooms,
     Latency,
     Fanout,
     Isolation,
@@ -105,6 +111,9 @@ async fn run(bench: &mut scenarios::Bench, args: &Args) -> anyhow::Result<()> {
     if all || args.scenario == Scenario::Throughput {
         bench.throughput().await?;
     }
+    if all || args.scenario == Scenario::Single {
+        bench.single().await?;
+    }
     if all || args.scenario == Scenario::Latency {
         bench.latency().await?;
     }
@@ -119,6 +128,9 @@ async fn run(bench: &mut scenarios::Bench, args: &Args) -> anyhow::Result<()> {
     }
     if all || args.scenario == Scenario::Recovery {
         bench.recovery().await?;
+    }
+    if all || args.scenario == Scenario::ManyRooms {
+        bench.many_rooms().await?;
     }
     if all || args.scenario == Scenario::Cluster {
         bench.cluster(args.postgres_url.as_deref()).await?;

@@ -26,6 +26,15 @@ impl Server {
     /// Starts `meetinghooks serve` on a free port with `MEETINGHOOKS_DATABASE_URL` set to
     /// `database_url` (`sqlite://…` or `postgres://…`).
     pub async fn start_on_database(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
+        Self::start_with(binary, database_url, &[]).await
+    }
+
+    /// As `start_on_database`, with more `MEETINGHOOKS_*` settings.
+    pub async fn start_with(
+        binary: &Path,
+        database_url: &str,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let addr = free_addr()?;
         let child = Command::new(binary)
             .args(["serve", "--listen", &addr.to_string()])
@@ -40,6 +49,7 @@ impl Server {
                 "MEETINGHOOKS_RETRY_SCHEDULE",
                 format!("[\"0s\"{}]", ", \"1s\"".repeat(30)),
             )
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -5,11 +5,14 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{expected, wait_for, Bench, Measured, BATCH, CONCURRENCY};
+use super::{expected, wait_for, Bench, Load, Measured, Shape, BATCH, CONCURRENCY};
 use crate::load::{blast, participants, SendLog};
 use crate::receiver::Receiver;
 use crate::server::{create_endpoints, db_bytes, free_addr, Server};
 use crate::stats::{figures, ms};
+
+/// Joins per second in the isolation scenario (×100 endpoints).
+const ISOLATION_RATE: usize = 40;
 
 /// A server with messages piled up for a receiver that is down.
 struct PiledUp {
@@ -25,23 +28,39 @@ struct PiledUp {
 }
 
 impl Bench {
+    /// 40 joins per second for 30 s (at scale 1) to 100 endpoints, 10 of them black holes,
+    /// against the same load with all 100 healthy: long enough that a stall of the shared
+    /// machine is a small part of it.
     pub async fn isolation(&mut self) -> anyhow::Result<()> {
-        let signals = self.n(300);
+        let seconds = (30.0 * self.scale).max(1.0) as u64;
+        let shape = Shape::Paced {
+            rate: ISOLATION_RATE,
+            seconds,
+        };
         let healthy: Vec<String> = (0..90).map(|i| format!("/ep{i}")).collect();
         let mut with_holes = healthy.clone();
         with_holes.extend((0..10).map(|i| format!("/hole{i}")));
         let mut without_holes = healthy.clone();
         without_holes.extend((90..100).map(|i| format!("/ep{i}")));
-        let Measured { figures: base, .. } = self
-            .through_meetinghooks("isoa", &without_holes, "meeting", signals, 30)
-            .await?;
+        let signals = ISOLATION_RATE * seconds as usize;
+        let mut load = Load {
+            run: "isoa",
+            paths: &without_holes,
+            ordering: "meeting",
+            signals,
+            meetings: 30,
+            shape,
+        };
+        let Measured { figures: base, .. } = self.through_meetinghooks(&load).await?;
+        load.run = "isob";
+        load.paths = &with_holes;
         // Only the 90 shared endpoints count in the baseline too.
-        let Measured { figures: holes, .. } = self
-            .through_meetinghooks("isob", &with_holes, "meeting", signals, 30)
-            .await?;
+        let Measured { figures: holes, .. } = self.through_meetinghooks(&load).await?;
         let base_healthy = base.per_second * 90.0 / 100.0;
         let ratio = holes.per_second / base_healthy;
-        let name = format!("isolation ({signals} joins, 90 healthy + 10 black holes)");
+        let name = format!(
+            "isolation ({ISOLATION_RATE} joins/s for {seconds} s, 90 healthy + 10 black holes)"
+        );
         self.row(
             &name,
             "healthy deliveries/s",
@@ -58,9 +77,10 @@ impl Bench {
             ms(holes.p99),
             format!("{} (no holes)", ms(base.p99)),
             Some(p99_ratio),
-            "≤ 2×",
-            Some(p99_ratio <= 2.0),
+            "≤ 1.5×",
+            Some(p99_ratio <= 1.5),
         );
+        self.missing_rows(&format!("{name}, no holes"), &base);
         self.missing_rows(&name, &holes);
         Ok(())
     }
@@ -196,7 +216,8 @@ impl Bench {
             "",
             None,
         );
-        self.missing_rows(&name, &f);
+        // At least once: a kill -9 may repeat what was in flight.
+        self.at_least_once_rows(&name, &f);
         drop(server);
         Ok(())
     }
@@ -220,9 +241,15 @@ impl Bench {
     /// CI's check: 1,000 signals, nothing missing, no timing asserted.
     pub async fn smoke(&mut self) -> anyhow::Result<bool> {
         let paths = vec!["/ep0".to_owned()];
-        let Measured { figures: ours, .. } = self
-            .through_meetinghooks("smoke", &paths, "meeting", 1000, 10)
-            .await?;
+        let load = Load {
+            run: "smoke",
+            paths: &paths,
+            ordering: "meeting",
+            signals: 1000,
+            meetings: 10,
+            shape: Shape::BATCHED,
+        };
+        let Measured { figures: ours, .. } = self.through_meetinghooks(&load).await?;
         self.missing_rows("smoke (1000 joins)", &ours);
         Ok(ours.missing == 0)
     }
