@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+/// `sysconf(_SC_CLK_TCK)` on Linux.
+const CLOCK_TICKS: f64 = 100.0;
+
 pub const KEY: &str = "bench-key-0123456789abcdef";
 
 pub struct Server {
@@ -36,7 +39,13 @@ impl Server {
         settings: &[(&str, &str)],
     ) -> anyhow::Result<Server> {
         let addr = free_addr()?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // The load is one API key sending as fast as it can: no per-key rate limit. A binary
+        // older than that setting refuses it; `MH_BENCH_OLD_BINARY` leaves it out.
+        if std::env::var_os("MH_BENCH_OLD_BINARY").is_none() {
+            command.env("MEETINGHOOKS_API_RATE_LIMIT", "0");
+        }
+        let child = command
             .args(["serve", "--listen", &addr.to_string()])
             .env("MEETINGHOOKS_DATABASE_URL", database_url)
             // Nodes of one cluster must share it; PostgreSQL requires one.
@@ -83,6 +92,17 @@ impl Server {
     /// Peak resident set size in MiB (VmHWM).
     pub fn peak_rss_mib(&self) -> f64 {
         proc_status_kib(self.pid(), "VmHWM:") as f64 / 1024.0
+    }
+
+    /// CPU time the process used so far (user and system), from `/proc/PID/stat`.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name, which ends with the last ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        // utime and stime are the 14th and 15th fields, 12th and 13th after the name.
+        (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS
     }
 
     /// Current resident set size in MiB.

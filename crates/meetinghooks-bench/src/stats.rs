@@ -17,6 +17,8 @@ pub struct Figures {
     pub p90: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// The longest time without an arrival between the first and the last one.
+    pub longest_pause: Duration,
 }
 
 /// `expected` lists the (path, participant) pairs that must arrive.
@@ -54,7 +56,15 @@ pub fn figures(
         (Some(s), Some(e)) if e > s => delivered as f64 / e.duration_since(s).as_secs_f64(),
         _ => 0.0,
     };
+    let mut times: Vec<Instant> = seen.values().copied().collect();
+    times.sort_unstable();
+    let longest_pause = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
     Figures {
+        longest_pause,
         delivered,
         missing: expected.len() - delivered,
         duplicates,

@@ -18,7 +18,7 @@ use crate::stats::ms;
 /// Signals sent one at a time, each after the last one's webhook arrived.
 const SAMPLES: usize = 200;
 /// Node B's one attempt to the black hole lasts this long: the measurement must end before.
-const HOLE_TIMEOUT: &str = "40s";
+const HOLE_TIMEOUT: &str = "30s";
 /// Between samples, so node A is idle again when the next one comes.
 const GAP: Duration = Duration::from_millis(30);
 
@@ -97,7 +97,7 @@ impl Bench {
                 receiver.count()
             );
         }
-        if held.elapsed() > Duration::from_secs(35) {
+        if held.elapsed() > Duration::from_secs(25) {
             bail!("wake-up: the measurement outlasted node B's held slot; results are void");
         }
         drop(a);

@@ -130,6 +130,16 @@ impl Bench {
             "",
             None,
         );
+        let cpu = many.cpu_ms_per_delivery / none.cpu_ms_per_delivery.max(1e-9);
+        self.row(
+            &name,
+            "server CPU per delivery",
+            format!("{:.3} ms", many.cpu_ms_per_delivery),
+            format!("{:.3} ms (none)", none.cpu_ms_per_delivery),
+            Some(cpu),
+            "≤ 1.2×",
+            Some(cpu <= 1.2),
+        );
         self.row(
             &name,
             "peak RSS",

@@ -34,6 +34,9 @@ pub struct Measured {
     pub peak_rss_mib: f64,
     /// From the first request sent to the last one answered.
     pub ingest: Duration,
+    /// The nodes' CPU time (user and system) from the first signal to the last webhook, per
+    /// delivered webhook: on a shared machine, steadier than any rate.
+    pub cpu_ms_per_delivery: f64,
 }
 
 /// What exists on the first node before the load starts, besides the load's endpoints.
@@ -187,6 +190,7 @@ impl Bench {
             servers.push(Server::start_on_database(&self.binary, database_url).await?);
         }
         let ingest: Vec<String> = servers.iter().map(|s| s.url("/v1/signals")).collect();
+        let cpu_before: f64 = servers.iter().map(Server::cpu_seconds).sum();
         let started = Instant::now();
         let sent = load.shape.send(&self.client, &ingest, load).await?;
         let ingest_time = started.elapsed();
@@ -209,7 +213,15 @@ impl Bench {
         arrivals.retain(|a| paths.iter().any(|p| **p == *a.path));
         let mut figures = figures(&sent, &arrivals, &expected, None);
         figures.duplicates += stray;
+        let cpu = servers.iter().map(Server::cpu_seconds).sum::<f64>() - cpu_before;
+        eprintln!(
+            "  {run}: {:.0} deliveries/s; server CPU {cpu:.2} s, {:.3} ms per delivery; longest pause between arrivals {}",
+            figures.per_second,
+            cpu * 1000.0 / figures.delivered.max(1) as f64,
+            crate::stats::ms(figures.longest_pause)
+        );
         Ok(Measured {
+            cpu_ms_per_delivery: cpu * 1000.0 / figures.delivered.max(1) as f64,
             figures,
             peak_rss_mib: servers.iter().map(Server::peak_rss_mib).fold(0.0, f64::max),
             ingest: ingest_time,
@@ -249,6 +261,19 @@ impl Bench {
         let c = self.through_ceiling(&load).await?.per_second;
         self.ceiling = Some(c);
         Ok(c)
+    }
+
+    /// The server's CPU time per delivered webhook.
+    pub fn cpu_row(&mut self, name: &str, cpu_ms_per_delivery: f64) {
+        self.row(
+            name,
+            "server CPU per delivery",
+            format!("{cpu_ms_per_delivery:.3} ms"),
+            String::new(),
+            None,
+            "",
+            None,
+        );
     }
 
     /// Nothing missing, nothing twice.

@@ -12,7 +12,7 @@ use crate::server::{create_endpoints, db_bytes, free_addr, Server};
 use crate::stats::{figures, ms};
 
 /// Joins per second in the isolation scenario (×100 endpoints).
-const ISOLATION_RATE: usize = 40;
+const ISOLATION_RATE: usize = 15;
 
 /// A server with messages piled up for a receiver that is down.
 struct PiledUp {
@@ -28,7 +28,7 @@ struct PiledUp {
 }
 
 impl Bench {
-    /// 40 joins per second for 30 s (at scale 1) to 100 endpoints, 10 of them black holes,
+    /// 15 joins per second for 30 s (at scale 1) to 100 endpoints, 10 of them black holes,
     /// against the same load with all 100 healthy: long enough that a stall of the shared
     /// machine is a small part of it.
     pub async fn isolation(&mut self) -> anyhow::Result<()> {

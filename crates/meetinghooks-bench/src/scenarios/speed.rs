@@ -47,6 +47,7 @@ impl Bench {
         let Measured {
             figures: ours,
             peak_rss_mib: rss,
+            cpu_ms_per_delivery: cpu,
             ..
         } = self.through_meetinghooks(&load).await?;
         load.run = &ceiling_run;
@@ -65,6 +66,7 @@ impl Bench {
             &format!("≥ {target}×"),
             Some(ratio >= target),
         );
+        self.cpu_row(&name, cpu);
         self.row(
             &name,
             "latency p50 / p99",
@@ -172,6 +174,7 @@ impl Bench {
             let Measured {
                 figures: ours,
                 peak_rss_mib: rss,
+                cpu_ms_per_delivery: cpu,
                 ..
             } = self.through_meetinghooks(&load).await?;
             load.run = &ceiling_run;
@@ -187,6 +190,7 @@ impl Bench {
                 "≥ 0.6×",
                 Some(ratio >= 0.6),
             );
+            self.cpu_row(&name, cpu);
             self.missing_rows(&name, &ours);
             self.row(
                 &name,

@@ -1,7 +1,8 @@
 //! The run loop's view of endpoints: a lane per endpoint, what it knows of the endpoint's next
-//! due message, and promoted leases whose endpoint it does not know (orphans).
+//! due message, which lanes may have work (a round visits only those), and promoted leases
+//! whose endpoint it does not know (orphans).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,26 +52,89 @@ pub struct Lane {
     pub next_due: NextDue,
 }
 
-/// Replaces the lanes with one per endpoint, keeping the in-flight counts of known ones.
-pub fn refresh_lanes(lanes: &mut HashMap<String, Lane>, endpoints: Vec<Endpoint>) {
-    let mut fresh = HashMap::with_capacity(endpoints.len());
-    for endpoint in endpoints {
-        let id = endpoint.id.clone();
-        let lane = match lanes.remove(&id) {
-            Some(mut lane) => {
-                lane.endpoint = Arc::new(endpoint);
-                lane.next_due = NextDue::Unknown;
-                lane
-            }
-            None => Lane {
-                endpoint: Arc::new(endpoint),
-                in_flight: Arc::default(),
-                next_due: NextDue::Unknown,
-            },
-        };
-        fresh.insert(id, lane);
+/// Every endpoint's lane, and which lanes may have work. With many rooms that have their own
+/// webhook, most lanes are idle: a round must cost what the awake ones cost, not all of them.
+#[derive(Default)]
+pub struct Lanes {
+    by_id: HashMap<String, Lane>,
+    /// The lanes whose next due is not `Idle`, in id order (the rounds rotate over it).
+    awake: BTreeSet<String>,
+}
+
+impl Lanes {
+    pub fn get(&self, id: &str) -> Option<&Lane> {
+        self.by_id.get(id)
     }
-    *lanes = fresh;
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn set_next_due(&mut self, id: &str, next_due: NextDue) {
+        let Some(lane) = self.by_id.get_mut(id) else {
+            return;
+        };
+        lane.next_due = next_due;
+        match next_due {
+            NextDue::Idle => self.awake.remove(id),
+            NextDue::Unknown | NextDue::At(_) => self.awake.insert(id.to_owned()),
+        };
+    }
+
+    /// The store may have something due for this endpoint: ask it in the next round.
+    pub fn wake(&mut self, id: &str) {
+        self.set_next_due(id, NextDue::Unknown);
+    }
+
+    /// Anything may be due anywhere (a change not said to be one endpoint's).
+    pub fn wake_all(&mut self) {
+        for lane in self.by_id.values_mut() {
+            lane.next_due = NextDue::Unknown;
+        }
+        self.awake = self.by_id.keys().cloned().collect();
+    }
+
+    /// The awake lanes' ids, starting at the `turn`-th (modulo their number), so a saturated
+    /// global limit is shared fairly across rounds.
+    pub fn awake_from(&self, turn: usize) -> Vec<String> {
+        let mut ids: Vec<String> = self.awake.iter().cloned().collect();
+        let count = ids.len();
+        if count > 0 {
+            ids.rotate_left(turn % count);
+        }
+        ids
+    }
+
+    /// Replaces the lanes with one per endpoint, keeping the in-flight counts of known ones
+    /// and, for an endpoint that did not change, what is known of its next due message; a
+    /// new or changed endpoint is asked again.
+    pub fn refresh(&mut self, endpoints: Vec<Endpoint>) {
+        let mut fresh = HashMap::with_capacity(endpoints.len());
+        let mut awake = BTreeSet::new();
+        for endpoint in endpoints {
+            let id = endpoint.id.clone();
+            let lane = match self.by_id.remove(&id) {
+                Some(mut lane) => {
+                    if *lane.endpoint != endpoint {
+                        lane.endpoint = Arc::new(endpoint);
+                        lane.next_due = NextDue::Unknown;
+                    }
+                    lane
+                }
+                None => Lane {
+                    endpoint: Arc::new(endpoint),
+                    in_flight: Arc::default(),
+                    next_due: NextDue::Unknown,
+                },
+            };
+            if lane.next_due != NextDue::Idle {
+                awake.insert(id.clone());
+            }
+            fresh.insert(id, lane);
+        }
+        self.by_id = fresh;
+        self.awake = awake;
+    }
 }
 
 /// Promoted leases for endpoints the loop does not know. The endpoint may have been created
@@ -95,7 +159,7 @@ impl Orphans {
 
     /// After a successful reload: the orphans whose endpoint is now known, to send. The others
     /// are dropped, logged.
-    pub fn after_reload(&mut self, lanes: &HashMap<String, Lane>) -> Vec<Held> {
+    pub fn after_reload(&mut self, lanes: &Lanes) -> Vec<Held> {
         self.reload = false;
         let (known, gone): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.waiting)
             .into_iter()
@@ -140,9 +204,9 @@ mod tests {
         orphans.push(leased("created"));
         orphans.push(leased("deleted"));
         assert!(orphans.want_reload());
-        let mut lanes = HashMap::new();
+        let mut lanes = Lanes::default();
         let endpoint = test_endpoint("created");
-        refresh_lanes(&mut lanes, vec![endpoint]);
+        lanes.refresh(vec![endpoint]);
         let send = orphans.after_reload(&lanes);
         assert_eq!(send.len(), 1);
         assert_eq!(send[0].leased.endpoint_id, "created");
@@ -159,6 +223,34 @@ mod tests {
             "whsec_x".into(),
             Timestamp(0),
         )
+    }
+
+    #[test]
+    fn only_awake_lanes_are_visited_and_a_refresh_keeps_what_is_known() {
+        let mut lanes = Lanes::default();
+        lanes.refresh(vec![test_endpoint("a"), test_endpoint("b"), test_endpoint("c")]);
+        // New lanes are asked once.
+        assert_eq!(lanes.awake_from(0), ["a", "b", "c"]);
+        assert_eq!(lanes.awake_from(4), ["b", "c", "a"]);
+        lanes.set_next_due("a", NextDue::Idle);
+        lanes.set_next_due("b", NextDue::Idle);
+        lanes.set_next_due("c", NextDue::At(Timestamp(5)));
+        assert_eq!(lanes.awake_from(0), ["c"]);
+        lanes.wake("a");
+        assert_eq!(lanes.awake_from(0), ["a", "c"]);
+        lanes.set_next_due("a", NextDue::Idle);
+        // A refresh with the same endpoints wakes nobody; a changed one is asked again, a
+        // gone one leaves.
+        let mut changed = test_endpoint("b");
+        changed.disabled = true;
+        lanes.refresh(vec![test_endpoint("a"), changed]);
+        assert_eq!(lanes.awake_from(0), ["b"]);
+        assert!(!lanes.contains_key("c"));
+        lanes.wake_all();
+        assert_eq!(lanes.awake_from(1), ["b", "a"]);
+        // Waking an unknown endpoint does nothing.
+        lanes.wake("zz");
+        assert_eq!(lanes.awake_from(0), ["a", "b"]);
     }
 
     #[test]

@@ -15,7 +15,6 @@ pub mod schedule;
 pub mod ssrf;
 mod writer;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,11 +24,11 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
 use crate::outbox::fence::{self, Start};
-use crate::store::changes::ChangeFeed;
+use crate::store::changes::{ChangeFeed, DueFor};
 use crate::store::{AttemptOutcome, LeaseRequest, Store, StoreError};
 use decide::decide;
 use failure_log::FailureLog;
-use lanes::{refresh_lanes, Held, Lane, NextDue, Orphans};
+use lanes::{Held, Lanes, NextDue, Orphans};
 use rate::{Allowance, RateLimits};
 use schedule::saturating_millis;
 use ssrf::SsrfPolicy;
@@ -152,7 +151,7 @@ impl Dispatcher {
             .expect("feed")
             .take()
             .expect("run is called once");
-        let mut lanes: HashMap<String, Lane> = HashMap::new();
+        let mut lanes = Lanes::default();
         let mut orphans = Orphans::default();
         let mut refreshed = Instant::now();
         let mut polled = Instant::now();
@@ -172,20 +171,21 @@ impl Dispatcher {
                 feed.due.borrow_and_update();
                 due_changed = true;
             }
+            if due_changed {
+                // An ingest here names the endpoints it fanned out to; anything else (another
+                // node, a recover, a fired timer) may concern every endpoint.
+                match feed.take_due_for() {
+                    DueFor::Endpoints(ids) => ids.iter().for_each(|id| lanes.wake(id)),
+                    DueFor::Every => lanes.wake_all(),
+                }
+            }
             // Safety net on a shared store: a node may die between its commit and its NOTIFY.
             if self.store.shared() && polled.elapsed() >= self.config.shared_poll {
                 polled = Instant::now();
-                due_changed = true;
-            }
-            if due_changed {
-                for lane in lanes.values_mut() {
-                    lane.next_due = NextDue::Unknown;
-                }
+                lanes.wake_all();
             }
             for endpoint_id in std::mem::take(&mut *self.touched.lock().expect("touched")) {
-                if let Some(lane) = lanes.get_mut(&endpoint_id) {
-                    lane.next_due = NextDue::Unknown;
-                }
+                lanes.wake(&endpoint_id);
             }
             if self.endpoints_changed.swap(false, AtomicOrdering::AcqRel)
                 || orphans.want_reload()
@@ -193,7 +193,7 @@ impl Dispatcher {
             {
                 match self.store.delivery_targets().await {
                     Ok(endpoints) => {
-                        refresh_lanes(&mut lanes, endpoints);
+                        lanes.refresh(endpoints);
                         self.failure_log()
                             .retain(|endpoint_id| lanes.contains_key(endpoint_id));
                         self.rate_limits.retain(|id| lanes.contains_key(id));
@@ -207,17 +207,22 @@ impl Dispatcher {
             while let Ok(batch) = promoted.try_recv() {
                 self.send_promoted(&lanes, batch, &mut orphans);
             }
-            let RoundResult { leased_any, sleep } = match self.lease_round(&mut lanes).await {
+            let RoundResult {
+                leased_any,
+                again,
+                sleep,
+            } = match self.lease_round(&mut lanes).await {
                 Ok(round) => round,
                 Err(e) => {
                     tracing::warn!(error = %e, "leasing failed");
                     RoundResult {
                         leased_any: false,
+                        again: false,
                         sleep: IDLE_POLL,
                     }
                 }
             };
-            if leased_any {
+            if leased_any || again {
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -260,7 +265,7 @@ impl Dispatcher {
 
     fn send_promoted(
         &self,
-        lanes: &HashMap<String, Lane>,
+        lanes: &Lanes,
         batch: Vec<Held>,
         orphans: &mut Orphans,
     ) {
@@ -281,10 +286,7 @@ impl Dispatcher {
     }
 
     /// One leasing round.
-    async fn lease_round(
-        &self,
-        lanes: &mut HashMap<String, Lane>,
-    ) -> Result<RoundResult, StoreError> {
+    async fn lease_round(&self, lanes: &mut Lanes) -> Result<RoundResult, StoreError> {
         let now = Timestamp::now();
         let clock = Instant::now();
         let mut global_free = self
@@ -294,16 +296,13 @@ impl Dispatcher {
         let mut requests = Vec::new();
         let mut sleep = IDLE_POLL;
         // Start each round at a different endpoint, so a saturated global limit is shared fairly.
-        let mut ids: Vec<&String> = lanes.keys().collect();
-        ids.sort_unstable();
-        if !ids.is_empty() {
-            let start = self.rounds.fetch_add(1, AtomicOrdering::Relaxed) % ids.len();
-            ids.rotate_left(start);
-        }
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
-        for id in ids {
-            let lane = lanes.get_mut(&id).expect("id taken from the map");
-            if lane.endpoint.disabled || global_free == 0 {
+        // Idle lanes are not visited: they wait for an announcement or an outcome.
+        let turn = self.rounds.fetch_add(1, AtomicOrdering::Relaxed);
+        // Lanes that may have work but found the global budget spent by the lanes before them.
+        let mut left_out = false;
+        for id in lanes.awake_from(turn) {
+            let lane = lanes.get(&id).expect("awake lanes exist");
+            if lane.endpoint.disabled {
                 continue;
             }
             match lane.next_due {
@@ -313,6 +312,10 @@ impl Dispatcher {
                     continue;
                 }
                 NextDue::At(_) | NextDue::Unknown => {}
+            }
+            if global_free == 0 {
+                left_out = true;
+                continue;
             }
             let mut free = self
                 .config
@@ -343,24 +346,31 @@ impl Dispatcher {
         if requests.is_empty() {
             return Ok(RoundResult {
                 leased_any: false,
+                again: false,
                 sleep,
             });
         }
+        let claimed: usize = requests.iter().map(|r| r.max).sum();
         let lease_until = now.plus_millis(saturating_millis(self.lease_duration()));
         // Before asking: whatever the request waits for counts against the leases.
         let asked_at = Instant::now();
         let batch = self.store.lease(requests, now, lease_until).await?;
         for (endpoint_id, next_due) in batch.next_due {
-            if let Some(lane) = lanes.get_mut(&endpoint_id) {
-                lane.next_due = NextDue::from(next_due);
+            if lanes.contains_key(&endpoint_id) {
+                lanes.set_next_due(&endpoint_id, NextDue::from(next_due));
                 if let Some(due) = next_due {
                     sleep = sleep.min(until(now, due));
                 }
             }
         }
         let leased_any = !batch.leased.is_empty();
+        // Lanes asked for more than they had spent budget that lanes left out could use: with
+        // a thousand endpoints, woken lanes that turn out empty used to take the whole budget
+        // and the loop then slept a second (`IDLE_POLL`) with messages due. The lanes asked
+        // now know their next due time, so the next round asks others.
+        let again = left_out && batch.leased.len() < claimed;
         for leased in batch.leased {
-            let Some(lane) = lanes.get_mut(&leased.endpoint_id) else {
+            let Some(lane) = lanes.get(&leased.endpoint_id) else {
                 continue;
             };
             let endpoint = &lane.endpoint;
@@ -369,7 +379,11 @@ impl Dispatcher {
             let held = Held::from_store(leased, asked_at);
             self.spawn_attempt(lane.endpoint.clone(), lane.in_flight.clone(), held);
         }
-        Ok(RoundResult { leased_any, sleep })
+        Ok(RoundResult {
+            leased_any,
+            again,
+            sleep,
+        })
     }
 
     fn lease_duration(&self) -> Duration {
@@ -444,6 +458,8 @@ impl Dispatcher {
 /// What a leasing round did.
 struct RoundResult {
     leased_any: bool,
+    /// Lanes that may have work were left out of this round: run another at once.
+    again: bool,
     /// How long to sleep when nothing was leased.
     sleep: Duration,
 }

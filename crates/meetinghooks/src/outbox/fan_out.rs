@@ -135,6 +135,32 @@ pub fn plan_fan_out<'a>(
     messages
 }
 
+/// What fan-out created: how many messages, and the endpoints that have one due now (the
+/// lanes a dispatcher must look at; waiting and skipped messages are not due).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FannedOut {
+    pub messages: usize,
+    pub due_for: BTreeSet<String>,
+}
+
+impl FannedOut {
+    pub fn of(messages: &[NewMessage<'_>]) -> FannedOut {
+        FannedOut {
+            messages: messages.len(),
+            due_for: messages
+                .iter()
+                .filter(|m| m.status == MessageStatus::Pending)
+                .map(|m| m.endpoint_id.to_owned())
+                .collect(),
+        }
+    }
+
+    pub fn add(&mut self, other: FannedOut) {
+        self.messages += other.messages;
+        self.due_for.extend(other.due_for);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,8 +207,16 @@ mod tests {
             room_id: "b",
         }]);
         use MessageStatus::*;
+        let planned = plan_fan_out(&targets, &events, &busy);
+        // Only pending messages make their endpoint's lane worth a look.
+        let fanned = FannedOut::of(&planned);
+        assert_eq!(fanned.messages, 10);
         assert_eq!(
-            statuses(&plan_fan_out(&targets, &events, &busy)),
+            fanned.due_for,
+            BTreeSet::from(["ordered".to_owned(), "free".to_owned()])
+        );
+        assert_eq!(
+            statuses(&planned),
             [
                 ("ordered", 1, Pending),
                 ("free", 1, Pending),

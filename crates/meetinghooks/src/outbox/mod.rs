@@ -10,7 +10,7 @@ mod requeue;
 mod settle;
 mod types;
 
-pub use fan_out::{plan_fan_out, queues_to_check, NewEvent, NewMessage, Target};
+pub use fan_out::{plan_fan_out, queues_to_check, FannedOut, NewEvent, NewMessage, Target};
 pub use ingest::{Advance, Finished, IngestRun, ParticipantKey, Touched};
 pub use promote::{plan_promotion, plan_repair, Promote, QueueHead};
 pub use requeue::{check_resend, plan_recover, Recoverable, Refusal, Requeue, RECOVERABLE};

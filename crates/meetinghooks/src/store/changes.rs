@@ -1,8 +1,9 @@
 //! The change hub: after a commit a store announces what changed, and the dispatcher and the
 //! timer driver, subscribed, look again. No handler has to remember to wake anything.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Notify};
 
@@ -130,9 +131,34 @@ impl Changes {
     }
 }
 
+/// Which endpoints may have messages due since the dispatcher last looked: the ones an ingest
+/// fanned out to, or every one (any other announcement of due messages). Only the dispatcher
+/// takes it; other subscribers of `due` only wake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueFor {
+    Endpoints(BTreeSet<String>),
+    Every,
+}
+
+impl Default for DueFor {
+    fn default() -> Self {
+        DueFor::Endpoints(BTreeSet::new())
+    }
+}
+
+impl DueFor {
+    fn add(&mut self, endpoints: BTreeSet<String>) {
+        if let DueFor::Endpoints(known) = self {
+            known.extend(endpoints);
+        }
+    }
+}
+
 /// One store's announcements. `watch` generation counters coalesce, serve any number of
 /// subscribers, never lag, and need no receiver.
 pub struct ChangeHub {
+    /// Filled before `due` is bumped, so whoever sees the bump finds what it names.
+    due_for: Arc<Mutex<DueFor>>,
     due: watch::Sender<u64>,
     endpoints: watch::Sender<u64>,
     timers: watch::Sender<u64>,
@@ -177,6 +203,7 @@ impl ChangeHub {
     /// A hub for one node; with `outbound`, announcements are also queued for other nodes.
     pub fn new(outbound: Option<Arc<Outbound>>) -> ChangeHub {
         ChangeHub {
+            due_for: Arc::default(),
             due: watch::Sender::new(0),
             endpoints: watch::Sender::new(0),
             timers: watch::Sender::new(0),
@@ -196,6 +223,26 @@ impl ChangeHub {
         }
     }
 
+    /// After an ingest's commit: here only the lanes of `endpoints` (those it created due
+    /// messages for) need a look; other nodes hear "messages due".
+    pub fn announce_ingest(&self, report: &super::IngestReport, endpoints: BTreeSet<String>) {
+        let changes = Changes::of_ingest(report);
+        if changes.messages_due {
+            self.lock_due_for().add(endpoints);
+        }
+        self.bump(changes);
+        if let Some(outbound) = &self.outbound {
+            outbound.add(changes);
+        }
+    }
+
+    fn lock_due_for(&self) -> std::sync::MutexGuard<'_, DueFor> {
+        // A set of ids: one a panicking thread left behind is still usable.
+        self.due_for
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// After outcomes were recorded. This node's dispatcher wrote them and wakes the lanes of
     /// their endpoints itself, so here only a disabled endpoint is news; resetting every lane
     /// on every outcome batch would make each leasing round ask for every endpoint. Other
@@ -213,6 +260,13 @@ impl ChangeHub {
 
     /// Tells this node's subscribers only (a change heard from another node).
     pub fn publish(&self, changes: Changes) {
+        if changes.messages_due {
+            *self.lock_due_for() = DueFor::Every;
+        }
+        self.bump(changes);
+    }
+
+    fn bump(&self, changes: Changes) {
         let bump = |generation: &mut u64| *generation = generation.wrapping_add(1);
         if changes.messages_due {
             self.due.send_modify(bump);
@@ -230,6 +284,7 @@ impl ChangeHub {
 
     pub fn subscribe(&self) -> ChangeFeed {
         ChangeFeed {
+            due_for: self.due_for.clone(),
             due: self.due.subscribe(),
             endpoints: self.endpoints.subscribe(),
             timers: self.timers.subscribe(),
@@ -240,10 +295,22 @@ impl ChangeHub {
 
 /// A subscriber's view: each receiver changes when its kind was announced since last seen.
 pub struct ChangeFeed {
+    due_for: Arc<Mutex<DueFor>>,
     pub due: watch::Receiver<u64>,
     pub endpoints: watch::Receiver<u64>,
     pub timers: watch::Receiver<u64>,
     pub keys: watch::Receiver<u64>,
+}
+
+impl ChangeFeed {
+    /// Which endpoints to look at again, emptied for the next announcements (the dispatcher's).
+    pub fn take_due_for(&self) -> DueFor {
+        let mut due_for = self
+            .due_for
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *due_for)
+    }
 }
 
 #[cfg(test)]
@@ -275,5 +342,27 @@ mod tests {
         hub.publish(Changes::TIMERS);
         assert!(feed.timers.has_changed().unwrap());
         assert_eq!(outbound.pending.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn an_ingest_names_its_endpoints_and_anything_else_means_every_one() {
+        let hub = ChangeHub::new(None);
+        let feed = hub.subscribe();
+        let report = super::super::IngestReport {
+            accepted: 1,
+            messages: 2,
+            ..Default::default()
+        };
+        let named = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<BTreeSet<_>>();
+        hub.announce_ingest(&report, named(&["ep_a"]));
+        hub.announce_ingest(&report, named(&["ep_b"]));
+        assert_eq!(feed.take_due_for(), DueFor::Endpoints(named(&["ep_a", "ep_b"])));
+        assert_eq!(feed.take_due_for(), DueFor::Endpoints(BTreeSet::new()));
+        // An ingest without messages names nothing.
+        hub.announce_ingest(&super::super::IngestReport::default(), named(&["ep_c"]));
+        assert_eq!(feed.take_due_for(), DueFor::Endpoints(BTreeSet::new()));
+        hub.announce(Changes::DUE);
+        hub.announce_ingest(&report, named(&["ep_a"]));
+        assert_eq!(feed.take_due_for(), DueFor::Every);
     }
 }

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 
 use super::PgResult;
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, fence, Target};
+use crate::outbox::{self, fence, FannedOut, Target};
 use crate::outbox::{NewEvent, NewMessage, Promote, Promotion, QueueHead, QueueKey};
 use crate::store::sql;
 use crate::store::{LeaseBatch, LeaseRequest, Leased};
@@ -41,13 +41,23 @@ impl LeaseClock {
     }
 }
 
-pub async fn targets(tx: &Transaction<'_>, project_id: &str) -> PgResult<Vec<Target>> {
+/// The endpoints events of `rooms` may go to: the project's account endpoints and those
+/// rooms' own webhooks, through the `(project_id, room_id)` key; never every room's webhook.
+pub async fn targets(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    rooms: &[&str],
+) -> PgResult<Vec<Target>> {
     let statement = tx
         .prepare_cached(
-            "SELECT id, room_id, events, ordering, disabled FROM endpoints WHERE project_id = $1",
+            "SELECT id, room_id, events, ordering, disabled FROM endpoints
+             WHERE project_id = $1 AND room_id IS NULL
+             UNION ALL
+             SELECT id, room_id, events, ordering, disabled FROM endpoints
+             WHERE project_id = $1 AND room_id = ANY($2)",
         )
         .await?;
-    let rows = tx.query(&statement, &[&project_id]).await?;
+    let rows = tx.query(&statement, &[&project_id, &rooms]).await?;
     Ok(rows
         .iter()
         .map(|row| Target::from_columns(row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
@@ -87,12 +97,12 @@ pub async fn fan_out(
     project_id: &str,
     events: &[NewEvent<'_>],
     now: Timestamp,
-) -> PgResult<usize> {
+) -> PgResult<FannedOut> {
     let asked = outbox::queues_to_check(targets, events);
     let busy = busy_queues(tx, &asked, Holding::AnyToGo).await?;
     let messages = outbox::plan_fan_out(targets, events, &busy);
     if messages.is_empty() {
-        return Ok(0);
+        return Ok(FannedOut::default());
     }
     let c = MessageColumns::new(&messages);
     let insert = tx
@@ -104,8 +114,7 @@ pub async fn fan_out(
                AS m(endpoint_id, event_position, room_id, ordered, status)",
         )
         .await?;
-    let created = tx
-        .execute(
+    tx.execute(
             &insert,
             &[
                 &project_id,
@@ -118,7 +127,7 @@ pub async fn fan_out(
             ],
         )
         .await?;
-    Ok(created as usize)
+    Ok(FannedOut::of(&messages))
 }
 
 /// Which messages make a queue busy.

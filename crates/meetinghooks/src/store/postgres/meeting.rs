@@ -13,7 +13,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
-use crate::outbox::{Advance, Finished, IngestRun, ParticipantKey};
+use crate::outbox::{Advance, FannedOut, Finished, IngestRun, ParticipantKey};
 use crate::store::panic::contain_async;
 use crate::store::{IngestReport, SessionRecord, StoreError};
 
@@ -24,7 +24,7 @@ pub async fn ingest(
     engine: &EngineConfig,
     project_id: &str,
     signals: &[Signal],
-) -> PgResult<IngestReport> {
+) -> PgResult<(IngestReport, FannedOut)> {
     contain_async(ingest_batch(tx, engine, project_id, signals)).await
 }
 
@@ -33,7 +33,7 @@ async fn ingest_batch(
     engine: &EngineConfig,
     project_id: &str,
     signals: &[Signal],
-) -> PgResult<IngestReport> {
+) -> PgResult<(IngestReport, FannedOut)> {
     // Which signals are new, in one statement for the whole batch. Ids remembered before ids
     // were per meeting (`room_id = ''`) stay duplicates in every meeting.
     let (rooms, ids): (Vec<&str>, Vec<&str>) = signals
@@ -82,8 +82,9 @@ async fn ingest_batch(
             outcomes: &touched.outcomes,
         })
         .collect();
-    report.messages = persist(tx, project_id, &steps, now).await?;
-    Ok(report)
+    let fanned = persist(tx, project_id, &steps, now).await?;
+    report.messages = fanned.messages;
+    Ok((report, fanned))
 }
 
 /// Creates the rooms that do not exist yet, then locks them all, in room order so that
@@ -272,15 +273,15 @@ pub(super) struct Step<'a> {
 
 /// Writes each meeting's header, its changed participants, its events and session rows, and
 /// fans the events out into messages: one statement per table for the whole batch. Returns
-/// how many messages were created.
+/// what fan-out created.
 pub(super) async fn persist(
     tx: &Transaction<'_>,
     project_id: &str,
     steps: &[Step<'_>],
     now: Timestamp,
-) -> PgResult<usize> {
+) -> PgResult<FannedOut> {
     if steps.is_empty() {
-        return Ok(0);
+        return Ok(FannedOut::default());
     }
     let (rooms, states, timers): (Vec<&str>, Vec<String>, Vec<Option<i64>>) = steps
         .iter()
@@ -397,7 +398,7 @@ pub(super) async fn persist(
             .await?;
     }
     if events.0.is_empty() {
-        return Ok(0);
+        return Ok(FannedOut::default());
     }
     // Positions follow the arrays' order, in which each meeting's sequences ascend: that is
     // the order its messages are promoted in.
@@ -434,6 +435,9 @@ pub(super) async fn persist(
             webhook_type: types[i],
         })
         .collect();
-    let targets = delivery::targets(tx, project_id).await?;
+    let mut rooms: Vec<&str> = fanned.iter().map(|e| e.room_id).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let targets = delivery::targets(tx, project_id, &rooms).await?;
     delivery::fan_out(tx, &targets, project_id, &fanned, now).await
 }

@@ -188,7 +188,10 @@ impl Store for PostgresStore {
             project_id,
             &signals
         ))
-        .inspect(|report| self.hub.announce(Changes::of_ingest(report)))
+        .map(|(report, fanned)| {
+            self.hub.announce_ingest(&report, fanned.due_for);
+            report
+        })
     }
 
     async fn end_session(

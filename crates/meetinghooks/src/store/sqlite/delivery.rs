@@ -6,28 +6,49 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::timestamp::Timestamp;
-use crate::outbox::{self, fence, Target};
+use crate::outbox::{self, fence, FannedOut, Target};
 use crate::outbox::{
     EndpointClock, LeaseKey, NewEvent, OutcomeInput, Promote, Promotion, QueueHead, QueueKey,
 };
 use crate::store::sql;
 use crate::store::{AttemptOutcome, LeaseBatch, LeaseRequest, Leased, Recorded, StoreResult};
 
-pub fn targets(conn: &Connection, project_id: &str) -> StoreResult<Vec<Target>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, room_id, events, ordering, disabled FROM endpoints WHERE project_id = ?1",
+/// The endpoints events of `rooms` may go to: the project's account endpoints and those
+/// rooms' own webhooks, each a seek on the `(project_id, room_id)` key; never every room's
+/// webhook.
+pub fn targets<'r>(
+    conn: &Connection,
+    project_id: &str,
+    rooms: impl IntoIterator<Item = &'r str>,
+) -> StoreResult<Vec<Target>> {
+    let mut account = conn.prepare_cached(
+        "SELECT id, room_id, events, ordering, disabled FROM endpoints
+         WHERE project_id = ?1 AND room_id IS NULL",
     )?;
-    let rows = stmt.query_map([project_id], |row| {
-        let (events, ordering): (String, String) = (row.get(2)?, row.get(3)?);
-        Ok(Target::from_columns(
-            row.get(0)?,
-            row.get(1)?,
-            &events,
-            &ordering,
-            row.get(4)?,
-        ))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut targets = account
+        .query_map([project_id], target_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut own = conn.prepare_cached(
+        "SELECT id, room_id, events, ordering, disabled FROM endpoints
+         WHERE project_id = ?1 AND room_id = ?2",
+    )?;
+    for room in rooms {
+        for target in own.query_map(params![project_id, room], target_from_row)? {
+            targets.push(target?);
+        }
+    }
+    Ok(targets)
+}
+
+fn target_from_row(row: &Row<'_>) -> rusqlite::Result<Target> {
+    let (events, ordering): (String, String) = (row.get(2)?, row.get(3)?);
+    Ok(Target::from_columns(
+        row.get(0)?,
+        row.get(1)?,
+        &events,
+        &ordering,
+        row.get(4)?,
+    ))
 }
 
 /// Creates one message per subscribed endpoint for a just-inserted event, as
@@ -38,7 +59,7 @@ pub fn fan_out(
     project_id: &str,
     event: NewEvent<'_>,
     now: Timestamp,
-) -> StoreResult<usize> {
+) -> StoreResult<FannedOut> {
     let mut holds = conn.prepare_cached(
         "SELECT 1 FROM messages WHERE endpoint_id = ?1 AND room_id = ?2
          AND status IN ('waiting', 'pending', 'delivering') LIMIT 1",
@@ -66,7 +87,7 @@ pub fn fan_out(
             now.0
         ])?;
     }
-    Ok(messages.len())
+    Ok(FannedOut::of(&messages))
 }
 
 pub(super) const LEASED_COLUMNS: &str =

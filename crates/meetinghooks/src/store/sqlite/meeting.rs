@@ -8,7 +8,7 @@ use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
-use crate::outbox::{Advance, Finished, IngestRun, NewEvent, ParticipantKey};
+use crate::outbox::{Advance, FannedOut, Finished, IngestRun, NewEvent, ParticipantKey};
 use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
@@ -25,7 +25,7 @@ pub fn ingest(
     engine: &EngineConfig,
     project_id: &str,
     signals: &[Signal],
-) -> StoreResult<IngestReport> {
+) -> StoreResult<(IngestReport, FannedOut)> {
     let now = Timestamp::now();
     let mut remember = conn.prepare_cached(REMEMBER)?;
     let mut fresh = Vec::with_capacity(signals.len());
@@ -44,9 +44,10 @@ pub fn ingest(
         mut report,
         meetings,
     } = run.finish();
-    let targets = delivery::targets(conn, project_id)?;
+    let targets = delivery::targets(conn, project_id, meetings.iter().map(|m| m.room_id))?;
+    let mut fanned = FannedOut::default();
     for touched in &meetings {
-        report.messages += persist(
+        fanned.add(persist(
             conn,
             &targets,
             project_id,
@@ -54,9 +55,10 @@ pub fn ingest(
             &touched.meeting,
             &touched.outcomes,
             now,
-        )?;
+        )?);
     }
-    Ok(report)
+    report.messages += fanned.messages;
+    Ok((report, fanned))
 }
 
 pub fn end_session(
@@ -152,8 +154,8 @@ fn persist_step(
     outcome: Outcome,
     now: Timestamp,
 ) -> StoreResult<usize> {
-    let targets = delivery::targets(conn, project_id)?;
-    persist(
+    let targets = delivery::targets(conn, project_id, [room_id])?;
+    let fanned = persist(
         conn,
         &targets,
         project_id,
@@ -161,7 +163,8 @@ fn persist_step(
         meeting,
         &[outcome],
         now,
-    )
+    )?;
+    Ok(fanned.messages)
 }
 
 fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
@@ -243,7 +246,7 @@ fn load_or_create(
 }
 
 /// Writes a meeting's header, its changed participants, its events and session rows, and fans
-/// the events out into messages; returns how many messages were created.
+/// the events out into messages; returns what fan-out created.
 fn persist(
     conn: &Connection,
     targets: &[crate::outbox::Target],
@@ -252,7 +255,7 @@ fn persist(
     meeting: &Meeting,
     outcomes: &[Outcome],
     now: Timestamp,
-) -> StoreResult<usize> {
+) -> StoreResult<FannedOut> {
     let state = &meeting.state;
     let state_json = serde_json::to_string(state).expect("state serializes");
     conn.prepare_cached(
@@ -291,7 +294,7 @@ fn persist(
         "INSERT INTO sessions (project_id, session_id, room_id, doc) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (project_id, session_id) DO UPDATE SET doc = excluded.doc",
     )?;
-    let mut messages = 0;
+    let mut fanned = FannedOut::default();
     let mut started = false;
     for outcome in outcomes {
         for emitted in &outcome.events {
@@ -312,7 +315,7 @@ fn persist(
                 position,
                 webhook_type,
             };
-            messages += delivery::fan_out(conn, targets, project_id, event, now)?;
+            fanned.add(delivery::fan_out(conn, targets, project_id, event, now)?);
         }
         for ended in &outcome.ended {
             let doc = serde_json::to_string(ended).expect("session serializes");
@@ -324,5 +327,5 @@ fn persist(
         let doc = serde_json::to_string(ongoing).expect("session serializes");
         upsert_session.execute(params![project_id, ongoing.id, room_id, doc])?;
     }
-    Ok(messages)
+    Ok(fanned)
 }

@@ -151,7 +151,10 @@ impl Store for SqliteStore {
         let project_id = project_id.to_owned();
         self.write(move |conn, engine| meeting::ingest(conn, engine, &project_id, &signals))
             .await
-            .inspect(|report| self.hub.announce(Changes::of_ingest(report)))
+            .map(|(report, fanned)| {
+                self.hub.announce_ingest(&report, fanned.due_for);
+                report
+            })
     }
 
     async fn end_session(
