@@ -19,6 +19,7 @@ mod delivery;
 mod delivery_endpoints;
 mod delivery_safety;
 mod differential;
+mod dispatcher_budget;
 mod dispatcher_orphans;
 mod endpoint_updates;
 mod events_follow;
