@@ -53,12 +53,27 @@ pub struct Lane {
 }
 
 /// Every endpoint's lane, and which lanes may have work. With many rooms that have their own
-/// webhook, most lanes are idle: a round must cost what the awake ones cost, not all of them.
+/// webhook, most lanes are idle: a round costs what the lanes it asks cost, not all of them.
 #[derive(Default)]
 pub struct Lanes {
     by_id: HashMap<String, Lane>,
-    /// The lanes whose next due is not `Idle`, in id order (the rounds rotate over it).
-    awake: BTreeSet<String>,
+    /// Lanes to ask the store about (next due unknown, or past), in id order.
+    ask: BTreeSet<String>,
+    /// Lanes with nothing due before a known time.
+    later: BTreeSet<(Timestamp, String)>,
+    /// The last lane asked: the next round starts after it, so a saturated global limit is
+    /// shared in turn.
+    cursor: Option<String>,
+    /// Woken before their endpoint was loaded (all of them, or these): a new lane starts
+    /// asking only then, or on the first load.
+    missed: Missed,
+    loaded: bool,
+}
+
+#[derive(Default)]
+struct Missed {
+    every: bool,
+    ids: BTreeSet<String>,
 }
 
 impl Lanes {
@@ -74,16 +89,27 @@ impl Lanes {
         let Some(lane) = self.by_id.get_mut(id) else {
             return;
         };
+        match lane.next_due {
+            NextDue::Unknown => self.ask.remove(id),
+            NextDue::At(at) => self.later.remove(&(at, id.to_owned())) || self.ask.remove(id),
+            NextDue::Idle => false,
+        };
         lane.next_due = next_due;
         match next_due {
-            NextDue::Idle => self.awake.remove(id),
-            NextDue::Unknown | NextDue::At(_) => self.awake.insert(id.to_owned()),
+            NextDue::Unknown => self.ask.insert(id.to_owned()),
+            NextDue::At(at) => self.later.insert((at, id.to_owned())),
+            NextDue::Idle => false,
         };
     }
 
     /// The store may have something due for this endpoint: ask it in the next round.
     pub fn wake(&mut self, id: &str) {
-        self.set_next_due(id, NextDue::Unknown);
+        match self.by_id.contains_key(id) {
+            true => self.set_next_due(id, NextDue::Unknown),
+            false => {
+                self.missed.ids.insert(id.to_owned());
+            }
+        }
     }
 
     /// Anything may be due anywhere (a change not said to be one endpoint's).
@@ -91,29 +117,59 @@ impl Lanes {
         for lane in self.by_id.values_mut() {
             lane.next_due = NextDue::Unknown;
         }
-        self.awake = self.by_id.keys().cloned().collect();
+        self.ask = self.by_id.keys().cloned().collect();
+        self.later.clear();
+        self.missed.every = true;
     }
 
-    /// The awake lanes' ids, starting at the `turn`-th (modulo their number), so a saturated
-    /// global limit is shared fairly across rounds.
-    pub fn awake_from(&self, turn: usize) -> Vec<String> {
-        let mut ids: Vec<String> = self.awake.iter().cloned().collect();
-        let count = ids.len();
-        if count > 0 {
-            ids.rotate_left(turn % count);
+    /// Moves the lanes whose time came to the ones to ask; returns the next time one comes.
+    pub fn due_by(&mut self, now: Timestamp) -> Option<Timestamp> {
+        while let Some((at, id)) = self.later.first().cloned() {
+            if at > now {
+                return Some(at);
+            }
+            self.later.pop_first();
+            self.ask.insert(id);
         }
-        ids
+        None
+    }
+
+    /// The lanes to ask, starting after the last one asked and wrapping around.
+    pub fn to_ask(&self) -> impl Iterator<Item = &String> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let (after, up_to) = match self.cursor.as_deref() {
+            Some(cursor) => (
+                self.ask.range::<str, _>((Excluded(cursor), Unbounded)),
+                self.ask.range::<str, _>((Unbounded, Included(cursor))),
+            ),
+            // Nothing sorts below "": the second part is empty.
+            None => (
+                self.ask.range::<str, _>((Unbounded, Unbounded)),
+                self.ask.range::<str, _>((Unbounded, Excluded(""))),
+            ),
+        };
+        after.chain(up_to)
+    }
+
+    /// Remembers the last lane a round asked.
+    pub fn asked_up_to(&mut self, id: &str) {
+        self.cursor = Some(id.to_owned());
     }
 
     /// Replaces the lanes with one per endpoint, keeping the in-flight counts of known ones
-    /// and, for an endpoint that did not change, what is known of its next due message; a
-    /// new or changed endpoint is asked again.
+    /// and, for an endpoint that did not change, what is known of its next due message. A
+    /// changed endpoint is asked again; a new one on the first load, or when a wake-up named
+    /// it (or every lane) before it was loaded: otherwise nothing can be due for it yet.
     pub fn refresh(&mut self, endpoints: Vec<Endpoint>) {
-        let mut fresh = HashMap::with_capacity(endpoints.len());
-        let mut awake = BTreeSet::new();
+        let missed = std::mem::take(&mut self.missed);
+        let ask_new = !self.loaded || missed.every;
+        self.loaded = true;
+        let mut old = std::mem::take(&mut self.by_id);
+        self.ask.clear();
+        self.later.clear();
         for endpoint in endpoints {
             let id = endpoint.id.clone();
-            let lane = match self.by_id.remove(&id) {
+            let lane = match old.remove(&id) {
                 Some(mut lane) => {
                     if *lane.endpoint != endpoint {
                         lane.endpoint = Arc::new(endpoint);
@@ -122,18 +178,20 @@ impl Lanes {
                     lane
                 }
                 None => Lane {
+                    next_due: match ask_new || missed.ids.contains(&id) {
+                        true => NextDue::Unknown,
+                        false => NextDue::Idle,
+                    },
                     endpoint: Arc::new(endpoint),
                     in_flight: Arc::default(),
-                    next_due: NextDue::Unknown,
                 },
             };
-            if lane.next_due != NextDue::Idle {
-                awake.insert(id.clone());
-            }
-            fresh.insert(id, lane);
+            let next_due = lane.next_due;
+            self.by_id.insert(id.clone(), lane);
+            // Placed in `ask` or `later` from its state.
+            self.by_id.get_mut(&id).expect("just inserted").next_due = NextDue::Idle;
+            self.set_next_due(&id, next_due);
         }
-        self.by_id = fresh;
-        self.awake = awake;
     }
 }
 
@@ -225,32 +283,57 @@ mod tests {
         )
     }
 
+    fn asked(lanes: &Lanes) -> Vec<&str> {
+        lanes.to_ask().map(String::as_str).collect()
+    }
+
     #[test]
-    fn only_awake_lanes_are_visited_and_a_refresh_keeps_what_is_known() {
+    fn only_lanes_that_may_have_work_are_asked_in_turn() {
         let mut lanes = Lanes::default();
         lanes.refresh(vec![test_endpoint("a"), test_endpoint("b"), test_endpoint("c")]);
-        // New lanes are asked once.
-        assert_eq!(lanes.awake_from(0), ["a", "b", "c"]);
-        assert_eq!(lanes.awake_from(4), ["b", "c", "a"]);
+        // The first load asks every lane once.
+        assert_eq!(asked(&lanes), ["a", "b", "c"]);
+        lanes.asked_up_to("a");
+        assert_eq!(asked(&lanes), ["b", "c", "a"]);
         lanes.set_next_due("a", NextDue::Idle);
         lanes.set_next_due("b", NextDue::Idle);
         lanes.set_next_due("c", NextDue::At(Timestamp(5)));
-        assert_eq!(lanes.awake_from(0), ["c"]);
+        assert!(asked(&lanes).is_empty());
+        assert_eq!(lanes.due_by(Timestamp(4)), Some(Timestamp(5)));
+        assert!(asked(&lanes).is_empty());
+        assert_eq!(lanes.due_by(Timestamp(5)), None);
+        assert_eq!(asked(&lanes), ["c"]);
+        lanes.set_next_due("c", NextDue::Idle);
         lanes.wake("a");
-        assert_eq!(lanes.awake_from(0), ["a", "c"]);
+        assert_eq!(asked(&lanes), ["a"]);
         lanes.set_next_due("a", NextDue::Idle);
-        // A refresh with the same endpoints wakes nobody; a changed one is asked again, a
-        // gone one leaves.
+        // A refresh with the same endpoints asks nobody; a changed one is asked again, a
+        // gone one leaves, a new one waits for a wake-up.
         let mut changed = test_endpoint("b");
         changed.disabled = true;
-        lanes.refresh(vec![test_endpoint("a"), changed]);
-        assert_eq!(lanes.awake_from(0), ["b"]);
+        lanes.refresh(vec![test_endpoint("a"), changed, test_endpoint("d")]);
+        assert_eq!(asked(&lanes), ["b"]);
         assert!(!lanes.contains_key("c"));
         lanes.wake_all();
-        assert_eq!(lanes.awake_from(1), ["b", "a"]);
-        // Waking an unknown endpoint does nothing.
-        lanes.wake("zz");
-        assert_eq!(lanes.awake_from(0), ["a", "b"]);
+        // In turn after the last one asked ("a").
+        assert_eq!(asked(&lanes), ["b", "d", "a"]);
+    }
+
+    #[test]
+    fn a_wake_up_before_its_endpoint_was_loaded_is_kept_for_the_load() {
+        let mut lanes = Lanes::default();
+        lanes.refresh(vec![test_endpoint("a")]);
+        lanes.set_next_due("a", NextDue::Idle);
+        lanes.wake("new");
+        lanes.refresh(vec![test_endpoint("a"), test_endpoint("new"), test_endpoint("other")]);
+        assert_eq!(asked(&lanes), ["new"]);
+        // Every lane woken: the next load asks its new lanes too.
+        lanes.wake_all();
+        lanes.set_next_due("a", NextDue::Idle);
+        lanes.set_next_due("new", NextDue::Idle);
+        lanes.set_next_due("other", NextDue::Idle);
+        lanes.refresh(vec![test_endpoint("a"), test_endpoint("late")]);
+        assert_eq!(asked(&lanes), ["late"]);
     }
 
     #[test]

@@ -76,7 +76,6 @@ pub struct Dispatcher {
     /// Token buckets of rate-limited endpoints, shared by every kind of send.
     rate_limits: RateLimits,
     in_flight: Arc<AtomicUsize>,
-    rounds: AtomicUsize,
     /// Outcomes on their way to be written: at most one per slot, so a sender whose outcome
     /// finds it full keeps its slot until there is room (back-pressure on leasing).
     to_writer: mpsc::Sender<ToWriter>,
@@ -120,7 +119,6 @@ impl Dispatcher {
             endpoints_changed: true.into(),
             rate_limits: RateLimits::default(),
             in_flight: Arc::default(),
-            rounds: AtomicUsize::new(0),
             to_writer,
             writer_input: std::sync::Mutex::new(Some(writer_input)),
             promoted,
@@ -294,28 +292,22 @@ impl Dispatcher {
             .global_concurrency
             .saturating_sub(self.in_flight.load(AtomicOrdering::Acquire));
         let mut requests = Vec::new();
-        let mut sleep = IDLE_POLL;
-        // Start each round at a different endpoint, so a saturated global limit is shared fairly.
-        // Idle lanes are not visited: they wait for an announcement or an outcome.
-        let turn = self.rounds.fetch_add(1, AtomicOrdering::Relaxed);
+        let mut sleep = lanes
+            .due_by(now)
+            .map_or(IDLE_POLL, |due| IDLE_POLL.min(until(now, due)));
         // Lanes that may have work but found the global budget spent by the lanes before them.
         let mut left_out = false;
-        for id in lanes.awake_from(turn) {
-            let lane = lanes.get(&id).expect("awake lanes exist");
+        // Only the lanes that may have work are visited, starting after the last one asked.
+        let mut disabled = Vec::new();
+        for id in lanes.to_ask() {
+            let lane = lanes.get(id).expect("lanes to ask exist");
             if lane.endpoint.disabled {
+                disabled.push(id.clone());
                 continue;
-            }
-            match lane.next_due {
-                NextDue::Idle => continue,
-                NextDue::At(due) if due > now => {
-                    sleep = sleep.min(until(now, due));
-                    continue;
-                }
-                NextDue::At(_) | NextDue::Unknown => {}
             }
             if global_free == 0 {
                 left_out = true;
-                continue;
+                break;
             }
             let mut free = self
                 .config
@@ -338,10 +330,17 @@ impl Dispatcher {
             if max > 0 {
                 global_free -= max;
                 requests.push(LeaseRequest {
-                    endpoint_id: id,
+                    endpoint_id: id.clone(),
                     max,
                 });
             }
+        }
+        // A disabled endpoint has nothing due until it is enabled again (which wakes it).
+        for id in disabled {
+            lanes.set_next_due(&id, NextDue::Idle);
+        }
+        if let Some(last) = requests.last() {
+            lanes.asked_up_to(&last.endpoint_id);
         }
         if requests.is_empty() {
             return Ok(RoundResult {
