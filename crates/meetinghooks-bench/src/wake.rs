@@ -86,7 +86,11 @@ impl Bench {
                 }
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
-            let arrival = receiver.arrivals().last().map(|a| a.at).context("arrival")?;
+            let arrival = receiver
+                .arrivals()
+                .last()
+                .map(|a| a.at)
+                .context("arrival")?;
             sorted.push(arrival.duration_since(sent));
         }
         // Let stragglers come: exactly one webhook per sample may arrive.

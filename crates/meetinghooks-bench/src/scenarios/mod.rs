@@ -45,7 +45,10 @@ pub enum Setup {
     None,
     /// `rooms` rooms with their own webhook and `endpoints` more account endpoints, all
     /// subscribed to events the load never causes (see `many_rooms.rs`).
-    ManyRooms { rooms: usize, endpoints: usize },
+    ManyRooms {
+        rooms: usize,
+        endpoints: usize,
+    },
 }
 
 const BATCH: usize = 100;
@@ -82,7 +85,16 @@ impl Shape {
         match self {
             Shape::Blast { batch, in_flight } => {
                 let ids = participants(load.run, load.signals);
-                blast(client, urls, load.run, load.meetings, &ids, batch, in_flight).await
+                blast(
+                    client,
+                    urls,
+                    load.run,
+                    load.meetings,
+                    &ids,
+                    batch,
+                    in_flight,
+                )
+                .await
             }
             Shape::Paced { rate, seconds } => {
                 let url = urls.first().map(String::as_str).unwrap_or_default();
@@ -184,7 +196,9 @@ impl Bench {
         // before the first signal, since a starting node releases the leases it finds.
         let first = Server::start_on_database(&self.binary, database_url).await?;
         create_endpoints(&self.client, &first, &urls, ordering).await?;
-        setup.prepare(&self.client, &first, receiver.addr, run).await?;
+        setup
+            .prepare(&self.client, &first, receiver.addr, run)
+            .await?;
         let mut servers = vec![first];
         for _ in 1..nodes {
             servers.push(Server::start_on_database(&self.binary, database_url).await?);

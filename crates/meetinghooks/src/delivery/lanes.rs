@@ -290,7 +290,11 @@ mod tests {
     #[test]
     fn only_lanes_that_may_have_work_are_asked_in_turn() {
         let mut lanes = Lanes::default();
-        lanes.refresh(vec![test_endpoint("a"), test_endpoint("b"), test_endpoint("c")]);
+        lanes.refresh(vec![
+            test_endpoint("a"),
+            test_endpoint("b"),
+            test_endpoint("c"),
+        ]);
         // The first load asks every lane once.
         assert_eq!(asked(&lanes), ["a", "b", "c"]);
         lanes.asked_up_to("a");
@@ -325,7 +329,11 @@ mod tests {
         lanes.refresh(vec![test_endpoint("a")]);
         lanes.set_next_due("a", NextDue::Idle);
         lanes.wake("new");
-        lanes.refresh(vec![test_endpoint("a"), test_endpoint("new"), test_endpoint("other")]);
+        lanes.refresh(vec![
+            test_endpoint("a"),
+            test_endpoint("new"),
+            test_endpoint("other"),
+        ]);
         assert_eq!(asked(&lanes), ["new"]);
         // Every lane woken: the next load asks its new lanes too.
         lanes.wake_all();

@@ -261,12 +261,7 @@ impl Dispatcher {
         self.capacity.notify_one();
     }
 
-    fn send_promoted(
-        &self,
-        lanes: &Lanes,
-        batch: Vec<Held>,
-        orphans: &mut Orphans,
-    ) {
+    fn send_promoted(&self, lanes: &Lanes, batch: Vec<Held>, orphans: &mut Orphans) {
         for held in batch {
             match lanes.get(&held.leased.endpoint_id) {
                 Some(lane) => {

@@ -356,7 +356,10 @@ mod tests {
         let named = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<BTreeSet<_>>();
         hub.announce_ingest(&report, named(&["ep_a"]));
         hub.announce_ingest(&report, named(&["ep_b"]));
-        assert_eq!(feed.take_due_for(), DueFor::Endpoints(named(&["ep_a", "ep_b"])));
+        assert_eq!(
+            feed.take_due_for(),
+            DueFor::Endpoints(named(&["ep_a", "ep_b"]))
+        );
         assert_eq!(feed.take_due_for(), DueFor::Endpoints(BTreeSet::new()));
         // An ingest without messages names nothing.
         hub.announce_ingest(&super::super::IngestReport::default(), named(&["ep_c"]));

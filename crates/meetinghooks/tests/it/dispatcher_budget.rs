@@ -66,10 +66,14 @@ async fn lanes_left_out_of_a_round_are_asked_without_waiting_for_the_idle_poll()
     let signals = parse_batch(&joins, Timestamp::now()).unwrap();
     store.ingest(&project.id, signals).await.unwrap();
     // Sleeping a second per empty lane would take about half a minute.
-    eventually_within(Duration::from_secs(5), "the busy endpoint's webhook", || {
-        let got = receiver.received().len();
-        async move { got == 1 }
-    })
+    eventually_within(
+        Duration::from_secs(5),
+        "the busy endpoint's webhook",
+        || {
+            let got = receiver.received().len();
+            async move { got == 1 }
+        },
+    )
     .await;
     stop.send(true).unwrap();
     run.await.unwrap();

@@ -115,18 +115,18 @@ pub async fn fan_out(
         )
         .await?;
     tx.execute(
-            &insert,
-            &[
-                &project_id,
-                &c.endpoint_id,
-                &c.event_position,
-                &c.room_id,
-                &c.ordered,
-                &c.status,
-                &now.0,
-            ],
-        )
-        .await?;
+        &insert,
+        &[
+            &project_id,
+            &c.endpoint_id,
+            &c.event_position,
+            &c.room_id,
+            &c.ordered,
+            &c.status,
+            &now.0,
+        ],
+    )
+    .await?;
     Ok(FannedOut::of(&messages))
 }
 
