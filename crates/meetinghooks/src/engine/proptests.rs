@@ -6,6 +6,7 @@ use meetinghooks_webhooks::{Event, WebhookType};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::media::{MediaDetails, MediaSignal, Phase};
 
 const MEETING: &str = "prop-meeting";
 const GRACE_MS: i64 = 10_000;
@@ -35,12 +36,19 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
             participant_id,
             reason
         }),
-        1 => proptest::option::of(Just("f1".to_string())).prop_map(|file_id| SignalKind::RecordingStarted { file_id }),
-        1 => Just(SignalKind::RecordingStopped { file_id: None }),
-        1 => Just(SignalKind::LivestreamStarted),
-        1 => Just(SignalKind::LivestreamStopped),
-        1 => Just(SignalKind::HlsStarted { downstream_url: "https://cdn.example/x.m3u8".into() }),
-        1 => Just(SignalKind::HlsStopped),
+        1 => proptest::option::of(Just("f1".to_string())).prop_map(|file_id| SignalKind::Media(MediaSignal::recording(Phase::Started, file_id))),
+        1 => Just(SignalKind::Media(MediaSignal::recording(Phase::Stopped, None))),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Started))),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Stopped))),
+        1 => Just(SignalKind::Media(MediaSignal {
+            resource: Resource::Hls,
+            phase: Phase::Started,
+            details: MediaDetails {
+                downstream_url: Some("https://cdn.example/x.m3u8".into()),
+                ..MediaDetails::default()
+            },
+        })),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Hls, Phase::Stopped))),
     ]
 }
 
@@ -446,7 +454,11 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     apply(
         &mut state,
         "project",
-        &signal("2", 1, SignalKind::RecordingStarted { file_id: None }),
+        &signal(
+            "2",
+            1,
+            SignalKind::Media(MediaSignal::recording(Phase::Started, None)),
+        ),
         Timestamp(1),
         &config,
     )

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::event::WebhookEvent;
 use super::mapping::{self, MapContext, Mapped};
+use crate::domain::media::Resource;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::{apply, end_session, tick, EngineConfig, Meeting, MeetingState};
 
@@ -243,11 +244,12 @@ proptest! {
             h.deliver(body);
         }
         let session = h.meeting.state.session.clone().expect("the host is inside");
-        let running = match ended.0 {
-            0 => session.recording.is_some(),
-            1 => session.livestream,
-            _ => session.hls.is_some(),
+        let resource = match ended.0 {
+            0 => Resource::Recording,
+            1 => Resource::Livestream,
+            _ => Resource::Hls,
         };
+        let running = session.media.iter().any(|m| m.resource == resource);
         prop_assert_eq!(running, !ended.1);
     }
 }
