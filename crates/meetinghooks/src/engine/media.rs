@@ -18,6 +18,7 @@ use super::state::{LivePhase, MediaState};
 use super::Run;
 use crate::domain::ids::derived_hex24;
 use crate::domain::media::{MediaDetails, MediaSignal, Phase, Resource};
+use crate::domain::timestamp::Timestamp;
 
 /// What one signal does to one resource: the phases to emit, in order, and the phase it is
 /// left in (`None`: not live, i.e. never opened, stopped or failed).
@@ -80,7 +81,7 @@ impl Run<'_> {
             return;
         }
         let mut state = match index {
-            Some(i) => session.media.remove(i),
+            Some(i) => self.session().media.remove(i),
             None => MediaState {
                 resource: signal.resource.clone(),
                 phase: LivePhase::Starting,
@@ -112,12 +113,21 @@ impl Run<'_> {
         }
     }
 
-    /// Closes every live resource of the ongoing session, before its `session-ended`.
-    pub(super) fn close_media(&mut self) {
+    /// Closes every live resource of the ongoing session at `end`, before its
+    /// `session-ended`. A signal dated at or before `end` about one of them is then stale:
+    /// it belonged to the closed session and must not reopen the resource in the next one.
+    pub(super) fn close_media(&mut self, end: Timestamp) {
         let mut live = std::mem::take(&mut self.session().media);
         live.sort_by(|a, b| a.resource.cmp(&b.resource));
         let none = MediaDetails::default();
         for state in live {
+            let clock = self
+                .meeting
+                .state
+                .last_at
+                .entry(state.resource.key())
+                .or_insert(end);
+            *clock = (*clock).max(end.plus_millis(1));
             let phase = match state.phase {
                 LivePhase::Starting => Phase::Failed,
                 _ => Phase::Stopped,

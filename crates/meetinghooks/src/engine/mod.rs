@@ -14,7 +14,7 @@ pub mod state;
 use meetinghooks_webhooks::{Event, MeetingRef, ParticipantData, SessionEnded, SessionStarted};
 
 use crate::domain::ids::derived_hex24;
-use crate::domain::media::{Phase, Resource};
+use crate::domain::media::Resource;
 use crate::domain::signal::{LeaveReason, Signal, SignalKind};
 use crate::domain::timestamp::Timestamp;
 use state::{Grace, ParticipantState, Stay};
@@ -89,18 +89,16 @@ pub fn apply(
                 return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
             }
             let key = media.resource.key();
-            let live = run
-                .meeting
-                .state
-                .session
-                .as_ref()
-                .is_some_and(|s| s.media.iter().any(|m| m.resource == media.resource));
-            // A `stopping` of something not live changes nothing, so it must not make its
-            // (reordered) start stale: the resource is still running. A `stopped` must.
-            let moves_clock = live || media.phase != Phase::Stopping;
+            let session = run.meeting.state.session.as_ref();
+            // Per-participant clocks are forgotten when a session ends, so one dated before
+            // the ongoing session began, or before the last one ended, is taken for a late
+            // signal of an earlier session.
+            let floor = run.meeting.state.participant_media_floor;
+            let earlier_session = Resource::is_per_participant_key(&key)
+                && (session.is_some_and(|s| at < s.start) || floor.is_some_and(|f| at < f));
             let last_at = &mut run.meeting.state.last_at;
-            let stale = last_at.get(&key).is_some_and(|last| at < *last);
-            if !stale && moves_clock {
+            let stale = earlier_session || last_at.get(&key).is_some_and(|last| at < *last);
+            if !stale {
                 last_at.insert(key, at);
             }
             stale
@@ -366,12 +364,16 @@ impl<'a> Run<'a> {
 
     /// Closes live media, then emits `session-ended` and retires the session.
     fn finish_session(&mut self, at: Timestamp) {
-        self.close_media();
-        // Per-participant media clocks last only as long as their session.
-        self.meeting
-            .state
+        let end = self.session().latest.max(at);
+        self.close_media(end);
+        // Per-participant media clocks last only as long as their session; the floor
+        // stands in for all of them.
+        let state = &mut self.meeting.state;
+        state
             .last_at
             .retain(|key, _| !Resource::is_per_participant_key(key));
+        let floor = end.plus_millis(1);
+        state.participant_media_floor = Some(state.participant_media_floor.map_or(floor, |f| f.max(floor)));
         let mut session = self
             .meeting
             .state

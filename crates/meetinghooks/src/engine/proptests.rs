@@ -8,11 +8,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::media::{MediaDetails, MediaSignal, Phase};
 
-const MEETING: &str = "prop-meeting";
+pub(super) const MEETING: &str = "prop-meeting";
 const GRACE_MS: i64 = 10_000;
 
 #[derive(Debug, Clone)]
-enum Step {
+pub(super) enum Step {
     Signal(Signal),
     /// Advance the wall clock to this time and fire due timers.
     Tick(i64),
@@ -94,14 +94,14 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 /// input's changes, and load for each step only what a store loads ([`Meeting::needs`] for a
 /// signal or a tick, the session's participants for an end), from rows it wrote back.
 #[derive(Default)]
-struct Harness {
+pub(super) struct Harness {
     /// The stored meeting header (`rooms.state`).
     header: MeetingState,
     /// The latest stored record of each participant (`participants`, highest position).
     rows: BTreeMap<String, ParticipantState>,
     /// Ids of committed signals; a refused signal's id is not remembered, as in the stores.
-    remembered: HashSet<String>,
-    events: Vec<Emitted>,
+    pub(super) remembered: HashSet<String>,
+    pub(super) events: Vec<Emitted>,
     sessions: Vec<SessionState>,
     timelogs: BTreeMap<(String, String), Vec<state::Stay>>,
     clock: i64,
@@ -131,7 +131,7 @@ impl Harness {
         meeting
     }
 
-    fn run(&mut self, step: &Step) {
+    pub(super) fn run(&mut self, step: &Step) {
         let config = EngineConfig {
             reconnect_grace_ms: GRACE_MS,
         };
@@ -180,7 +180,7 @@ impl Harness {
         }
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.run(&Step::Tick(i64::MAX / 4));
         self.run(&Step::End(0));
     }

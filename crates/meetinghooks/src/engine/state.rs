@@ -20,6 +20,10 @@ pub struct MeetingState {
     /// `at` of the last applied signal per media resource (`Resource::key`: `recording`,
     /// `livestream`, `hls`, and per participant, kept only for the ongoing session).
     pub last_at: BTreeMap<String, Timestamp>,
+    /// Just after the last session's end: per-participant media clocks are dropped with
+    /// their session, and a per-participant media signal dated before this is stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_media_floor: Option<Timestamp>,
     /// The ongoing session, if any.
     pub session: Option<SessionState>,
     /// When the last session ended on request (`POST /v2/sessions/end`, LiveKit's

@@ -158,3 +158,110 @@ fn file_details(value: Option<Vec<WireFileDetail>>) -> Result<Vec<FileDetail>, S
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::domain::media::{MediaSignal, Phase, Resource};
+    use crate::domain::signal::{parse_batch, signal_types, SignalKind};
+    use crate::domain::timestamp::Timestamp;
+
+    fn parse(mut v: Value) -> Result<MediaSignal, String> {
+        v["id"] = json!("s");
+        v["meetingId"] = json!("m");
+        let mut signals = parse_batch(&[v], Timestamp(1_000)).map_err(|e| e.reason)?;
+        match signals.remove(0).kind {
+            SignalKind::Media(media) => Ok(media),
+            other => panic!("not media: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_media_type_parses_with_its_required_fields() {
+        let files = json!([{"filePath":"/p/1.webm","fileUrl":"https://cdn.example/p/1.webm"}]);
+        for name in signal_types().iter().filter(|t| !t.starts_with("participant.")) {
+            let signal = json!({"type": name, "participantId": "p1", "fileFormat": "webm",
+                "kind": "audio", "playbackHlsUrl": "https://cdn.example/x.m3u8",
+                "fileDetails": files});
+            let media = parse(signal).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&media.type_name(), name);
+        }
+        assert_eq!(signal_types().len(), 2 + 5 + 5 + 6 + 5 + 5);
+    }
+
+    #[test]
+    fn fields_become_details_where_they_mean_something() {
+        let stopped = parse(json!({"type":"recording.stopped","fileId":"f1",
+            "filePath":"/encoded/videos/f1.mp4","fileUrl":"https://cdn.example/f1.mp4"}))
+        .unwrap();
+        assert_eq!(stopped.details.file_id.as_deref(), Some("f1"));
+        assert_eq!(
+            stopped.details.file_url.as_deref(),
+            Some("https://cdn.example/f1.mp4")
+        );
+        // Not on a phase that cannot use it.
+        let failed = parse(json!({"type":"recording.failed","fileId":"f1"})).unwrap();
+        assert_eq!(failed.details.file_id, None);
+        let track = parse(json!({"type":"participant-track-recording.stopped",
+            "participantId":"p1","kind":"video",
+            "fileDetails":[{"filePath":"/t.webm","fileUrl":"https://cdn.example/t.webm"}]}))
+        .unwrap();
+        assert_eq!(
+            track.resource,
+            Resource::ParticipantTrackRecording {
+                participant_id: "p1".into(),
+                kind: "video".into()
+            }
+        );
+        assert_eq!(track.phase, Phase::Stopped);
+        assert_eq!(track.details.file_details.len(), 1);
+        let hls = parse(json!({"type":"hls.started","downstreamUrl":"https://cdn.example/d.m3u8"}))
+            .unwrap();
+        assert_eq!(hls.details.playback_hls_url, None);
+        assert!(hls.details.downstream_url.is_some());
+    }
+
+    #[test]
+    fn refuses_missing_and_bad_fields_clearly() {
+        let cases = [
+            (json!({"type":"hls.started"}), "hls.started needs playbackHlsUrl or downstreamUrl"),
+            (json!({"type":"hls.started","playbackHlsUrl":"ftp://x/y"}), "playbackHlsUrl must be an absolute http(s) URL"),
+            (json!({"type":"hls.playable","downstreamUrl":"https://x/y"}), "playbackHlsUrl is required"),
+            (json!({"type":"hls.playable","playbackHlsUrl":"https://x/y","livestreamUrl":"x"}), "livestreamUrl must be an absolute"),
+            (json!({"type":"recording.stopped","fileUrl":"/not/a/url"}), "fileUrl must be an absolute"),
+            (json!({"type":"recording.started","filePath":""}), "filePath must be 1-2048"),
+            (json!({"type":"participant-recording.started","fileFormat":"webm"}), "participantId is required"),
+            (json!({"type":"participant-recording.starting","participantId":"p"}), "fileFormat is required"),
+            (json!({"type":"participant-recording.started","participantId":"p","fileFormat":"we bm"}), "fileFormat must be 1-16 letters or digits"),
+            (json!({"type":"participant-track-recording.started","participantId":"p"}), "kind is required"),
+            (json!({"type":"participant-track-recording.failed","participantId":"p","kind":"aud:io"}), "kind must be 1-32 letters"),
+            (json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":[{"filePath":"/a"}]}), "fileDetails[0].fileUrl is required"),
+            (json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":{"filePath":"/a"}}), "invalid type"),
+            (json!({"type":"livestream.playable"}), "unknown type"),
+            (json!({"type":"recording.paused"}), "unknown type"),
+        ];
+        for (signal, expected) in cases {
+            let err = parse(signal.clone()).expect_err(&signal.to_string());
+            assert!(err.contains(expected), "{signal}: {err}");
+        }
+        let many: Vec<Value> = (0..33)
+            .map(|i| json!({"filePath":format!("/{i}"),"fileUrl":"https://cdn.example/x"}))
+            .collect();
+        let err = parse(json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":many}))
+            .unwrap_err();
+        assert!(err.contains("at most 32 files"), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_name_as_type_gets_a_hint() {
+        for (given, hint) in [
+            ("participant-track-recording-started", "participant-track-recording.started"),
+            ("hls-playable", "hls.playable"),
+            ("recording-failed", "recording.failed"),
+        ] {
+            let err = parse(json!({"type": given})).unwrap_err();
+            assert!(err.contains(&format!("did you mean {hint:?}")), "{err}");
+        }
+    }
+}
