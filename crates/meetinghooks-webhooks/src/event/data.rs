@@ -83,7 +83,9 @@ struct HlsStartedWire {
 impl From<HlsStartedWire> for HlsStarted {
     fn from(w: HlsStartedWire) -> Self {
         HlsStarted {
-            playback_hls_url: w.playback_hls_url.unwrap_or_else(|| w.downstream_url.clone()),
+            playback_hls_url: w
+                .playback_hls_url
+                .unwrap_or_else(|| w.downstream_url.clone()),
             meeting_id: w.meeting_id,
             session_id: w.session_id,
             downstream_url: w.downstream_url,

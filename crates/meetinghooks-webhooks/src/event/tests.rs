@@ -76,7 +76,9 @@ fn cases() -> Vec<(Event, &'static str)> {
                 meeting_id: M.into(),
                 session_id: S.into(),
                 file_path: Some("/encoded/videos/62d148951a1eb20029fc9b05.mp4".into()),
-                file_url: Some("https://cdn.example/encoded/videos/62d148951a1eb20029fc9b05.mp4".into()),
+                file_url: Some(
+                    "https://cdn.example/encoded/videos/62d148951a1eb20029fc9b05.mp4".into(),
+                ),
                 file_id: "62d148951a1eb20029fc9b05".into(),
             }),
             r#"{"webhookType":"recording-stopped","data":{"meetingId":"mtg_1","sessionId":"ses_1","filePath":"/encoded/videos/62d148951a1eb20029fc9b05.mp4","fileUrl":"https://cdn.example/encoded/videos/62d148951a1eb20029fc9b05.mp4","fileId":"62d148951a1eb20029fc9b05"}}"#,
@@ -277,8 +279,7 @@ fn unknown_webhook_type_fails() {
 
 #[test]
 fn missing_field_fails() {
-    let json =
-        r#"{"webhookType":"recording-stopped","data":{"meetingId":"m","sessionId":"s"}}"#;
+    let json = r#"{"webhookType":"recording-stopped","data":{"meetingId":"m","sessionId":"s"}}"#;
     assert!(serde_json::from_str::<Event>(json).is_err());
 }
 

@@ -17,6 +17,7 @@ mod rate_limit;
 mod rooms;
 mod sessions;
 mod signals;
+mod signals_doc;
 mod sources;
 mod strict_json;
 

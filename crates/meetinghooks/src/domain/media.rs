@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 
 /// What a media signal is about. Each one has its own lifecycle per session.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "resource", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "resource",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Resource {
     Recording,
     Livestream,

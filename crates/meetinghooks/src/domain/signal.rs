@@ -183,7 +183,10 @@ fn parse_one(
 
 /// Every signal type, as `type` spells it.
 pub fn signal_types() -> Vec<String> {
-    let mut types = vec!["participant.joined".to_owned(), "participant.left".to_owned()];
+    let mut types = vec![
+        "participant.joined".to_owned(),
+        "participant.left".to_owned(),
+    ];
     types.extend(super::media::media_signal_types());
     types
 }

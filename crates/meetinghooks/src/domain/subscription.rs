@@ -102,7 +102,9 @@ mod tests {
         // A prefix is a prefix: participant recordings are not track recordings...
         let recordings = matched("participant-recording-*");
         assert_eq!(recordings.len(), 5);
-        assert!(recordings.iter().all(|n| n.starts_with("participant-recording-")));
+        assert!(recordings
+            .iter()
+            .all(|n| n.starts_with("participant-recording-")));
         assert_eq!(matched("participant-track-recording-*").len(), 5);
         // ...but `participant-*` covers joins, leaves and both kinds of recording.
         assert_eq!(matched("participant-*").len(), 2 + 5 + 5);

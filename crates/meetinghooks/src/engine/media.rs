@@ -108,7 +108,9 @@ impl Run<'_> {
             state.phase = phase;
             // Back where it was, so a session's end closes resources in a stable order.
             let session = self.session();
-            let at = index.unwrap_or(session.media.len()).min(session.media.len());
+            let at = index
+                .unwrap_or(session.media.len())
+                .min(session.media.len());
             session.media.insert(at, state);
         }
     }
@@ -175,7 +177,10 @@ impl Run<'_> {
                 Event::HlsStarted(HlsStarted {
                     meeting_id,
                     session_id,
-                    downstream_url: details.downstream_url.clone().unwrap_or_else(|| url.clone()),
+                    downstream_url: details
+                        .downstream_url
+                        .clone()
+                        .unwrap_or_else(|| url.clone()),
                     playback_hls_url: url,
                 })
             }
@@ -197,11 +202,15 @@ impl Run<'_> {
                     file_format: state.file_format.clone().unwrap_or_default(),
                 };
                 match phase {
-                    Phase::Starting => Event::ParticipantRecordingStarting(recording(participant_id)),
+                    Phase::Starting => {
+                        Event::ParticipantRecordingStarting(recording(participant_id))
+                    }
                     Phase::Started | Phase::Playable => {
                         Event::ParticipantRecordingStarted(recording(participant_id))
                     }
-                    Phase::Stopping => Event::ParticipantRecordingStopping(recording(participant_id)),
+                    Phase::Stopping => {
+                        Event::ParticipantRecordingStopping(recording(participant_id))
+                    }
                     Phase::Stopped => {
                         Event::ParticipantRecordingStopped(ParticipantRecordingStopped {
                             meeting_id,
@@ -282,7 +291,12 @@ mod tests {
             (None, Failed, &[], None),
             (Some(L::Starting), Starting, &[], Some(L::Starting)),
             (Some(L::Starting), Started, &[Started], Some(L::Started)),
-            (Some(L::Starting), Playable, &[Started, Playable], Some(L::Playable)),
+            (
+                Some(L::Starting),
+                Playable,
+                &[Started, Playable],
+                Some(L::Playable),
+            ),
             (Some(L::Starting), Stopping, &[Stopping], Some(L::Stopping)),
             (Some(L::Starting), Stopped, &[Stopped], None),
             (Some(L::Starting), Failed, &[Failed], None),

@@ -207,7 +207,10 @@ fn check_media_paths(events: &[Emitted]) {
             assert_eq!(d.file_format, "webm");
         }
     }
-    assert!(seen.is_empty(), "left live after every session ended: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "left live after every session ended: {seen:?}"
+    );
 }
 
 proptest! {

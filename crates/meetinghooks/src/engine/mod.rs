@@ -373,7 +373,11 @@ impl<'a> Run<'a> {
             .last_at
             .retain(|key, _| !Resource::is_per_participant_key(key));
         let floor = end.plus_millis(1);
-        state.participant_media_floor = Some(state.participant_media_floor.map_or(floor, |f| f.max(floor)));
+        state.participant_media_floor = Some(
+            state
+                .participant_media_floor
+                .map_or(floor, |f| f.max(floor)),
+        );
         let mut session = self
             .meeting
             .state

@@ -9,6 +9,7 @@ mod api_keys;
 mod api_rate_limit;
 mod bad_input;
 mod bounded_growth;
+mod catalog;
 mod changes;
 mod cli;
 mod cluster;

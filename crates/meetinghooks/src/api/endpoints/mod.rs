@@ -26,8 +26,8 @@ use super::AppState;
 use crate::domain::endpoint::{generate_secret, Endpoint};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
-use samples::sample_event;
 use input::{invalid, EndpointCreate, EndpointInput, EndpointListQuery};
+use samples::sample_event;
 use views::{
     EndpointKind, EndpointList, EndpointView, Recovered, RotatedSecret, SecretView, TestQueued,
 };
@@ -293,7 +293,7 @@ pub async fn rotate_secret(
 }
 
 // Doc-only: the handler parses the name with `WebhookType::from_str`.
-/// One of the ten webhook types.
+/// One of the catalog's webhook types.
 #[derive(ToSchema)]
 #[serde(rename_all = "kebab-case")]
 #[allow(dead_code)]
@@ -308,6 +308,26 @@ pub enum WebhookTypeName {
     LivestreamStopped,
     HlsStarted,
     HlsStopped,
+    RecordingStarting,
+    RecordingStopping,
+    RecordingFailed,
+    LivestreamStarting,
+    LivestreamStopping,
+    LivestreamFailed,
+    HlsStarting,
+    HlsPlayable,
+    HlsStopping,
+    HlsFailed,
+    ParticipantRecordingStarting,
+    ParticipantRecordingStarted,
+    ParticipantRecordingStopping,
+    ParticipantRecordingStopped,
+    ParticipantRecordingFailed,
+    ParticipantTrackRecordingStarting,
+    ParticipantTrackRecordingStarted,
+    ParticipantTrackRecordingStopping,
+    ParticipantTrackRecordingStopped,
+    ParticipantTrackRecordingFailed,
 }
 
 #[derive(Deserialize, ToSchema)]

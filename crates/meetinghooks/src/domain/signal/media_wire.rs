@@ -40,7 +40,11 @@ pub(super) fn resource_and_phase(type_name: &str) -> Option<(&str, Phase)> {
     let phase = Phase::ALL.into_iter().find(|p| p.name() == phase)?;
     let known = matches!(
         resource,
-        "recording" | "livestream" | "hls" | "participant-recording" | "participant-track-recording"
+        "recording"
+            | "livestream"
+            | "hls"
+            | "participant-recording"
+            | "participant-track-recording"
     );
     (known && (phase != Phase::Playable || resource == "hls")).then_some((resource, phase))
 }
@@ -150,7 +154,11 @@ fn file_details(value: Option<Vec<WireFileDetail>>) -> Result<Vec<FileDetail>, S
         .into_iter()
         .enumerate()
         .map(|(i, f)| {
-            let file_path = bounded(&format!("fileDetails[{i}].filePath"), f.file_path, MAX_URL_LEN)?;
+            let file_path = bounded(
+                &format!("fileDetails[{i}].filePath"),
+                f.file_path,
+                MAX_URL_LEN,
+            )?;
             Ok(FileDetail {
                 file_path,
                 file_url: url(&format!("fileDetails[{i}].fileUrl"), f.file_url)?,
@@ -180,7 +188,10 @@ mod tests {
     #[test]
     fn every_media_type_parses_with_its_required_fields() {
         let files = json!([{"filePath":"/p/1.webm","fileUrl":"https://cdn.example/p/1.webm"}]);
-        for name in signal_types().iter().filter(|t| !t.starts_with("participant.")) {
+        for name in signal_types()
+            .iter()
+            .filter(|t| !t.starts_with("participant."))
+        {
             let signal = json!({"type": name, "participantId": "p1", "fileFormat": "webm",
                 "kind": "audio", "playbackHlsUrl": "https://cdn.example/x.m3u8",
                 "fileDetails": files});
@@ -225,19 +236,58 @@ mod tests {
     #[test]
     fn refuses_missing_and_bad_fields_clearly() {
         let cases = [
-            (json!({"type":"hls.started"}), "hls.started needs playbackHlsUrl or downstreamUrl"),
-            (json!({"type":"hls.started","playbackHlsUrl":"ftp://x/y"}), "playbackHlsUrl must be an absolute http(s) URL"),
-            (json!({"type":"hls.playable","downstreamUrl":"https://x/y"}), "playbackHlsUrl is required"),
-            (json!({"type":"hls.playable","playbackHlsUrl":"https://x/y","livestreamUrl":"x"}), "livestreamUrl must be an absolute"),
-            (json!({"type":"recording.stopped","fileUrl":"/not/a/url"}), "fileUrl must be an absolute"),
-            (json!({"type":"recording.started","filePath":""}), "filePath must be 1-2048"),
-            (json!({"type":"participant-recording.started","fileFormat":"webm"}), "participantId is required"),
-            (json!({"type":"participant-recording.starting","participantId":"p"}), "fileFormat is required"),
-            (json!({"type":"participant-recording.started","participantId":"p","fileFormat":"we bm"}), "fileFormat must be 1-16 letters or digits"),
-            (json!({"type":"participant-track-recording.started","participantId":"p"}), "kind is required"),
-            (json!({"type":"participant-track-recording.failed","participantId":"p","kind":"aud:io"}), "kind must be 1-32 letters"),
-            (json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":[{"filePath":"/a"}]}), "fileDetails[0].fileUrl is required"),
-            (json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":{"filePath":"/a"}}), "invalid type"),
+            (
+                json!({"type":"hls.started"}),
+                "hls.started needs playbackHlsUrl or downstreamUrl",
+            ),
+            (
+                json!({"type":"hls.started","playbackHlsUrl":"ftp://x/y"}),
+                "playbackHlsUrl must be an absolute http(s) URL",
+            ),
+            (
+                json!({"type":"hls.playable","downstreamUrl":"https://x/y"}),
+                "playbackHlsUrl is required",
+            ),
+            (
+                json!({"type":"hls.playable","playbackHlsUrl":"https://x/y","livestreamUrl":"x"}),
+                "livestreamUrl must be an absolute",
+            ),
+            (
+                json!({"type":"recording.stopped","fileUrl":"/not/a/url"}),
+                "fileUrl must be an absolute",
+            ),
+            (
+                json!({"type":"recording.started","filePath":""}),
+                "filePath must be 1-2048",
+            ),
+            (
+                json!({"type":"participant-recording.started","fileFormat":"webm"}),
+                "participantId is required",
+            ),
+            (
+                json!({"type":"participant-recording.starting","participantId":"p"}),
+                "fileFormat is required",
+            ),
+            (
+                json!({"type":"participant-recording.started","participantId":"p","fileFormat":"we bm"}),
+                "fileFormat must be 1-16 letters or digits",
+            ),
+            (
+                json!({"type":"participant-track-recording.started","participantId":"p"}),
+                "kind is required",
+            ),
+            (
+                json!({"type":"participant-track-recording.failed","participantId":"p","kind":"aud:io"}),
+                "kind must be 1-32 letters",
+            ),
+            (
+                json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":[{"filePath":"/a"}]}),
+                "fileDetails[0].fileUrl is required",
+            ),
+            (
+                json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":{"filePath":"/a"}}),
+                "invalid type",
+            ),
             (json!({"type":"livestream.playable"}), "unknown type"),
             (json!({"type":"recording.paused"}), "unknown type"),
         ];
@@ -248,15 +298,20 @@ mod tests {
         let many: Vec<Value> = (0..33)
             .map(|i| json!({"filePath":format!("/{i}"),"fileUrl":"https://cdn.example/x"}))
             .collect();
-        let err = parse(json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":many}))
-            .unwrap_err();
+        let err = parse(
+            json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":many}),
+        )
+        .unwrap_err();
         assert!(err.contains("at most 32 files"), "{err}");
     }
 
     #[test]
     fn a_webhook_name_as_type_gets_a_hint() {
         for (given, hint) in [
-            ("participant-track-recording-started", "participant-track-recording.started"),
+            (
+                "participant-track-recording-started",
+                "participant-track-recording.started",
+            ),
             ("hls-playable", "hls.playable"),
             ("recording-failed", "recording.failed"),
         ] {

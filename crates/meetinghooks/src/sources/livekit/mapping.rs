@@ -160,7 +160,11 @@ fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result
                     media.details.file_id = Some(bounded_id(&egress.egress_id));
                 }
                 if phase == Phase::Stopped {
-                    let file = egress.file_results.iter().chain(egress.file.as_ref()).next();
+                    let file = egress
+                        .file_results
+                        .iter()
+                        .chain(egress.file.as_ref())
+                        .next();
                     if let Some(file) = file {
                         media.details.file_path = bounded_text(&file.filename);
                         media.details.file_url = Some(file.location.clone())

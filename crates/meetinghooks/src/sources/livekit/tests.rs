@@ -455,7 +455,10 @@ fn maps_egress_by_output_and_status() {
     let SignalKind::Media(media) = &s[0].kind else {
         panic!()
     };
-    assert_eq!((&media.resource, media.phase), (&Resource::Hls, Phase::Started));
+    assert_eq!(
+        (&media.resource, media.phase),
+        (&Resource::Hls, Phase::Started)
+    );
     let url = "https://cdn.example.com/hls/r/index.m3u8";
     assert_eq!(media.details.playback_hls_url.as_deref(), Some(url));
     assert_eq!(media.details.downstream_url.as_deref(), Some(url));
