@@ -278,46 +278,166 @@ fn remember(state: &mut MediaState, details: &MediaDetails) {
 mod tests {
     use super::*;
 
+    /// One row of the table: from `current`, signal `target` emits `emit` and leaves `next`.
+    struct Case {
+        current: Option<LivePhase>,
+        target: Phase,
+        emit: &'static [Phase],
+        next: Option<LivePhase>,
+    }
+
     #[test]
     fn the_state_machine_table() {
         use LivePhase as L;
         use Phase::*;
-        let cases: &[(Option<L>, Phase, &[Phase], Option<L>)] = &[
-            (None, Starting, &[Starting], Some(L::Starting)),
-            (None, Started, &[Started], Some(L::Started)),
-            (None, Playable, &[Started, Playable], Some(L::Playable)),
-            (None, Stopping, &[], None),
-            (None, Stopped, &[], None),
-            (None, Failed, &[], None),
-            (Some(L::Starting), Starting, &[], Some(L::Starting)),
-            (Some(L::Starting), Started, &[Started], Some(L::Started)),
-            (
-                Some(L::Starting),
-                Playable,
-                &[Started, Playable],
-                Some(L::Playable),
-            ),
-            (Some(L::Starting), Stopping, &[Stopping], Some(L::Stopping)),
-            (Some(L::Starting), Stopped, &[Stopped], None),
-            (Some(L::Starting), Failed, &[Failed], None),
-            (Some(L::Started), Starting, &[], Some(L::Started)),
-            (Some(L::Started), Started, &[], Some(L::Started)),
-            (Some(L::Started), Playable, &[Playable], Some(L::Playable)),
-            (Some(L::Started), Stopping, &[Stopping], Some(L::Stopping)),
-            (Some(L::Started), Stopped, &[Stopped], None),
-            (Some(L::Playable), Started, &[], Some(L::Playable)),
-            (Some(L::Playable), Failed, &[Failed], None),
-            (Some(L::Stopping), Started, &[], Some(L::Stopping)),
-            (Some(L::Stopping), Stopping, &[], Some(L::Stopping)),
-            (Some(L::Stopping), Stopped, &[Stopped], None),
-            (Some(L::Stopping), Failed, &[Failed], None),
+        let cases: &[Case] = &[
+            Case {
+                current: None,
+                target: Starting,
+                emit: &[Starting],
+                next: Some(L::Starting),
+            },
+            Case {
+                current: None,
+                target: Started,
+                emit: &[Started],
+                next: Some(L::Started),
+            },
+            Case {
+                current: None,
+                target: Playable,
+                emit: &[Started, Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: None,
+                target: Stopping,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: None,
+                target: Stopped,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: None,
+                target: Failed,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Starting,
+                emit: &[],
+                next: Some(L::Starting),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Started,
+                emit: &[Started],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Playable,
+                emit: &[Started, Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Stopping,
+                emit: &[Stopping],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
+            Case {
+                current: Some(L::Started),
+                target: Starting,
+                emit: &[],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Started,
+                emit: &[],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Playable,
+                emit: &[Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Stopping,
+                emit: &[Stopping],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Playable),
+                target: Started,
+                emit: &[],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Playable),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Started,
+                emit: &[],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Stopping,
+                emit: &[],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
         ];
-        for (current, target, emit, next) in cases {
-            let t = transition(*current, *target);
+        for case in cases {
+            let t = transition(case.current, case.target);
             assert_eq!(
                 (t.emit.as_slice(), t.next),
-                (*emit, *next),
-                "{current:?} + {target:?}"
+                (case.emit, case.next),
+                "{:?} + {:?}",
+                case.current,
+                case.target
             );
         }
     }

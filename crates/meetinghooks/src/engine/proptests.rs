@@ -11,6 +11,8 @@ use crate::domain::media::{MediaDetails, MediaSignal, Phase};
 pub(super) const MEETING: &str = "prop-meeting";
 const GRACE_MS: i64 = 10_000;
 
+// Test steps are built once and moved rarely; boxing the signal would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(super) enum Step {
     Signal(Signal),
