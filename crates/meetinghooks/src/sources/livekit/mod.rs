@@ -8,6 +8,8 @@ pub mod sign;
 pub mod verify;
 
 #[cfg(test)]
+mod egress_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,6 @@ use sha2::{Digest, Sha256};
 
 use super::event::{DisconnectReason, EgressStatus, OutputKind};
 use super::*;
-use crate::domain::media::{MediaSignal, Phase, Resource};
 use crate::domain::signal::{LeaveReason, SignalKind};
 use crate::sources::{HlsRewrite, SourceKey, SourceKind};
 
@@ -184,7 +183,7 @@ fn the_must_fail_list() {
     assert_eq!(check(Some(&bare), body, &src, now), VerifyError::NoChecksum);
 }
 
-fn signed_receive(body: &serde_json::Value) -> Result<Received, ReceiveError> {
+pub(super) fn signed_receive(body: &serde_json::Value) -> Result<Received, ReceiveError> {
     let src = Source {
         hls_rewrite: Some(HlsRewrite {
             from: "https://meet-hls.s3.amazonaws.com/".into(),
@@ -374,113 +373,6 @@ fn maps_rooms_and_refuses_what_it_cannot_represent() {
     let (a, b) = (signals(body.clone()), signals(body));
     assert!(a[0].id.starts_with("lk_"));
     assert_eq!(a[0].id, b[0].id);
-}
-
-#[test]
-fn maps_egress_by_output_and_status() {
-    let egress = |status: &str, request: serde_json::Value, results: serde_json::Value| {
-        let mut info = json!({"egressId":"EG_1","roomId":"RM_1","roomName":"daily-standup",
-            "status":status,"updatedAt":"1700000203512000000","roomComposite":request});
-        info.as_object_mut()
-            .unwrap()
-            .extend(results.as_object().unwrap().clone());
-        signed_receive(&json!({"event":"egress_updated","id":"EV_e","createdAt":"1700000203","egressInfo":info}))
-            .unwrap()
-            .mapped
-    };
-    let file = json!({"fileOutputs":[{"filepath":"x.mp4"}]});
-    let recording = |phase| SignalKind::Media(MediaSignal::recording(phase, Some("EG_1".into())));
-    let Mapped::Signals(starting) = egress("EGRESS_STARTING", file.clone(), json!({})) else {
-        panic!()
-    };
-    assert_eq!(starting[0].kind, recording(Phase::Starting));
-    let Mapped::Signals(ending) = egress("EGRESS_ENDING", file.clone(), json!({})) else {
-        panic!()
-    };
-    assert_eq!(
-        ending[0].kind,
-        SignalKind::Media(MediaSignal::recording(Phase::Stopping, None))
-    );
-    let Mapped::Signals(active) = egress("EGRESS_ACTIVE", file.clone(), json!({})) else {
-        panic!()
-    };
-    assert_eq!(active[0].kind, recording(Phase::Started));
-    assert_eq!(active[0].at, Timestamp(1_700_000_203_512));
-    for (ended, phase) in [
-        ("EGRESS_COMPLETE", Phase::Stopped),
-        ("EGRESS_LIMIT_REACHED", Phase::Stopped),
-        ("EGRESS_FAILED", Phase::Failed),
-        ("EGRESS_ABORTED", Phase::Failed),
-    ] {
-        let Mapped::Signals(s) = egress(ended, file.clone(), json!({})) else {
-            panic!()
-        };
-        let expected = match phase {
-            Phase::Failed => SignalKind::Media(MediaSignal::recording(phase, None)),
-            _ => recording(phase),
-        };
-        assert_eq!(s[0].kind, expected, "{ended}");
-    }
-    // A finished file's name and location become filePath and fileUrl.
-    let done = json!({"fileResults":[{"filename":"rooms/daily.mp4","location":"https://bucket.example.com/rooms/daily.mp4"}]});
-    let Mapped::Signals(s) = egress("EGRESS_COMPLETE", file.clone(), done) else {
-        panic!()
-    };
-    let SignalKind::Media(media) = &s[0].kind else {
-        panic!()
-    };
-    assert_eq!(media.details.file_path.as_deref(), Some("rooms/daily.mp4"));
-    assert_eq!(
-        media.details.file_url.as_deref(),
-        Some("https://bucket.example.com/rooms/daily.mp4")
-    );
-    let stream = json!({"streamOutputs":[{"protocol":"RTMP","urls":["rtmp://x/y"]}]});
-    let Mapped::Signals(s) = egress("EGRESS_ACTIVE", stream, json!({})) else {
-        panic!()
-    };
-    assert_eq!(
-        s[0].kind,
-        SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Started))
-    );
-    // HLS: the playlist location, rewritten to the public base; none yet means nothing yet.
-    let segments = json!({"segmentOutputs":[{"protocol":"HLS_PROTOCOL"}]});
-    assert_eq!(
-        egress("EGRESS_ACTIVE", segments.clone(), json!({})),
-        Mapped::Ignored(Ignored::NoPlaylist)
-    );
-    let located = json!({"segmentResults":[{"playlistLocation":"https://meet-hls.s3.amazonaws.com/hls/r/index.m3u8"}]});
-    let Mapped::Signals(s) = egress("EGRESS_ACTIVE", segments, located) else {
-        panic!()
-    };
-    let SignalKind::Media(media) = &s[0].kind else {
-        panic!()
-    };
-    assert_eq!(
-        (&media.resource, media.phase),
-        (&Resource::Hls, Phase::Started)
-    );
-    let url = "https://cdn.example.com/hls/r/index.m3u8";
-    assert_eq!(media.details.playback_hls_url.as_deref(), Some(url));
-    assert_eq!(media.details.downstream_url.as_deref(), Some(url));
-    // One egress with two outputs: two lifecycles, two signal ids.
-    let both = json!({"fileOutputs":[{}],"streamOutputs":[{"urls":["rtmp://x"]}]});
-    let Mapped::Signals(s) = egress("EGRESS_COMPLETE", both, json!({})) else {
-        panic!()
-    };
-    assert_eq!(s.len(), 2);
-    assert_eq!(
-        (s[0].id.as_str(), s[1].id.as_str()),
-        ("EV_e:file", "EV_e:stream")
-    );
-    assert_eq!(
-        s[1].kind,
-        SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Stopped))
-    );
-    // Participant and track egress wait for the catalog's participant recordings.
-    let track = signed_receive(&json!({"event":"egress_updated","id":"EV_t","egressInfo":{
-        "egressId":"EG_2","roomName":"r","status":"EGRESS_ACTIVE","track":{"trackId":"TR_1"}}}))
-    .unwrap();
-    assert_eq!(track.mapped, Mapped::Ignored(Ignored::ParticipantEgress));
 }
 
 #[test]
