@@ -30,7 +30,7 @@ pub enum Ignored {
     /// Known, but the catalog has no event for it: `room_started` (a session starts with its
     /// first participant), tracks, ingress, agents.
     NoCatalogEvent(String),
-    /// A participant or track egress: the catalog's participant recordings do not exist yet.
+    /// A participant or track egress: not mapped to participant recordings yet.
     ParticipantEgress,
     /// An active HLS egress whose playlist location LiveKit has not reported yet.
     NoPlaylist,
@@ -42,7 +42,7 @@ impl Ignored {
             Ignored::UnknownEvent(name) => format!("unknown event {name:?}"),
             Ignored::NoCatalogEvent(name) => format!("{name} has no catalog event"),
             Ignored::ParticipantEgress => {
-                "participant and track egress have no catalog event yet".into()
+                "participant and track egress are not mapped to recordings yet".into()
             }
             Ignored::NoPlaylist => "HLS egress without a playlist location yet".into(),
         }
