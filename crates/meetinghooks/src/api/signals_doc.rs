@@ -2,7 +2,7 @@
 //! `domain::signal::parse_batch` accepts them (doc-only types; the parser reads JSON values).
 
 use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema};
-use utoipa::openapi::RefOr;
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 /// One meeting signal; its `type` decides the other fields.
@@ -236,7 +236,13 @@ pub struct HlsStarted;
 
 impl PartialSchema for HlsStarted {
     fn schema() -> RefOr<Schema> {
-        let requires = |field: &str| ObjectBuilder::new().required(field).build();
+        // Present and not null: a `null` URL is an absent one.
+        let requires = |field: &str| {
+            ObjectBuilder::new()
+                .property(field, Ref::from_schema_name("HttpUrl"))
+                .required(field)
+                .build()
+        };
         AllOfBuilder::new()
             .item(HlsStartedFields::schema())
             .item(
