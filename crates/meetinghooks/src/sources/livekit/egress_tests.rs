@@ -114,3 +114,69 @@ fn maps_egress_by_output_and_status() {
     .unwrap();
     assert_eq!(track.mapped, Mapped::Ignored(Ignored::ParticipantEgress));
 }
+
+#[test]
+fn maps_participant_egress_to_the_participants_recording() {
+    let egress = |status: &str, request: serde_json::Value, results: serde_json::Value| {
+        let mut info = json!({"egressId":"EG_p","roomName":"daily-standup","status":status,
+            "updatedAt":"1700000203512000000","participant":request});
+        info.as_object_mut()
+            .unwrap()
+            .extend(results.as_object().unwrap().clone());
+        let body = json!({"event":"egress_updated","id":"EV_p","createdAt":"1700000203","egressInfo":info});
+        match signed_receive(&body).unwrap().mapped {
+            Mapped::Signals(mut s) => {
+                assert_eq!(s.len(), 1);
+                match s.remove(0).kind {
+                    SignalKind::Media(media) => Some(media),
+                    other => panic!("{other:?}"),
+                }
+            }
+            Mapped::Ignored(Ignored::ParticipantEgress) => None,
+            other => panic!("{other:?}"),
+        }
+    };
+    let alice = Resource::ParticipantRecording {
+        participant_id: "alice".into(),
+    };
+    let request = json!({"roomName":"daily-standup","identity":"alice",
+        "fileOutputs":[{"fileType":"OGG","filepath":"rec/{room_name}-alice"}]});
+    let starting = egress("EGRESS_STARTING", request.clone(), json!({})).unwrap();
+    assert_eq!(
+        (&starting.resource, starting.phase),
+        (&alice, Phase::Starting)
+    );
+    assert_eq!(starting.details.file_format.as_deref(), Some("ogg"));
+    let active = egress("EGRESS_ACTIVE", request.clone(), json!({})).unwrap();
+    assert_eq!(active.phase, Phase::Started);
+    let ending = egress("EGRESS_ENDING", request.clone(), json!({})).unwrap();
+    assert_eq!(
+        (ending.phase, ending.details.file_format),
+        (Phase::Stopping, None)
+    );
+    let done = json!({"fileResults":[
+        {"filename":"rec/daily-standup-alice.ogg","location":"https://bucket.example.com/rec/daily-standup-alice.ogg"},
+        {"filename":"rec/elsewhere.ogg","location":"s3://bucket/rec/elsewhere.ogg"}]});
+    let stopped = egress("EGRESS_COMPLETE", request.clone(), done).unwrap();
+    assert_eq!(stopped.phase, Phase::Stopped);
+    // Only files with an http(s) location can be a fileUrl.
+    assert_eq!(stopped.details.file_details.len(), 1);
+    assert_eq!(
+        stopped.details.file_details[0].file_url,
+        "https://bucket.example.com/rec/daily-standup-alice.ogg"
+    );
+    let failed = egress("EGRESS_ABORTED", request, json!({})).unwrap();
+    assert_eq!(failed.phase, Phase::Failed);
+    // The format: a requested extension, else mp4.
+    let mp4 = json!({"identity":"bob","fileOutputs":[{"filepath":"bob.webm"}]});
+    let bob = egress("EGRESS_ACTIVE", mp4, json!({})).unwrap();
+    assert_eq!(bob.details.file_format.as_deref(), Some("webm"));
+    let plain = json!({"identity":"bob","fileOutputs":[{}]});
+    let bob = egress("EGRESS_ACTIVE", plain, json!({})).unwrap();
+    assert_eq!(bob.details.file_format.as_deref(), Some("mp4"));
+    // No file (HLS of one participant), or no identity: nothing to map.
+    let hls_only = json!({"identity":"bob","segmentOutputs":[{"playlistName":"p.m3u8"}]});
+    assert_eq!(egress("EGRESS_ACTIVE", hls_only, json!({})), None);
+    let nobody = json!({"fileOutputs":[{}]});
+    assert_eq!(egress("EGRESS_ACTIVE", nobody, json!({})), None);
+}

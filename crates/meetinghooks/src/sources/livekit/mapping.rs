@@ -4,6 +4,7 @@
 use super::event::{
     DisconnectReason, EgressInfo, EgressScope, EgressStatus, OutputKind, Participant, WebhookEvent,
 };
+use super::participant_egress;
 use crate::domain::ids::{derived_hex24, is_valid_meeting_id, MAX_ID_LEN};
 use crate::domain::media::{MediaSignal, Phase, Resource};
 use crate::domain::signal::{
@@ -30,7 +31,8 @@ pub enum Ignored {
     /// Known, but the catalog has no event for it: `room_started` (a session starts with its
     /// first participant), tracks, ingress, agents.
     NoCatalogEvent(String),
-    /// A participant or track egress: not mapped to participant recordings yet.
+    /// A track or track-composite egress (it names no participant or kind), or a participant
+    /// egress without a file output or a valid identity.
     ParticipantEgress,
     /// An active HLS egress whose playlist location LiveKit has not reported yet.
     NoPlaylist,
@@ -42,7 +44,7 @@ impl Ignored {
             Ignored::UnknownEvent(name) => format!("unknown event {name:?}"),
             Ignored::NoCatalogEvent(name) => format!("{name} has no catalog event"),
             Ignored::ParticipantEgress => {
-                "participant and track egress are not mapped to recordings yet".into()
+                "track egress, and participant egress without a file, have no catalog event".into()
             }
             Ignored::NoPlaylist => "HLS egress without a playlist location yet".into(),
         }
@@ -134,9 +136,6 @@ fn egress_at(egress: &EgressInfo, created_ms: i64) -> i64 {
 }
 
 fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result<Mapped, MapError> {
-    if egress.scope() == EgressScope::Participant {
-        return Ok(Mapped::Ignored(Ignored::ParticipantEgress));
-    }
     if egress.egress_id.is_empty() {
         return Err(MapError("egressInfo without egressId".into()));
     }
@@ -149,6 +148,17 @@ fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result
         // ABORTED: stopped before it became active, so it never produced what was asked.
         EgressStatus::Failed | EgressStatus::Aborted => Phase::Failed,
     };
+    if egress.scope() == EgressScope::Participant {
+        let Some(media) = participant_egress::recording(egress, phase) else {
+            return Ok(Mapped::Ignored(Ignored::ParticipantEgress));
+        };
+        return Ok(Mapped::Signals(vec![Signal {
+            id: bounded_id(cx.event_id),
+            meeting_id,
+            at,
+            kind: SignalKind::Media(media),
+        }]));
+    }
     let outputs = egress.outputs();
     let mut signals = Vec::with_capacity(outputs.len());
     for output in &outputs {
@@ -281,7 +291,7 @@ fn bounded_id(id: &str) -> String {
 }
 
 /// A LiveKit file name as a `filePath`, when it fits one.
-fn bounded_text(text: &str) -> Option<String> {
+pub(super) fn bounded_text(text: &str) -> Option<String> {
     let len = text.chars().count();
     (len > 0 && len <= MAX_URL_LEN && !text.contains('\0')).then(|| text.to_owned())
 }

@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod mapping;
+mod participant_egress;
 pub mod sign;
 pub mod verify;
 
