@@ -277,6 +277,54 @@ fn remember(state: &mut MediaState, details: &MediaDetails) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{apply, end_session, EngineConfig, Meeting, MeetingState};
+
+    /// A header written before `media` existed still loads, and its running media stop.
+    #[test]
+    fn a_header_from_before_media_states_keeps_its_running_media() {
+        let old = r#"{"sequence":4,"last_at":{"recording":1500},"session":{"id":"s1",
+            "start":1000,"latest":1500,"end":null,"present":1,"joined":1,"graces":{},
+            "recording":"f1","livestream":true,"hls":"https://cdn.example/x.m3u8"}}"#;
+        let state: MeetingState = serde_json::from_str(old).unwrap();
+        let mut meeting = Meeting::new(state);
+        let stop = crate::domain::signal::Signal {
+            id: "x".into(),
+            meeting_id: "m".into(),
+            at: Timestamp(2_000),
+            kind: crate::domain::signal::SignalKind::Media(MediaSignal::recording(
+                Phase::Stopped,
+                None,
+            )),
+        };
+        let config = EngineConfig {
+            reconnect_grace_ms: 0,
+        };
+        let outcome = apply(&mut meeting, "p", &stop, Timestamp(2_000), &config).unwrap();
+        let [stopped] = outcome.events.as_slice() else {
+            panic!("{:?}", outcome.events)
+        };
+        assert_eq!(stopped.sequence, 5);
+        let Event::RecordingStopped(data) = &stopped.event else {
+            panic!("{stopped:?}")
+        };
+        assert_eq!(
+            (data.file_id.as_str(), data.session_id.as_str()),
+            ("f1", "s1")
+        );
+        // Written back in the new form only.
+        let json = serde_json::to_string(&meeting.state).unwrap();
+        assert!(!json.contains(r#""livestream":true"#) && json.contains(r#""media""#));
+        let outcome = end_session(&mut meeting, "m", Timestamp(3_000)).unwrap();
+        let names: Vec<_> = outcome
+            .events
+            .iter()
+            .map(|e| e.event.webhook_type().as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["livestream-stopped", "hls-stopped", "session-ended"]
+        );
+    }
 
     /// One row of the table: from `current`, signal `target` emits `emit` and leaves `next`.
     struct Case {
