@@ -106,7 +106,7 @@ impl Run<'_> {
         }
         if let Some(phase) = next {
             state.phase = phase;
-            // Back where it was, so a session's end closes resources in a stable order.
+            // Back where it was: `media` stays in opening order.
             let session = self.session();
             let at = index
                 .unwrap_or(session.media.len())
