@@ -1,6 +1,7 @@
 //! PostgreSQL store: shared by any number of nodes. A meeting's room row is its lock; leases
 //! are rows that expire; migrations run under an advisory lock.
 
+mod dashboard;
 mod connect;
 mod delivery;
 mod endpoints;
