@@ -79,11 +79,16 @@ pub trait DashboardStore {
         filter: MessageFilter,
     ) -> StoreResult<Page<MessageRecord>>;
     /// One event of the project by its public id.
-    async fn event_by_id(&self, project_id: &str, event_id: &str)
-        -> StoreResult<Option<StoredEvent>>;
+    async fn event_by_id(
+        &self,
+        project_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<StoredEvent>>;
     /// The project's rooms, newest first, at most `limit`.
     async fn room_summaries(&self, project_id: &str, limit: usize)
         -> StoreResult<Vec<RoomSummary>>;
+    /// Where a live tail of the project starts.
+    async fn log_heads(&self, project_id: &str) -> StoreResult<LogHeads>;
 }
 
 /// `$1` project, `$2` since, `$3` after id, `$4` endpoint or null, `$5` limit.
@@ -96,7 +101,10 @@ pub const ATTEMPT_LOG: &str = "SELECT a.id, a.message_position, m.endpoint_id, m
        AND (CAST($4 AS TEXT) IS NULL OR m.endpoint_id = $4)
      ORDER BY a.id LIMIT $5";
 
-pub fn attempt_log_entry<R: Columns>(row: &R, ids: &PublicIds) -> Result<AttemptLogEntry, R::Error> {
+pub fn attempt_log_entry<R: Columns>(
+    row: &R,
+    ids: &PublicIds,
+) -> Result<AttemptLogEntry, R::Error> {
     Ok(AttemptLogEntry {
         id: row.int(0)?,
         message_id: ids.message_id(row.int(1)?),
@@ -148,3 +156,13 @@ pub fn room_summary<R: Columns>(row: &R) -> Result<RoomSummary, R::Error> {
         sessions: row.int(2)? as u64,
     })
 }
+
+/// Where the live tail starts: the newest event position and attempt id a listing may show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogHeads {
+    pub event_position: i64,
+    pub attempt_id: i64,
+}
+
+pub const EVENT_HEAD: &str = "SELECT COALESCE(MAX(position), 0) FROM events WHERE project_id = $1";
+pub const ATTEMPT_HEAD: &str = "SELECT COALESCE(MAX(id), 0) FROM attempts";

@@ -232,7 +232,8 @@ pub struct AttemptRecord {
 /// Sources' methods come from [`SourceStore`], kept apart so each store implements them
 /// in its own `sources` file.
 pub trait Store:
-    keys::KeyStore + pruning::Pruning + SourceStore + DashboardStore + Send + Sync + 'static {
+    keys::KeyStore + pruning::Pruning + SourceStore + DashboardStore + Send + Sync + 'static
+{
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

@@ -423,4 +423,8 @@ impl DashboardStore for CountingStore {
     ) -> StoreResult<Vec<dashboard::RoomSummary>> {
         self.inner.room_summaries(project_id, limit).await
     }
+
+    async fn log_heads(&self, project_id: &str) -> StoreResult<dashboard::LogHeads> {
+        self.inner.log_heads(project_id).await
+    }
 }

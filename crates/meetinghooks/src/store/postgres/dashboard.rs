@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use super::error::PgError;
 use super::rows::settled_position;
 use super::PostgresStore;
-use crate::store::dashboard::{self, AttemptLogEntry, AttemptLogQuery, DashboardStore, MessageFilter, RoomSummary};
+use crate::store::dashboard::{
+    self, AttemptLogEntry, AttemptLogQuery, DashboardStore, LogHeads, MessageFilter, RoomSummary,
+};
 use crate::store::rows;
 use crate::store::{MessageRecord, MessageStatus, Page, StoreResult, StoredEvent};
 
@@ -97,7 +99,10 @@ impl DashboardStore for PostgresStore {
         };
         let client = self.client().await?;
         let row = client
-            .query_opt(&dashboard::event_by_position_sql(), &[&project_id, &position])
+            .query_opt(
+                &dashboard::event_by_position_sql(),
+                &[&project_id, &position],
+            )
             .await
             .map_err(PgError::from)?;
         Ok(row
@@ -122,5 +127,25 @@ impl DashboardStore for PostgresStore {
             .map(dashboard::room_summary)
             .collect::<Result<Vec<_>, _>>()
             .map_err(PgError::from)?)
+    }
+
+    /// Events start at the settled position, so one committing below the head is not missed.
+    async fn log_heads(&self, project_id: &str) -> StoreResult<LogHeads> {
+        let client = self.client().await?;
+        let head: i64 = client
+            .query_one(dashboard::EVENT_HEAD, &[&project_id])
+            .await
+            .map_err(PgError::from)?
+            .get(0);
+        let settled = settled_position(&**client, "events").await?;
+        let attempt_id: i64 = client
+            .query_one(dashboard::ATTEMPT_HEAD, &[])
+            .await
+            .map_err(PgError::from)?
+            .get(0);
+        Ok(LogHeads {
+            event_position: head.min(settled),
+            attempt_id,
+        })
     }
 }

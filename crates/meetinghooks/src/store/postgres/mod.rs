@@ -1,8 +1,8 @@
 //! PostgreSQL store: shared by any number of nodes. A meeting's room row is its lock; leases
 //! are rows that expire; migrations run under an advisory lock.
 
-mod dashboard;
 mod connect;
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod error;

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
-use crate::store::dashboard::{self, AttemptLogEntry, AttemptLogQuery, DashboardStore, MessageFilter, RoomSummary};
+use crate::store::dashboard::{
+    self, AttemptLogEntry, AttemptLogQuery, DashboardStore, LogHeads, MessageFilter, RoomSummary,
+};
 use crate::store::rows;
 use crate::store::sql::sqlite_placeholders;
 use crate::store::{MessageRecord, MessageStatus, Page, StoreResult, StoredEvent};
@@ -115,6 +117,21 @@ impl DashboardStore for SqliteStore {
                     dashboard::room_summary(row)
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await
+    }
+
+    async fn log_heads(&self, project_id: &str) -> StoreResult<LogHeads> {
+        let project_id = project_id.to_owned();
+        self.read(move |conn| {
+            Ok::<_, rusqlite::Error>(LogHeads {
+                event_position: conn.query_row(
+                    &sqlite_placeholders(dashboard::EVENT_HEAD),
+                    [project_id],
+                    |row| row.get(0),
+                )?,
+                attempt_id: conn.query_row(dashboard::ATTEMPT_HEAD, [], |row| row.get(0))?,
+            })
         })
         .await
     }

@@ -1,0 +1,90 @@
+//! What every dashboard answer and request goes through: security headers on the way out,
+//! the CSRF check on every POST on the way in.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::session::{cookie_value, csrf_matches, Sessions};
+use crate::api::ApiError;
+
+/// No inline script may run: scripts and styles come from this origin only.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The form field that carries the session's CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+/// Largest form a dashboard POST takes.
+const FORM_LIMIT: usize = 64 * 1024;
+
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+fn refused(message: &str) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "csrf_refused", message).into_response()
+}
+
+/// Every POST but sign-in (which has no session yet) must carry the session's token in its
+/// form; otherwise 403 and nothing runs.
+pub async fn csrf(request: Request, next: Next) -> Response {
+    if request.method() == Method::GET
+        || request.method() == Method::HEAD
+        || request.uri().path().ends_with("/sign-in")
+    {
+        return next.run(request).await;
+    }
+    let sessions = request.extensions().get::<Arc<Sessions>>().cloned();
+    let session = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cookie_value)
+        .zip(sessions)
+        .and_then(|(id, sessions)| sessions.get(id));
+    let Some(session) = session else {
+        return refused("sign in to the dashboard first");
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the form is larger than the dashboard accepts",
+        )
+        .into_response();
+    };
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == CSRF_FIELD)
+        .map(|(_, value)| value.into_owned());
+    match token {
+        Some(token) if csrf_matches(&session, &token) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Some(_) => refused("the form's CSRF token is not this session's; reload the page"),
+        None => refused("the form carries no CSRF token"),
+    }
+}
