@@ -11,7 +11,7 @@ use super::endpoints::outcome;
 use super::error::UiError;
 use super::layout::{self, csrf_field, Section};
 use super::UiResult;
-use crate::api::extract::QueryParams;
+use crate::api::extract::{page_limit, QueryParams};
 use crate::api::AppState;
 use crate::delivery::attempt::USER_AGENT_VALUE;
 use crate::domain::timestamp::Timestamp;
@@ -34,6 +34,8 @@ pub struct Filters {
     since: Option<String>,
     until: Option<String>,
     after: Option<String>,
+    /// Page size, 1-500.
+    limit: Option<usize>,
 }
 
 fn given(v: &Option<String>) -> Option<String> {
@@ -73,6 +75,9 @@ impl Filters {
                 q.append_pair(name, &v);
             }
         }
+        if let Some(limit) = self.limit {
+            q.append_pair("limit", &limit.to_string());
+        }
         q.append_pair("after", after);
         q.finish()
     }
@@ -108,7 +113,8 @@ pub async fn list(
                 since: utc(&filters.since)?,
                 until: utc(&filters.until)?,
                 after,
-                limit: PAGE,
+                limit: page_limit(filters.limit.or(Some(PAGE)))
+                    .map_err(|e| UiError::BadInput(e.message))?,
             },
         )
         .await?;
