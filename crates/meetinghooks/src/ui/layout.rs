@@ -110,6 +110,12 @@ pub fn time(t: Timestamp) -> Markup {
     html! { time datetime=(full) title=(full) { (short) } }
 }
 
+/// `15:04:05.123`, for events close together; the full time in a tooltip.
+pub fn precise_time(t: Timestamp) -> Markup {
+    let full = t.to_rfc3339();
+    html! { time datetime=(full) title=(full) { (full.get(11..23).unwrap_or(&full)) } }
+}
+
 pub fn opt_time(t: Option<Timestamp>) -> Markup {
     match t {
         Some(t) => time(t),

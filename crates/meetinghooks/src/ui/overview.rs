@@ -78,8 +78,10 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> UiResult<Res
         @if log.len() >= DAY_LIMIT {
             p.muted { "The day chart shows the first " (DAY_LIMIT) " attempts of the last 24 hours." }
         }
-        (charts::bars("chart-hour", "Attempts per minute, last hour", &per_minute, clock, 10))
-        (charts::bars("chart-day", "Attempts per hour, last day", &per_hour, clock, 4))
+        div.charts {
+            (charts::bars("chart-hour", "Attempts per minute, last hour", &per_minute, clock, 10))
+            (charts::bars("chart-day", "Attempts per hour, last day", &per_hour, clock, 4))
+        }
         @if !failing.is_empty() || !disabled.is_empty() {
             h2 { "Endpoints that need a look" }
             ul.plain #attention {

@@ -265,7 +265,7 @@ pub async fn page(
                     @for e in &events {
                         tr data-event=(e.webhook_type) {
                             td.num { (e.sequence) }
-                            td { (layout::time(e.created_at)) }
+                            td { (layout::precise_time(e.created_at)) }
                             td { (e.webhook_type) }
                             td { (deliveries(messages.get(&e.id).map(Vec::as_slice).unwrap_or_default())) }
                         }
@@ -283,15 +283,16 @@ fn deliveries(ms: &[MessageRecord]) -> Markup {
         @for m in ms {
             @let d = Delivery::of(m);
             a.badge.(d.as_str()) href={ "/ui/messages/" (m.id) } data-delivery=(d.as_str()) title=(m.endpoint_id) {
-                (m.endpoint_id) ": " (d.as_str())
+                (m.endpoint_id.get(..11).unwrap_or(&m.endpoint_id)) "…: " (d.as_str())
             }
             " "
         }
     }
 }
 
+/// `15:04:05.123`: sessions can be short.
 fn clock(t: Timestamp) -> String {
-    t.to_rfc3339().get(11..19).unwrap_or_default().to_owned()
+    t.to_rfc3339().get(11..23).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
