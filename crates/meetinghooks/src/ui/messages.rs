@@ -174,12 +174,61 @@ pub async fn list(
     Ok(layout::page(&signed, Section::Messages, "Messages", body).into_response())
 }
 
-/// The JSON payload indented; bytes that are not JSON as they are.
+/// The payload indented, its keys in the order they were sent; bytes that are not JSON as
+/// they are.
 fn pretty(payload: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned())
+    if serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_err() {
+        return String::from_utf8_lossy(payload).into_owned();
+    }
+    let text = String::from_utf8_lossy(payload);
+    let mut out = String::with_capacity(text.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on its line.
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    out.push(chars.next().unwrap_or(c));
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub async fn detail(
@@ -262,5 +311,20 @@ fn request_headers(
             (HEADER_ATTEMPT) ": " (attempts.max(1)) "\n"
             @for name in custom { (name) ": … (hidden)\n" }
         } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty;
+
+    #[test]
+    fn the_payload_keeps_its_key_order() {
+        let sent = br#"{"webhookType":"x","data":{"name":"a, b: {c}","list":[1,[]],"e":{}}}"#;
+        assert_eq!(
+            pretty(sent),
+            "{\n  \"webhookType\": \"x\",\n  \"data\": {\n    \"name\": \"a, b: {c}\",\n    \"list\": [\n      1,\n      []\n    ],\n    \"e\": {}\n  }\n}"
+        );
+        assert_eq!(pretty(b"not json"), "not json");
     }
 }

@@ -301,3 +301,58 @@ async fn another_projects_session_sees_none_of_it() {
     assert!(theirs.page("/ui").await.contains("endpoint not found"));
     assert_eq!(secret(&app, id).await, endpoint["secret"].as_str().unwrap());
 }
+
+/// Reads a server-sent event stream until `done` holds for what arrived, or fails.
+async fn read_stream(mut answer: reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + TEST_DEADLINE;
+    while !done(&text) {
+        let chunk = tokio::time::timeout_at(deadline, answer.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the stream never brought it: {text}"))
+            .unwrap();
+        match chunk {
+            Some(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            None => panic!("the stream ended: {text}"),
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_live_tail_streams_new_events_and_resumes_where_it_was() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::sign_in(&app, KEY).await;
+    let before = json!({"id": "t-0", "type": "participant.joined", "meetingId": "old-room",
+        "participantId": "a", "participantName": "Earlier"});
+    assert_eq!(app.signals(json!([before])).await.status(), StatusCode::ACCEPTED);
+    let answer = browser.get("/ui/live/stream").await;
+    assert_eq!(answer.headers()["content-type"], "text/event-stream");
+    let join = json!({"id": "t-1", "type": "participant.joined", "meetingId": "live-room",
+        "participantId": "b", "participantName": "Now"});
+    assert_eq!(app.signals(json!([join])).await.status(), StatusCode::ACCEPTED);
+    let text = read_stream(answer, |t| t.contains("participant-joined")).await;
+    assert!(text.contains("live-room"), "{text}");
+    assert!(!text.contains("old-room"), "the tail starts at the end of the log: {text}");
+    // A reconnect with the last id it saw gets what came after, and only that.
+    let last_id = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .next_back()
+        .unwrap()
+        .to_owned();
+    let later = json!({"id": "t-2", "type": "participant.left", "meetingId": "live-room",
+        "participantId": "b", "reason": "left"});
+    assert_eq!(app.signals(json!([later])).await.status(), StatusCode::ACCEPTED);
+    let resumed = browser
+        .client
+        .get(format!("{}/ui/live/stream", browser.base))
+        .header(COOKIE, &browser.cookie)
+        .header("last-event-id", last_id)
+        .send()
+        .await
+        .unwrap();
+    let text = read_stream(resumed, |t| t.contains("session-ended")).await;
+    assert!(text.contains("participant-left"), "{text}");
+    assert!(!text.contains("participant-joined"), "nothing twice: {text}");
+}
