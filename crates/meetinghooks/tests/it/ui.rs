@@ -92,10 +92,7 @@ impl Browser {
             .client
             .post(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie);
-        form(request, fields)
-            .send()
-            .await
-            .unwrap()
+        form(request, fields).send().await.unwrap()
     }
 }
 
@@ -138,11 +135,20 @@ async fn sign_in_sets_a_strict_http_only_cookie_that_expires() {
     let browser = Browser::sign_in(&app, KEY).await;
     let page = browser.page("/ui").await;
     assert!(page.contains("Overview") && !page.contains(KEY));
-    let out = browser.post("/ui/sign-out", &[("csrf", &browser.csrf)]).await;
+    let out = browser
+        .post("/ui/sign-out", &[("csrf", &browser.csrf)])
+        .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert!(out.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(out.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     let after = browser.get("/ui").await;
-    assert_eq!(after.headers()[LOCATION], "/ui/sign-in", "the session is gone");
+    assert_eq!(
+        after.headers()[LOCATION],
+        "/ui/sign-in",
+        "the session is gone"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +166,10 @@ async fn every_page_forbids_inline_scripts() {
     ] {
         let answer = browser.get(path).await;
         assert_eq!(answer.status(), StatusCode::OK, "{path}");
-        let csp = answer.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+        let csp = answer.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
         let body = answer.text().await.unwrap();
@@ -172,7 +181,10 @@ async fn every_page_forbids_inline_scripts() {
             let head = &tag[..tag.find('>').unwrap()];
             assert!(head.contains("src=\"/ui/assets/"), "{path}: inline script");
         }
-        assert!(!body.contains(" onclick=") && !body.contains(" onload="), "{path}");
+        assert!(
+            !body.contains(" onclick=") && !body.contains(" onload="),
+            "{path}"
+        );
     }
 }
 
@@ -187,7 +199,11 @@ async fn a_post_without_the_sessions_csrf_token_is_refused() {
     let browser = Browser::sign_in(&app, KEY).await;
     let other = Browser::sign_in(&app, KEY).await;
     assert_ne!(browser.csrf, other.csrf, "a token per session");
-    for fields in [vec![], vec![("csrf", other.csrf.as_str())], vec![("csrf", "")]] {
+    for fields in [
+        vec![],
+        vec![("csrf", other.csrf.as_str())],
+        vec![("csrf", "")],
+    ] {
         let answer = browser.post(&path, &fields).await;
         assert_error(answer, StatusCode::FORBIDDEN, "csrf_refused").await;
     }
@@ -197,8 +213,8 @@ async fn a_post_without_the_sessions_csrf_token_is_refused() {
         &[("csrf", browser.csrf.as_str())],
     )
     .send()
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_error(anonymous, StatusCode::FORBIDDEN, "csrf_refused").await;
     assert_eq!(secret(&app, id).await, endpoint["secret"].as_str().unwrap());
 
@@ -219,7 +235,10 @@ async fn what_signals_and_receivers_sent_is_escaped() {
         .await;
     let signal = json!({"id": "x-1", "type": "participant.joined", "meetingId": "xss-room",
         "participantId": "mallory", "participantName": XSS_NAME});
-    assert_eq!(app.signals(json!([signal])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([signal])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let messages = app
         .wait_messages(endpoint["id"].as_str().unwrap(), |ms| {
             ms.iter().all(|m| m["attempts"].as_u64() >= Some(1))
@@ -231,7 +250,10 @@ async fn what_signals_and_receivers_sent_is_escaped() {
         .unwrap()
         .to_owned();
     let timeline = browser.page(&format!("/ui/sessions/{session_id}")).await;
-    assert!(timeline.contains("&lt;img src=x onerror=alert(1)&gt;"), "{timeline}");
+    assert!(
+        timeline.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{timeline}"
+    );
     assert!(!timeline.contains("<img"));
     let joined = messages
         .iter()
@@ -240,8 +262,14 @@ async fn what_signals_and_receivers_sent_is_escaped() {
     let page = browser
         .page(&format!("/ui/messages/{}", joined["id"].as_str().unwrap()))
         .await;
-    assert!(page.contains("&lt;script&gt;alert(2)&lt;/script&gt;"), "{page}");
-    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "the payload too");
+    assert!(
+        page.contains("&lt;script&gt;alert(2)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the payload too"
+    );
     assert!(!page.contains("<script>alert") && !page.contains("<img"));
 }
 
@@ -254,7 +282,10 @@ async fn another_projects_session_sees_none_of_it() {
     let id = endpoint["id"].as_str().unwrap();
     let signal = json!({"id": "p-1", "type": "participant.joined", "meetingId": "private-room",
         "participantId": "p", "participantName": "Private Person"});
-    assert_eq!(app.signals(json!([signal])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([signal])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let message = app.messages(id).await[0]["id"].as_str().unwrap().to_owned();
     let session = app.events("private-room").await[0]["sessionId"]
         .as_str()
@@ -287,15 +318,22 @@ async fn another_projects_session_sees_none_of_it() {
     for path in [
         format!("/ui/endpoints/{id}"),
         format!("/ui/messages/{message}"),
-        format!("/ui/meetings/private-room"),
+        "/ui/meetings/private-room".to_owned(),
         format!("/ui/sessions/{session}"),
     ] {
         assert_eq!(ours.get(&path).await.status(), StatusCode::OK, "{path}");
-        assert_eq!(theirs.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            theirs.get(&path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     // Their valid token does not reach our endpoint either.
     let rotate = theirs
-        .post(&format!("/ui/endpoints/{id}/rotate"), &[("csrf", &theirs.csrf)])
+        .post(
+            &format!("/ui/endpoints/{id}/rotate"),
+            &[("csrf", &theirs.csrf)],
+        )
         .await;
     assert_eq!(rotate.status(), StatusCode::SEE_OTHER);
     assert!(theirs.page("/ui").await.contains("endpoint not found"));
@@ -325,15 +363,24 @@ async fn the_live_tail_streams_new_events_and_resumes_where_it_was() {
     let browser = Browser::sign_in(&app, KEY).await;
     let before = json!({"id": "t-0", "type": "participant.joined", "meetingId": "old-room",
         "participantId": "a", "participantName": "Earlier"});
-    assert_eq!(app.signals(json!([before])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([before])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let answer = browser.get("/ui/live/stream").await;
     assert_eq!(answer.headers()["content-type"], "text/event-stream");
     let join = json!({"id": "t-1", "type": "participant.joined", "meetingId": "live-room",
         "participantId": "b", "participantName": "Now"});
-    assert_eq!(app.signals(json!([join])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([join])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let text = read_stream(answer, |t| t.contains("participant-joined")).await;
     assert!(text.contains("live-room"), "{text}");
-    assert!(!text.contains("old-room"), "the tail starts at the end of the log: {text}");
+    assert!(
+        !text.contains("old-room"),
+        "the tail starts at the end of the log: {text}"
+    );
     // A reconnect with the last id it saw gets what came after, and only that.
     let last_id = text
         .lines()
@@ -343,7 +390,10 @@ async fn the_live_tail_streams_new_events_and_resumes_where_it_was() {
         .to_owned();
     let later = json!({"id": "t-2", "type": "participant.left", "meetingId": "live-room",
         "participantId": "b", "reason": "left"});
-    assert_eq!(app.signals(json!([later])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([later])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let resumed = browser
         .client
         .get(format!("{}/ui/live/stream", browser.base))
@@ -354,5 +404,8 @@ async fn the_live_tail_streams_new_events_and_resumes_where_it_was() {
         .unwrap();
     let text = read_stream(resumed, |t| t.contains("session-ended")).await;
     assert!(text.contains("participant-left"), "{text}");
-    assert!(!text.contains("participant-joined"), "nothing twice: {text}");
+    assert!(
+        !text.contains("participant-joined"),
+        "nothing twice: {text}"
+    );
 }
