@@ -32,7 +32,7 @@ const BATCH: usize = 100;
 pub async fn page(signed: Signed) -> UiResult<Response> {
     let body = html! {
         h1 { "Live" }
-        p { "Events and delivery attempts as they happen. " span #live-status role="status" { "connecting…" } }
+        p { "Events and delivery attempts as they happen. " span.badge.waiting #live-status role="status" { "connecting…" } }
         div #live data-stream="/ui/live/stream" {
             h2 { "Events" }
             div.scroll { table #live-events { thead { tr { th { "Time" } th { "Meeting" } th { "#" } th { "Type" } } } tbody {} } }

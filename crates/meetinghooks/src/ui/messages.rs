@@ -276,7 +276,7 @@ pub async fn detail(
         @if attempts.is_empty() { p.muted { "No attempt yet." } }
         ol.timeline #attempt-timeline {
             @for a in &attempts {
-                li {
+                li.(if a.status_code.is_some_and(|c| (200..300).contains(&c)) { "ok" } else { "fail" }) {
                     div.when { (layout::time(a.attempted_at)) " · " (a.duration_ms) " ms · " (outcome(a.status_code, a.error_kind.as_deref())) }
                     @if !a.response_body.is_empty() {
                         pre.answer { code { (a.response_body) } }

@@ -34,8 +34,9 @@ const live = document.getElementById("live");
 if (live) {
   const status = document.getElementById("live-status");
   const source = new EventSource(live.dataset.stream);
-  source.addEventListener("ready", () => { status.textContent = "live"; });
-  source.addEventListener("error", () => { status.textContent = "reconnecting…"; });
+  const show = (text, kind) => { status.textContent = text; status.className = "badge " + kind; };
+  source.addEventListener("ready", () => show("live", "succeeded"));
+  source.addEventListener("error", () => show("reconnecting…", "pending"));
   source.addEventListener("event", (message) => {
     const e = JSON.parse(message.data);
     const row = document.createElement("tr");
