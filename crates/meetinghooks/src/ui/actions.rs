@@ -102,7 +102,7 @@ pub async fn edit_endpoint(
     Form(form): Fields,
 ) -> Response {
     let mut input = json!({});
-    if let Some(url) = field(&form, "url") {
+    if let Some(url) = edited_url(&form) {
         input["url"] = json!(url);
     }
     input["description"] = json!(form
@@ -113,6 +113,12 @@ pub async fn edit_endpoint(
         input["events"] = json!(patterns(events));
     }
     patch(state, &signed, &id, input, "Saved.").await
+}
+
+/// The URL field when it was edited: the form shows the URL without its password, so
+/// saving it unchanged must not write that shown form over the stored one.
+fn edited_url(form: &HashMap<String, String>) -> Option<&str> {
+    field(form, "url").filter(|url| Some(*url) != field(form, "shown_url"))
 }
 
 async fn patch(state: AppState, signed: &Signed, id: &str, input: Value, said: &str) -> Response {
@@ -299,6 +305,27 @@ mod tests {
             Some("2026-11-29T15:04:05+01:00")
         );
         assert_eq!(since("yesterday"), None);
+    }
+
+    #[test]
+    fn an_unedited_url_is_not_written_back() {
+        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let shown = "https://user@example.com/a";
+        assert_eq!(
+            edited_url(&form(&[("url", shown), ("shown_url", shown)])),
+            None
+        );
+        let new = "https://example.com/b";
+        assert_eq!(
+            edited_url(&form(&[("url", new), ("shown_url", shown)])),
+            Some(new)
+        );
+        assert_eq!(edited_url(&form(&[("url", new)])), Some(new));
     }
 
     #[test]

@@ -189,6 +189,8 @@ pub async fn detail(
                 (csrf_field(&signed))
                 label for="edit-url" { "URL" }
                 input #edit-url type="url" name="url" value=(redact_url(&e.url));
+                // A password in the URL is never shown; the URL changes only when edited.
+                input type="hidden" name="shown_url" value=(redact_url(&e.url));
                 label for="edit-description" { "Description" }
                 input #edit-description type="text" name="description" value=(e.description);
                 label for="edit-events" { "Events" }

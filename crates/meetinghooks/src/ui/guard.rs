@@ -43,6 +43,16 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// A browser's `Origin`, when it sends one, names this host.
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 fn refused(message: &str) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, "csrf_refused", message).into_response()
 }
@@ -50,10 +60,15 @@ fn refused(message: &str) -> Response {
 /// Every POST but sign-in (which has no session yet) must carry the session's token in its
 /// form; otherwise 403 and nothing runs.
 pub async fn csrf(request: Request, next: Next) -> Response {
-    if request.method() == Method::GET
-        || request.method() == Method::HEAD
-        || request.uri().path().ends_with("/sign-in")
-    {
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        return next.run(request).await;
+    }
+    if !same_origin(request.headers()) {
+        return refused("the form was posted from another site");
+    }
+    // Sign-in has no session yet; the origin check above keeps other sites from signing a
+    // browser into their project.
+    if request.uri().path().ends_with("/sign-in") {
         return next.run(request).await;
     }
     let sessions = request.extensions().get::<Arc<Sessions>>().cloned();
