@@ -581,3 +581,32 @@ async fn the_endpoint_actions_do_what_the_api_does() {
     );
     assert_eq!(browser.get(&path).await.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn revoking_the_key_ends_its_dashboard_sessions() {
+    let app = TestApp::spawn().await;
+    let created: Value = app
+        .client
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap();
+    let browser = Browser::sign_in(&app, key).await;
+    assert_eq!(browser.get("/ui/endpoints").await.status(), StatusCode::OK);
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/v1/api-keys/{}", created["id"].as_str().unwrap())))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let after = browser.get("/ui/endpoints").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert_eq!(after.headers()[LOCATION], "/ui/sign-in");
+}
