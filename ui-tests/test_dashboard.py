@@ -134,6 +134,13 @@ def test_the_session_timeline_has_every_lane_and_event(signed, world):
     events = [e for e in world["events"]]
     markers = page.locator("g.events a[data-event]")
     assert markers.evaluate_all("as => as.map(a => a.dataset.event)") == [e["webhookType"] for e in events]
+    # A delivery lane per endpoint, a marker per message, linking to it.
+    lanes = page.locator("g.delivery")
+    assert lanes.count() == 3
+    for endpoint in (world["healthy"], world["failing"], world["disabled"]):
+        marks = page.locator(f"g.delivery[data-endpoint='{endpoint['id']}'] a[data-delivery]")
+        assert marks.count() == len(events)
+        assert marks.first.get_attribute("href").startswith("/ui/messages/msg_")
     rows = page.locator("#session-events tbody tr")
     assert rows.count() == len(events)
     # Each event's delivery state per endpoint, as the API tells it now.

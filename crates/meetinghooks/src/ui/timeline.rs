@@ -196,7 +196,17 @@ pub async fn page(
         to,
     };
     let media = media_lanes(&events);
-    let lanes = record.participants.len() + media.len() + 1;
+    // One delivery lane per endpoint, in the order they first got a message.
+    let mut endpoints: Vec<&str> = Vec::new();
+    for e in &events {
+        for m in messages.get(&e.id).into_iter().flatten() {
+            if !endpoints.contains(&m.endpoint_id.as_str()) {
+                endpoints.push(&m.endpoint_id);
+            }
+        }
+    }
+    let events_lane = record.participants.len() + media.len();
+    let lanes = events_lane + 1 + endpoints.len();
     let height = (lanes as f64 + 1.0) * LANE_H;
     let width = LABEL_W + PLOT_W + 10.0;
     let body = html! {
@@ -233,7 +243,7 @@ pub async fn page(
                         }
                     }
                 }
-                @let y = (lanes - 1) as f64 * LANE_H;
+                @let y = events_lane as f64 * LANE_H;
                 g.lane.events {
                     text.label x="4" y=(y + 19.0) { "events" }
                     @for e in &events {
@@ -244,6 +254,22 @@ pub async fn page(
                         a href=(href) data-event=(e.webhook_type) {
                             circle.marker.(cls) cx=(axis.x(e.created_at)) cy=(y + 15.0) r="6" {
                                 title { "#" (e.sequence) " " (e.webhook_type) " · " (cls) }
+                            }
+                        }
+                    }
+                }
+                @for (k, endpoint) in endpoints.iter().enumerate() {
+                    @let y = (events_lane + 1 + k) as f64 * LANE_H;
+                    g.lane.delivery data-endpoint=(endpoint) {
+                        text.label x="4" y=(y + 19.0) { "→ " (endpoint.get(..11).unwrap_or(endpoint)) "…" title { (endpoint) } }
+                        @for e in &events {
+                            @for m in messages.get(&e.id).into_iter().flatten().filter(|m| m.endpoint_id == *endpoint) {
+                                @let d = Delivery::of(m);
+                                a href={ "/ui/messages/" (m.id) } data-delivery=(d.as_str()) {
+                                    circle.marker.(d.as_str()) cx=(axis.x(e.created_at)) cy=(y + 15.0) r="5" {
+                                        title { "#" (e.sequence) " " (e.webhook_type) " → " (endpoint) ": " (d.as_str()) }
+                                    }
+                                }
                             }
                         }
                     }
