@@ -30,6 +30,12 @@ pub fn bars(
                 aria-label={ (caption) ": " (total) " attempts" } data-total=(total) {
                 line.axis x1="0" y1=(PLOT_BOTTOM) x2=(WIDTH) y2=(PLOT_BOTTOM) {}
                 text.tick x="0" y=(PLOT_TOP + 2.0) { (max) }
+                // The success rate of each slice with attempts, on the same height (100% at top).
+                @let rate: Vec<String> = buckets.iter().enumerate().filter(|(_, b)| b.total() > 0).map(|(i, b)| {
+                    let x = i as f64 * slot + slot / 2.0;
+                    let y = PLOT_BOTTOM - b.succeeded as f64 / b.total() as f64 * (PLOT_BOTTOM - PLOT_TOP);
+                    format!("{x:.1},{y:.1}")
+                }).collect();
                 @for (i, b) in buckets.iter().enumerate() {
                     @let x = i as f64 * slot + (slot - bar) / 2.0;
                     @let ok_h = b.succeeded as f64 * scale;
@@ -43,7 +49,15 @@ pub fn bars(
                         text.tick x=(x) y=(HEIGHT - 4.0) { (label(b)) }
                     }
                 }
+                @if !rate.is_empty() {
+                    polyline.rate points=(rate.join(" ")) {}
+                    @for point in &rate {
+                        @let (x, y) = point.split_once(',').unwrap_or_default();
+                        circle.rate cx=(x) cy=(y) r="2.5" {}
+                    }
+                }
             }
+            p.legend { span.key.delivered { "succeeded" } " " span.key.failed { "failed" } " " span.key.rate { "success rate (top = 100%)" } }
         }
     }
 }
