@@ -33,6 +33,11 @@ def pytest_addoption(parser):
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     parser.addoption("--binary", default=os.path.join(target, "debug", "meetinghooks"))
     parser.addoption("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    parser.addoption(
+        "--postgres", default=None,
+        help="an admin URL of a PostgreSQL server: the server runs on a fresh database there "
+        "instead of a SQLite file",
+    )
 
 
 def eventually(check, what, deadline=DEADLINE):
@@ -109,14 +114,29 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def start_server(binary, workdir):
+# Seals secrets at rest (PostgreSQL requires a key); a test key, never a real one.
+SECRET_KEY = "ngVaFR6jSL63zXcAz7hb9PFlvjOKHkJc+g8sBWwIaAU="
+
+
+def fresh_postgres_database(admin_url):
+    """Creates an empty database next to the admin URL's and returns its URL."""
+    name = f"ui_{os.getpid()}_{int(time.time() * 1000)}"
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    base, rest = admin_url.rsplit("/", 1)
+    options = rest[rest.index("?"):] if "?" in rest else ""
+    return f"{base}/{name}{options}"
+
+
+def start_server(binary, workdir, postgres):
     config = os.path.join(workdir, "meetinghooks.toml")
+    database = fresh_postgres_database(postgres) if postgres else f"sqlite://{workdir}/mh.db"
     with open(config, "w") as f:
         f.write(
             'listen = "127.0.0.1:0"\n'
             'metrics_listen = ""\n'
-            f'database_url = "sqlite://{workdir}/mh.db"\n'
+            f'database_url = "{database}"\n'
             f'bootstrap_api_key = "{KEY}"\n'
+            f'secret_key = "{SECRET_KEY}"\n'
             'allowed_private_targets = ["127.0.0.0/8"]\n'
         )
     # A second project, made before the server holds the database.
@@ -147,7 +167,7 @@ def world(pytestconfig):
     name made of markup), a recording and HLS."""
     binary = os.path.abspath(pytestconfig.getoption("--binary"))
     workdir = tempfile.mkdtemp(prefix="meetinghooks-ui-")
-    process, base, other_key, log = start_server(binary, workdir)
+    process, base, other_key, log = start_server(binary, workdir, pytestconfig.getoption("--postgres"))
     receiver = Receiver()
     api = Api(base, KEY)
     try:
