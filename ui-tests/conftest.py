@@ -8,6 +8,7 @@ driven by Playwright.
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -121,7 +122,11 @@ SECRET_KEY = "ngVaFR6jSL63zXcAz7hb9PFlvjOKHkJc+g8sBWwIaAU="
 def fresh_postgres_database(admin_url):
     """Creates an empty database next to the admin URL's and returns its URL."""
     name = f"ui_{os.getpid()}_{int(time.time() * 1000)}"
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    psql = shutil.which("psql") or os.path.join(
+        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip(),
+        "psql",
+    )
+    subprocess.run([psql, admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
     base, rest = admin_url.rsplit("/", 1)
     options = rest[rest.index("?"):] if "?" in rest else ""
     return f"{base}/{name}{options}"
