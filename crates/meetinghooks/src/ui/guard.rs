@@ -49,9 +49,14 @@ fn same_origin(headers: &axum::http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    let Some((_, origin_host)) = origin.split_once("://") else {
+        return false;
+    };
+    // Behind a proxy that rewrites `Host`, the name the browser used is `X-Forwarded-Host`.
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .any(|host| host.eq_ignore_ascii_case(origin_host))
 }
 
 fn refused(message: &str) -> Response {
@@ -102,5 +107,42 @@ pub async fn csrf(request: Request, next: Next) -> Response {
         }
         Some(_) => refused("the form's CSRF token is not this session's; reload the page"),
         None => refused("the form carries no CSRF token"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::same_origin;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn the_origin_must_name_this_host_when_sent() {
+        assert!(same_origin(&headers(&[("host", "a.example:8080")])));
+        assert!(same_origin(&headers(&[
+            ("host", "a.example:8080"),
+            ("origin", "http://a.example:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "a.example:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "a.example"),
+            ("origin", "null")
+        ])));
+        let proxied = [
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "hooks.example"),
+            ("origin", "https://hooks.example"),
+        ];
+        assert!(same_origin(&headers(&proxied)));
     }
 }
