@@ -46,4 +46,5 @@ mod slow_clients;
 mod store_conformance;
 mod store_locks;
 mod strict_bodies;
+mod ui;
 mod writer_health;
