@@ -4,6 +4,7 @@
 //! causes and the new meeting state commit together or not at all.
 
 pub mod changes;
+pub mod dashboard;
 pub mod keys;
 mod panic;
 pub mod postgres;
@@ -27,6 +28,7 @@ use crate::engine::{Conflict, SessionState};
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
 };
+pub use dashboard::DashboardStore;
 pub use sources::{api_key_taken, SourceStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +231,9 @@ pub struct AttemptRecord {
 #[async_trait]
 /// Sources' methods come from [`SourceStore`], kept apart so each store implements them
 /// in its own `sources` file.
-pub trait Store: keys::KeyStore + pruning::Pruning + SourceStore + Send + Sync + 'static {
+pub trait Store:
+    keys::KeyStore + pruning::Pruning + SourceStore + DashboardStore + Send + Sync + 'static
+{
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

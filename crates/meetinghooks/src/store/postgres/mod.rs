@@ -2,6 +2,7 @@
 //! are rows that expire; migrations run under an advisory lock.
 
 mod connect;
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod error;

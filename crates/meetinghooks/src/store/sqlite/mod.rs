@@ -1,5 +1,6 @@
 //! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
 
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod keys;
