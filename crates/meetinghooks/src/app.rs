@@ -69,6 +69,8 @@ pub async fn run(
         stopped.clone(),
     ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
+    // Off the start path: projects without an RSA key (the bootstrap one, older ones) get one.
+    tokio::spawn(crate::videosdk::ensure_all_project_keys(store.clone()));
 
     let metrics = telemetry::prometheus();
     let state = AppState::new(

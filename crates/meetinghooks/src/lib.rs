@@ -19,6 +19,7 @@ pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod timers;
+pub mod videosdk;
 
 pub use app::run;
 pub use config::Config;

@@ -19,6 +19,7 @@ mod sessions;
 mod signals;
 mod sources;
 mod strict_json;
+mod videosdk;
 
 use std::sync::Arc;
 
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::list))
         .route("/v2/rooms", post(rooms::create))
         .route("/v2/rooms/{room_id}", get(rooms::get))
+        .route("/v2/public/rsa-public-key", get(videosdk::public_key))
         .route("/v2/sessions", get(sessions::list))
         .route("/v2/sessions/end", post(sessions::end))
         .route("/v2/sessions/{session_id}", get(sessions::get))
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/room-webhooks/secret/rotate",
             post(endpoints::rotate_room_secret),
         )
+        .route("/v1/room-webhooks/rsa-key/rotate", post(videosdk::rotate))
         .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/sources", post(sources::create).get(sources::list))

@@ -4,5 +4,6 @@ pub mod endpoint;
 pub mod ids;
 pub mod public_ids;
 pub mod signal;
+pub mod signatures;
 pub mod subscription;
 pub mod timestamp;

@@ -9,6 +9,7 @@ mod panic;
 pub mod postgres;
 pub mod pruning;
 mod rows;
+pub mod rsa_keys;
 mod sources;
 mod sql;
 pub mod sqlite;
@@ -97,6 +98,7 @@ pub(crate) fn room_webhook_endpoint(
         events: webhook.events.clone(),
         secret_previous,
         secret_previous_until,
+        signatures: crate::domain::signatures::Signatures::both(),
         ..Endpoint::new(
             crate::domain::ids::random_hex_id("ep_", 12),
             project_id.to_owned(),
@@ -229,7 +231,9 @@ pub struct AttemptRecord {
 #[async_trait]
 /// Sources' methods come from [`SourceStore`], kept apart so each store implements them
 /// in its own `sources` file.
-pub trait Store: keys::KeyStore + pruning::Pruning + SourceStore + Send + Sync + 'static {
+pub trait Store:
+    keys::KeyStore + pruning::Pruning + SourceStore + rsa_keys::RsaKeyStore + Send + Sync + 'static
+{
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
     /// Makes sure the project named `name` exists and accepts `key_hash`.

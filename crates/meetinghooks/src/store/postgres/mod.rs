@@ -71,6 +71,7 @@ mod projects;
 mod pruning;
 mod reads;
 mod rooms;
+mod rsa_keys;
 mod schema;
 mod sources;
 mod timers;

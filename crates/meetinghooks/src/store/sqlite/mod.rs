@@ -11,6 +11,7 @@ mod readers;
 mod reads;
 mod requeue;
 mod rooms;
+mod rsa_keys;
 mod schema;
 mod sources;
 mod writer;
@@ -68,6 +69,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
         sources::reseal_keys(&mut conn, &sealer)?;
+        rsa_keys::reseal(&mut conn, &sealer)?;
         let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
