@@ -45,4 +45,5 @@ mod slow_clients;
 mod store_conformance;
 mod store_locks;
 mod strict_bodies;
+mod videosdk_signature;
 mod writer_health;

@@ -385,3 +385,36 @@ impl SourceStore for CountingStore {
         self.inner.delete_source(project_id, source_id).await
     }
 }
+
+#[async_trait]
+impl rsa_keys::RsaKeyStore for CountingStore {
+    async fn rsa_keys(&self, project_id: &str) -> StoreResult<Option<rsa_keys::ProjectRsaKeys>> {
+        self.inner.rsa_keys(project_id).await
+    }
+
+    async fn set_rsa_key_if_absent(
+        &self,
+        project_id: &str,
+        private_pem: String,
+    ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
+        self.inner.set_rsa_key_if_absent(project_id, private_pem).await
+    }
+
+    async fn rotate_rsa_key(
+        &self,
+        project_id: &str,
+        next_pem: String,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
+        self.inner.rotate_rsa_key(project_id, next_pem, from, now).await
+    }
+
+    async fn all_rsa_keys(&self) -> StoreResult<Vec<rsa_keys::ProjectRsaKeys>> {
+        self.inner.all_rsa_keys().await
+    }
+
+    async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>> {
+        self.inner.projects_without_rsa_key().await
+    }
+}
