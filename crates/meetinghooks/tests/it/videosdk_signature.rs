@@ -265,3 +265,79 @@ async fn the_public_key_needs_the_projects_api_key() {
     assert_eq!(response.status(), 401);
     app.shutdown().await;
 }
+
+/// The real binaries: `listen` fetches the project's public key and verifies
+/// `videosdk-signature` on a room's webhook, and refuses a forged one.
+#[tokio::test]
+async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
+    use crate::helpers::{free_port, post_json, Binary, Listen};
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let server = Binary::serve(
+        dir.path(),
+        &[("MEETINGHOOKS_ALLOWED_PRIVATE_TARGETS", "[\"127.0.0.0/8\"]")],
+    );
+    server.wait_ready(&client).await;
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/room");
+    let room = json!({"customRoomId": "listen-rsa", "webhook": {"endPoint": hook, "events": ["*"]}});
+    post_json(&client, &server.url("/v2/rooms"), room).await;
+    let base = server.url("");
+    let listen = Listen::start_with(
+        port,
+        &["--fetch-public-key", "--url", &base, "--api-key", KEY],
+    )
+    .await;
+    assert!(listen.first_line.contains("verifying videosdk-signature"), "{}", listen.first_line);
+    let mut lines = listen.lines;
+    let signals = json!({"signals": [
+        join("l-1", "listen-rsa", "p", "2026-01-01T10:00:00Z"),
+        leave("l-2", "listen-rsa", "p", "left", "2026-01-01T10:00:01Z"),
+    ]});
+    post_json(&client, &server.url("/v1/signals"), signals).await;
+    let mut seen = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            assert!(!line.starts_with('✗'), "a delivery was rejected: {line}");
+            if let Some(rest) = line.strip_prefix("✓ ") {
+                let kind = rest.split_whitespace().next().unwrap().to_owned();
+                let done = kind == "session-ended";
+                seen.push(kind);
+                if done {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("listen printed the meeting");
+    assert_eq!(
+        seen,
+        ["session-started", "participant-joined", "participant-left", "session-ended"]
+    );
+    let forged = client
+        .post(&hook)
+        .header(HEADER_VIDEOSDK_SIGNATURE, "AAAA")
+        .body(r#"{"webhookType":"session-started","data":{"meetingId":"m","sessionId":"s","start":"2026-01-01T10:00:00.000Z"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // The lines left of the last block are the body it printed; then the rejection.
+    let rejected = async {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            assert!(!line.starts_with('✓'), "a forged delivery was accepted: {line}");
+            if line.starts_with('✗') {
+                return line;
+            }
+        }
+    };
+    let rejected = tokio::time::timeout(Duration::from_secs(20), rejected)
+        .await
+        .unwrap();
+    assert!(rejected.contains("videosdk-signature"), "{rejected}");
+    let mut child = listen.child;
+    child.kill().await.unwrap();
+}

@@ -27,6 +27,12 @@ async fn start(secret: Option<&str>, forward_to: Option<String>) -> Running {
         host: [127, 0, 0, 1].into(),
         secret: secret.map(str::to_owned),
         forward_to,
+        public_key: None,
+        fetch_public_key: false,
+        client: crate::cli::client::ClientArgs {
+            url: "http://127.0.0.1:1".into(),
+            api_key: None,
+        },
     };
     tokio::spawn(serve(args, listener, out, async {
         let _ = stopped.await;
@@ -211,6 +217,12 @@ async fn bad_secret_is_refused_before_listening() {
         host: [127, 0, 0, 1].into(),
         secret: Some("whsec_not base64!".into()),
         forward_to: None,
+        public_key: None,
+        fetch_public_key: false,
+        client: crate::cli::client::ClientArgs {
+            url: "http://127.0.0.1:1".into(),
+            api_key: None,
+        },
     };
     let err = serve(args, listener, out, std::future::pending())
         .await
