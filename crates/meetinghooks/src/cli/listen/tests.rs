@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meetinghooks_webhooks::{ParticipantData, VerifyError, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use meetinghooks_webhooks::{
+    ParticipantData, VerifyError, Webhook, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
@@ -187,7 +189,7 @@ async fn unreachable_forward_target_gives_502() {
 async fn without_a_secret_anything_is_accepted() {
     let mut listen = start(None, None).await;
     assert!(
-        listen.first_line.ends_with("(NOT verifying: no --secret)"),
+        listen.first_line.ends_with("(NOT verifying: no --secret or --public-key)"),
         "{}",
         listen.first_line
     );
