@@ -12,6 +12,7 @@ mod health;
 mod key_cache;
 mod limits;
 mod messages;
+mod numbered;
 mod openapi;
 mod rate_limit;
 mod rooms;
@@ -81,7 +82,8 @@ pub fn router(state: AppState) -> Router {
             post(signals::ingest).layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
         )
         .route("/v1/events", get(events::list))
-        .route("/v2/rooms", post(rooms::create))
+        .route("/v2/rooms", post(rooms::create).get(rooms::list))
+        .route("/v2/rooms/deactivate", post(rooms::deactivate))
         .route("/v2/rooms/{room_id}", get(rooms::get))
         .route("/v2/public/rsa-public-key", get(videosdk::public_key))
         .route("/v2/sessions", get(sessions::list))

@@ -35,6 +35,8 @@ use super::{
         events::list,
         rooms::create,
         rooms::get,
+        rooms::list,
+        rooms::deactivate,
         sessions::list,
         sessions::end,
         sessions::get,

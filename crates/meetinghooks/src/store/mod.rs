@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod keys;
+pub mod listings;
 mod panic;
 pub mod postgres;
 pub mod pruning;
@@ -115,6 +116,29 @@ pub struct Room {
     pub custom_room_id: Option<String>,
     pub webhook: Option<RoomWebhook>,
     pub created_at: Timestamp,
+    /// Deactivated with `POST /v2/rooms/deactivate`: it refuses joins.
+    pub disabled: bool,
+    pub updated_at: Timestamp,
+    pub auto_close: Option<AutoClose>,
+}
+
+/// What ends a room's sessions by themselves (VideoSDK's `autoCloseConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoClose {
+    #[serde(rename = "type")]
+    pub kind: AutoCloseKind,
+    /// Minutes a session may run.
+    pub duration: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoCloseKind {
+    /// The session ends; the room stays active.
+    #[serde(rename = "session-ends")]
+    SessionEnds,
+    /// The session ends and the room is deactivated.
+    #[serde(rename = "session-end-and-deactivate")]
+    SessionEndAndDeactivate,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -232,7 +256,14 @@ pub struct AttemptRecord {
 /// Sources' methods come from [`SourceStore`], kept apart so each store implements them
 /// in its own `sources` file.
 pub trait Store:
-    keys::KeyStore + pruning::Pruning + SourceStore + rsa_keys::RsaKeyStore + Send + Sync + 'static
+    keys::KeyStore
+    + pruning::Pruning
+    + SourceStore
+    + rsa_keys::RsaKeyStore
+    + listings::Listings
+    + Send
+    + Sync
+    + 'static
 {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
@@ -247,6 +278,7 @@ pub trait Store:
         room_id: &str,
         custom: bool,
         webhook: Option<RoomWebhook>,
+        auto_close: Option<AutoClose>,
     ) -> StoreResult<(Room, bool)>;
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>>;
 

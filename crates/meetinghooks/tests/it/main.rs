@@ -45,5 +45,6 @@ mod slow_clients;
 mod store_conformance;
 mod store_locks;
 mod strict_bodies;
+mod videosdk_rest;
 mod videosdk_signature;
 mod writer_health;

@@ -157,9 +157,10 @@ impl Store for CountingStore {
         room_id: &str,
         custom: bool,
         webhook: Option<RoomWebhook>,
+        auto_close: Option<AutoClose>,
     ) -> StoreResult<(Room, bool)> {
         self.inner
-            .upsert_room(project_id, room_id, custom, webhook)
+            .upsert_room(project_id, room_id, custom, webhook, auto_close)
             .await
     }
 
@@ -416,5 +417,34 @@ impl rsa_keys::RsaKeyStore for CountingStore {
 
     async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>> {
         self.inner.projects_without_rsa_key().await
+    }
+}
+
+#[async_trait]
+impl listings::Listings for CountingStore {
+    async fn session_page(
+        &self,
+        project_id: &str,
+        room_id: Option<&str>,
+        page: listings::PageRequest,
+    ) -> StoreResult<listings::NumberedPage<SessionRecord>> {
+        self.inner.session_page(project_id, room_id, page).await
+    }
+
+    async fn room_page(
+        &self,
+        project_id: &str,
+        page: listings::PageRequest,
+    ) -> StoreResult<listings::NumberedPage<Room>> {
+        self.inner.room_page(project_id, page).await
+    }
+
+    async fn deactivate_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Room> {
+        self.inner.deactivate_room(project_id, room_id, now).await
     }
 }

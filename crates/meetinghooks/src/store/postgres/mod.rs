@@ -70,6 +70,7 @@ mod keys;
 mod projects;
 mod pruning;
 mod reads;
+mod listings;
 mod rooms;
 mod rsa_keys;
 mod schema;
@@ -174,8 +175,9 @@ impl Store for PostgresStore {
         room_id: &str,
         custom: bool,
         webhook: Option<RoomWebhook>,
+        auto_close: Option<crate::store::AutoClose>,
     ) -> StoreResult<(Room, bool)> {
-        rooms::upsert_room(self, project_id, room_id, custom, webhook).await
+        rooms::upsert_room(self, project_id, room_id, custom, webhook, auto_close).await
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {

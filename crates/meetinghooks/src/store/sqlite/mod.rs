@@ -3,6 +3,7 @@
 mod delivery;
 mod endpoints;
 mod keys;
+mod listings;
 mod meeting;
 mod messages;
 mod projects;
@@ -132,12 +133,13 @@ impl Store for SqliteStore {
         room_id: &str,
         custom: bool,
         webhook: Option<RoomWebhook>,
+        auto_close: Option<crate::store::AutoClose>,
     ) -> StoreResult<(Room, bool)> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
         let sealer = self.sealer.clone();
         self.write(move |conn, _| {
-            rooms::upsert(conn, &sealer, &project_id, &room_id, custom, webhook)
+            rooms::upsert(conn, &sealer, &project_id, &room_id, custom, webhook, auto_close)
         })
         .await
         .inspect(|_| self.hub.announce(announce))

@@ -1,0 +1,205 @@
+//! VideoSDK REST compatibility: the reference's documented request bodies, sent the way its
+//! clients send them (`Authorization: <key>`, no `Bearer`), and every documented response
+//! field checked for presence and type.
+
+use std::str::FromStr;
+
+use meetinghooks_webhooks::WebhookType;
+use serde_json::{json, Value};
+
+use crate::helpers::{join, leave, TestApp, KEY};
+
+/// The JSON types the reference documents, checked at a `/`-separated path.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    Null,
+    Array,
+    Object,
+}
+
+fn check(value: &Value, fields: &[(&str, Kind)]) {
+    for (path, kind) in fields {
+        let found = path
+            .split('/')
+            .try_fold(value, |v, key| match key.parse::<usize>() {
+                Ok(i) => v.get(i),
+                Err(_) => v.get(key),
+            })
+            .unwrap_or_else(|| panic!("{path} missing in {value:#}"));
+        let ok = match kind {
+            Kind::Str => found.is_string(),
+            Kind::Int => found.is_u64(),
+            Kind::Bool => found.is_boolean(),
+            Kind::Null => found.is_null(),
+            Kind::Array => found.is_array(),
+            Kind::Object => found.is_object(),
+        };
+        assert!(ok, "{path} should be {kind:?}, is {found} in {value:#}");
+    }
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", KEY);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+const ROOM_FIELDS: &[(&str, Kind)] = &[
+    ("roomId", Kind::Str),
+    ("disabled", Kind::Bool),
+    ("createdAt", Kind::Str),
+    ("updatedAt", Kind::Str),
+    ("id", Kind::Str),
+    ("links", Kind::Object),
+    ("links/get_room", Kind::Str),
+    ("links/get_session", Kind::Str),
+];
+
+const SESSION_FIELDS: &[(&str, Kind)] = &[
+    ("id", Kind::Str),
+    ("roomId", Kind::Str),
+    ("start", Kind::Str),
+    ("participants", Kind::Array),
+    ("participants/0/participantId", Kind::Str),
+    ("participants/0/name", Kind::Str),
+    ("participants/0/timelog", Kind::Array),
+    ("participants/0/timelog/0/start", Kind::Str),
+    ("status", Kind::Str),
+    ("links/get_room", Kind::Str),
+    ("links/get_session", Kind::Str),
+];
+
+const PAGE_INFO: &[(&str, Kind)] = &[
+    ("pageInfo/currentPage", Kind::Int),
+    ("pageInfo/perPage", Kind::Int),
+    ("pageInfo/lastPage", Kind::Int),
+    ("pageInfo/total", Kind::Int),
+    ("data", Kind::Array),
+];
+
+#[tokio::test]
+async fn the_references_room_and_session_bodies_get_its_documented_answers() {
+    let app = TestApp::spawn().await;
+    // The docs' subscribable events, those the catalog has (hls-playable comes with the
+    // extended catalog).
+    let events: Vec<&str> = [
+        "participant-joined", "participant-left", "session-started", "session-ended",
+        "recording-started", "recording-stopped", "livestream-started", "livestream-stopped",
+        "hls-started", "hls-playable", "hls-stopped",
+    ]
+    .into_iter()
+    .filter(|e| WebhookType::from_str(e).is_ok())
+    .collect();
+    let create = json!({
+        "customRoomId": "final-testing",
+        "webhook": {"endPoint": "https://hooks.example.com/videosdk", "events": events},
+        "autoCloseConfig": {"type": "session-end-and-deactivate", "duration": 60},
+        "geoFence": "us002",
+    });
+    let (status, room) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(create.clone())).await;
+    assert_eq!(status, 201, "{room}");
+    check(&room, ROOM_FIELDS);
+    check(&room, &[("customRoomId", Kind::Str), ("webhook/endPoint", Kind::Str), ("webhook/events", Kind::Array), ("autoCloseConfig/type", Kind::Str), ("autoCloseConfig/duration", Kind::Int)]);
+    assert_eq!(room["roomId"], "final-testing");
+    assert_eq!(room["customRoomId"], "final-testing");
+    assert_eq!(room["disabled"], false);
+    assert_eq!(room["autoCloseConfig"], json!({"type": "session-end-and-deactivate", "duration": 60}));
+    assert_eq!(room["links"]["get_room"], "/v2/rooms/final-testing");
+    // Idempotent on customRoomId: the same room again.
+    let (status, again) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(create)).await;
+    assert_eq!((status, &again["id"], &again["createdAt"]), (200, &room["id"], &room["createdAt"]));
+
+    // Without options: a generated id, no customRoomId, no webhook, default close config absent.
+    let (status, plain) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(json!({}))).await;
+    assert_eq!(status, 201);
+    check(&plain, ROOM_FIELDS);
+    check(&plain, &[("customRoomId", Kind::Null), ("webhook", Kind::Null), ("autoCloseConfig", Kind::Null)]);
+    let generated = plain["roomId"].as_str().unwrap().to_owned();
+    assert!(generated.len() == 14 && generated.matches('-').count() == 2, "{generated}");
+    let (status, read) = call(&app, reqwest::Method::GET, &format!("/v2/rooms/{generated}"), None).await;
+    assert_eq!((status, read), (200, plain));
+
+    let (status, rooms) = call(&app, reqwest::Method::GET, "/v2/rooms", None).await;
+    assert_eq!(status, 200);
+    check(&rooms, PAGE_INFO);
+    assert_eq!(rooms["pageInfo"], json!({"currentPage": 1, "perPage": 20, "lastPage": 1, "total": 2}));
+    check(&rooms["data"][0], ROOM_FIELDS);
+
+    // The reference's session: two participants, Jacques and Rahul.
+    let signals = json!([
+        {"id": "s1", "type": "participant.joined", "meetingId": "final-testing", "participantId": "but3ihic", "participantName": "Jacques", "at": "2026-01-01T07:57:13Z"},
+        {"id": "s2", "type": "participant.joined", "meetingId": "final-testing", "participantId": "mcg1jq0s", "participantName": "Rahul", "at": "2026-01-01T07:57:50Z"},
+    ]);
+    assert_eq!(app.signals(signals).await.status(), 202);
+    let (status, page) = call(&app, reqwest::Method::GET, "/v2/sessions?roomId=final-testing&page=1&perPage=2", None).await;
+    assert_eq!(status, 200);
+    check(&page, PAGE_INFO);
+    assert_eq!(page["pageInfo"], json!({"currentPage": 1, "perPage": 2, "lastPage": 1, "total": 1}));
+    let session = &page["data"][0];
+    check(session, SESSION_FIELDS);
+    check(session, &[("end", Kind::Null), ("participants/0/timelog/0/end", Kind::Null)]);
+    assert_eq!(session["status"], "ongoing");
+    assert_eq!(session["participants"][1]["name"], "Rahul");
+    let session_id = session["id"].as_str().unwrap();
+    assert_eq!(session["links"]["get_session"], format!("/v2/sessions/{session_id}"));
+
+    app.signals(json!([
+        leave("s3", "final-testing", "but3ihic", "left", "2026-01-01T07:59:13Z"),
+        leave("s4", "final-testing", "mcg1jq0s", "left", "2026-01-01T07:59:13Z"),
+    ]))
+    .await;
+    // The customRoomId filter finds it; a generated id is no customRoomId.
+    let (_, page) = call(&app, reqwest::Method::GET, "/v2/sessions?customRoomId=final-testing", None).await;
+    let session = &page["data"][0];
+    check(session, SESSION_FIELDS);
+    check(session, &[("end", Kind::Str), ("participants/1/timelog/0/end", Kind::Str)]);
+    assert_eq!(session["status"], "ended");
+    let (_, none) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?customRoomId={generated}"), None).await;
+    assert_eq!(none["pageInfo"]["total"], 0);
+    // Without a room: every room's sessions.
+    app.signals(json!([join("s5", &generated, "p", "2026-01-01T09:00:00Z")])).await;
+    let (_, all) = call(&app, reqwest::Method::GET, "/v2/sessions", None).await;
+    assert_eq!(all["pageInfo"]["total"], 2);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deactivated_room_refuses_joins_but_lets_its_session_end() {
+    let app = TestApp::spawn().await;
+    app.signals(json!([join("d1", "to-close", "p", "2026-01-01T10:00:00Z")])).await;
+    let (status, room) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v2/rooms/deactivate",
+        Some(json!({"roomId": "to-close"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(room["disabled"], true);
+    let refused = app
+        .signals(json!([join("d2", "to-close", "q", "2026-01-01T10:00:01Z")]))
+        .await;
+    assert_eq!(refused.status(), 409);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "room_deactivated", "{error}");
+    // The ongoing session still ends.
+    let left = app
+        .signals(json!([leave("d3", "to-close", "p", "left", "2026-01-01T10:00:02Z")]))
+        .await;
+    assert_eq!(left.status(), 202);
+    let types: Vec<Value> = app.events("to-close").await.iter().map(|e| e["webhookType"].clone()).collect();
+    assert_eq!(types, ["session-started", "participant-joined", "participant-left", "session-ended"]);
+    let (status, _) = call(&app, reqwest::Method::POST, "/v2/rooms/deactivate", Some(json!({"roomId": "nope"}))).await;
+    assert_eq!(status, 404);
+    app.shutdown().await;
+}
