@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auto_close;
 pub mod cli;
 pub mod config;
 pub mod delivery;

@@ -1,10 +1,10 @@
-//! VideoSDK's numbered pages of rooms and sessions (`page`, `perPage`, a total), and room
-//! deactivation. A separate trait (a supertrait of `Store`) so each store keeps this SQL in
+//! What VideoSDK's room API needs of a store: numbered pages of rooms and sessions (`page`,
+//! `perPage`, a total), room deactivation, and the sessions `autoCloseConfig` ends. A separate trait (a supertrait of `Store`) so each store keeps this SQL in
 //! its own `listings` file.
 
 use async_trait::async_trait;
 
-use super::{Room, SessionRecord, StoreResult};
+use super::{AutoClose, Room, SessionRecord, StoreResult};
 use crate::domain::timestamp::Timestamp;
 
 /// One numbered page and how many items there are in all.
@@ -40,4 +40,42 @@ pub trait Listings: Send + Sync + 'static {
     async fn room_page(&self, project_id: &str, page: PageRequest) -> StoreResult<NumberedPage<Room>>;
     /// Marks the room deactivated (it refuses joins from now on); `NotFound` if it does not exist.
     async fn deactivate_room(&self, project_id: &str, room_id: &str, now: Timestamp) -> StoreResult<Room>;
+    /// The latest session of every room with an `autoCloseConfig`, with that config.
+    async fn auto_close_candidates(&self) -> StoreResult<Vec<AutoCloseCandidate>>;
+}
+
+/// A room whose sessions close by themselves, and its latest session.
+#[derive(Debug, Clone)]
+pub struct AutoCloseCandidate {
+    pub project_id: String,
+    pub room_id: String,
+    pub auto_close: AutoClose,
+    pub session: crate::engine::SessionState,
+}
+
+impl AutoCloseCandidate {
+    /// Whether its session is still on and has run its `duration` at `now`.
+    pub fn due(&self, now: Timestamp) -> bool {
+        let limit = i64::from(self.auto_close.duration) * 60_000;
+        self.session.end.is_none() && self.session.start.plus_millis(limit) <= now
+    }
+}
+
+/// Rooms with an `autoCloseConfig` and their latest session, for both stores.
+pub(crate) const AUTO_CLOSE_CANDIDATES: &str = "SELECT r.project_id, r.room_id, r.auto_close, s.doc
+     FROM rooms r JOIN sessions s ON s.project_id = r.project_id AND s.room_id = r.room_id
+     WHERE r.auto_close IS NOT NULL AND s.position = (
+         SELECT max(position) FROM sessions l
+         WHERE l.project_id = r.project_id AND l.room_id = r.room_id)";
+
+/// A candidate from its columns; rows this store did not write are skipped.
+pub(crate) fn candidate(
+    (project_id, room_id, auto_close, session): (String, String, String, String),
+) -> Option<AutoCloseCandidate> {
+    Some(AutoCloseCandidate {
+        project_id,
+        room_id,
+        auto_close: serde_json::from_str(&auto_close).ok()?,
+        session: serde_json::from_str(&session).ok()?,
+    })
 }

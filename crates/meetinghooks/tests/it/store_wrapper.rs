@@ -447,4 +447,8 @@ impl listings::Listings for CountingStore {
     ) -> StoreResult<Room> {
         self.inner.deactivate_room(project_id, room_id, now).await
     }
+
+    async fn auto_close_candidates(&self) -> StoreResult<Vec<listings::AutoCloseCandidate>> {
+        self.inner.auto_close_candidates().await
+    }
 }

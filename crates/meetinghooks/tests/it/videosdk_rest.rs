@@ -203,3 +203,45 @@ async fn a_deactivated_room_refuses_joins_but_lets_its_session_end() {
     assert_eq!(status, 404);
     app.shutdown().await;
 }
+
+/// `autoCloseConfig.duration`: the timer driver ends a session that has run that many minutes
+/// (dated signals make one that started 2 minutes ago), and `session-end-and-deactivate`
+/// deactivates its room; a session younger than its duration runs on.
+#[tokio::test]
+async fn auto_close_ends_sessions_that_ran_their_duration() {
+    let app = TestApp::spawn().await;
+    let minutes_ago = |m: i64| {
+        chrono::Utc::now()
+            .checked_sub_signed(chrono::Duration::minutes(m))
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    for (room, kind) in [("closes", "session-end-and-deactivate"), ("stays", "session-ends")] {
+        let body = json!({"customRoomId": room, "autoCloseConfig": {"type": kind, "duration": 1}});
+        assert_eq!(app.post("/v2/rooms", body).await.status(), 201);
+    }
+    let body = json!({"customRoomId": "ends-only", "autoCloseConfig": {"type": "session-ends", "duration": 1}});
+    assert_eq!(app.post("/v2/rooms", body).await.status(), 201);
+    app.signals(json!([
+        join("a1", "closes", "p", &minutes_ago(2)),
+        join("a2", "ends-only", "p", &minutes_ago(2)),
+        join("a3", "stays", "p", &minutes_ago(0)),
+    ]))
+    .await;
+    crate::helpers::eventually("both due sessions are closed", || async {
+        let closed = app.events("closes").await;
+        let ended = app.events("ends-only").await;
+        closed.last().is_some_and(|e| e["webhookType"] == "session-ended")
+            && ended.last().is_some_and(|e| e["webhookType"] == "session-ended")
+    })
+    .await;
+    let types: Vec<Value> = app.events("closes").await.iter().map(|e| e["webhookType"].clone()).collect();
+    assert_eq!(types, ["session-started", "participant-joined", "participant-left", "session-ended"]);
+    let (_, closes) = call(&app, reqwest::Method::GET, "/v2/rooms/closes", None).await;
+    let (_, ends_only) = call(&app, reqwest::Method::GET, "/v2/rooms/ends-only", None).await;
+    assert_eq!((closes["disabled"].clone(), ends_only["disabled"].clone()), (json!(true), json!(false)));
+    // One younger than its duration runs on.
+    let (_, stays) = call(&app, reqwest::Method::GET, "/v2/sessions?roomId=stays", None).await;
+    assert_eq!(stays["data"][0]["status"], "ongoing");
+    app.shutdown().await;
+}

@@ -6,7 +6,9 @@ use super::error::{PgError, PgResult};
 use super::rows::session_records;
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
-use crate::store::listings::{Listings, NumberedPage, PageRequest};
+use crate::store::listings::{
+    candidate, AutoCloseCandidate, Listings, NumberedPage, PageRequest, AUTO_CLOSE_CANDIDATES,
+};
 use crate::store::rows::{self, ROOM_COLUMNS};
 use crate::store::{Room, SessionRecord, StoreError, StoreResult};
 
@@ -97,5 +99,17 @@ impl Listings for PostgresStore {
             PgResult::Ok(rows::room(&row)?)
         })?;
         Ok(room)
+    }
+
+    async fn auto_close_candidates(&self) -> StoreResult<Vec<AutoCloseCandidate>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(AUTO_CLOSE_CANDIDATES, &[])
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| candidate((row.get(0), row.get(1), row.get(2), row.get(3))))
+            .collect())
     }
 }

@@ -6,7 +6,9 @@ use rusqlite::{params, Connection};
 use super::reads::with_participants;
 use super::{rooms, SqliteStore};
 use crate::domain::timestamp::Timestamp;
-use crate::store::listings::{Listings, NumberedPage, PageRequest};
+use crate::store::listings::{
+    candidate, AutoCloseCandidate, Listings, NumberedPage, PageRequest, AUTO_CLOSE_CANDIDATES,
+};
 use crate::store::rows::{self, ROOM_COLUMNS};
 use crate::store::{Room, SessionRecord, StoreError, StoreResult};
 
@@ -91,6 +93,19 @@ impl Listings for SqliteStore {
                 params![project_id, room_id, now.0],
             )?;
             rooms::get(conn, &project_id, &room_id)?.ok_or(StoreError::NotFound("room"))
+        })
+        .await
+    }
+
+    async fn auto_close_candidates(&self) -> StoreResult<Vec<AutoCloseCandidate>> {
+        self.read(move |conn| {
+            conn.prepare_cached(AUTO_CLOSE_CANDIDATES)?
+                .query_map([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()
+                .map(|rows| rows.into_iter().filter_map(candidate).collect())
+                .map_err(StoreError::from)
         })
         .await
     }
