@@ -135,10 +135,11 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
     assert_eq!(rooms["pageInfo"], json!({"currentPage": 1, "perPage": 20, "lastPage": 1, "total": 2}));
     check(&rooms["data"][0], ROOM_FIELDS);
 
-    // The reference's session: two participants, Jacques and Rahul.
+    // The reference's session: two participants, Jacques and Rahul. Undated, so now: the
+    // room's 60-minute autoCloseConfig leaves the session running.
     let signals = json!([
-        {"id": "s1", "type": "participant.joined", "meetingId": "final-testing", "participantId": "but3ihic", "participantName": "Jacques", "at": "2026-01-01T07:57:13Z"},
-        {"id": "s2", "type": "participant.joined", "meetingId": "final-testing", "participantId": "mcg1jq0s", "participantName": "Rahul", "at": "2026-01-01T07:57:50Z"},
+        {"id": "s1", "type": "participant.joined", "meetingId": "final-testing", "participantId": "but3ihic", "participantName": "Jacques"},
+        {"id": "s2", "type": "participant.joined", "meetingId": "final-testing", "participantId": "mcg1jq0s", "participantName": "Rahul"},
     ]);
     assert_eq!(app.signals(signals).await.status(), 202);
     let (status, page) = call(&app, reqwest::Method::GET, "/v2/sessions?roomId=final-testing&page=1&perPage=2", None).await;
@@ -154,22 +155,24 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
     assert_eq!(session["links"]["get_session"], format!("/v2/sessions/{session_id}"));
 
     app.signals(json!([
-        leave("s3", "final-testing", "but3ihic", "left", "2026-01-01T07:59:13Z"),
-        leave("s4", "final-testing", "mcg1jq0s", "left", "2026-01-01T07:59:13Z"),
+        {"id": "s3", "type": "participant.left", "meetingId": "final-testing", "participantId": "but3ihic", "reason": "left"},
+        {"id": "s4", "type": "participant.left", "meetingId": "final-testing", "participantId": "mcg1jq0s", "reason": "left"},
     ]))
     .await;
-    // The customRoomId filter finds it; a generated id is no customRoomId.
+    // The customRoomId filter finds it.
     let (_, page) = call(&app, reqwest::Method::GET, "/v2/sessions?customRoomId=final-testing", None).await;
     let session = &page["data"][0];
     check(session, SESSION_FIELDS);
     check(session, &[("end", Kind::Str), ("participants/1/timelog/0/end", Kind::Str)]);
     assert_eq!(session["status"], "ended");
-    let (_, none) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?customRoomId={generated}"), None).await;
-    assert_eq!(none["pageInfo"]["total"], 0);
     // Without a room: every room's sessions.
     app.signals(json!([join("s5", &generated, "p", "2026-01-01T09:00:00Z")])).await;
     let (_, all) = call(&app, reqwest::Method::GET, "/v2/sessions", None).await;
     assert_eq!(all["pageInfo"]["total"], 2);
+    let (_, by_id) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?roomId={generated}"), None).await;
+    assert_eq!(by_id["pageInfo"]["total"], 1);
+    let (_, none) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?customRoomId={generated}"), None).await;
+    assert_eq!(none["pageInfo"]["total"], 0);
     app.shutdown().await;
 }
 
