@@ -61,9 +61,9 @@ pub use event::{
     UnknownWebhookType, WebhookType,
 };
 pub use verify::{
-    PublicKeyError, VideosdkVerifier, VideosdkVerifyError, HEADER_VIDEOSDK_SIGNATURE,
-};
-pub use verify::{
     HeaderLookup, SecretError, VerifyError, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,
     HEADER_SIGNATURE, HEADER_TIMESTAMP, TIMESTAMP_TOLERANCE_SECS,
+};
+pub use verify::{
+    PublicKeyError, VideosdkVerifier, VideosdkVerifyError, HEADER_VIDEOSDK_SIGNATURE,
 };

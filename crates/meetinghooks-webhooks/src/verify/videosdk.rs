@@ -24,7 +24,11 @@ pub struct PublicKeyError(String);
 
 impl fmt::Display for PublicKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "not an RSA public key in PEM (PKCS#1 or SPKI): {}", self.0)
+        write!(
+            f,
+            "not an RSA public key in PEM (PKCS#1 or SPKI): {}",
+            self.0
+        )
     }
 }
 
@@ -47,7 +51,10 @@ impl fmt::Display for VideosdkVerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingSignature => write!(f, "missing {HEADER_VIDEOSDK_SIGNATURE} header"),
-            Self::MalformedSignature => write!(f, "{HEADER_VIDEOSDK_SIGNATURE} is not a base64 RSA signature"),
+            Self::MalformedSignature => write!(
+                f,
+                "{HEADER_VIDEOSDK_SIGNATURE} is not a base64 RSA signature"
+            ),
             Self::BadSignature => write!(f, "{HEADER_VIDEOSDK_SIGNATURE} does not match the body"),
             Self::InvalidPayload(e) => write!(f, "invalid webhook payload: {e}"),
         }
@@ -76,7 +83,11 @@ impl VideosdkVerifier {
     }
 
     /// Checks a base64 signature over `body`, the raw bytes as received.
-    pub fn verify_signature(&self, signature: &str, body: &[u8]) -> Result<(), VideosdkVerifyError> {
+    pub fn verify_signature(
+        &self,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<(), VideosdkVerifyError> {
         let raw = STANDARD
             .decode(signature.trim())
             .map_err(|_| VideosdkVerifyError::MalformedSignature)?;

@@ -35,7 +35,9 @@ fn headers(signature: &str) -> HashMap<String, String> {
 fn an_openssl_signature_verifies_with_either_pem_form_and_parses() {
     for pem in [PKCS1, SPKI] {
         let verifier = VideosdkVerifier::from_public_pem(pem).unwrap();
-        let event = verifier.verify(&headers(SIGNATURE), BODY.as_bytes()).unwrap();
+        let event = verifier
+            .verify(&headers(SIGNATURE), BODY.as_bytes())
+            .unwrap();
         assert_eq!(event.webhook_type().as_str(), "participant-joined");
     }
 }
@@ -56,5 +58,8 @@ fn a_changed_byte_a_malformed_or_missing_header_is_refused() {
         verifier.verify_raw(&HashMap::<String, String>::new(), BODY.as_bytes()),
         Err(VideosdkVerifyError::MissingSignature)
     );
-    assert!(VideosdkVerifier::from_public_pem("-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----").is_err());
+    assert!(VideosdkVerifier::from_public_pem(
+        "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----"
+    )
+    .is_err());
 }

@@ -30,10 +30,16 @@ impl PageQuery {
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(DEFAULT_PER_PAGE);
         if !(1..=1_000_000).contains(&page) {
-            return Err(ApiError::bad_request("invalid_query", "page must be 1-1000000"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "page must be 1-1000000",
+            ));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(ApiError::bad_request("invalid_query", "perPage must be 1-100"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "perPage must be 1-100",
+            ));
         }
         Ok(PageRequest { page, per_page })
     }

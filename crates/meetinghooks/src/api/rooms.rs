@@ -10,14 +10,14 @@ use utoipa::ToSchema;
 use super::endpoints::{check_target_url, redact_url};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody, QueryParams};
+use super::numbered::{NumberedView, PageQuery};
 use super::AppState;
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::domain::ids::{generate_room_id, is_valid_meeting_id};
 use crate::domain::signal::{is_http_url, Signal, SignalKind, MAX_URL_LEN};
 use crate::domain::subscription::Subscription;
-use super::numbered::{NumberedView, PageQuery};
 use crate::domain::timestamp::Timestamp;
-use crate::store::{AutoClose, AutoCloseKind, Room, RoomWebhook};
+use crate::store::{AutoClose, AutoCloseKind, Room, RoomSettings, RoomWebhook};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -203,7 +203,15 @@ pub async fn create(
     };
     let (room, created) = state
         .store
-        .upsert_room(&project.id, &room_id, custom, webhook, auto_close)
+        .upsert_room(
+            &project.id,
+            &room_id,
+            custom,
+            RoomSettings {
+                webhook,
+                auto_close,
+            },
+        )
         .await?;
     let status = if created {
         StatusCode::CREATED

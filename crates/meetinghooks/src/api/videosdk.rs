@@ -30,7 +30,9 @@ pub struct RsaPublicKeyView {
 }
 
 fn view(keys: &ProjectRsaKeys, now: Timestamp) -> ApiResult<RsaPublicKeyView> {
-    let public = |pem: &str| public_pem(pem).map_err(|e| ApiError::from(StoreError::Internal(e.to_string())));
+    let public = |pem: &str| {
+        public_pem(pem).map_err(|e| ApiError::from(StoreError::Internal(e.to_string())))
+    };
     let upcoming = keys.upcoming(now);
     Ok(RsaPublicKeyView {
         public_key: public(keys.signing(now))?,

@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn stored_form_round_trips_sorted_and_deduplicated() {
-        let parsed: Signatures = serde_json::from_str(r#"["videosdk","standard","videosdk"]"#).unwrap();
+        let parsed: Signatures =
+            serde_json::from_str(r#"["videosdk","standard","videosdk"]"#).unwrap();
         assert_eq!(parsed, Signatures::both());
         assert_eq!(parsed.to_json(), r#"["standard","videosdk"]"#);
         assert!(serde_json::from_str::<Signatures>("[]").is_err());

@@ -37,9 +37,18 @@ pub trait Listings: Send + Sync + 'static {
         page: PageRequest,
     ) -> StoreResult<NumberedPage<SessionRecord>>;
     /// Rooms newest first.
-    async fn room_page(&self, project_id: &str, page: PageRequest) -> StoreResult<NumberedPage<Room>>;
+    async fn room_page(
+        &self,
+        project_id: &str,
+        page: PageRequest,
+    ) -> StoreResult<NumberedPage<Room>>;
     /// Marks the room deactivated (it refuses joins from now on); `NotFound` if it does not exist.
-    async fn deactivate_room(&self, project_id: &str, room_id: &str, now: Timestamp) -> StoreResult<Room>;
+    async fn deactivate_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Room>;
     /// The latest session of every room with an `autoCloseConfig`, with that config.
     async fn auto_close_candidates(&self) -> StoreResult<Vec<AutoCloseCandidate>>;
 }

@@ -122,6 +122,13 @@ pub struct Room {
     pub auto_close: Option<AutoClose>,
 }
 
+/// What `POST /v2/rooms` sets on a room; `None` keeps what an existing room has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub webhook: Option<RoomWebhook>,
+    pub auto_close: Option<AutoClose>,
+}
+
 /// What ends a room's sessions by themselves (VideoSDK's `autoCloseConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoClose {
@@ -277,8 +284,7 @@ pub trait Store:
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
-        auto_close: Option<AutoClose>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)>;
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>>;
 

@@ -23,7 +23,8 @@ pub enum RsaKeyError {
 /// A new private key as PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`). Takes tens to hundreds of
 /// milliseconds: call it from a blocking task.
 pub fn generate_private_pem() -> Result<String, RsaKeyError> {
-    let key = PrivateKey::new(&mut rand::rng(), BITS).map_err(|e| RsaKeyError::Rsa(e.to_string()))?;
+    let key =
+        PrivateKey::new(&mut rand::rng(), BITS).map_err(|e| RsaKeyError::Rsa(e.to_string()))?;
     let pem = key
         .to_pkcs1_pem(LineEnding::LF)
         .map_err(|e| RsaKeyError::Rsa(e.to_string()))?;
@@ -83,10 +84,14 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{pem}");
         let signer = VideosdkSigner::from_private_pem(&pem).unwrap();
         let public = signer.public_pem().unwrap();
-        assert!(public.starts_with("-----BEGIN RSA PUBLIC KEY-----"), "{public}");
+        assert!(
+            public.starts_with("-----BEGIN RSA PUBLIC KEY-----"),
+            "{public}"
+        );
         let verifier =
             VerifyingKey::<Sha256>::new(rsa::PublicKey::from_pkcs1_pem(&public).unwrap());
-        let body = r#"{"webhookType":"participant-joined","data":{"participantName":"Zoë"}}"#.as_bytes();
+        let body =
+            r#"{"webhookType":"participant-joined","data":{"participantName":"Zoë"}}"#.as_bytes();
         let signature = STANDARD.decode(signer.sign(body)).unwrap();
         assert_eq!(signature.len(), BITS / 8);
         let signature = Signature::try_from(&signature[..]).unwrap();

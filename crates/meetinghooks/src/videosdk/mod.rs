@@ -14,7 +14,10 @@ use crate::store::{Store, StoreError, StoreResult};
 /// The project's RSA keys, generating the first one (on a blocking thread) when it has none:
 /// at project creation, and lazily for projects from before RSA keys. Two callers racing keep
 /// the first key stored.
-pub async fn ensure_project_keys(store: &dyn Store, project_id: &str) -> StoreResult<ProjectRsaKeys> {
+pub async fn ensure_project_keys(
+    store: &dyn Store,
+    project_id: &str,
+) -> StoreResult<ProjectRsaKeys> {
     if let Some(keys) = store.rsa_keys(project_id).await? {
         return Ok(keys);
     }

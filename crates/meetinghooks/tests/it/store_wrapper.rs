@@ -156,11 +156,10 @@ impl Store for CountingStore {
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
-        auto_close: Option<AutoClose>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)> {
         self.inner
-            .upsert_room(project_id, room_id, custom, webhook, auto_close)
+            .upsert_room(project_id, room_id, custom, settings)
             .await
     }
 
@@ -398,7 +397,9 @@ impl rsa_keys::RsaKeyStore for CountingStore {
         project_id: &str,
         private_pem: String,
     ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
-        self.inner.set_rsa_key_if_absent(project_id, private_pem).await
+        self.inner
+            .set_rsa_key_if_absent(project_id, private_pem)
+            .await
     }
 
     async fn rotate_rsa_key(
@@ -408,7 +409,9 @@ impl rsa_keys::RsaKeyStore for CountingStore {
         from: Timestamp,
         now: Timestamp,
     ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
-        self.inner.rotate_rsa_key(project_id, next_pem, from, now).await
+        self.inner
+            .rotate_rsa_key(project_id, next_pem, from, now)
+            .await
     }
 
     async fn all_rsa_keys(&self) -> StoreResult<Vec<rsa_keys::ProjectRsaKeys>> {

@@ -41,7 +41,12 @@ fn check(value: &Value, fields: &[(&str, Kind)]) {
     }
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = app
         .client
         .request(method, app.url(path))
@@ -93,9 +98,17 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
     // The docs' subscribable events, those the catalog has (hls-playable comes with the
     // extended catalog).
     let events: Vec<&str> = [
-        "participant-joined", "participant-left", "session-started", "session-ended",
-        "recording-started", "recording-stopped", "livestream-started", "livestream-stopped",
-        "hls-started", "hls-playable", "hls-stopped",
+        "participant-joined",
+        "participant-left",
+        "session-started",
+        "session-ended",
+        "recording-started",
+        "recording-stopped",
+        "livestream-started",
+        "livestream-stopped",
+        "hls-started",
+        "hls-playable",
+        "hls-stopped",
     ]
     .into_iter()
     .filter(|e| WebhookType::from_str(e).is_ok())
@@ -106,33 +119,73 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
         "autoCloseConfig": {"type": "session-end-and-deactivate", "duration": 60},
         "geoFence": "us002",
     });
-    let (status, room) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(create.clone())).await;
+    let (status, room) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v2/rooms",
+        Some(create.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{room}");
     check(&room, ROOM_FIELDS);
-    check(&room, &[("customRoomId", Kind::Str), ("webhook/endPoint", Kind::Str), ("webhook/events", Kind::Array), ("autoCloseConfig/type", Kind::Str), ("autoCloseConfig/duration", Kind::Int)]);
+    check(
+        &room,
+        &[
+            ("customRoomId", Kind::Str),
+            ("webhook/endPoint", Kind::Str),
+            ("webhook/events", Kind::Array),
+            ("autoCloseConfig/type", Kind::Str),
+            ("autoCloseConfig/duration", Kind::Int),
+        ],
+    );
     assert_eq!(room["roomId"], "final-testing");
     assert_eq!(room["customRoomId"], "final-testing");
     assert_eq!(room["disabled"], false);
-    assert_eq!(room["autoCloseConfig"], json!({"type": "session-end-and-deactivate", "duration": 60}));
+    assert_eq!(
+        room["autoCloseConfig"],
+        json!({"type": "session-end-and-deactivate", "duration": 60})
+    );
     assert_eq!(room["links"]["get_room"], "/v2/rooms/final-testing");
     // Idempotent on customRoomId: the same room again.
     let (status, again) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(create)).await;
-    assert_eq!((status, &again["id"], &again["createdAt"]), (200, &room["id"], &room["createdAt"]));
+    assert_eq!(
+        (status, &again["id"], &again["createdAt"]),
+        (200, &room["id"], &room["createdAt"])
+    );
 
     // Without options: a generated id, no customRoomId, no webhook, default close config absent.
     let (status, plain) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(json!({}))).await;
     assert_eq!(status, 201);
     check(&plain, ROOM_FIELDS);
-    check(&plain, &[("customRoomId", Kind::Null), ("webhook", Kind::Null), ("autoCloseConfig", Kind::Null)]);
+    check(
+        &plain,
+        &[
+            ("customRoomId", Kind::Null),
+            ("webhook", Kind::Null),
+            ("autoCloseConfig", Kind::Null),
+        ],
+    );
     let generated = plain["roomId"].as_str().unwrap().to_owned();
-    assert!(generated.len() == 14 && generated.matches('-').count() == 2, "{generated}");
-    let (status, read) = call(&app, reqwest::Method::GET, &format!("/v2/rooms/{generated}"), None).await;
+    assert!(
+        generated.len() == 14 && generated.matches('-').count() == 2,
+        "{generated}"
+    );
+    let (status, read) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v2/rooms/{generated}"),
+        None,
+    )
+    .await;
     assert_eq!((status, read), (200, plain));
 
     let (status, rooms) = call(&app, reqwest::Method::GET, "/v2/rooms", None).await;
     assert_eq!(status, 200);
     check(&rooms, PAGE_INFO);
-    assert_eq!(rooms["pageInfo"], json!({"currentPage": 1, "perPage": 20, "lastPage": 1, "total": 2}));
+    assert_eq!(
+        rooms["pageInfo"],
+        json!({"currentPage": 1, "perPage": 20, "lastPage": 1, "total": 2})
+    );
     check(&rooms["data"][0], ROOM_FIELDS);
 
     // The reference's session: two participants, Jacques and Rahul. Undated, so now: the
@@ -142,17 +195,35 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
         {"id": "s2", "type": "participant.joined", "meetingId": "final-testing", "participantId": "mcg1jq0s", "participantName": "Rahul"},
     ]);
     assert_eq!(app.signals(signals).await.status(), 202);
-    let (status, page) = call(&app, reqwest::Method::GET, "/v2/sessions?roomId=final-testing&page=1&perPage=2", None).await;
+    let (status, page) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v2/sessions?roomId=final-testing&page=1&perPage=2",
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     check(&page, PAGE_INFO);
-    assert_eq!(page["pageInfo"], json!({"currentPage": 1, "perPage": 2, "lastPage": 1, "total": 1}));
+    assert_eq!(
+        page["pageInfo"],
+        json!({"currentPage": 1, "perPage": 2, "lastPage": 1, "total": 1})
+    );
     let session = &page["data"][0];
     check(session, SESSION_FIELDS);
-    check(session, &[("end", Kind::Null), ("participants/0/timelog/0/end", Kind::Null)]);
+    check(
+        session,
+        &[
+            ("end", Kind::Null),
+            ("participants/0/timelog/0/end", Kind::Null),
+        ],
+    );
     assert_eq!(session["status"], "ongoing");
     assert_eq!(session["participants"][1]["name"], "Rahul");
     let session_id = session["id"].as_str().unwrap();
-    assert_eq!(session["links"]["get_session"], format!("/v2/sessions/{session_id}"));
+    assert_eq!(
+        session["links"]["get_session"],
+        format!("/v2/sessions/{session_id}")
+    );
 
     app.signals(json!([
         {"id": "s3", "type": "participant.left", "meetingId": "final-testing", "participantId": "but3ihic", "reason": "left"},
@@ -160,18 +231,43 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
     ]))
     .await;
     // The customRoomId filter finds it.
-    let (_, page) = call(&app, reqwest::Method::GET, "/v2/sessions?customRoomId=final-testing", None).await;
+    let (_, page) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v2/sessions?customRoomId=final-testing",
+        None,
+    )
+    .await;
     let session = &page["data"][0];
     check(session, SESSION_FIELDS);
-    check(session, &[("end", Kind::Str), ("participants/1/timelog/0/end", Kind::Str)]);
+    check(
+        session,
+        &[
+            ("end", Kind::Str),
+            ("participants/1/timelog/0/end", Kind::Str),
+        ],
+    );
     assert_eq!(session["status"], "ended");
     // Without a room: every room's sessions.
-    app.signals(json!([join("s5", &generated, "p", "2026-01-01T09:00:00Z")])).await;
+    app.signals(json!([join("s5", &generated, "p", "2026-01-01T09:00:00Z")]))
+        .await;
     let (_, all) = call(&app, reqwest::Method::GET, "/v2/sessions", None).await;
     assert_eq!(all["pageInfo"]["total"], 2);
-    let (_, by_id) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?roomId={generated}"), None).await;
+    let (_, by_id) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v2/sessions?roomId={generated}"),
+        None,
+    )
+    .await;
     assert_eq!(by_id["pageInfo"]["total"], 1);
-    let (_, none) = call(&app, reqwest::Method::GET, &format!("/v2/sessions?customRoomId={generated}"), None).await;
+    let (_, none) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v2/sessions?customRoomId={generated}"),
+        None,
+    )
+    .await;
     assert_eq!(none["pageInfo"]["total"], 0);
     app.shutdown().await;
 }
@@ -179,7 +275,8 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
 #[tokio::test]
 async fn a_deactivated_room_refuses_joins_but_lets_its_session_end() {
     let app = TestApp::spawn().await;
-    app.signals(json!([join("d1", "to-close", "p", "2026-01-01T10:00:00Z")])).await;
+    app.signals(json!([join("d1", "to-close", "p", "2026-01-01T10:00:00Z")]))
+        .await;
     let (status, room) = call(
         &app,
         reqwest::Method::POST,
@@ -197,12 +294,37 @@ async fn a_deactivated_room_refuses_joins_but_lets_its_session_end() {
     assert_eq!(error["error"]["code"], "room_deactivated", "{error}");
     // The ongoing session still ends.
     let left = app
-        .signals(json!([leave("d3", "to-close", "p", "left", "2026-01-01T10:00:02Z")]))
+        .signals(json!([leave(
+            "d3",
+            "to-close",
+            "p",
+            "left",
+            "2026-01-01T10:00:02Z"
+        )]))
         .await;
     assert_eq!(left.status(), 202);
-    let types: Vec<Value> = app.events("to-close").await.iter().map(|e| e["webhookType"].clone()).collect();
-    assert_eq!(types, ["session-started", "participant-joined", "participant-left", "session-ended"]);
-    let (status, _) = call(&app, reqwest::Method::POST, "/v2/rooms/deactivate", Some(json!({"roomId": "nope"}))).await;
+    let types: Vec<Value> = app
+        .events("to-close")
+        .await
+        .iter()
+        .map(|e| e["webhookType"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "session-started",
+            "participant-joined",
+            "participant-left",
+            "session-ended"
+        ]
+    );
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v2/rooms/deactivate",
+        Some(json!({"roomId": "nope"})),
+    )
+    .await;
     assert_eq!(status, 404);
     app.shutdown().await;
 }
@@ -219,7 +341,10 @@ async fn auto_close_ends_sessions_that_ran_their_duration() {
             .unwrap()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
-    for (room, kind) in [("closes", "session-end-and-deactivate"), ("stays", "session-ends")] {
+    for (room, kind) in [
+        ("closes", "session-end-and-deactivate"),
+        ("stays", "session-ends"),
+    ] {
         let body = json!({"customRoomId": room, "autoCloseConfig": {"type": kind, "duration": 1}});
         assert_eq!(app.post("/v2/rooms", body).await.status(), 201);
     }
@@ -234,17 +359,43 @@ async fn auto_close_ends_sessions_that_ran_their_duration() {
     crate::helpers::eventually("both due sessions are closed", || async {
         let closed = app.events("closes").await;
         let ended = app.events("ends-only").await;
-        closed.last().is_some_and(|e| e["webhookType"] == "session-ended")
-            && ended.last().is_some_and(|e| e["webhookType"] == "session-ended")
+        closed
+            .last()
+            .is_some_and(|e| e["webhookType"] == "session-ended")
+            && ended
+                .last()
+                .is_some_and(|e| e["webhookType"] == "session-ended")
     })
     .await;
-    let types: Vec<Value> = app.events("closes").await.iter().map(|e| e["webhookType"].clone()).collect();
-    assert_eq!(types, ["session-started", "participant-joined", "participant-left", "session-ended"]);
+    let types: Vec<Value> = app
+        .events("closes")
+        .await
+        .iter()
+        .map(|e| e["webhookType"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "session-started",
+            "participant-joined",
+            "participant-left",
+            "session-ended"
+        ]
+    );
     let (_, closes) = call(&app, reqwest::Method::GET, "/v2/rooms/closes", None).await;
     let (_, ends_only) = call(&app, reqwest::Method::GET, "/v2/rooms/ends-only", None).await;
-    assert_eq!((closes["disabled"].clone(), ends_only["disabled"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (closes["disabled"].clone(), ends_only["disabled"].clone()),
+        (json!(true), json!(false))
+    );
     // One younger than its duration runs on.
-    let (_, stays) = call(&app, reqwest::Method::GET, "/v2/sessions?roomId=stays", None).await;
+    let (_, stays) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v2/sessions?roomId=stays",
+        None,
+    )
+    .await;
     assert_eq!(stays["data"][0]["status"], "ongoing");
     app.shutdown().await;
 }

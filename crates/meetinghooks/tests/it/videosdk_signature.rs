@@ -50,7 +50,9 @@ async fn room_webhooks_and_videosdk_endpoints_are_signed_with_the_projects_rsa_k
     let videosdk = app
         .endpoint(json!({"url": receiver.url("/videosdk"), "signatures": ["videosdk"]}))
         .await;
-    let standard = app.endpoint(json!({"url": receiver.url("/standard")})).await;
+    let standard = app
+        .endpoint(json!({"url": receiver.url("/standard")}))
+        .await;
     assert_eq!(app.signals(meeting("jvsg-8rjn-j304")).await.status(), 202);
     // 6 events (session-started, participant-joined, recording-started, participant-left,
     // recording-stopped, session-ended) to each of the three.
@@ -60,7 +62,12 @@ async fn room_webhooks_and_videosdk_endpoints_are_signed_with_the_projects_rsa_k
     assert!(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----\n"), "{pem}");
     assert_eq!(key["nextPublicKey"], Value::Null);
     let rsa = verifier(&key);
-    let room_secret: Value = app.get("/v1/room-webhooks/secret").await.json().await.unwrap();
+    let room_secret: Value = app
+        .get("/v1/room-webhooks/secret")
+        .await
+        .json()
+        .await
+        .unwrap();
     let room_hmac = Webhook::new(room_secret["secret"].as_str().unwrap()).unwrap();
     let videosdk_hmac = Webhook::new(videosdk["secret"].as_str().unwrap()).unwrap();
     let standard_hmac = Webhook::new(standard["secret"].as_str().unwrap()).unwrap();
@@ -92,21 +99,36 @@ async fn room_webhooks_and_videosdk_endpoints_are_signed_with_the_projects_rsa_k
 async fn the_signatures_option_is_validated_stored_and_changed() {
     let app = TestApp::spawn().await;
     let created = app
-        .endpoint(json!({"url": "https://hooks.example.com/a", "signatures": ["videosdk", "standard"]}))
+        .endpoint(
+            json!({"url": "https://hooks.example.com/a", "signatures": ["videosdk", "standard"]}),
+        )
         .await;
     assert_eq!(created["signatures"], json!(["standard", "videosdk"]));
     let id = created["id"].as_str().unwrap();
-    let plain = app.endpoint(json!({"url": "https://hooks.example.com/b"})).await;
+    let plain = app
+        .endpoint(json!({"url": "https://hooks.example.com/b"}))
+        .await;
     assert_eq!(plain["signatures"], json!(["standard"]));
     let patched = app
-        .patch(&format!("/v1/endpoints/{id}"), json!({"signatures": ["videosdk"]}))
+        .patch(
+            &format!("/v1/endpoints/{id}"),
+            json!({"signatures": ["videosdk"]}),
+        )
         .await;
     assert_eq!(patched.status(), 200);
-    let read: Value = app.get(&format!("/v1/endpoints/{id}")).await.json().await.unwrap();
+    let read: Value = app
+        .get(&format!("/v1/endpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(read["signatures"], json!(["videosdk"]));
     for bad in [json!([]), json!(["hmac"]), json!("videosdk"), Value::Null] {
         let response = app
-            .post("/v1/endpoints", json!({"url": "https://hooks.example.com/c", "signatures": bad}))
+            .post(
+                "/v1/endpoints",
+                json!({"url": "https://hooks.example.com/c", "signatures": bad}),
+            )
             .await;
         assert_eq!(response.status(), 400, "{bad}");
         let error: Value = response.json().await.unwrap();
@@ -116,14 +138,23 @@ async fn the_signatures_option_is_validated_stored_and_changed() {
         .post("/v2/rooms", json!({"customRoomId": "r-1", "webhook": {"endPoint": "https://hooks.example.com/r", "events": ["*"]}}))
         .await;
     assert_eq!(room.status(), 201);
-    let rooms: Value = app.get("/v1/endpoints?kind=room").await.json().await.unwrap();
-    assert_eq!(rooms["data"][0]["signatures"], json!(["standard", "videosdk"]));
+    let rooms: Value = app
+        .get("/v1/endpoints?kind=room")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rooms["data"][0]["signatures"],
+        json!(["standard", "videosdk"])
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_rotated_key_is_published_beside_the_current_one_and_signs_after_the_overlap() {
-    let app = TestApp::delivering_with(|c| c.secret_rotation_overlap = Duration::from_secs(2)).await;
+    let app =
+        TestApp::delivering_with(|c| c.secret_rotation_overlap = Duration::from_secs(2)).await;
     let receiver = Receiver::answering(200).await;
     app.endpoint(json!({"url": receiver.url("/v"), "signatures": ["videosdk"]}))
         .await;
@@ -176,13 +207,18 @@ async fn every_event_type_is_a_fixed_point_of_json_stringify_and_verifies_in_nod
     let id = endpoint["id"].as_str().unwrap();
     for webhook_type in WebhookType::ALL {
         let response = app
-            .post(&format!("/v1/endpoints/{id}/test"), json!({"webhookType": webhook_type.as_str()}))
+            .post(
+                &format!("/v1/endpoints/{id}/test"),
+                json!({"webhookType": webhook_type.as_str()}),
+            )
             .await;
         assert_eq!(response.status(), 202, "{}", webhook_type.as_str());
     }
     app.signals(meeting("fixed-point")).await;
     let expected = WebhookType::ALL.len() + 6;
-    let got = receiver.wait_for("every delivery", |r| r.len() == expected).await;
+    let got = receiver
+        .wait_for("every delivery", |r| r.len() == expected)
+        .await;
     let types: std::collections::BTreeSet<String> = got
         .iter()
         .map(|r| r.json()["webhookType"].as_str().unwrap().to_owned())
@@ -197,8 +233,14 @@ async fn every_event_type_is_a_fixed_point_of_json_stringify_and_verifies_in_nod
             })
         })
         .collect();
-    assert!(items.iter().any(|i| i["body"].as_str().unwrap().contains("Zoë 李雷 😀")));
-    let failures = node_check(public_key(&app).await["publicKey"].as_str().unwrap(), &items).await;
+    assert!(items
+        .iter()
+        .any(|i| i["body"].as_str().unwrap().contains("Zoë 李雷 😀")));
+    let failures = node_check(
+        public_key(&app).await["publicKey"].as_str().unwrap(),
+        &items,
+    )
+    .await;
     assert_eq!(failures, Vec::<String>::new());
     app.shutdown().await;
 }
@@ -280,7 +322,8 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
     server.wait_ready(&client).await;
     let port = free_port();
     let hook = format!("http://127.0.0.1:{port}/room");
-    let room = json!({"customRoomId": "listen-rsa", "webhook": {"endPoint": hook, "events": ["*"]}});
+    let room =
+        json!({"customRoomId": "listen-rsa", "webhook": {"endPoint": hook, "events": ["*"]}});
     post_json(&client, &server.url("/v2/rooms"), room).await;
     let base = server.url("");
     let listen = Listen::start_with(
@@ -288,7 +331,11 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
         &["--fetch-public-key", "--url", &base, "--api-key", KEY],
     )
     .await;
-    assert!(listen.first_line.contains("verifying videosdk-signature"), "{}", listen.first_line);
+    assert!(
+        listen.first_line.contains("verifying videosdk-signature"),
+        "{}",
+        listen.first_line
+    );
     let mut lines = listen.lines;
     let signals = json!({"signals": [
         join("l-1", "listen-rsa", "p", "2026-01-01T10:00:00Z"),
@@ -314,7 +361,12 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
         .expect("listen printed the meeting");
     assert_eq!(
         seen,
-        ["session-started", "participant-joined", "participant-left", "session-ended"]
+        [
+            "session-started",
+            "participant-joined",
+            "participant-left",
+            "session-ended"
+        ]
     );
     let forged = client
         .post(&hook)
@@ -328,7 +380,10 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
     let rejected = async {
         loop {
             let line = lines.next_line().await.unwrap().unwrap();
-            assert!(!line.starts_with('✓'), "a forged delivery was accepted: {line}");
+            assert!(
+                !line.starts_with('✓'),
+                "a forged delivery was accepted: {line}"
+            );
             if line.starts_with('✗') {
                 return line;
             }

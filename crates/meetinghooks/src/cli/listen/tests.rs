@@ -189,7 +189,9 @@ async fn unreachable_forward_target_gives_502() {
 async fn without_a_secret_anything_is_accepted() {
     let mut listen = start(None, None).await;
     assert!(
-        listen.first_line.ends_with("(NOT verifying: no --secret or --public-key)"),
+        listen
+            .first_line
+            .ends_with("(NOT verifying: no --secret or --public-key)"),
         "{}",
         listen.first_line
     );

@@ -11,8 +11,8 @@ use super::{requeue, PgError, PgResult};
 use crate::domain::endpoint::{
     generate_secret, DeliveryChange, EnabledChange, Endpoint, EndpointPatch, Ordering,
 };
-use crate::domain::subscription::Subscription;
 use crate::domain::signatures::Signatures;
+use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
 use crate::store::{room_webhook_endpoint, RoomWebhook, StoreError};

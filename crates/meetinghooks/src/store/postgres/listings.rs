@@ -56,10 +56,17 @@ impl Listings for PostgresStore {
         })
     }
 
-    async fn room_page(&self, project_id: &str, page: PageRequest) -> StoreResult<NumberedPage<Room>> {
+    async fn room_page(
+        &self,
+        project_id: &str,
+        page: PageRequest,
+    ) -> StoreResult<NumberedPage<Room>> {
         let client = self.client().await?;
         let total: i64 = client
-            .query_one("SELECT count(*) FROM rooms WHERE project_id = $1", &[&project_id])
+            .query_one(
+                "SELECT count(*) FROM rooms WHERE project_id = $1",
+                &[&project_id],
+            )
             .await
             .map_err(PgError::from)?
             .get(0);
@@ -69,7 +76,11 @@ impl Listings for PostgresStore {
                     "SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1
                      ORDER BY created_at DESC, room_id LIMIT $2 OFFSET $3"
                 ),
-                &[&project_id, &(page.per_page as i64), &(page.offset() as i64)],
+                &[
+                    &project_id,
+                    &(page.per_page as i64),
+                    &(page.offset() as i64),
+                ],
             )
             .await
             .map_err(PgError::from)?;
@@ -84,7 +95,12 @@ impl Listings for PostgresStore {
         })
     }
 
-    async fn deactivate_room(&self, project_id: &str, room_id: &str, now: Timestamp) -> StoreResult<Room> {
+    async fn deactivate_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Room> {
         let room = transact!(self, |tx| async {
             let row = tx
                 .query_opt(

@@ -24,8 +24,8 @@ use tokio::sync::watch;
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
     named, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest,
-    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
-    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room,
+    RoomSettings, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
@@ -67,10 +67,10 @@ macro_rules! transact {
 
 // After `transact!`, which they use.
 mod keys;
+mod listings;
 mod projects;
 mod pruning;
 mod reads;
-mod listings;
 mod rooms;
 mod rsa_keys;
 mod schema;
@@ -174,10 +174,9 @@ impl Store for PostgresStore {
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
-        auto_close: Option<crate::store::AutoClose>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)> {
-        rooms::upsert_room(self, project_id, room_id, custom, webhook, auto_close).await
+        rooms::upsert_room(self, project_id, room_id, custom, settings).await
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {

@@ -6,15 +6,17 @@ use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::Changes;
 use crate::store::rows::{self, ROOM_COLUMNS};
-use crate::store::{AutoClose, Room, RoomWebhook, StoreError, StoreResult};
+use crate::store::{Room, RoomSettings, StoreError, StoreResult};
 
 pub(super) async fn upsert_room(
     store: &PostgresStore,
     project_id: &str,
     room_id: &str,
     custom: bool,
-    webhook: Option<RoomWebhook>,
-    auto_close: Option<AutoClose>,
+    RoomSettings {
+        webhook,
+        auto_close,
+    }: RoomSettings,
 ) -> StoreResult<(Room, bool)> {
     let webhook_json = webhook
         .as_ref()
@@ -31,7 +33,14 @@ pub(super) async fn upsert_room(
                 "INSERT INTO rooms
                    (project_id, room_id, custom, webhook, state, created_at, updated_at, auto_close)
                  VALUES ($1, $2, $3, $4, '{}', $5, $5, $6) ON CONFLICT DO NOTHING",
-                &[&project_id, &room_id, &custom, &webhook_json, &now.0, &auto_close],
+                &[
+                    &project_id,
+                    &room_id,
+                    &custom,
+                    &webhook_json,
+                    &now.0,
+                    &auto_close,
+                ],
             )
             .await?
             == 1;

@@ -19,7 +19,10 @@ fn opened(sealer: &Sealer, row: &Row) -> PgResult<Option<ProjectRsaKeys>> {
     let Some(key) = row.get::<_, Option<String>>(1) else {
         return Ok(None);
     };
-    let next = match (row.get::<_, Option<String>>(2), row.get::<_, Option<i64>>(3)) {
+    let next = match (
+        row.get::<_, Option<String>>(2),
+        row.get::<_, Option<i64>>(3),
+    ) {
         (Some(next), Some(from)) => Some(NextRsaKey {
             private_pem: sealer.open(&next)?,
             from: Timestamp(from),
@@ -168,7 +171,10 @@ impl RsaKeyStore for PostgresStore {
     async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT id FROM projects WHERE rsa_key IS NULL ORDER BY id", &[])
+            .query(
+                "SELECT id FROM projects WHERE rsa_key IS NULL ORDER BY id",
+                &[],
+            )
             .await
             .map_err(PgError::from)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())

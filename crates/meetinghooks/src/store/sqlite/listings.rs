@@ -30,7 +30,12 @@ fn session_page(
              ORDER BY position DESC LIMIT ?3 OFFSET ?4"
         ))?
         .query_map(
-            params![project_id, room_id, page.per_page as i64, page.offset() as i64],
+            params![
+                project_id,
+                room_id,
+                page.per_page as i64,
+                page.offset() as i64
+            ],
             |row| rows::session(row),
         )?
         .map(|record| with_participants(conn, project_id, record?))
@@ -80,12 +85,22 @@ impl Listings for SqliteStore {
             .await
     }
 
-    async fn room_page(&self, project_id: &str, page: PageRequest) -> StoreResult<NumberedPage<Room>> {
+    async fn room_page(
+        &self,
+        project_id: &str,
+        page: PageRequest,
+    ) -> StoreResult<NumberedPage<Room>> {
         let project_id = project_id.to_owned();
-        self.read(move |conn| room_page(conn, &project_id, page)).await
+        self.read(move |conn| room_page(conn, &project_id, page))
+            .await
     }
 
-    async fn deactivate_room(&self, project_id: &str, room_id: &str, now: Timestamp) -> StoreResult<Room> {
+    async fn deactivate_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Room> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
         self.write(move |conn, _| {
             conn.execute(
@@ -110,4 +125,3 @@ impl Listings for SqliteStore {
         .await
     }
 }
-

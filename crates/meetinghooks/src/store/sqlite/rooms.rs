@@ -6,7 +6,7 @@ use super::endpoints;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
 use crate::store::rows::{self, ROOM_COLUMNS};
-use crate::store::{AutoClose, Room, RoomWebhook, StoreResult};
+use crate::store::{Room, RoomSettings, StoreResult};
 
 /// Creates the room, or sets the webhook of an existing one; `true` when it was created.
 pub(super) fn upsert(
@@ -15,8 +15,10 @@ pub(super) fn upsert(
     project_id: &str,
     room_id: &str,
     custom: bool,
-    webhook: Option<RoomWebhook>,
-    auto_close: Option<AutoClose>,
+    RoomSettings {
+        webhook,
+        auto_close,
+    }: RoomSettings,
 ) -> StoreResult<(Room, bool)> {
     let webhook_json = webhook
         .as_ref()

@@ -18,7 +18,10 @@ fn sealed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sealed> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn opened(sealer: &Sealer, (id, key, next, from): Sealed) -> Result<Option<ProjectRsaKeys>, SealError> {
+fn opened(
+    sealer: &Sealer,
+    (id, key, next, from): Sealed,
+) -> Result<Option<ProjectRsaKeys>, SealError> {
     let Some(key) = key else { return Ok(None) };
     let next = match (next, from) {
         (Some(next), Some(from)) => Some(NextRsaKey {
@@ -38,7 +41,11 @@ fn unreadable(e: SealError) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
-fn get(conn: &Connection, sealer: &Sealer, project_id: &str) -> StoreResult<Option<ProjectRsaKeys>> {
+fn get(
+    conn: &Connection,
+    sealer: &Sealer,
+    project_id: &str,
+) -> StoreResult<Option<ProjectRsaKeys>> {
     let row = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM projects WHERE id = ?1"),
