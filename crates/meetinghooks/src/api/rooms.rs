@@ -14,7 +14,7 @@ use super::numbered::{NumberedView, PageQuery};
 use super::AppState;
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::domain::ids::{generate_room_id, is_valid_meeting_id};
-use crate::domain::signal::{is_http_url, Signal, SignalKind, MAX_URL_LEN};
+use crate::domain::signal::{is_http_url, MAX_URL_LEN};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::store::{AutoClose, AutoCloseKind, Room, RoomSettings, RoomWebhook};
@@ -318,34 +318,4 @@ pub async fn deactivate(
         .deactivate_room(&project.id, &request.room_id, Timestamp::now())
         .await?;
     Ok(Json(room.into()))
-}
-
-/// A deactivated room refuses joins, so no session starts in it: the whole batch gets a 409
-/// naming the signal. Checked before the batch's transaction, so a join racing the
-/// deactivation may still be applied; every join after it is refused.
-pub(super) async fn refuse_joins_to_deactivated(
-    state: &AppState,
-    project_id: &str,
-    signals: &[Signal],
-) -> ApiResult<()> {
-    let mut checked = std::collections::HashSet::new();
-    for (index, signal) in signals.iter().enumerate() {
-        if !matches!(signal.kind, SignalKind::ParticipantJoined { .. })
-            || !checked.insert(signal.meeting_id.as_str())
-        {
-            continue;
-        }
-        let room = state.store.room(project_id, &signal.meeting_id).await?;
-        if room.is_some_and(|room| room.disabled) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "room_deactivated",
-                format!(
-                    "signals[{index}]: room {} is deactivated and refuses joins",
-                    signal.meeting_id
-                ),
-            ));
-        }
-    }
-    Ok(())
 }

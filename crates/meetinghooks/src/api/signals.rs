@@ -210,7 +210,6 @@ pub async fn ingest(
     };
     let signals = parse_batch_within(&batch.signals, Timestamp::now(), window)
         .map_err(|e| ApiError::bad_request("invalid_signal", e.to_string()))?;
-    super::rooms::refuse_joins_to_deactivated(&state, &project.id, &signals).await?;
     // The store announces the new messages and armed timers itself.
     let report = state.store.ingest(&project.id, signals).await?;
     Ok((StatusCode::ACCEPTED, Json(report.into())))

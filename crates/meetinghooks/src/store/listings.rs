@@ -88,3 +88,41 @@ pub(crate) fn candidate(
         session: serde_json::from_str(&session).ok()?,
     })
 }
+
+/// The rooms the batch's new joins go to, which a deactivation may refuse.
+pub(crate) fn joined_rooms<'a>(
+    signals: &'a [crate::domain::signal::Signal],
+    fresh: &[bool],
+) -> std::collections::BTreeSet<&'a str> {
+    signals
+        .iter()
+        .zip(fresh)
+        .filter(|(s, fresh)| **fresh && is_join(s))
+        .map(|(s, _)| s.meeting_id.as_str())
+        .collect()
+}
+
+/// What refuses the batch: its first new join into a deactivated room. Checked inside the
+/// ingest transaction, so no join lands after a deactivation commits; a repeated id stays a
+/// duplicate.
+pub(crate) fn refused_join(
+    signals: &[crate::domain::signal::Signal],
+    fresh: &[bool],
+    deactivated: &std::collections::HashSet<String>,
+) -> Option<super::StoreError> {
+    signals
+        .iter()
+        .zip(fresh)
+        .position(|(s, fresh)| *fresh && is_join(s) && deactivated.contains(&s.meeting_id))
+        .map(|index| super::StoreError::RoomDeactivated {
+            index,
+            room_id: signals[index].meeting_id.clone(),
+        })
+}
+
+fn is_join(signal: &crate::domain::signal::Signal) -> bool {
+    matches!(
+        signal.kind,
+        crate::domain::signal::SignalKind::ParticipantJoined { .. }
+    )
+}

@@ -41,6 +41,9 @@ pub enum StoreError {
     NoOngoingSession(Conflict),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A new `participant.joined` into a deactivated room; nothing of its batch was kept.
+    #[error("signals[{index}]: room {room_id} is deactivated and refuses joins")]
+    RoomDeactivated { index: usize, room_id: String },
     /// The request conflicts with the current state of a resource.
     #[error("{0}")]
     Busy(String),
