@@ -32,7 +32,28 @@ pub struct SourceInput {
     #[schema(min_items = 1, max_items = 10)]
     keys: Vec<KeyInput>,
     /// Rewrites the start of HLS playlist locations (storage) to a public base URL.
-    hls_rewrite: Option<RewriteView>,
+    hls_rewrite: Option<RewriteInput>,
+}
+
+/// The input side of [`RewriteView`]: both ends must be http(s) URLs. (The view carries no
+/// pattern: it shows what is stored.)
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RewriteInput {
+    /// A storage URL prefix, e.g. `https://bucket.s3.amazonaws.com/`.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
+    from: String,
+    /// The public base URL that replaces it, e.g. `https://cdn.example.com/`.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
+    to: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -54,8 +75,8 @@ pub struct KeyInput {
     api_secret: String,
 }
 
-#[derive(Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RewriteView {
     /// A storage URL prefix, e.g. `https://bucket.s3.amazonaws.com/`.
     from: String,
@@ -128,7 +149,12 @@ fn validate(input: SourceInput, project_id: &str) -> ApiResult<Source> {
             MAX_SECRET_LEN,
         )?;
         if keys.iter().any(|k| k.api_key == key.api_key) {
-            return Err(invalid(format!("keys[{index}].apiKey is given twice")));
+            // One source per key, and one entry per key within it: the same conflict.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("keys[{index}].apiKey is given twice"),
+            ));
         }
         keys.push(SourceKey {
             api_key: key.api_key,
@@ -137,10 +163,17 @@ fn validate(input: SourceInput, project_id: &str) -> ApiResult<Source> {
     }
     let hls_rewrite = match input.hls_rewrite {
         None => None,
-        Some(r) if is_http_url(&r.from) && is_http_url(&r.to) => Some(HlsRewrite {
-            from: r.from,
-            to: r.to,
-        }),
+        Some(r)
+            if is_http_url(&r.from)
+                && is_http_url(&r.to)
+                && r.from.len() <= 2048
+                && r.to.len() <= 2048 =>
+        {
+            Some(HlsRewrite {
+                from: r.from,
+                to: r.to,
+            })
+        }
         Some(_) => return Err(invalid("hlsRewrite.from and .to must be http(s) URLs")),
     };
     Ok(Source {
@@ -164,7 +197,7 @@ fn validate(input: SourceInput, project_id: &str) -> ApiResult<Source> {
         (status = 201, description = "Source created", body = SourceView),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 409, description = "An API key belongs to another source", body = ErrorBody),
+        (status = 409, description = "An API key belongs to another source, or is given twice", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]

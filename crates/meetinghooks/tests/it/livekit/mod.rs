@@ -83,14 +83,22 @@ async fn sources_are_configured_per_project_and_never_show_secrets() {
     assert_error(again, StatusCode::CONFLICT, "conflict").await;
     // ...and the refused source left nothing behind: its first key is free.
     livekit_source(&app, "other", "x", json!({})).await;
+    // The same key twice in one source is the same conflict.
+    let twice = json!({"kind":"livekit","keys":[{"apiKey":"a","apiSecret":"b"},{"apiKey":"a","apiSecret":"c"}]});
+    assert_error(
+        app.post("/v1/sources", twice).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
 
     for bad in [
         json!({"kind":"mediasoup","keys":[{"apiKey":"a","apiSecret":"b"}]}),
         json!({"kind":"livekit","keys":[]}),
         json!({"kind":"livekit","keys":[{"apiKey":"a b","apiSecret":"b"}]}),
         json!({"kind":"livekit","keys":[{"apiKey":"a","apiSecret":""}]}),
-        json!({"kind":"livekit","keys":[{"apiKey":"a","apiSecret":"b"},{"apiKey":"a","apiSecret":"c"}]}),
         json!({"kind":"livekit","keys":[{"apiKey":"a","apiSecret":"b"}],"hlsRewrite":{"from":"s3://x","to":"https://cdn"}}),
+        json!({"kind":"livekit","keys":[{"apiKey":"a","apiSecret":"b"}],"hlsRewrite":{"from":"https://x/","to":"ftp://cdn/"}}),
     ] {
         assert_error(
             app.post("/v1/sources", bad.clone()).await,
