@@ -394,6 +394,9 @@ impl EndpointInput {
             patch.timeout_ms = Change::Set(timeout.map(|t| t * 1000));
         }
         if let Some(signatures) = self.signatures {
+            if signatures.len() > 2 {
+                return Err(invalid("signatures names at most 2 schemes"));
+            }
             patch.signatures = Change::Set(Signatures::try_from(signatures).map_err(invalid)?);
         }
         patch.enabled = match self.disabled {
