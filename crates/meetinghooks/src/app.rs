@@ -68,9 +68,12 @@ pub async fn run(
         },
         stopped.clone(),
     ));
-    let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
     // Off the start path: projects without an RSA key (the bootstrap one, older ones) get one.
-    tokio::spawn(crate::videosdk::ensure_all_project_keys(store.clone()));
+    let rsa_task = tokio::spawn(crate::videosdk::ensure_all_project_keys(
+        store.clone(),
+        stopped.clone(),
+    ));
+    let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
 
     let metrics = telemetry::prometheus();
     let state = AppState::new(
@@ -113,6 +116,8 @@ pub async fn run(
     let _ = dispatch_task.await;
     let _ = sampler_task.await;
     let _ = retention_task.await;
+    // Its last key is written before the store closes, never sealed after a later start.
+    let _ = rsa_task.await;
     tracing::info!("meetinghooks stopped");
     Ok(())
 }

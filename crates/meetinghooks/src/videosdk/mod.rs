@@ -28,13 +28,19 @@ pub async fn ensure_project_keys(
     store.set_rsa_key_if_absent(project_id, pem).await
 }
 
-/// At start, in the background: every project without an RSA key gets one.
-pub async fn ensure_all_project_keys(store: std::sync::Arc<dyn Store>) {
+/// At start, in the background: every project without an RSA key gets one, until `stop`.
+pub async fn ensure_all_project_keys(
+    store: std::sync::Arc<dyn Store>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let projects = match store.projects_without_rsa_key().await {
         Ok(projects) => projects,
         Err(e) => return tracing::warn!(error = %e, "listing projects without an RSA key failed"),
     };
     for project in projects {
+        if *stop.borrow() {
+            return;
+        }
         if let Err(e) = ensure_project_keys(&*store, &project).await {
             tracing::warn!(project, error = %e, "generating an RSA key failed");
         }

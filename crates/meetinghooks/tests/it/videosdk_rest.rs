@@ -292,7 +292,13 @@ async fn a_deactivated_room_refuses_joins_but_lets_its_session_end() {
     assert_eq!(refused.status(), 409);
     let error: Value = refused.json().await.unwrap();
     assert_eq!(error["error"]["code"], "room_deactivated", "{error}");
-    assert!(error["error"]["message"].as_str().unwrap().starts_with("signals[0]: room to-close"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("signals[0]: room to-close"),
+        "{error}"
+    );
     // A join sent again (its id already applied) stays a duplicate, not a refusal.
     let again = app
         .signals(json!([join("d1", "to-close", "p", "2026-01-01T10:00:00Z")]))

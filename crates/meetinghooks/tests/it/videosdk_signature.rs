@@ -396,3 +396,43 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
     let mut child = listen.child;
     child.kill().await.unwrap();
 }
+
+/// The private keys are sealed in the row like every secret, and a new `secret_key` reseals
+/// them: the same key pair is served after each restart.
+#[tokio::test]
+async fn rsa_private_keys_are_sealed_at_rest_and_resealed_with_a_new_secret_key() {
+    use crate::raw_db::RawDb;
+    use meetinghooks::config::Secret;
+    let app = TestApp::spawn().await;
+    let first = public_key(&app).await;
+    app.post("/v1/room-webhooks/rsa-key/rotate", json!({}))
+        .await;
+    let rotated = public_key(&app).await;
+    let stored = |db: RawDb| async move {
+        db.strings("SELECT rsa_key || ' ' || rsa_key_next FROM projects WHERE rsa_key IS NOT NULL")
+            .await
+    };
+    let before = stored(RawDb::of(&app).await).await;
+    assert_eq!(before.len(), 1);
+    for sealed in before[0].split(' ') {
+        assert!(sealed.starts_with("sealed:v1:"), "{sealed}");
+    }
+    assert!(!before[0].contains("PRIVATE"));
+    let mut config = app.config.clone();
+    let dir = app.shutdown().await;
+    config.previous_secret_keys = vec![config.secret_key.clone().unwrap()];
+    config.secret_key = Some(Secret(meetinghooks::sealing::generate_key()));
+    let app = TestApp::spawn_with(dir, config.clone()).await;
+    assert_ne!(
+        stored(RawDb::of(&app).await).await,
+        before,
+        "not sealed again"
+    );
+    let dir = app.shutdown().await;
+    // Without the old sealing key the keys still open: nothing is left sealed with it.
+    config.previous_secret_keys = Vec::new();
+    let app = TestApp::spawn_with(dir, config).await;
+    assert_eq!(public_key(&app).await, rotated);
+    assert_eq!(rotated["publicKey"], first["publicKey"]);
+    app.shutdown().await;
+}
