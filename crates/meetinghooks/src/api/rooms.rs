@@ -147,7 +147,7 @@ impl From<Room> for RoomView {
         RoomView {
             links: RoomLinks {
                 get_room: format!("/v2/rooms/{}", room.room_id),
-                get_session: format!("/v2/sessions/?roomId={}", room.room_id),
+                get_session: format!("/v2/sessions?roomId={}", room.room_id),
             },
             id: room.room_id.clone(),
             room_id: room.room_id,

@@ -146,6 +146,17 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
         json!({"type": "session-end-and-deactivate", "duration": 60})
     );
     assert_eq!(room["links"]["get_room"], "/v2/rooms/final-testing");
+    // The links are paths this server answers.
+    for link in ["get_room", "get_session"] {
+        let (status, _) = call(
+            &app,
+            reqwest::Method::GET,
+            room["links"][link].as_str().unwrap(),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{link}");
+    }
     // Idempotent on customRoomId: the same room again.
     let (status, again) = call(&app, reqwest::Method::POST, "/v2/rooms", Some(create)).await;
     assert_eq!(
