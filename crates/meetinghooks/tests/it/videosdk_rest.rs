@@ -235,6 +235,11 @@ async fn the_references_room_and_session_bodies_get_its_documented_answers() {
         session["links"]["get_session"],
         format!("/v2/sessions/{session_id}")
     );
+    for link in ["get_room", "get_session"] {
+        let link = session["links"][link].as_str().unwrap();
+        let (status, _) = call(&app, reqwest::Method::GET, link, None).await;
+        assert_eq!(status, 200, "{link}");
+    }
 
     app.signals(json!([
         {"id": "s3", "type": "participant.left", "meetingId": "final-testing", "participantId": "but3ihic", "reason": "left"},
