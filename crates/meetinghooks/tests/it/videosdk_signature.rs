@@ -148,6 +148,13 @@ async fn the_signatures_option_is_validated_stored_and_changed() {
         rooms["data"][0]["signatures"],
         json!(["standard", "videosdk"])
     );
+    // A room's webhook keeps both: VideoSDK receivers verify one, Standard Webhooks the other.
+    let room_endpoint = rooms["data"][0]["id"].as_str().unwrap();
+    let patch = json!({"signatures": ["standard"]});
+    let refused = app
+        .patch(&format!("/v1/endpoints/{room_endpoint}"), patch)
+        .await;
+    assert_eq!(refused.status(), 409);
     app.shutdown().await;
 }
 
