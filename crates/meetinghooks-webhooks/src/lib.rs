@@ -57,8 +57,10 @@ mod event;
 mod verify;
 
 pub use event::{
-    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
-    UnknownWebhookType, WebhookType,
+    Event, EventData, FileDetail, HlsPlayable, HlsStarted, MeetingRef, ParticipantData,
+    ParticipantRecording, ParticipantRecordingStopped, ParticipantRef, ParticipantTrack,
+    ParticipantTrackStopped, RecordingStopped, SessionEnded, SessionStarted, UnknownWebhookType,
+    WebhookType,
 };
 pub use verify::{
     HeaderLookup, SecretError, VerifyError, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,

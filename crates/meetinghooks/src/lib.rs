@@ -20,6 +20,7 @@ pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod timers;
+pub mod ui;
 pub mod videosdk;
 
 pub use app::run;

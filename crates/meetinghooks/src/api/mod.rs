@@ -2,22 +2,23 @@
 
 mod api_keys;
 mod docs;
-mod endpoints;
+pub(crate) mod endpoints;
 mod error;
 mod events;
-mod extract;
+pub(crate) mod extract;
 #[cfg(test)]
 mod fuzz;
 mod health;
 mod key_cache;
 mod limits;
-mod messages;
+pub(crate) mod messages;
 mod numbered;
 mod openapi;
 mod rate_limit;
 mod rooms;
 mod sessions;
 mod signals;
+mod signals_doc;
 mod sources;
 mod strict_json;
 mod videosdk;
@@ -131,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(docs::page))
         .route(docs::REDOC_PATH, get(docs::redoc_script))
+        .nest("/ui", crate::ui::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody};
+use super::signals_doc::Signal;
 use super::AppState;
 use crate::domain::signal::{parse_batch_within, SignalWindow};
 use crate::domain::timestamp::Timestamp;
@@ -28,116 +29,6 @@ impl SignalBatch {
     pub(super) fn signals(&self) -> &[Value] {
         &self.signals
     }
-}
-
-// Doc-only: `parse_batch` reads signals as JSON values; this is the same contract as a
-// `oneOf` by `type`, so generated requests are the ones the parser accepts.
-/// One meeting signal; its `type` decides the other fields.
-#[derive(ToSchema)]
-#[serde(tag = "type")]
-#[allow(dead_code)]
-pub enum Signal {
-    #[serde(rename = "participant.joined")]
-    ParticipantJoined(ParticipantJoined),
-    #[serde(rename = "participant.left")]
-    ParticipantLeft(ParticipantLeft),
-    #[serde(rename = "recording.started")]
-    RecordingStarted(Recording),
-    #[serde(rename = "recording.stopped")]
-    RecordingStopped(Recording),
-    #[serde(rename = "livestream.started")]
-    LivestreamStarted(MeetingOnly),
-    #[serde(rename = "livestream.stopped")]
-    LivestreamStopped(MeetingOnly),
-    #[serde(rename = "hls.started")]
-    HlsStarted(HlsStarted),
-    #[serde(rename = "hls.stopped")]
-    HlsStopped(MeetingOnly),
-}
-
-/// A signal's id: unique per meeting; a repeat in the same meeting is a no-op, counted in
-/// `duplicates`. No NUL.
-#[derive(ToSchema)]
-#[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000]+$")]
-#[allow(dead_code)]
-pub struct SignalId(String);
-
-/// 1-128 characters from `[A-Za-z0-9._-]`.
-#[derive(ToSchema)]
-#[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]+$")]
-#[allow(dead_code)]
-pub struct MeetingId(String);
-
-/// 1-128 characters, no NUL.
-#[derive(ToSchema)]
-#[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000]+$")]
-#[allow(dead_code)]
-pub struct ShortText(String);
-
-macro_rules! signal_doc {
-    ($(#[$doc:meta])* $name:ident { $($(#[$field_doc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(ToSchema)]
-        #[serde(rename_all = "camelCase")]
-        #[allow(dead_code)]
-        pub struct $name {
-            id: SignalId,
-            meeting_id: MeetingId,
-            /// RFC 3339; defaults to the time received. At most `signal_max_age` (24 h) old and
-            /// `signal_max_ahead` (5 minutes) ahead of the server's clock. The pattern is the
-            /// documented subset; the server also takes days 29-31 where they exist.
-            #[schema(format = DateTime, pattern = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
-            at: Option<String>,
-            $($(#[$field_doc])* $field: $ty,)*
-        }
-    };
-}
-
-signal_doc!(
-    /// `participant.joined`.
-    ParticipantJoined {
-        participant_id: ShortText,
-        /// 1-256 characters, no NUL.
-        #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
-        participant_name: String,
-    }
-);
-signal_doc!(
-    /// `participant.left`.
-    ParticipantLeft {
-        participant_id: ShortText,
-        reason: LeaveReason,
-    }
-);
-signal_doc!(
-    /// `recording.started` and `recording.stopped`.
-    Recording {
-        /// Generated when absent.
-        file_id: Option<ShortText>,
-    }
-);
-signal_doc!(
-    /// `livestream.started`, `livestream.stopped` and `hls.stopped`.
-    MeetingOnly {}
-);
-signal_doc!(
-    /// `hls.started`.
-    HlsStarted {
-        /// An absolute http(s) URL.
-        #[schema(max_length = 2048, pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$")]
-        downstream_url: String,
-    }
-);
-
-// Doc-only.
-/// Why a participant left.
-#[derive(ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum LeaveReason {
-    Left,
-    Disconnected,
-    Removed,
 }
 
 /// What one batch did.

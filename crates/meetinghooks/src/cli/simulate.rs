@@ -74,13 +74,17 @@ fn script(args: &SimulateArgs, meeting_id: &str) -> Vec<Value> {
             json!({"participantId": p, "participantName": format!("Participant {p}")}),
         );
     }
+    // Each medium starts as a media server reports it: starting, then started.
     if args.recording {
+        push("recording.starting", json!({}));
         push("recording.started", json!({}));
     }
     if args.livestream {
+        push("livestream.starting", json!({}));
         push("livestream.started", json!({}));
     }
     if args.hls {
+        push("hls.starting", json!({}));
         push(
             "hls.started",
             json!({"downstreamUrl": format!("https://cdn.example.com/hls/{meeting_id}/index.m3u8")}),

@@ -2,6 +2,7 @@
 
 pub mod endpoint;
 pub mod ids;
+pub mod media;
 pub mod public_ids;
 pub mod signal;
 pub mod signatures;

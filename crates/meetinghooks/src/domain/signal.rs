@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ids::{is_valid_meeting_id, MAX_ID_LEN};
+use super::media::MediaSignal;
 use super::timestamp::Timestamp;
 
 pub const MAX_NAME_LEN: usize = 256;
@@ -31,39 +32,17 @@ pub enum SignalKind {
         participant_id: String,
         reason: LeaveReason,
     },
-    RecordingStarted {
-        file_id: Option<String>,
-    },
-    RecordingStopped {
-        file_id: Option<String>,
-    },
-    LivestreamStarted,
-    LivestreamStopped,
-    HlsStarted {
-        downstream_url: String,
-    },
-    HlsStopped,
+    /// Recording, livestream, HLS, participant and track recordings (`<resource>.<phase>`).
+    Media(MediaSignal),
 }
 
 impl SignalKind {
-    /// The participant a participant signal is about.
+    /// The participant a `participant.*` signal is about (whose record the step loads).
     pub fn participant_id(&self) -> Option<&str> {
         match self {
             SignalKind::ParticipantJoined { participant_id, .. }
             | SignalKind::ParticipantLeft { participant_id, .. } => Some(participant_id),
-            _ => None,
-        }
-    }
-
-    /// `recording`, `livestream` or `hls`; empty for participant signals.
-    pub fn media_kind(&self) -> &'static str {
-        match self {
-            SignalKind::ParticipantJoined { .. } | SignalKind::ParticipantLeft { .. } => "",
-            SignalKind::RecordingStarted { .. } | SignalKind::RecordingStopped { .. } => {
-                "recording"
-            }
-            SignalKind::LivestreamStarted | SignalKind::LivestreamStopped => "livestream",
-            SignalKind::HlsStarted { .. } | SignalKind::HlsStopped => "hls",
+            SignalKind::Media(_) => None,
         }
     }
 }
@@ -94,8 +73,8 @@ struct WireSignal {
     participant_id: Option<String>,
     participant_name: Option<String>,
     reason: Option<String>,
-    file_id: Option<String>,
-    downstream_url: Option<String>,
+    #[serde(flatten)]
+    media: media_wire::WireMedia,
 }
 
 /// Validates a whole batch; the first bad signal fails it. No bound on the age of `at`.
@@ -184,25 +163,15 @@ fn parse_one(
                 }
             },
         },
-        "recording.started" => SignalKind::RecordingStarted {
-            file_id: optional_bounded("fileId", wire.file_id, MAX_ID_LEN)?,
+        other => match media_wire::resource_and_phase(other) {
+            Some((resource, phase)) => SignalKind::Media(media_wire::parse(
+                resource,
+                phase,
+                wire.participant_id,
+                wire.media,
+            )?),
+            None => return Err(unknown_type(other)),
         },
-        "recording.stopped" => SignalKind::RecordingStopped {
-            file_id: optional_bounded("fileId", wire.file_id, MAX_ID_LEN)?,
-        },
-        "livestream.started" => SignalKind::LivestreamStarted,
-        "livestream.stopped" => SignalKind::LivestreamStopped,
-        "hls.started" => {
-            let url = bounded("downstreamUrl", wire.downstream_url, MAX_URL_LEN)?;
-            if !is_http_url(&url) {
-                return Err("downstreamUrl must be an absolute http(s) URL".into());
-            }
-            SignalKind::HlsStarted {
-                downstream_url: url,
-            }
-        }
-        "hls.stopped" => SignalKind::HlsStopped,
-        other => return Err(unknown_type(other)),
     };
     Ok(Signal {
         id,
@@ -213,29 +182,30 @@ fn parse_one(
 }
 
 /// Every signal type, as `type` spells it.
-pub const SIGNAL_TYPES: [&str; 8] = [
-    "participant.joined",
-    "participant.left",
-    "recording.started",
-    "recording.stopped",
-    "livestream.started",
-    "livestream.stopped",
-    "hls.started",
-    "hls.stopped",
-];
+pub fn signal_types() -> Vec<String> {
+    let mut types = vec![
+        "participant.joined".to_owned(),
+        "participant.left".to_owned(),
+    ];
+    types.extend(super::media::media_signal_types());
+    types
+}
 
 /// The error for an unknown `type`, with a hint when it is the webhook's name.
 fn unknown_type(given: &str) -> String {
-    let dotted = given.replacen('-', ".", 1);
-    if given.contains('-') && SIGNAL_TYPES.contains(&dotted.as_str()) {
-        return format!(
-            "unknown type {given:?}: signal types use a dot, did you mean {dotted:?}? \
-             (\"{given}\" is the webhook it causes)"
-        );
+    let types = signal_types();
+    if let Some(dash) = given.rfind('-') {
+        let dotted = format!("{}.{}", &given[..dash], &given[dash + 1..]);
+        if types.contains(&dotted) {
+            return format!(
+                "unknown type {given:?}: signal types use a dot, did you mean {dotted:?}? \
+                 (\"{given}\" is the webhook it causes)"
+            );
+        }
     }
     format!(
         "unknown type {given:?}; signal types are {}",
-        SIGNAL_TYPES.join(", ")
+        types.join(", ")
     )
 }
 
@@ -247,17 +217,17 @@ pub fn is_http_url(text: &str) -> bool {
     }
 }
 
-fn required(field: &str, value: Option<String>) -> Result<String, String> {
+pub(super) fn required(field: &str, value: Option<String>) -> Result<String, String> {
     value.ok_or_else(|| format!("{field} is required"))
 }
 
-fn bounded(field: &str, value: Option<String>, max: usize) -> Result<String, String> {
+pub(super) fn bounded(field: &str, value: Option<String>, max: usize) -> Result<String, String> {
     let value = required(field, value)?;
     check_len(field, &value, max)?;
     Ok(value)
 }
 
-fn optional_bounded(
+pub(super) fn optional_bounded(
     field: &str,
     value: Option<String>,
     max: usize,
@@ -279,6 +249,8 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
     }
     Ok(())
 }
+
+mod media_wire;
 
 #[cfg(test)]
 mod tests {

@@ -75,6 +75,47 @@ mod tests {
         assert!(WebhookType::ALL.iter().all(|t| all.matches(*t)));
     }
 
+    fn matched(pattern: &str) -> Vec<&'static str> {
+        let s = Subscription::parse(vec![pattern.into()]).unwrap();
+        WebhookType::ALL
+            .iter()
+            .filter(|t| s.matches(**t))
+            .map(|t| t.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_cover_the_whole_catalog_and_no_more() {
+        assert_eq!(
+            matched("recording-*"),
+            [
+                "recording-started",
+                "recording-stopped",
+                "recording-starting",
+                "recording-stopping",
+                "recording-failed"
+            ]
+        );
+        assert_eq!(matched("hls-*").len(), 6);
+        assert!(matched("hls-*").contains(&"hls-playable"));
+        assert_eq!(matched("livestream-*").len(), 5);
+        // A prefix is a prefix: participant recordings are not track recordings...
+        let recordings = matched("participant-recording-*");
+        assert_eq!(recordings.len(), 5);
+        assert!(recordings
+            .iter()
+            .all(|n| n.starts_with("participant-recording-")));
+        assert_eq!(matched("participant-track-recording-*").len(), 5);
+        // ...but `participant-*` covers joins, leaves and both kinds of recording.
+        assert_eq!(matched("participant-*").len(), 2 + 5 + 5);
+        assert_eq!(matched("*").len(), WebhookType::ALL.len());
+        assert_eq!(WebhookType::ALL.len(), 30);
+        // An exact name is only itself.
+        for t in WebhookType::ALL {
+            assert_eq!(matched(t.as_str()), [t.as_str()]);
+        }
+    }
+
     #[test]
     fn rejects_unknown_patterns() {
         assert!(Subscription::parse(vec![]).is_err());

@@ -4,15 +4,17 @@
 //! calls [`apply`], [`tick`] or [`end_session`], and persists the events, the header and the
 //! changed participant records in one transaction.
 
+pub mod media;
+#[cfg(test)]
+mod media_proptests;
 #[cfg(test)]
 mod proptests;
 pub mod state;
 
-use meetinghooks_webhooks::{
-    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
-};
+use meetinghooks_webhooks::{Event, MeetingRef, ParticipantData, SessionEnded, SessionStarted};
 
 use crate::domain::ids::derived_hex24;
+use crate::domain::media::Resource;
 use crate::domain::signal::{LeaveReason, Signal, SignalKind};
 use crate::domain::timestamp::Timestamp;
 use state::{Grace, ParticipantState, Stay};
@@ -64,9 +66,14 @@ pub fn apply(
     run.expire_graces(|deadline| deadline < signal.at);
 
     let at = signal.at;
-    // Signals about the same participant, or the same media kind, are ordered by `at`.
-    let stale = match signal.kind.participant_id() {
-        Some(id) => {
+    // Signals about the same participant, or the same media resource, are ordered by `at`.
+    let stale = match &signal.kind {
+        SignalKind::ParticipantJoined {
+            participant_id: id, ..
+        }
+        | SignalKind::ParticipantLeft {
+            participant_id: id, ..
+        } => {
             // A join reordered after its room's explicit end must not open a ghost session.
             let ended = matches!(signal.kind, SignalKind::ParticipantJoined { .. })
                 && run.meeting.state.ended_at.is_some_and(|end| at < end);
@@ -77,15 +84,22 @@ pub fn apply(
             }
             stale
         }
-        None => {
+        SignalKind::Media(media) => {
             if run.meeting.state.session.is_none() {
                 return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
             }
-            let kind = signal.kind.media_kind();
+            let key = media.resource.key();
+            let session = run.meeting.state.session.as_ref();
+            // Per-participant clocks are forgotten when a session ends, so one dated before
+            // the ongoing session began, or before the last one ended, is taken for a late
+            // signal of an earlier session.
+            let floor = run.meeting.state.participant_media_floor;
+            let earlier_session = Resource::is_per_participant_key(&key)
+                && (session.is_some_and(|s| at < s.start) || floor.is_some_and(|f| at < f));
             let last_at = &mut run.meeting.state.last_at;
-            let stale = last_at.get(kind).is_some_and(|last| at < *last);
+            let stale = earlier_session || last_at.get(&key).is_some_and(|last| at < *last);
             if !stale {
-                last_at.insert(kind.to_owned(), at);
+                last_at.insert(key, at);
             }
             stale
         }
@@ -113,55 +127,7 @@ pub fn apply(
             }
             _ => run.leave(participant_id, at),
         },
-        SignalKind::RecordingStarted { file_id } => {
-            let session = run.session();
-            if session.recording.is_none() {
-                let file_id = file_id.clone().unwrap_or_else(|| {
-                    derived_hex24(&[project_id, &signal.meeting_id, &signal.id, "fileId"])
-                });
-                session.recording = Some(file_id);
-                let data = run.meeting_ref();
-                run.emit(Event::RecordingStarted(data));
-            }
-        }
-        SignalKind::RecordingStopped { .. } => {
-            if let Some(file_id) = run.session().recording.take() {
-                run.emit_recording_stopped(file_id);
-            }
-        }
-        SignalKind::LivestreamStarted => {
-            if !std::mem::replace(&mut run.session().livestream, true) {
-                let data = run.meeting_ref();
-                run.emit(Event::LivestreamStarted(data));
-            }
-        }
-        SignalKind::LivestreamStopped => {
-            if std::mem::replace(&mut run.session().livestream, false) {
-                let data = run.meeting_ref();
-                run.emit(Event::LivestreamStopped(data));
-            }
-        }
-        SignalKind::HlsStarted { downstream_url } => {
-            let session = run.session();
-            if session.hls.is_none() {
-                session.hls = Some(downstream_url.clone());
-                let MeetingRef {
-                    meeting_id,
-                    session_id,
-                } = run.meeting_ref();
-                run.emit(Event::HlsStarted(HlsStarted {
-                    meeting_id,
-                    session_id,
-                    downstream_url: downstream_url.clone(),
-                }));
-            }
-        }
-        SignalKind::HlsStopped => {
-            if run.session().hls.take().is_some() {
-                let data = run.meeting_ref();
-                run.emit(Event::HlsStopped(data));
-            }
-        }
+        SignalKind::Media(media) => run.apply_media(media, &signal.id),
     }
     Ok(run.outcome)
 }
@@ -217,6 +183,9 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(meeting: &'a mut Meeting, meeting_id: &'a str) -> Self {
+        if let Some(session) = meeting.state.session.as_mut() {
+            session.adopt_legacy_media();
+        }
         Run {
             meeting,
             meeting_id,
@@ -285,18 +254,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn emit_recording_stopped(&mut self, file_id: String) {
-        let MeetingRef {
-            meeting_id,
-            session_id,
-        } = self.meeting_ref();
-        self.emit(Event::RecordingStopped(RecordingStopped {
-            meeting_id,
-            session_id,
-            file_id,
-        }));
-    }
-
     fn join(
         &mut self,
         participant_id: &str,
@@ -320,6 +277,7 @@ impl<'a> Run<'a> {
                 present: 0,
                 joined: 0,
                 graces: Default::default(),
+                media: Vec::new(),
                 recording: None,
                 livestream: false,
                 hls: None,
@@ -404,23 +362,22 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Stops active media, then emits `session-ended` and retires the session.
+    /// Closes live media, then emits `session-ended` and retires the session.
     fn finish_session(&mut self, at: Timestamp) {
-        let session = self.session();
-        let recording = session.recording.take();
-        let livestream = std::mem::take(&mut session.livestream);
-        let hls = session.hls.take();
-        if let Some(file_id) = recording {
-            self.emit_recording_stopped(file_id);
-        }
-        if livestream {
-            let data = self.meeting_ref();
-            self.emit(Event::LivestreamStopped(data));
-        }
-        if hls.is_some() {
-            let data = self.meeting_ref();
-            self.emit(Event::HlsStopped(data));
-        }
+        let end = self.session().latest.max(at);
+        self.close_media(end);
+        // Per-participant media clocks last only as long as their session; the floor
+        // stands in for all of them.
+        let state = &mut self.meeting.state;
+        state
+            .last_at
+            .retain(|key, _| !Resource::is_per_participant_key(key));
+        let floor = end.plus_millis(1);
+        state.participant_media_floor = Some(
+            state
+                .participant_media_floor
+                .map_or(floor, |f| f.max(floor)),
+        );
         let mut session = self
             .meeting
             .state

@@ -6,12 +6,15 @@ use meetinghooks_webhooks::{Event, WebhookType};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::media::{MediaDetails, MediaSignal, Phase};
 
-const MEETING: &str = "prop-meeting";
+pub(super) const MEETING: &str = "prop-meeting";
 const GRACE_MS: i64 = 10_000;
 
+// Test steps are built once and moved rarely; boxing the signal would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
-enum Step {
+pub(super) enum Step {
     Signal(Signal),
     /// Advance the wall clock to this time and fire due timers.
     Tick(i64),
@@ -35,12 +38,19 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
             participant_id,
             reason
         }),
-        1 => proptest::option::of(Just("f1".to_string())).prop_map(|file_id| SignalKind::RecordingStarted { file_id }),
-        1 => Just(SignalKind::RecordingStopped { file_id: None }),
-        1 => Just(SignalKind::LivestreamStarted),
-        1 => Just(SignalKind::LivestreamStopped),
-        1 => Just(SignalKind::HlsStarted { downstream_url: "https://cdn.example/x.m3u8".into() }),
-        1 => Just(SignalKind::HlsStopped),
+        1 => proptest::option::of(Just("f1".to_string())).prop_map(|file_id| SignalKind::Media(MediaSignal::recording(Phase::Started, file_id))),
+        1 => Just(SignalKind::Media(MediaSignal::recording(Phase::Stopped, None))),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Started))),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Stopped))),
+        1 => Just(SignalKind::Media(MediaSignal {
+            resource: Resource::Hls,
+            phase: Phase::Started,
+            details: MediaDetails {
+                downstream_url: Some("https://cdn.example/x.m3u8".into()),
+                ..MediaDetails::default()
+            },
+        })),
+        1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Hls, Phase::Stopped))),
     ]
 }
 
@@ -86,14 +96,14 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 /// input's changes, and load for each step only what a store loads ([`Meeting::needs`] for a
 /// signal or a tick, the session's participants for an end), from rows it wrote back.
 #[derive(Default)]
-struct Harness {
+pub(super) struct Harness {
     /// The stored meeting header (`rooms.state`).
     header: MeetingState,
     /// The latest stored record of each participant (`participants`, highest position).
     rows: BTreeMap<String, ParticipantState>,
     /// Ids of committed signals; a refused signal's id is not remembered, as in the stores.
-    remembered: HashSet<String>,
-    events: Vec<Emitted>,
+    pub(super) remembered: HashSet<String>,
+    pub(super) events: Vec<Emitted>,
     sessions: Vec<SessionState>,
     timelogs: BTreeMap<(String, String), Vec<state::Stay>>,
     clock: i64,
@@ -123,7 +133,7 @@ impl Harness {
         meeting
     }
 
-    fn run(&mut self, step: &Step) {
+    pub(super) fn run(&mut self, step: &Step) {
         let config = EngineConfig {
             reconnect_grace_ms: GRACE_MS,
         };
@@ -172,7 +182,7 @@ impl Harness {
         }
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.run(&Step::Tick(i64::MAX / 4));
         self.run(&Step::End(0));
     }
@@ -446,7 +456,11 @@ fn grace_expiry_emits_left_then_session_end_with_media_stopped_first() {
     apply(
         &mut state,
         "project",
-        &signal("2", 1, SignalKind::RecordingStarted { file_id: None }),
+        &signal(
+            "2",
+            1,
+            SignalKind::Media(MediaSignal::recording(Phase::Started, None)),
+        ),
         Timestamp(1),
         &config,
     )

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::media::Resource;
 use crate::domain::timestamp::Timestamp;
 
 /// Everything the engine remembers about one meeting (room), outside its participants.
@@ -16,8 +17,13 @@ use crate::domain::timestamp::Timestamp;
 pub struct MeetingState {
     /// Sequence number of the last event emitted for this meeting.
     pub sequence: u64,
-    /// `at` of the last applied signal per media kind (`recording`, `livestream`, `hls`).
+    /// `at` of the last applied signal per media resource (`Resource::key`: `recording`,
+    /// `livestream`, `hls`, and per participant, kept only for the ongoing session).
     pub last_at: BTreeMap<String, Timestamp>,
+    /// Just after the last session's end: per-participant media clocks are dropped with
+    /// their session, and a per-participant media signal dated before this is stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_media_floor: Option<Timestamp>,
     /// The ongoing session, if any.
     pub session: Option<SessionState>,
     /// When the last session ended on request (`POST /v2/sessions/end`, LiveKit's
@@ -40,11 +46,72 @@ pub struct SessionState {
     pub joined: u64,
     /// Pending reconnect graces, by participant.
     pub graces: BTreeMap<String, Grace>,
-    /// fileId of the active recording.
+    /// Live media resources (not yet stopped or failed), in the order they opened.
+    #[serde(default)]
+    pub media: Vec<MediaState>,
+    /// Headers written before `media` existed: fileId of the active recording, a running
+    /// livestream, the active HLS URL. Read once into `media` (`adopt_legacy_media`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub livestream: bool,
-    /// downstreamUrl of the active HLS stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls: Option<String>,
+}
+
+/// Where a live resource is in its lifecycle; stopped and failed resources are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LivePhase {
+    Starting,
+    Started,
+    /// HLS only: after started, the stream can be played.
+    Playable,
+    Stopping,
+}
+
+/// One live media resource of the ongoing session, with what its later events need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaState {
+    #[serde(flatten)]
+    pub resource: Resource,
+    pub phase: LivePhase,
+    /// Recording: our file id (given or derived), where the file is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<String>,
+    /// Participant recording: its format, e.g. `webm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_format: Option<String>,
+}
+
+impl SessionState {
+    /// Moves a header's pre-`media` fields into `media`, as started resources.
+    pub fn adopt_legacy_media(&mut self) {
+        let mut adopt = |resource, file_id| {
+            self.media.push(MediaState {
+                resource,
+                phase: LivePhase::Started,
+                file_id,
+                file_path: None,
+                file_url: None,
+                file_format: None,
+            })
+        };
+        if let Some(file_id) = self.recording.take() {
+            adopt(Resource::Recording, Some(file_id));
+        }
+        if std::mem::take(&mut self.livestream) {
+            adopt(Resource::Livestream, None);
+        }
+        if self.hls.take().is_some() {
+            adopt(Resource::Hls, None);
+        }
+    }
 }
 
 /// One participant of one meeting, as of its latest session.

@@ -200,6 +200,7 @@ impl<'s> IngestRun<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::media::{MediaSignal, Phase};
     use crate::domain::signal::SignalKind;
 
     const ENGINE: EngineConfig = EngineConfig {
@@ -280,7 +281,12 @@ mod tests {
     fn a_conflict_fails_the_batch_with_its_index() {
         let signals = [
             signal("1", "a", 1, join("p")),
-            signal("2", "b", 1, SignalKind::RecordingStarted { file_id: None }),
+            signal(
+                "2",
+                "b",
+                1,
+                SignalKind::Media(MediaSignal::recording(Phase::Started, None)),
+            ),
         ];
         let mut run = IngestRun::new("project", &signals, &[true, true], Timestamp(10), ENGINE);
         for room in run.rooms() {

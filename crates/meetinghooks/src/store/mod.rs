@@ -4,6 +4,7 @@
 //! causes and the new meeting state commit together or not at all.
 
 pub mod changes;
+pub mod dashboard;
 pub mod keys;
 pub mod listings;
 mod panic;
@@ -29,6 +30,7 @@ use crate::engine::{Conflict, SessionState};
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
 };
+pub use dashboard::DashboardStore;
 pub use sources::{api_key_taken, SourceStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +271,7 @@ pub trait Store:
     keys::KeyStore
     + pruning::Pruning
     + SourceStore
+    + DashboardStore
     + rsa_keys::RsaKeyStore
     + listings::Listings
     + Send

@@ -70,7 +70,7 @@ async fn full_meeting_payloads_are_exact() {
         ),
         format!(r#"{{"webhookType":"recording-started","data":{{{base}}}}}"#),
         format!(
-            r#"{{"webhookType":"hls-started","data":{{{base},"downstreamUrl":"https://cdn.example.com/hls/index.m3u8"}}}}"#
+            r#"{{"webhookType":"hls-started","data":{{{base},"downstreamUrl":"https://cdn.example.com/hls/index.m3u8","playbackHlsUrl":"https://cdn.example.com/hls/index.m3u8"}}}}"#
         ),
         format!(r#"{{"webhookType":"livestream-started","data":{{{base}}}}}"#),
         format!(r#"{{"webhookType":"livestream-stopped","data":{{{base}}}}}"#),

@@ -455,3 +455,46 @@ impl listings::Listings for CountingStore {
         self.inner.auto_close_candidates().await
     }
 }
+
+#[async_trait]
+impl DashboardStore for CountingStore {
+    async fn attempt_log(
+        &self,
+        project_id: &str,
+        query: dashboard::AttemptLogQuery,
+    ) -> StoreResult<Vec<dashboard::AttemptLogEntry>> {
+        self.inner.attempt_log(project_id, query).await
+    }
+
+    async fn project_queue(&self, project_id: &str) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        self.inner.project_queue(project_id).await
+    }
+
+    async fn filtered_messages(
+        &self,
+        project_id: &str,
+        filter: dashboard::MessageFilter,
+    ) -> StoreResult<Page<MessageRecord>> {
+        self.inner.filtered_messages(project_id, filter).await
+    }
+
+    async fn event_by_id(
+        &self,
+        project_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<StoredEvent>> {
+        self.inner.event_by_id(project_id, event_id).await
+    }
+
+    async fn room_summaries(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<dashboard::RoomSummary>> {
+        self.inner.room_summaries(project_id, limit).await
+    }
+
+    async fn log_heads(&self, project_id: &str) -> StoreResult<dashboard::LogHeads> {
+        self.inner.log_heads(project_id).await
+    }
+}

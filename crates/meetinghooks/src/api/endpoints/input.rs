@@ -184,6 +184,10 @@ pub enum EventPattern {
     Livestream,
     #[serde(rename = "hls-*")]
     Hls,
+    #[serde(rename = "participant-recording-*")]
+    ParticipantRecordingAll,
+    #[serde(rename = "participant-track-recording-*")]
+    ParticipantTrackRecordingAll,
     #[serde(rename = "participant-joined")]
     ParticipantJoined,
     #[serde(rename = "participant-left")]
@@ -204,6 +208,46 @@ pub enum EventPattern {
     HlsStarted,
     #[serde(rename = "hls-stopped")]
     HlsStopped,
+    #[serde(rename = "recording-starting")]
+    RecordingStarting,
+    #[serde(rename = "recording-stopping")]
+    RecordingStopping,
+    #[serde(rename = "recording-failed")]
+    RecordingFailed,
+    #[serde(rename = "livestream-starting")]
+    LivestreamStarting,
+    #[serde(rename = "livestream-stopping")]
+    LivestreamStopping,
+    #[serde(rename = "livestream-failed")]
+    LivestreamFailed,
+    #[serde(rename = "hls-starting")]
+    HlsStarting,
+    #[serde(rename = "hls-playable")]
+    HlsPlayable,
+    #[serde(rename = "hls-stopping")]
+    HlsStopping,
+    #[serde(rename = "hls-failed")]
+    HlsFailed,
+    #[serde(rename = "participant-recording-starting")]
+    ParticipantRecordingStarting,
+    #[serde(rename = "participant-recording-started")]
+    ParticipantRecordingStarted,
+    #[serde(rename = "participant-recording-stopping")]
+    ParticipantRecordingStopping,
+    #[serde(rename = "participant-recording-stopped")]
+    ParticipantRecordingStopped,
+    #[serde(rename = "participant-recording-failed")]
+    ParticipantRecordingFailed,
+    #[serde(rename = "participant-track-recording-starting")]
+    ParticipantTrackRecordingStarting,
+    #[serde(rename = "participant-track-recording-started")]
+    ParticipantTrackRecordingStarted,
+    #[serde(rename = "participant-track-recording-stopping")]
+    ParticipantTrackRecordingStopping,
+    #[serde(rename = "participant-track-recording-stopped")]
+    ParticipantTrackRecordingStopped,
+    #[serde(rename = "participant-track-recording-failed")]
+    ParticipantTrackRecordingFailed,
 }
 
 /// The custom headers' schema, exactly as `validate_header` checks them: at most 20, names

@@ -7,6 +7,7 @@
 //! DELETE and rotate answer 409 `room_webhook`, saying where to go instead.
 
 mod input;
+mod samples;
 mod views;
 
 pub(crate) use input::{check_target_url, EventPattern};
@@ -15,10 +16,7 @@ pub(crate) use views::redact_url;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use meetinghooks_webhooks::{
-    Event, HlsStarted, MeetingRef, ParticipantData, RecordingStopped, SessionEnded, SessionStarted,
-    WebhookType,
-};
+use meetinghooks_webhooks::WebhookType;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -29,6 +27,7 @@ use crate::domain::endpoint::{generate_secret, Endpoint};
 use crate::domain::ids::random_hex_id;
 use crate::domain::timestamp::Timestamp;
 use input::{invalid, EndpointCreate, EndpointInput, EndpointListQuery};
+use samples::sample_event;
 use views::{
     EndpointKind, EndpointList, EndpointView, Recovered, RotatedSecret, SecretView, TestQueued,
 };
@@ -294,7 +293,7 @@ pub async fn rotate_secret(
 }
 
 // Doc-only: the handler parses the name with `WebhookType::from_str`.
-/// One of the ten webhook types.
+/// One of the catalog's webhook types.
 #[derive(ToSchema)]
 #[serde(rename_all = "kebab-case")]
 #[allow(dead_code)]
@@ -309,6 +308,26 @@ pub enum WebhookTypeName {
     LivestreamStopped,
     HlsStarted,
     HlsStopped,
+    RecordingStarting,
+    RecordingStopping,
+    RecordingFailed,
+    LivestreamStarting,
+    LivestreamStopping,
+    LivestreamFailed,
+    HlsStarting,
+    HlsPlayable,
+    HlsStopping,
+    HlsFailed,
+    ParticipantRecordingStarting,
+    ParticipantRecordingStarted,
+    ParticipantRecordingStopping,
+    ParticipantRecordingStopped,
+    ParticipantRecordingFailed,
+    ParticipantTrackRecordingStarting,
+    ParticipantTrackRecordingStarted,
+    ParticipantTrackRecordingStopping,
+    ParticipantTrackRecordingStopped,
+    ParticipantTrackRecordingFailed,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -433,50 +452,4 @@ pub async fn rotate_room_secret(
         secret,
         previous_secret_valid_until: Some(until.to_rfc3339()),
     }))
-}
-
-/// A realistic example of each webhook type, for test sends.
-pub fn sample_event(webhook_type: WebhookType) -> Event {
-    let meeting_id = "test-meeting".to_owned();
-    let session_id = "000000000000000000000000".to_owned();
-    let start = "2026-01-01T10:00:00.000+00:00".to_owned();
-    let r = MeetingRef {
-        meeting_id: meeting_id.clone(),
-        session_id: session_id.clone(),
-    };
-    let participant = ParticipantData {
-        meeting_id: meeting_id.clone(),
-        session_id: session_id.clone(),
-        participant_id: "test-participant".into(),
-        participant_name: "Test Participant".into(),
-    };
-    match webhook_type {
-        WebhookType::ParticipantJoined => Event::ParticipantJoined(participant),
-        WebhookType::ParticipantLeft => Event::ParticipantLeft(participant),
-        WebhookType::SessionStarted => Event::SessionStarted(SessionStarted {
-            session_id,
-            meeting_id,
-            start,
-        }),
-        WebhookType::SessionEnded => Event::SessionEnded(SessionEnded {
-            session_id,
-            meeting_id,
-            start,
-            end: "2026-01-01T10:30:00.000+00:00".into(),
-        }),
-        WebhookType::RecordingStarted => Event::RecordingStarted(r),
-        WebhookType::RecordingStopped => Event::RecordingStopped(RecordingStopped {
-            meeting_id,
-            session_id,
-            file_id: "000000000000000000000001".into(),
-        }),
-        WebhookType::LivestreamStarted => Event::LivestreamStarted(r),
-        WebhookType::LivestreamStopped => Event::LivestreamStopped(r),
-        WebhookType::HlsStarted => Event::HlsStarted(HlsStarted {
-            meeting_id,
-            session_id,
-            downstream_url: "https://cdn.example.com/hls/test-meeting/index.m3u8".into(),
-        }),
-        WebhookType::HlsStopped => Event::HlsStopped(r),
-    }
 }

@@ -271,8 +271,8 @@ pub enum OutputKind {
 pub enum EgressScope {
     /// `roomComposite` or `web`.
     Room,
-    /// `participant`, `trackComposite` or `track`: the catalog's participant recordings,
-    /// which do not exist yet.
+    /// `participant`, `trackComposite` or `track`: the catalog's participant and track
+    /// recordings, not mapped yet (a track egress names no participant or kind).
     Participant,
 }
 

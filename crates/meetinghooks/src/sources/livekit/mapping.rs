@@ -4,7 +4,9 @@
 use super::event::{
     DisconnectReason, EgressInfo, EgressScope, EgressStatus, OutputKind, Participant, WebhookEvent,
 };
+use super::participant_egress;
 use crate::domain::ids::{derived_hex24, is_valid_meeting_id, MAX_ID_LEN};
+use crate::domain::media::{MediaSignal, Phase, Resource};
 use crate::domain::signal::{
     is_http_url, LeaveReason, Signal, SignalKind, MAX_FUTURE_SKEW_MS, MAX_NAME_LEN, MAX_URL_LEN,
 };
@@ -29,10 +31,8 @@ pub enum Ignored {
     /// Known, but the catalog has no event for it: `room_started` (a session starts with its
     /// first participant), tracks, ingress, agents.
     NoCatalogEvent(String),
-    /// An egress phase whose catalog event (`*-starting`, `*-stopping`) does not exist yet.
-    /// The seam for the extended catalog.
-    EgressPhase(EgressStatus),
-    /// A participant or track egress: the catalog's participant recordings do not exist yet.
+    /// A track or track-composite egress (it names no participant or kind), or a participant
+    /// egress without a file output or a valid identity.
     ParticipantEgress,
     /// An active HLS egress whose playlist location LiveKit has not reported yet.
     NoPlaylist,
@@ -43,11 +43,8 @@ impl Ignored {
         match self {
             Ignored::UnknownEvent(name) => format!("unknown event {name:?}"),
             Ignored::NoCatalogEvent(name) => format!("{name} has no catalog event"),
-            Ignored::EgressPhase(status) => {
-                format!("egress status {status:?} has no catalog event yet")
-            }
             Ignored::ParticipantEgress => {
-                "participant and track egress have no catalog event yet".into()
+                "track egress, and participant egress without a file, have no catalog event".into()
             }
             Ignored::NoPlaylist => "HLS egress without a playlist location yet".into(),
         }
@@ -139,38 +136,55 @@ fn egress_at(egress: &EgressInfo, created_ms: i64) -> i64 {
 }
 
 fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result<Mapped, MapError> {
-    if egress.scope() == EgressScope::Participant {
-        return Ok(Mapped::Ignored(Ignored::ParticipantEgress));
-    }
     if egress.egress_id.is_empty() {
         return Err(MapError("egressInfo without egressId".into()));
     }
     let meeting_id = meeting_id(&egress.room_name)?;
-    let started = match egress.status {
-        EgressStatus::Active => true,
-        // FAILED and ABORTED stop what runs; the extended catalog makes them `*-failed`.
-        EgressStatus::Complete
-        | EgressStatus::LimitReached
-        | EgressStatus::Failed
-        | EgressStatus::Aborted => false,
-        phase @ (EgressStatus::Starting | EgressStatus::Ending) => {
-            return Ok(Mapped::Ignored(Ignored::EgressPhase(phase)))
-        }
+    let phase = match egress.status {
+        EgressStatus::Starting => Phase::Starting,
+        EgressStatus::Active => Phase::Started,
+        EgressStatus::Ending => Phase::Stopping,
+        EgressStatus::Complete | EgressStatus::LimitReached => Phase::Stopped,
+        // ABORTED: stopped before it became active, so it never produced what was asked.
+        EgressStatus::Failed | EgressStatus::Aborted => Phase::Failed,
     };
+    if egress.scope() == EgressScope::Participant {
+        let Some(media) = participant_egress::recording(egress, phase) else {
+            return Ok(Mapped::Ignored(Ignored::ParticipantEgress));
+        };
+        return Ok(Mapped::Signals(vec![Signal {
+            id: bounded_id(cx.event_id),
+            meeting_id,
+            at,
+            kind: SignalKind::Media(media),
+        }]));
+    }
     let outputs = egress.outputs();
     let mut signals = Vec::with_capacity(outputs.len());
     for output in &outputs {
         // One lifecycle per (egressId, output kind); the file id is the egress id.
-        let kind = match (output, started) {
-            (OutputKind::File, true) => SignalKind::RecordingStarted {
-                file_id: Some(bounded_id(&egress.egress_id)),
-            },
-            (OutputKind::File, false) => SignalKind::RecordingStopped {
-                file_id: Some(bounded_id(&egress.egress_id)),
-            },
-            (OutputKind::Stream, true) => SignalKind::LivestreamStarted,
-            (OutputKind::Stream, false) => SignalKind::LivestreamStopped,
-            (OutputKind::Segments, true) => {
+        let media = match output {
+            OutputKind::File => {
+                let mut media = MediaSignal::recording(phase, None);
+                if matches!(phase, Phase::Starting | Phase::Started | Phase::Stopped) {
+                    media.details.file_id = Some(bounded_id(&egress.egress_id));
+                }
+                if phase == Phase::Stopped {
+                    let file = egress
+                        .file_results
+                        .iter()
+                        .chain(egress.file.as_ref())
+                        .next();
+                    if let Some(file) = file {
+                        media.details.file_path = bounded_text(&file.filename);
+                        media.details.file_url = Some(file.location.clone())
+                            .filter(|l| is_http_url(l) && l.len() <= MAX_URL_LEN);
+                    }
+                }
+                media
+            }
+            OutputKind::Stream => MediaSignal::bare(Resource::Livestream, phase),
+            OutputKind::Segments if phase == Phase::Started => {
                 let Some(location) = egress.playlist_location() else {
                     continue;
                 };
@@ -183,12 +197,14 @@ fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result
                         "HLS playlist location {url:?} is not an http(s) URL"
                     )));
                 }
-                SignalKind::HlsStarted {
-                    downstream_url: url,
-                }
+                let mut media = MediaSignal::bare(Resource::Hls, phase);
+                media.details.playback_hls_url = Some(url.clone());
+                media.details.downstream_url = Some(url);
+                media
             }
-            (OutputKind::Segments, false) => SignalKind::HlsStopped,
+            OutputKind::Segments => MediaSignal::bare(Resource::Hls, phase),
         };
+        let kind = SignalKind::Media(media);
         let suffix = match output {
             OutputKind::File => "file",
             OutputKind::Stream => "stream",
@@ -272,6 +288,12 @@ fn bounded_id(id: &str) -> String {
     } else {
         derived_hex24(&[id])
     }
+}
+
+/// A LiveKit file name as a `filePath`, when it fits one.
+pub(super) fn bounded_text(text: &str) -> Option<String> {
+    let len = text.chars().count();
+    (len > 0 && len <= MAX_URL_LEN && !text.contains('\0')).then(|| text.to_owned())
 }
 
 /// The catalog needs a name; LiveKit's is optional, so the identity stands in.

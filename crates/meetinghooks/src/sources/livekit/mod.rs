@@ -4,9 +4,12 @@
 
 pub mod event;
 pub mod mapping;
+mod participant_egress;
 pub mod sign;
 pub mod verify;
 
+#[cfg(test)]
+mod egress_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

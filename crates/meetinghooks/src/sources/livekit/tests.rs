@@ -183,7 +183,7 @@ fn the_must_fail_list() {
     assert_eq!(check(Some(&bare), body, &src, now), VerifyError::NoChecksum);
 }
 
-fn signed_receive(body: &serde_json::Value) -> Result<Received, ReceiveError> {
+pub(super) fn signed_receive(body: &serde_json::Value) -> Result<Received, ReceiveError> {
     let src = Source {
         hls_rewrite: Some(HlsRewrite {
             from: "https://meet-hls.s3.amazonaws.com/".into(),
@@ -373,92 +373,6 @@ fn maps_rooms_and_refuses_what_it_cannot_represent() {
     let (a, b) = (signals(body.clone()), signals(body));
     assert!(a[0].id.starts_with("lk_"));
     assert_eq!(a[0].id, b[0].id);
-}
-
-#[test]
-fn maps_egress_by_output_and_status() {
-    let egress = |status: &str, request: serde_json::Value, results: serde_json::Value| {
-        let mut info = json!({"egressId":"EG_1","roomId":"RM_1","roomName":"daily-standup",
-            "status":status,"updatedAt":"1700000203512000000","roomComposite":request});
-        info.as_object_mut()
-            .unwrap()
-            .extend(results.as_object().unwrap().clone());
-        signed_receive(&json!({"event":"egress_updated","id":"EV_e","createdAt":"1700000203","egressInfo":info}))
-            .unwrap()
-            .mapped
-    };
-    let file = json!({"fileOutputs":[{"filepath":"x.mp4"}]});
-    assert_eq!(
-        egress("EGRESS_STARTING", file.clone(), json!({})),
-        Mapped::Ignored(Ignored::EgressPhase(EgressStatus::Starting))
-    );
-    assert_eq!(
-        egress("EGRESS_ENDING", file.clone(), json!({})),
-        Mapped::Ignored(Ignored::EgressPhase(EgressStatus::Ending))
-    );
-    let Mapped::Signals(active) = egress("EGRESS_ACTIVE", file.clone(), json!({})) else {
-        panic!()
-    };
-    assert_eq!(
-        active[0].kind,
-        SignalKind::RecordingStarted {
-            file_id: Some("EG_1".into())
-        }
-    );
-    assert_eq!(active[0].at, Timestamp(1_700_000_203_512));
-    for ended in [
-        "EGRESS_COMPLETE",
-        "EGRESS_LIMIT_REACHED",
-        "EGRESS_FAILED",
-        "EGRESS_ABORTED",
-    ] {
-        let Mapped::Signals(s) = egress(ended, file.clone(), json!({})) else {
-            panic!()
-        };
-        assert_eq!(
-            s[0].kind,
-            SignalKind::RecordingStopped {
-                file_id: Some("EG_1".into())
-            }
-        );
-    }
-    let stream = json!({"streamOutputs":[{"protocol":"RTMP","urls":["rtmp://x/y"]}]});
-    let Mapped::Signals(s) = egress("EGRESS_ACTIVE", stream, json!({})) else {
-        panic!()
-    };
-    assert_eq!(s[0].kind, SignalKind::LivestreamStarted);
-    // HLS: the playlist location, rewritten to the public base; none yet means nothing yet.
-    let segments = json!({"segmentOutputs":[{"protocol":"HLS_PROTOCOL"}]});
-    assert_eq!(
-        egress("EGRESS_ACTIVE", segments.clone(), json!({})),
-        Mapped::Ignored(Ignored::NoPlaylist)
-    );
-    let located = json!({"segmentResults":[{"playlistLocation":"https://meet-hls.s3.amazonaws.com/hls/r/index.m3u8"}]});
-    let Mapped::Signals(s) = egress("EGRESS_ACTIVE", segments, located) else {
-        panic!()
-    };
-    assert_eq!(
-        s[0].kind,
-        SignalKind::HlsStarted {
-            downstream_url: "https://cdn.example.com/hls/r/index.m3u8".into()
-        }
-    );
-    // One egress with two outputs: two lifecycles, two signal ids.
-    let both = json!({"fileOutputs":[{}],"streamOutputs":[{"urls":["rtmp://x"]}]});
-    let Mapped::Signals(s) = egress("EGRESS_COMPLETE", both, json!({})) else {
-        panic!()
-    };
-    assert_eq!(s.len(), 2);
-    assert_eq!(
-        (s[0].id.as_str(), s[1].id.as_str()),
-        ("EV_e:file", "EV_e:stream")
-    );
-    assert_eq!(s[1].kind, SignalKind::LivestreamStopped);
-    // Participant and track egress wait for the catalog's participant recordings.
-    let track = signed_receive(&json!({"event":"egress_updated","id":"EV_t","egressInfo":{
-        "egressId":"EG_2","roomName":"r","status":"EGRESS_ACTIVE","track":{"trackId":"TR_1"}}}))
-    .unwrap();
-    assert_eq!(track.mapped, Mapped::Ignored(Ignored::ParticipantEgress));
 }
 
 #[test]

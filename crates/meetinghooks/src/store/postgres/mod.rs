@@ -2,6 +2,7 @@
 //! are rows that expire; migrations run under an advisory lock.
 
 mod connect;
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod error;
@@ -67,15 +68,14 @@ macro_rules! transact {
 
 // After `transact!`, which they use.
 mod keys;
-mod listings;
 mod projects;
 mod pruning;
 mod reads;
 mod rooms;
-mod rsa_keys;
 mod schema;
 mod sources;
 mod timers;
+mod videosdk;
 
 pub use delivery::LeaseClock;
 pub use session::SessionLimits;

@@ -51,7 +51,7 @@ pub(super) async fn migrate(pool: &Pool, sealer: &Sealer) -> anyhow::Result<Publ
     // Under the migration lock: nodes starting together reseal once.
     super::endpoints::reseal_all(&tx, sealer).await?;
     super::sources::reseal_keys(&tx, sealer).await?;
-    super::rsa_keys::reseal(&tx, sealer).await?;
+    super::videosdk::rsa_keys::reseal(&tx, sealer).await?;
     let key: Vec<u8> = tx
         .query_one(
             "SELECT value FROM install_keys WHERE name = 'public_ids'",

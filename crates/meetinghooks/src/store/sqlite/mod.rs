@@ -1,9 +1,9 @@
 //! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
 
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod keys;
-mod listings;
 mod meeting;
 mod messages;
 mod projects;
@@ -12,9 +12,9 @@ mod readers;
 mod reads;
 mod requeue;
 mod rooms;
-mod rsa_keys;
 mod schema;
 mod sources;
+mod videosdk;
 mod writer;
 
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
         sources::reseal_keys(&mut conn, &sealer)?;
-        rsa_keys::reseal(&mut conn, &sealer)?;
+        videosdk::rsa_keys::reseal(&mut conn, &sealer)?;
         let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {

@@ -1,6 +1,7 @@
 //! The operations a case is made of, and the strategy that generates (and shrinks) them.
 
 use meetinghooks::domain::endpoint::{Endpoint, Ordering};
+use meetinghooks::domain::media::{MediaSignal, Phase};
 use meetinghooks::domain::signal::{LeaveReason, Signal, SignalKind};
 use meetinghooks::domain::subscription::Subscription;
 use meetinghooks::domain::timestamp::Timestamp;
@@ -170,13 +171,12 @@ pub fn signal(op: &SignalOp, at: i64) -> Signal {
         ),
         SignalSpec::RecordingStarted { meeting } => (
             *meeting,
-            SignalKind::RecordingStarted {
-                file_id: Some("f".into()),
-            },
+            SignalKind::Media(MediaSignal::recording(Phase::Started, Some("f".into()))),
         ),
-        SignalSpec::RecordingStopped { meeting } => {
-            (*meeting, SignalKind::RecordingStopped { file_id: None })
-        }
+        SignalSpec::RecordingStopped { meeting } => (
+            *meeting,
+            SignalKind::Media(MediaSignal::recording(Phase::Stopped, None)),
+        ),
     };
     Signal {
         id: format!("s{}", op.id),

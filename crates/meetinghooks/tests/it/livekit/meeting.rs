@@ -302,7 +302,9 @@ fn delivery_order(events: Vec<Queued>, seed: u64) -> Vec<Value> {
     let mut timed: Vec<(i64, u64, Value)> = Vec::new();
     for e in events {
         let earliest = last_of_queue.get(&e.resource).copied().unwrap_or(i64::MIN);
-        let sent = (e.created_ms + rng.next(MAX_DELAY_MS as u64) as i64).max(earliest);
+        // Strictly after the one ahead in its queue, so a tie cannot reorder a queue.
+        let sent =
+            (e.created_ms + rng.next(MAX_DELAY_MS as u64) as i64).max(earliest.saturating_add(1));
         last_of_queue.insert(e.resource.clone(), sent);
         if rng.next(4) == 0 {
             let retry = sent + rng.next(MAX_DELAY_MS as u64) as i64;
@@ -369,49 +371,67 @@ async fn a_livekit_meeting_becomes_exactly_the_catalogs_events_in_order() {
         let person = |id: &str| {
             format!(r#"{{{base},"participantId":"{id}","participantName":"{id} (LiveKit)"}}"#)
         };
-        let expected = vec![
+        let joined = |id: &str| {
+            format!(
+                r#"{{"webhookType":"participant-joined","data":{}}}"#,
+                person(id)
+            )
+        };
+        let left = |id: &str| {
+            format!(
+                r#"{{"webhookType":"participant-left","data":{}}}"#,
+                person(id)
+            )
+        };
+        let mut expected = vec![
             format!(
                 r#"{{"webhookType":"session-started","data":{{"sessionId":"{s}","meetingId":"{m}","start":"{}"}}}}"#,
                 ms(1_250)
             ),
-            format!(
-                r#"{{"webhookType":"participant-joined","data":{}}}"#,
-                person("alice")
+            joined("alice"),
+        ];
+        // Queues race: each LiveKit event's catalog events come in the order in which it
+        // was first delivered; the events of one queue (participant, egress) keep theirs.
+        let order = delivery_order(meeting(&m), seed);
+        let bare = |name: &str| format!(r#"{{"webhookType":"{name}","data":{{{base}}}}}"#);
+        let hls_url = format!("https://cdn.example.com/hls/{m}/index.m3u8");
+        let mut raced = vec![
+            ("EV_b1", joined("bob")),
+            ("EV_c1", joined("carol")),
+            ("EV_f0", bare("recording-starting")),
+            ("EV_f1", bare("recording-started")),
+            ("EV_h0", bare("hls-starting")),
+            ("EV_r0", bare("livestream-starting")),
+            (
+                "EV_h1",
+                format!(
+                    r#"{{"webhookType":"hls-started","data":{{{base},"downstreamUrl":"{hls_url}","playbackHlsUrl":"{hls_url}"}}}}"#
+                ),
             ),
-            format!(
-                r#"{{"webhookType":"participant-joined","data":{}}}"#,
-                person("bob")
+            // The RTMP target refused before it was active: failed, not stopped.
+            ("EV_r1", bare("livestream-failed")),
+            ("EV_h2", bare("hls-stopping")),
+            ("EV_h3", bare("hls-stopped")),
+            (
+                "EV_f2",
+                format!(
+                    r#"{{"webhookType":"recording-stopped","data":{{{base},"fileId":"EG_file"}}}}"#
+                ),
             ),
-            format!(
-                r#"{{"webhookType":"participant-joined","data":{}}}"#,
-                person("carol")
-            ),
-            format!(r#"{{"webhookType":"recording-started","data":{{{base}}}}}"#),
-            format!(
-                r#"{{"webhookType":"hls-started","data":{{{base},"downstreamUrl":"https://cdn.example.com/hls/{m}/index.m3u8"}}}}"#
-            ),
-            format!(r#"{{"webhookType":"hls-stopped","data":{{{base}}}}}"#),
-            format!(
-                r#"{{"webhookType":"recording-stopped","data":{{{base},"fileId":"EG_file"}}}}"#
-            ),
-            format!(
-                r#"{{"webhookType":"participant-left","data":{}}}"#,
-                person("bob")
-            ),
-            format!(
-                r#"{{"webhookType":"participant-left","data":{}}}"#,
-                person("alice")
-            ),
-            format!(
-                r#"{{"webhookType":"participant-left","data":{}}}"#,
-                person("carol")
-            ),
+            ("EV_b5", left("bob")),
+            ("EV_a2", left("alice")),
+        ];
+        raced.sort_by_key(|(id, _)| position(&order, id));
+        expected.extend(raced.into_iter().map(|(_, event)| event));
+        // Carol's leave was dropped: room_finished removes her and ends the session.
+        expected.extend([
+            left("carol"),
             format!(
                 r#"{{"webhookType":"session-ended","data":{{"sessionId":"{s}","meetingId":"{m}","start":"{}","end":"{}"}}}}"#,
                 ms(1_250),
                 ms(100_000)
             ),
-        ];
+        ]);
         assert_eq!(raw, expected, "seed {seed}");
 
         // Delivered to the receiver in that order, each once.

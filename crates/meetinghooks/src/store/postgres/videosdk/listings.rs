@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::error::{PgError, PgResult};
-use super::rows::session_records;
-use super::{PostgresStore, MAX_RETRIES};
+use super::super::error::{PgError, PgResult};
+use super::super::rows::session_records;
+use super::super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::listings::{
     candidate, AutoCloseCandidate, Listings, NumberedPage, PageRequest, AUTO_CLOSE_CANDIDATES,

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::error::{PgError, PgResult};
-use super::{PostgresStore, MAX_RETRIES};
+use super::super::error::{PgError, PgResult};
+use super::super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
 use crate::store::changes::Changes;
@@ -67,7 +67,7 @@ async fn write(tx: &Transaction<'_>, sealer: &Sealer, keys: &ProjectRsaKeys) -> 
 }
 
 /// At start, under the migration lock: keys sealed under an older key, sealed again.
-pub(super) async fn reseal(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
+pub(in crate::store) async fn reseal(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
     let mut resealed = 0;
     for row in tx
         .query("SELECT id, rsa_key, rsa_key_next FROM projects", &[])

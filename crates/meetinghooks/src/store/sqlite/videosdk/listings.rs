@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
-use super::reads::with_participants;
-use super::{rooms, SqliteStore};
+use super::super::reads::with_participants;
+use super::super::{rooms, SqliteStore};
 use crate::domain::timestamp::Timestamp;
 use crate::store::listings::{
     candidate, AutoCloseCandidate, Listings, NumberedPage, PageRequest, AUTO_CLOSE_CANDIDATES,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::SqliteStore;
+use super::super::SqliteStore;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::{SealError, Sealer};
 use crate::store::changes::Changes;
@@ -73,7 +73,7 @@ fn write(conn: &Connection, sealer: &Sealer, keys: &ProjectRsaKeys) -> StoreResu
 }
 
 /// At start: keys stored under an older sealing key, sealed with the current one.
-pub(super) fn reseal(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
+pub(in crate::store) fn reseal(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
     let tx = conn.transaction()?;
     let rows: Vec<(String, Option<String>, Option<String>)> = tx
         .prepare("SELECT id, rsa_key, rsa_key_next FROM projects")?

@@ -1,0 +1,492 @@
+//! The media lifecycle: one state machine per (session, resource).
+//!
+//! starting → started → (HLS: playable) → stopping → stopped, and failed from any live
+//! phase. A signal may skip phases; it then emits only what it reports, except that
+//! `hls-playable` without `hls-started` first emits `hls-started` (with the playable URL),
+//! because playable means started and the classic catalog's receivers only read
+//! `hls-started`. A resource opens with `-starting` or `-started`, so a receiver never sees
+//! `-stopping`, `-stopped` or `-failed` for something it did not see begin. A repeat, or a
+//! phase the resource is already past, emits nothing. The session's end closes every live
+//! resource first: `-failed` if it never got past starting, `-stopped` otherwise.
+
+use meetinghooks_webhooks::{
+    Event, HlsPlayable, HlsStarted, MeetingRef, ParticipantRecording, ParticipantRecordingStopped,
+    ParticipantRef, ParticipantTrack, ParticipantTrackStopped, RecordingStopped,
+};
+
+use super::state::{LivePhase, MediaState};
+use super::Run;
+use crate::domain::ids::derived_hex24;
+use crate::domain::media::{MediaDetails, MediaSignal, Phase, Resource};
+use crate::domain::timestamp::Timestamp;
+
+/// What one signal does to one resource: the phases to emit, in order, and the phase it is
+/// left in (`None`: not live, i.e. never opened, stopped or failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub emit: Vec<Phase>,
+    pub next: Option<LivePhase>,
+}
+
+/// The state machine itself, pure.
+pub fn transition(current: Option<LivePhase>, target: Phase) -> Transition {
+    let stay = Transition {
+        emit: Vec::new(),
+        next: current,
+    };
+    let live_target = match target {
+        Phase::Starting => LivePhase::Starting,
+        Phase::Started => LivePhase::Started,
+        Phase::Playable => LivePhase::Playable,
+        Phase::Stopping => LivePhase::Stopping,
+        Phase::Stopped | Phase::Failed => {
+            return match current {
+                Some(_) => Transition {
+                    emit: vec![target],
+                    next: None,
+                },
+                None => stay,
+            }
+        }
+    };
+    // Stopping something that never opened would tell a receiver of an end without a start.
+    if current.is_none() && live_target == LivePhase::Stopping {
+        return stay;
+    }
+    if current.is_some_and(|c| c >= live_target) {
+        return stay;
+    }
+    let mut emit = Vec::with_capacity(2);
+    if target == Phase::Playable && current.is_none_or(|c| c < LivePhase::Started) {
+        emit.push(Phase::Started);
+    }
+    emit.push(target);
+    Transition {
+        emit,
+        next: Some(live_target),
+    }
+}
+
+impl Run<'_> {
+    /// Applies a (fresh, in-order) media signal to the ongoing session.
+    pub(super) fn apply_media(&mut self, signal: &MediaSignal, signal_id: &str) {
+        let session = self.session();
+        let index = session
+            .media
+            .iter()
+            .position(|m| m.resource == signal.resource);
+        let current = index.map(|i| session.media[i].phase);
+        let Transition { emit, next } = transition(current, signal.phase);
+        if emit.is_empty() {
+            return;
+        }
+        let mut state = match index {
+            Some(i) => self.session().media.remove(i),
+            None => MediaState {
+                resource: signal.resource.clone(),
+                phase: LivePhase::Starting,
+                file_id: None,
+                file_path: None,
+                file_url: None,
+                file_format: None,
+            },
+        };
+        remember(&mut state, &signal.details);
+        if state.resource == Resource::Recording && state.file_id.is_none() {
+            state.file_id = Some(derived_hex24(&[
+                self.project_id,
+                self.meeting_id,
+                signal_id,
+                "fileId",
+            ]));
+        }
+        for phase in emit {
+            let event = self.media_event(&state, phase, &signal.details);
+            self.emit(event);
+        }
+        if let Some(phase) = next {
+            state.phase = phase;
+            // Back where it was: `media` stays in opening order.
+            let session = self.session();
+            let at = index
+                .unwrap_or(session.media.len())
+                .min(session.media.len());
+            session.media.insert(at, state);
+        }
+    }
+
+    /// Closes every live resource of the ongoing session at `end`, before its
+    /// `session-ended`. A signal dated at or before `end` about one of them is then stale:
+    /// it belonged to the closed session and must not reopen the resource in the next one.
+    pub(super) fn close_media(&mut self, end: Timestamp) {
+        let mut live = std::mem::take(&mut self.session().media);
+        live.sort_by(|a, b| a.resource.cmp(&b.resource));
+        let none = MediaDetails::default();
+        for state in live {
+            let clock = self
+                .meeting
+                .state
+                .last_at
+                .entry(state.resource.key())
+                .or_insert(end);
+            *clock = (*clock).max(end.plus_millis(1));
+            let phase = match state.phase {
+                LivePhase::Starting => Phase::Failed,
+                _ => Phase::Stopped,
+            };
+            let event = self.media_event(&state, phase, &none);
+            self.emit(event);
+        }
+    }
+
+    /// The event for `phase` of a resource; `details` is the signal that caused it.
+    fn media_event(&mut self, state: &MediaState, phase: Phase, details: &MediaDetails) -> Event {
+        let MeetingRef {
+            meeting_id,
+            session_id,
+        } = self.meeting_ref();
+        let r = MeetingRef {
+            meeting_id: meeting_id.clone(),
+            session_id: session_id.clone(),
+        };
+        match (&state.resource, phase) {
+            (Resource::Recording, Phase::Starting) => Event::RecordingStarting(r),
+            (Resource::Recording, Phase::Started) => Event::RecordingStarted(r),
+            (Resource::Recording, Phase::Stopping) => Event::RecordingStopping(r),
+            (Resource::Recording, Phase::Stopped) => Event::RecordingStopped(RecordingStopped {
+                meeting_id,
+                session_id,
+                file_path: state.file_path.clone(),
+                file_url: state.file_url.clone(),
+                file_id: state.file_id.clone().unwrap_or_default(),
+            }),
+            (Resource::Recording, _) => Event::RecordingFailed(r),
+            (Resource::Livestream, Phase::Starting) => Event::LivestreamStarting(r),
+            (Resource::Livestream, Phase::Started) => Event::LivestreamStarted(r),
+            (Resource::Livestream, Phase::Stopping) => Event::LivestreamStopping(r),
+            (Resource::Livestream, Phase::Stopped) => Event::LivestreamStopped(r),
+            (Resource::Livestream, _) => Event::LivestreamFailed(r),
+            (Resource::Hls, Phase::Starting) => Event::HlsStarting(r),
+            (Resource::Hls, Phase::Started) => {
+                // From `hls.started`, or from `hls.playable` when started was skipped.
+                let url = details
+                    .playback_hls_url
+                    .clone()
+                    .or_else(|| details.downstream_url.clone())
+                    .unwrap_or_default();
+                Event::HlsStarted(HlsStarted {
+                    meeting_id,
+                    session_id,
+                    downstream_url: details
+                        .downstream_url
+                        .clone()
+                        .unwrap_or_else(|| url.clone()),
+                    playback_hls_url: url,
+                })
+            }
+            (Resource::Hls, Phase::Playable) => Event::HlsPlayable(HlsPlayable {
+                meeting_id,
+                session_id,
+                playback_hls_url: details.playback_hls_url.clone().unwrap_or_default(),
+                livestream_url: details.livestream_url.clone(),
+            }),
+            (Resource::Hls, Phase::Stopping) => Event::HlsStopping(r),
+            (Resource::Hls, Phase::Stopped) => Event::HlsStopped(r),
+            (Resource::Hls, _) => Event::HlsFailed(r),
+            (Resource::ParticipantRecording { participant_id }, phase) => {
+                let participant_id = participant_id.clone();
+                let recording = |participant_id| ParticipantRecording {
+                    meeting_id: meeting_id.clone(),
+                    session_id: session_id.clone(),
+                    participant_id,
+                    file_format: state.file_format.clone().unwrap_or_default(),
+                };
+                match phase {
+                    Phase::Starting => {
+                        Event::ParticipantRecordingStarting(recording(participant_id))
+                    }
+                    Phase::Started | Phase::Playable => {
+                        Event::ParticipantRecordingStarted(recording(participant_id))
+                    }
+                    Phase::Stopping => {
+                        Event::ParticipantRecordingStopping(recording(participant_id))
+                    }
+                    Phase::Stopped => {
+                        Event::ParticipantRecordingStopped(ParticipantRecordingStopped {
+                            meeting_id,
+                            session_id,
+                            participant_id,
+                            file_details: details.file_details.clone(),
+                        })
+                    }
+                    Phase::Failed => Event::ParticipantRecordingFailed(ParticipantRef {
+                        meeting_id,
+                        session_id,
+                        participant_id,
+                    }),
+                }
+            }
+            (
+                Resource::ParticipantTrackRecording {
+                    participant_id,
+                    kind,
+                },
+                phase,
+            ) => {
+                let track = ParticipantTrack {
+                    meeting_id,
+                    session_id,
+                    participant_id: participant_id.clone(),
+                    kind: kind.clone(),
+                };
+                match phase {
+                    Phase::Starting => Event::ParticipantTrackRecordingStarting(track),
+                    Phase::Started | Phase::Playable => {
+                        Event::ParticipantTrackRecordingStarted(track)
+                    }
+                    Phase::Stopping => Event::ParticipantTrackRecordingStopping(track),
+                    Phase::Stopped => {
+                        Event::ParticipantTrackRecordingStopped(ParticipantTrackStopped {
+                            meeting_id: track.meeting_id,
+                            session_id: track.session_id,
+                            participant_id: track.participant_id,
+                            kind: track.kind,
+                            file_details: details.file_details.clone(),
+                        })
+                    }
+                    Phase::Failed => Event::ParticipantTrackRecordingFailed(track),
+                }
+            }
+        }
+    }
+}
+
+/// What later events of the resource need from this signal; the latest given wins.
+fn remember(state: &mut MediaState, details: &MediaDetails) {
+    let keep = |slot: &mut Option<String>, given: &Option<String>| {
+        if given.is_some() {
+            slot.clone_from(given);
+        }
+    };
+    keep(&mut state.file_id, &details.file_id);
+    keep(&mut state.file_path, &details.file_path);
+    keep(&mut state.file_url, &details.file_url);
+    keep(&mut state.file_format, &details.file_format);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{apply, end_session, EngineConfig, Meeting, MeetingState};
+
+    /// A header written before `media` existed still loads, and its running media stop.
+    #[test]
+    fn a_header_from_before_media_states_keeps_its_running_media() {
+        let old = r#"{"sequence":4,"last_at":{"recording":1500},"session":{"id":"s1",
+            "start":1000,"latest":1500,"end":null,"present":1,"joined":1,"graces":{},
+            "recording":"f1","livestream":true,"hls":"https://cdn.example/x.m3u8"}}"#;
+        let state: MeetingState = serde_json::from_str(old).unwrap();
+        let mut meeting = Meeting::new(state);
+        let stop = crate::domain::signal::Signal {
+            id: "x".into(),
+            meeting_id: "m".into(),
+            at: Timestamp(2_000),
+            kind: crate::domain::signal::SignalKind::Media(MediaSignal::recording(
+                Phase::Stopped,
+                None,
+            )),
+        };
+        let config = EngineConfig {
+            reconnect_grace_ms: 0,
+        };
+        let outcome = apply(&mut meeting, "p", &stop, Timestamp(2_000), &config).unwrap();
+        let [stopped] = outcome.events.as_slice() else {
+            panic!("{:?}", outcome.events)
+        };
+        assert_eq!(stopped.sequence, 5);
+        let Event::RecordingStopped(data) = &stopped.event else {
+            panic!("{stopped:?}")
+        };
+        assert_eq!(
+            (data.file_id.as_str(), data.session_id.as_str()),
+            ("f1", "s1")
+        );
+        // Written back in the new form only.
+        let json = serde_json::to_string(&meeting.state).unwrap();
+        assert!(!json.contains(r#""livestream":true"#) && json.contains(r#""media""#));
+        let outcome = end_session(&mut meeting, "m", Timestamp(3_000)).unwrap();
+        let names: Vec<_> = outcome
+            .events
+            .iter()
+            .map(|e| e.event.webhook_type().as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["livestream-stopped", "hls-stopped", "session-ended"]
+        );
+    }
+
+    /// One row of the table: from `current`, signal `target` emits `emit` and leaves `next`.
+    struct Case {
+        current: Option<LivePhase>,
+        target: Phase,
+        emit: &'static [Phase],
+        next: Option<LivePhase>,
+    }
+
+    #[test]
+    fn the_state_machine_table() {
+        use LivePhase as L;
+        use Phase::*;
+        let cases: &[Case] = &[
+            Case {
+                current: None,
+                target: Starting,
+                emit: &[Starting],
+                next: Some(L::Starting),
+            },
+            Case {
+                current: None,
+                target: Started,
+                emit: &[Started],
+                next: Some(L::Started),
+            },
+            Case {
+                current: None,
+                target: Playable,
+                emit: &[Started, Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: None,
+                target: Stopping,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: None,
+                target: Stopped,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: None,
+                target: Failed,
+                emit: &[],
+                next: None,
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Starting,
+                emit: &[],
+                next: Some(L::Starting),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Started,
+                emit: &[Started],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Playable,
+                emit: &[Started, Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Stopping,
+                emit: &[Stopping],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Starting),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
+            Case {
+                current: Some(L::Started),
+                target: Starting,
+                emit: &[],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Started,
+                emit: &[],
+                next: Some(L::Started),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Playable,
+                emit: &[Playable],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Stopping,
+                emit: &[Stopping],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Started),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Playable),
+                target: Started,
+                emit: &[],
+                next: Some(L::Playable),
+            },
+            Case {
+                current: Some(L::Playable),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Started,
+                emit: &[],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Stopping,
+                emit: &[],
+                next: Some(L::Stopping),
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Stopped,
+                emit: &[Stopped],
+                next: None,
+            },
+            Case {
+                current: Some(L::Stopping),
+                target: Failed,
+                emit: &[Failed],
+                next: None,
+            },
+        ];
+        for case in cases {
+            let t = transition(case.current, case.target);
+            assert_eq!(
+                (t.emit.as_slice(), t.next),
+                (case.emit, case.next),
+                "{:?} + {:?}",
+                case.current,
+                case.target
+            );
+        }
+    }
+}
