@@ -2,22 +2,50 @@
 
     WEBHOOK_SECRET=whsec_... PORT=8787 python receiver.py
 
+With VIDEOSDK_PUBLIC_KEY (the PEM of GET /v2/public/rsa-public-key) it also checks
+`videosdk-signature` the way VideoSDK's Python sample does: `rsa.verify` with the PKCS#1 key.
+
 Answers 204 to a delivery whose signature verifies, 400 otherwise, and prints one JSON line
 per request on stdout: {"verified": true, "webhookId", "webhookType", "sequence", ...}.
 """
 
+import base64
+import binascii
 import json
 import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import rsa
 from standardwebhooks import Webhook, WebhookVerificationError
 
 webhook = Webhook(os.environ["WEBHOOK_SECRET"])  # "whsec_…", as POST /v1/endpoints returned it
+# "-----BEGIN RSA PUBLIC KEY-----…": PKCS#1, the form load_pkcs1 reads.
+videosdk_key = os.environ.get("VIDEOSDK_PUBLIC_KEY")
+videosdk_key = rsa.PublicKey.load_pkcs1(videosdk_key.encode()) if videosdk_key else None
+
+
+def verify_videosdk(body, headers):
+    signature = headers.get("videosdk-signature")
+    if not signature:
+        raise rsa.VerificationError("missing videosdk-signature")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        raise rsa.VerificationError("videosdk-signature is not base64")
+    if rsa.verify(body, raw, videosdk_key) != "SHA-256":
+        raise rsa.VerificationError("videosdk-signature is not SHA-256")
+
+
+lines = threading.Lock()
 
 
 def record(line):
-    print(json.dumps(line), flush=True)
+    # One write under a lock: the server's threads would otherwise interleave their lines.
+    with lines:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -26,7 +54,9 @@ class Handler(BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         try:
             event = webhook.verify(body, headers)
-        except WebhookVerificationError as error:
+            if videosdk_key:
+                verify_videosdk(body, {k.lower(): v for k, v in headers.items()})
+        except (WebhookVerificationError, rsa.VerificationError) as error:
             record({"verified": False, "error": str(error)})
             self.send_response(400)
             self.end_headers()
@@ -38,7 +68,12 @@ class Handler(BaseHTTPRequestHandler):
                 "webhookType": event["webhookType"],
                 "sequence": self.headers.get("webhook-sequence"),
                 # What was verified, so a test can replay it with a changed byte.
-                "headers": {k: self.headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")},
+                "headers": {
+                    k: self.headers[k]
+                    for k in ("webhook-id", "webhook-timestamp", "webhook-signature", "videosdk-signature")
+                    if k in self.headers
+                },
+                "videosdk": videosdk_key is not None,
                 "body": body.decode(),
             }
         )

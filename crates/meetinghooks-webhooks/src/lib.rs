@@ -14,6 +14,11 @@
 //! Always verify the **raw** request body bytes, before any re-serialisation.
 //! Use the `webhook-id` header as an idempotency key: it stays the same on retries.
 //!
+//! Rooms' own webhooks, and endpoints created with `"signatures": ["videosdk"]`, also carry
+//! VideoSDK's [`HEADER_VIDEOSDK_SIGNATURE`]: base64 RSASSA-PKCS1-v1_5 SHA-256 over the body,
+//! checked by [`VideosdkVerifier`] with the project's public key from
+//! `GET /v2/public/rsa-public-key`.
+//!
 //! Headers are read through [`HeaderLookup`], implemented for `HashMap`,
 //! `BTreeMap`, slices/arrays/`Vec`s of pairs and, with the `http` feature,
 //! `http::HeaderMap`.
@@ -60,4 +65,7 @@ pub use event::{
 pub use verify::{
     HeaderLookup, SecretError, VerifyError, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,
     HEADER_SIGNATURE, HEADER_TIMESTAMP, TIMESTAMP_TOLERANCE_SECS,
+};
+pub use verify::{
+    PublicKeyError, VideosdkVerifier, VideosdkVerifyError, HEADER_VIDEOSDK_SIGNATURE,
 };

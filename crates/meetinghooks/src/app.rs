@@ -68,6 +68,11 @@ pub async fn run(
         },
         stopped.clone(),
     ));
+    // Off the start path: projects without an RSA key (the bootstrap one, older ones) get one.
+    let rsa_task = tokio::spawn(crate::videosdk::ensure_all_project_keys(
+        store.clone(),
+        stopped.clone(),
+    ));
     let sampler_task = tokio::spawn(telemetry::sample(store.clone(), stopped));
 
     let metrics = telemetry::prometheus();
@@ -111,6 +116,8 @@ pub async fn run(
     let _ = dispatch_task.await;
     let _ = sampler_task.await;
     let _ = retention_task.await;
+    // Its last key is written before the store closes, never sealed after a later start.
+    let _ = rsa_task.await;
     tracing::info!("meetinghooks stopped");
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auto_close;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod telemetry;
 pub mod timers;
 pub mod ui;
+pub mod videosdk;
 
 pub use app::run;
 pub use config::Config;

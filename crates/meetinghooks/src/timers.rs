@@ -1,5 +1,6 @@
-//! The timer driver: fires due reconnect graces, sleeping until the next deadline in between;
-//! the store's announcement of a newly armed grace wakes it.
+//! The timer driver: fires due reconnect graces and closes sessions past their room's
+//! `autoCloseConfig` duration, sleeping until the next deadline in between (at most 1 s); the
+//! store's announcement of a newly armed grace wakes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,9 @@ pub async fn run(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
     let mut armed = store.changes().timers;
     loop {
         let now = Timestamp::now();
+        if let Err(e) = crate::auto_close::close_due(&*store, now).await {
+            tracing::warn!(error = %e, "closing sessions by autoCloseConfig failed");
+        }
         let sleep = match store.fire_due_timers(now).await {
             // More may be due than one batch held.
             Ok(fired) if fired > 0 => Duration::ZERO,

@@ -272,7 +272,14 @@ fn now_unix() -> i64 {
     }
 }
 
+mod videosdk;
+pub use videosdk::{
+    PublicKeyError, VideosdkVerifier, VideosdkVerifyError, HEADER_VIDEOSDK_SIGNATURE,
+};
+
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod videosdk_tests;

@@ -103,6 +103,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "no_ongoing_session", c.to_string())
             }
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::RoomDeactivated { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "room_deactivated", e.to_string())
+            }
             StoreError::Busy(reason) => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
             StoreError::Unavailable(reason) => {
                 tracing::error!(%reason, "store unavailable");

@@ -25,14 +25,46 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <api key>"))?;
-        let key =
-            header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
-                ApiError::unauthorized("Authorization must be `Bearer <api key>`")
-            })?;
+        let scheme = if parts.uri.path().starts_with("/v2/") {
+            KeyScheme::BearerOrBare
+        } else {
+            KeyScheme::Bearer
+        };
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|header| api_key(header, scheme))
+            .ok_or_else(|| ApiError::unauthorized(scheme.expected()))?;
         let hash = sha256(key.as_bytes());
         let project = state.keys.project(&state.store, key, hash).await?;
         admit(state, hash)?;
         Ok(Caller(project))
+    }
+}
+
+/// How a route takes its key: VideoSDK's clients send `/v2` keys without a scheme.
+#[derive(Clone, Copy)]
+enum KeyScheme {
+    Bearer,
+    BearerOrBare,
+}
+
+impl KeyScheme {
+    fn expected(self) -> &'static str {
+        match self {
+            KeyScheme::Bearer => "Authorization must be `Bearer <api key>`",
+            KeyScheme::BearerOrBare => "Authorization must be `Bearer <api key>` or `<api key>`",
+        }
+    }
+}
+
+fn api_key(header: &str, scheme: KeyScheme) -> Option<&str> {
+    match scheme {
+        KeyScheme::Bearer => bearer_token(header),
+        KeyScheme::BearerOrBare => bearer_token(header).or_else(|| {
+            let key = header.trim();
+            (!key.is_empty() && !key.contains(' ')).then_some(key)
+        }),
     }
 }
 

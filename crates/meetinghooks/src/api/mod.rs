@@ -12,6 +12,7 @@ mod health;
 mod key_cache;
 mod limits;
 pub(crate) mod messages;
+mod numbered;
 mod openapi;
 mod rate_limit;
 mod rooms;
@@ -20,6 +21,7 @@ mod signals;
 mod signals_doc;
 mod sources;
 mod strict_json;
+mod videosdk;
 
 use std::sync::Arc;
 
@@ -81,8 +83,10 @@ pub fn router(state: AppState) -> Router {
             post(signals::ingest).layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
         )
         .route("/v1/events", get(events::list))
-        .route("/v2/rooms", post(rooms::create))
+        .route("/v2/rooms", post(rooms::create).get(rooms::list))
+        .route("/v2/rooms/deactivate", post(rooms::deactivate))
         .route("/v2/rooms/{room_id}", get(rooms::get))
+        .route("/v2/public/rsa-public-key", get(videosdk::public_key))
         .route("/v2/sessions", get(sessions::list))
         .route("/v2/sessions/end", post(sessions::end))
         .route("/v2/sessions/{session_id}", get(sessions::get))
@@ -108,6 +112,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/room-webhooks/secret/rotate",
             post(endpoints::rotate_room_secret),
         )
+        .route("/v1/room-webhooks/rsa-key/rotate", post(videosdk::rotate))
         .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/sources", post(sources::create).get(sources::list))

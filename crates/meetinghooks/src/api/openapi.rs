@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     api_keys, docs, endpoints, events, health, messages, rooms, sessions, signals, sources,
+    videosdk,
 };
 
 #[derive(OpenApi)]
@@ -15,7 +16,8 @@ use super::{
         version = env!("CARGO_PKG_VERSION"),
         description = "Meeting signals in; sessions and signed, ordered webhooks out.\n\n\
             **Authentication.** Every route under `/v1` and `/v2` takes a project's API key as \
-            `Authorization: Bearer <api key>` and sees only that project's data; a missing or \
+            `Authorization: Bearer <api key>` (under `/v2`, the bare key is accepted too, as VideoSDK \
+            clients send it) and sees only that project's data; a missing or \
             unknown key gets a 401. Keys come from `bootstrap_api_key` in the configuration, \
             from `meetinghooks project create NAME` or from `POST /v1/api-keys`. \
             `/healthz`, `/readyz`, `/openapi.json` and `/docs` need no key (this document is \
@@ -33,6 +35,8 @@ use super::{
         events::list,
         rooms::create,
         rooms::get,
+        rooms::list,
+        rooms::deactivate,
         sessions::list,
         sessions::end,
         sessions::get,
@@ -47,6 +51,8 @@ use super::{
         endpoints::recover,
         endpoints::room_secret,
         endpoints::rotate_room_secret,
+        videosdk::rotate,
+        videosdk::public_key,
         messages::list,
         messages::get,
         messages::attempts,

@@ -147,6 +147,9 @@ impl Cli {
                         StoreError::Busy(taken) => anyhow::anyhow!("{taken} in {database}"),
                         other => anyhow::Error::new(other).context("creating the project"),
                     })?;
+                crate::videosdk::ensure_project_keys(&*store, &project.id)
+                    .await
+                    .context("generating the project's RSA key")?;
                 println!(
                     "project {} ({}) created in {database}",
                     project.name, project.id

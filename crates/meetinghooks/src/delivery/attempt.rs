@@ -10,7 +10,9 @@ use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_A
 use super::ssrf::{is_ssrf_error, SsrfPolicy};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::timestamp::Timestamp;
-use crate::store::{Failure, Leased};
+use crate::store::{Failure, Leased, StoreResult};
+use crate::videosdk::VideosdkSigner;
+use std::sync::Arc;
 
 pub const USER_AGENT_VALUE: &str = concat!("meetinghooks/", env!("CARGO_PKG_VERSION"));
 const MAX_RESPONSE_BYTES: usize = 1024;
@@ -77,16 +79,30 @@ pub fn signature_header(
         .join(" ")
 }
 
+/// Where an attempt goes and what signs it beyond the endpoint's secrets.
+pub struct Target<'a> {
+    pub endpoint: &'a Endpoint,
+    /// The project's RSA key when the endpoint wants `videosdk-signature`; an error when it
+    /// could not be had (the attempt then fails as `signing` and is retried).
+    pub videosdk: StoreResult<Option<Arc<VideosdkSigner>>>,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(endpoint: &'a Endpoint, videosdk: StoreResult<Option<Arc<VideosdkSigner>>>) -> Self {
+        Target { endpoint, videosdk }
+    }
+}
+
 pub async fn send(
     client: &reqwest::Client,
     policy: &SsrfPolicy,
-    endpoint: &Endpoint,
+    target: &Target<'_>,
     leased: &Leased,
     timeout: Duration,
 ) -> Attempt {
     let started_at = Timestamp::now();
     let clock = Instant::now();
-    let result = send_inner(client, policy, endpoint, leased, timeout, started_at).await;
+    let result = send_inner(client, policy, target, leased, timeout, started_at).await;
     Attempt {
         started_at,
         duration: clock.elapsed(),
@@ -97,11 +113,19 @@ pub async fn send(
 async fn send_inner(
     client: &reqwest::Client,
     policy: &SsrfPolicy,
-    endpoint: &Endpoint,
+    target: &Target<'_>,
     leased: &Leased,
     timeout: Duration,
     now: Timestamp,
 ) -> Result {
+    let endpoint = target.endpoint;
+    let videosdk = match &target.videosdk {
+        Ok(signer) => signer.as_ref().map(|signer| signer.sign(&leased.payload)),
+        Err(e) => {
+            let reason = format!("signing: no RSA key: {e}");
+            return no_answer("signing", e, reason);
+        }
+    };
     let url = match reqwest::Url::parse(&endpoint.url) {
         Ok(url) => url,
         Err(e) => {
@@ -131,6 +155,9 @@ async fn send_inner(
         .header(HEADER_SIGNATURE, signature)
         .header(HEADER_SEQUENCE, leased.sequence.to_string())
         .header(HEADER_ATTEMPT, (leased.attempts + 1).to_string());
+    if let Some(signature) = videosdk {
+        request = request.header(crate::videosdk::HEADER, signature);
+    }
     for (name, value) in &endpoint.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),

@@ -12,6 +12,7 @@ mod lanes;
 pub mod rate;
 mod resend;
 pub mod schedule;
+mod signing_keys;
 pub mod ssrf;
 mod writer;
 
@@ -91,6 +92,8 @@ pub struct Dispatcher {
     /// Outcome writes in progress at once, first tries and retries alike, so a batch split
     /// by meeting cannot take every database connection.
     outcome_writes: tokio::sync::Semaphore,
+    /// Projects' parsed RSA keys, for `videosdk-signature`.
+    signing_keys: Arc<signing_keys::SigningKeys>,
 }
 
 impl Dispatcher {
@@ -126,6 +129,7 @@ impl Dispatcher {
             stopping: false.into(),
             failure_log: std::sync::Mutex::new(FailureLog::new(failure_log::WARN_INTERVAL)),
             outcome_writes: tokio::sync::Semaphore::new(writer::WRITES_AT_ONCE),
+            signing_keys: Arc::default(),
         }))
     }
 
@@ -191,6 +195,9 @@ impl Dispatcher {
             {
                 match self.store.delivery_targets().await {
                     Ok(endpoints) => {
+                        if let Err(e) = self.signing_keys.reload(&*self.store).await {
+                            tracing::warn!(error = %e, "loading RSA keys failed");
+                        }
                         lanes.refresh(endpoints);
                         self.failure_log()
                             .retain(|endpoint_id| lanes.contains_key(endpoint_id));
@@ -404,6 +411,7 @@ impl Dispatcher {
         );
         let timeout = self.timeout_for(&endpoint);
         let promote = PromoteBy::for_endpoint(&endpoint);
+        let (store, keys) = (self.store.clone(), self.signing_keys.clone());
         let (to_writer, capacity, global) = (
             self.to_writer.clone(),
             self.capacity.clone(),
@@ -416,8 +424,9 @@ impl Dispatcher {
             // the message is taken again when the lease is over.
             match fence::may_start(until, Instant::now(), timeout) {
                 Start::Go => {
-                    let attempt =
-                        attempt::send(&client, &policy, &endpoint, &leased, timeout).await;
+                    let signer = keys.signer(&*store, &endpoint, Timestamp::now()).await;
+                    let target = attempt::Target::new(&endpoint, signer);
+                    let attempt = attempt::send(&client, &policy, &target, &leased, timeout).await;
                     let outcome = decide(&config, &endpoint, &leased, &attempt);
                     let _ = to_writer
                         .send(ToWriter::Outcome {

@@ -51,10 +51,15 @@ impl Dispatcher {
             .store
             .lease_for_resend(project_id, message_id, lease_until)
             .await?;
+        let signer = self
+            .signing_keys
+            .signer(&*self.store, &endpoint, Timestamp::now())
+            .await;
+        let target = attempt::Target::new(&endpoint, signer);
         let attempt = attempt::send(
             &self.client,
             &self.policy,
-            &endpoint,
+            &target,
             &leased,
             self.timeout_for(&endpoint),
         )

@@ -6,6 +6,7 @@ use base64::Engine;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use super::signatures::Signatures;
 use super::subscription::Subscription;
 use super::timestamp::Timestamp;
 
@@ -53,6 +54,8 @@ pub struct Endpoint {
     /// Delays before each attempt, in milliseconds; `None` uses the global schedule.
     pub retry_schedule: Option<Vec<u64>>,
     pub timeout_ms: Option<u64>,
+    /// Which signatures its requests carry.
+    pub signatures: Signatures,
     pub disabled: bool,
     pub disabled_reason: Option<String>,
     pub secret: String,
@@ -86,6 +89,7 @@ impl Endpoint {
             headers: BTreeMap::new(),
             retry_schedule: None,
             timeout_ms: None,
+            signatures: Signatures::standard(),
             disabled: false,
             disabled_reason: None,
             secret,
@@ -157,6 +161,7 @@ pub struct EndpointPatch {
     pub headers: Change<BTreeMap<String, String>>,
     pub retry_schedule: Change<Option<Vec<u64>>>,
     pub timeout_ms: Change<Option<u64>>,
+    pub signatures: Change<Signatures>,
     pub enabled: EnabledChange,
     pub updated_at: Timestamp,
 }
@@ -173,6 +178,7 @@ impl EndpointPatch {
             headers: Change::Keep,
             retry_schedule: Change::Keep,
             timeout_ms: Change::Keep,
+            signatures: Change::Keep,
             enabled: EnabledChange::Keep,
             updated_at,
         }
@@ -189,6 +195,7 @@ impl EndpointPatch {
         self.headers.apply_to(&mut endpoint.headers);
         self.retry_schedule.apply_to(&mut endpoint.retry_schedule);
         self.timeout_ms.apply_to(&mut endpoint.timeout_ms);
+        self.signatures.apply_to(&mut endpoint.signatures);
         endpoint.updated_at = self.updated_at;
         match self.enabled {
             EnabledChange::Enable if endpoint.disabled => {
@@ -226,6 +233,7 @@ pub const RESERVED_HEADERS: &[&str] = &[
     "user-agent",
     "connection",
     "transfer-encoding",
+    crate::videosdk::HEADER,
 ];
 
 /// Checks an endpoint's custom header: a valid token name, not one we own, a printable value.
@@ -283,6 +291,7 @@ mod tests {
             headers: BTreeMap::new(),
             retry_schedule: None,
             timeout_ms: None,
+            signatures: Signatures::standard(),
             disabled: true,
             disabled_reason: Some("http 410".into()),
             secret: "whsec_new".into(),

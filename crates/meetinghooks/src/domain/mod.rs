@@ -5,5 +5,6 @@ pub mod ids;
 pub mod media;
 pub mod public_ids;
 pub mod signal;
+pub mod signatures;
 pub mod subscription;
 pub mod timestamp;

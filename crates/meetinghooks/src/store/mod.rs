@@ -6,10 +6,12 @@
 pub mod changes;
 pub mod dashboard;
 pub mod keys;
+pub mod listings;
 mod panic;
 pub mod postgres;
 pub mod pruning;
 mod rows;
+pub mod rsa_keys;
 mod sources;
 mod sql;
 pub mod sqlite;
@@ -41,6 +43,9 @@ pub enum StoreError {
     NoOngoingSession(Conflict),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A new `participant.joined` into a deactivated room; nothing of its batch was kept.
+    #[error("signals[{index}]: room {room_id} is deactivated and refuses joins")]
+    RoomDeactivated { index: usize, room_id: String },
     /// The request conflicts with the current state of a resource.
     #[error("{0}")]
     Busy(String),
@@ -99,6 +104,7 @@ pub(crate) fn room_webhook_endpoint(
         events: webhook.events.clone(),
         secret_previous,
         secret_previous_until,
+        signatures: crate::domain::signatures::Signatures::both(),
         ..Endpoint::new(
             crate::domain::ids::random_hex_id("ep_", 12),
             project_id.to_owned(),
@@ -115,6 +121,36 @@ pub struct Room {
     pub custom_room_id: Option<String>,
     pub webhook: Option<RoomWebhook>,
     pub created_at: Timestamp,
+    /// Deactivated with `POST /v2/rooms/deactivate`: it refuses joins.
+    pub disabled: bool,
+    pub updated_at: Timestamp,
+    pub auto_close: Option<AutoClose>,
+}
+
+/// What `POST /v2/rooms` sets on a room; `None` keeps what an existing room has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub webhook: Option<RoomWebhook>,
+    pub auto_close: Option<AutoClose>,
+}
+
+/// What ends a room's sessions by themselves (VideoSDK's `autoCloseConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoClose {
+    #[serde(rename = "type")]
+    pub kind: AutoCloseKind,
+    /// Minutes a session may run.
+    pub duration: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoCloseKind {
+    /// The session ends; the room stays active.
+    #[serde(rename = "session-ends")]
+    SessionEnds,
+    /// The session ends and the room is deactivated.
+    #[serde(rename = "session-end-and-deactivate")]
+    SessionEndAndDeactivate,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -232,7 +268,15 @@ pub struct AttemptRecord {
 /// Sources' methods come from [`SourceStore`], kept apart so each store implements them
 /// in its own `sources` file.
 pub trait Store:
-    keys::KeyStore + pruning::Pruning + SourceStore + DashboardStore + Send + Sync + 'static
+    keys::KeyStore
+    + pruning::Pruning
+    + SourceStore
+    + DashboardStore
+    + rsa_keys::RsaKeyStore
+    + listings::Listings
+    + Send
+    + Sync
+    + 'static
 {
     /// Creates a project whose API key hashes to `key_hash`.
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project>;
@@ -246,7 +290,7 @@ pub trait Store:
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)>;
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>>;
 

@@ -103,7 +103,8 @@ pub fn project<R: Columns>(row: &R) -> Result<Project, R::Error> {
     })
 }
 
-pub const ROOM_COLUMNS: &str = "room_id, custom, webhook, created_at";
+pub const ROOM_COLUMNS: &str =
+    "room_id, custom, webhook, created_at, disabled, updated_at, auto_close";
 
 pub fn room<R: Columns>(row: &R) -> Result<Room, R::Error> {
     let room_id = row.text(0)?;
@@ -112,6 +113,9 @@ pub fn room<R: Columns>(row: &R) -> Result<Room, R::Error> {
         room_id,
         webhook: row.opt_text(2)?.and_then(|w| serde_json::from_str(&w).ok()),
         created_at: Timestamp(row.int(3)?),
+        disabled: row.flag(4)?,
+        updated_at: Timestamp(row.opt_int(5)?.unwrap_or(row.int(3)?)),
+        auto_close: row.opt_text(6)?.and_then(|a| serde_json::from_str(&a).ok()),
     })
 }
 

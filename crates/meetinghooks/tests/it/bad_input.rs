@@ -192,7 +192,13 @@ async fn bad_keys_and_routes_are_refused() {
     )
     .await;
     assert_error(
-        app.get("/v2/sessions").await,
+        app.get("/v2/sessions?perPage=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    assert_error(
+        app.get("/v2/rooms?page=0").await,
         StatusCode::BAD_REQUEST,
         "invalid_query",
     )

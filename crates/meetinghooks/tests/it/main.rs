@@ -48,4 +48,6 @@ mod store_conformance;
 mod store_locks;
 mod strict_bodies;
 mod ui;
+mod videosdk_rest;
+mod videosdk_signature;
 mod writer_health;

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The request's path, e.g. `/hooks`.
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -70,9 +72,9 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback({
             let log = log.clone();
-            move |headers: HeaderMap, body: Bytes| {
+            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
                 let (log, behavior) = (log.clone(), behavior.clone());
-                answer(log, behavior, headers, body)
+                answer(log, behavior, uri.path().to_owned(), headers, body)
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -108,11 +110,13 @@ impl Receiver {
 fn answer(
     log: Arc<Mutex<Vec<Received>>>,
     behavior: Behavior,
+    path: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> Pin<Box<dyn Future<Output = Response> + Send>> {
     Box::pin(async move {
         let request = Received {
+            path,
             headers,
             body,
             at: Instant::now(),

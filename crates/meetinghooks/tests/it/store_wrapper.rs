@@ -156,10 +156,10 @@ impl Store for CountingStore {
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)> {
         self.inner
-            .upsert_room(project_id, room_id, custom, webhook)
+            .upsert_room(project_id, room_id, custom, settings)
             .await
     }
 
@@ -383,6 +383,76 @@ impl SourceStore for CountingStore {
 
     async fn delete_source(&self, project_id: &str, source_id: &str) -> StoreResult<bool> {
         self.inner.delete_source(project_id, source_id).await
+    }
+}
+
+#[async_trait]
+impl rsa_keys::RsaKeyStore for CountingStore {
+    async fn rsa_keys(&self, project_id: &str) -> StoreResult<Option<rsa_keys::ProjectRsaKeys>> {
+        self.inner.rsa_keys(project_id).await
+    }
+
+    async fn set_rsa_key_if_absent(
+        &self,
+        project_id: &str,
+        private_pem: String,
+    ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
+        self.inner
+            .set_rsa_key_if_absent(project_id, private_pem)
+            .await
+    }
+
+    async fn rotate_rsa_key(
+        &self,
+        project_id: &str,
+        next_pem: String,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<rsa_keys::ProjectRsaKeys> {
+        self.inner
+            .rotate_rsa_key(project_id, next_pem, from, now)
+            .await
+    }
+
+    async fn all_rsa_keys(&self) -> StoreResult<Vec<rsa_keys::ProjectRsaKeys>> {
+        self.inner.all_rsa_keys().await
+    }
+
+    async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>> {
+        self.inner.projects_without_rsa_key().await
+    }
+}
+
+#[async_trait]
+impl listings::Listings for CountingStore {
+    async fn session_page(
+        &self,
+        project_id: &str,
+        room_id: Option<&str>,
+        page: listings::PageRequest,
+    ) -> StoreResult<listings::NumberedPage<SessionRecord>> {
+        self.inner.session_page(project_id, room_id, page).await
+    }
+
+    async fn room_page(
+        &self,
+        project_id: &str,
+        page: listings::PageRequest,
+    ) -> StoreResult<listings::NumberedPage<Room>> {
+        self.inner.room_page(project_id, page).await
+    }
+
+    async fn deactivate_room(
+        &self,
+        project_id: &str,
+        room_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Room> {
+        self.inner.deactivate_room(project_id, room_id, now).await
+    }
+
+    async fn auto_close_candidates(&self) -> StoreResult<Vec<listings::AutoCloseCandidate>> {
+        self.inner.auto_close_candidates().await
     }
 }
 

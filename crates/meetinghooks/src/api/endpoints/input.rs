@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
-use super::views::{EndpointKind, OrderingView};
+use super::views::{EndpointKind, OrderingView, SignatureSchemeView};
 use crate::api::error::ApiError;
 use crate::delivery::ssrf::{SsrfPolicy, UrlRefused};
 use crate::domain::endpoint::{
     validate_header, Change, EnabledChange, EndpointPatch, Ordering, RESERVED_HEADERS,
 };
 use crate::domain::signal::MAX_URL_LEN;
+use crate::domain::signatures::{SignatureScheme, Signatures};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 
@@ -63,6 +64,11 @@ pub struct EndpointInput {
     #[serde(default)]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 30)]
     pub(super) timeout_seconds: Nullable<WholeNumber<u64>>,
+    /// Which signatures each request carries: `standard` (`webhook-signature`), `videosdk`
+    /// (`videosdk-signature`, RSA with the project's key) or both; default `["standard"]`.
+    #[schema(nullable = false, value_type = Option<Vec<SignatureSchemeView>>, min_items = 1, max_items = 2)]
+    #[serde(default, deserialize_with = "present")]
+    pub(super) signatures: Option<Vec<SignatureScheme>>,
 }
 
 impl EndpointInput {
@@ -78,6 +84,7 @@ impl EndpointInput {
             disabled: _,
             retry_schedule,
             timeout_seconds,
+            signatures,
         } = self;
         url.is_none()
             && description.is_none()
@@ -87,6 +94,7 @@ impl EndpointInput {
             && headers.is_none()
             && retry_schedule.is_absent()
             && timeout_seconds.is_absent()
+            && signatures.is_none()
     }
 }
 
@@ -317,6 +325,9 @@ pub struct EndpointCreate {
     /// 1-30; `null` for the global timeout.
     #[schema(minimum = 1, maximum = 30)]
     timeout_seconds: Option<u64>,
+    /// Which signatures each request carries; default `["standard"]`.
+    #[schema(nullable = false, min_items = 1, max_items = 2)]
+    signatures: Option<Vec<SignatureSchemeView>>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -425,6 +436,12 @@ impl EndpointInput {
                 return Err(invalid("timeoutSeconds must be 1-30"));
             }
             patch.timeout_ms = Change::Set(timeout.map(|t| t * 1000));
+        }
+        if let Some(signatures) = self.signatures {
+            if signatures.len() > 2 {
+                return Err(invalid("signatures names at most 2 schemes"));
+            }
+            patch.signatures = Change::Set(Signatures::try_from(signatures).map_err(invalid)?);
         }
         patch.enabled = match self.disabled {
             None => EnabledChange::Keep,

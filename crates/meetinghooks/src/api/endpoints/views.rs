@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::endpoint::{Endpoint, Ordering};
+use crate::domain::signatures::SignatureScheme;
 use crate::domain::timestamp::Timestamp;
 
 /// Whether a meeting's messages to the endpoint are delivered one after another.
@@ -23,6 +24,24 @@ impl From<Ordering> for OrderingView {
         match o {
             Ordering::Meeting => Self::Meeting,
             Ordering::None => Self::None,
+        }
+    }
+}
+
+/// A signature scheme: `standard` (Standard Webhooks' `webhook-signature`, HMAC with the
+/// endpoint's secret) or `videosdk` (`videosdk-signature`, RSA-SHA256 with the project's key).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureSchemeView {
+    Standard,
+    Videosdk,
+}
+
+impl From<SignatureScheme> for SignatureSchemeView {
+    fn from(scheme: SignatureScheme) -> Self {
+        match scheme {
+            SignatureScheme::Standard => Self::Standard,
+            SignatureScheme::Videosdk => Self::Videosdk,
         }
     }
 }
@@ -89,6 +108,8 @@ pub struct EndpointView {
     headers: BTreeMap<String, String>,
     retry_schedule: Option<Vec<f64>>,
     timeout_seconds: Option<u64>,
+    /// The signatures each request carries.
+    signatures: Vec<SignatureSchemeView>,
     disabled: bool,
     disabled_reason: Option<String>,
     last_success_at: Option<String>,
@@ -121,6 +142,7 @@ impl EndpointView {
                 .retry_schedule
                 .map(|s| s.into_iter().map(|ms| ms as f64 / 1000.0).collect()),
             timeout_seconds: e.timeout_ms.map(|ms| ms / 1000),
+            signatures: e.signatures.schemes().map(Into::into).collect(),
             disabled: e.disabled,
             disabled_reason: e.disabled_reason,
             last_success_at: e.last_success_at.map(Timestamp::to_rfc3339),

@@ -196,6 +196,11 @@ async fn handle(
                 receipt.outcome = Outcome::Ignored;
                 receipt.reason = Some(conflict.to_string());
             }
+            // A deactivated room refuses joins; LiveKit would only retry a refusal.
+            Err(e @ StoreError::RoomDeactivated { .. }) => {
+                receipt.outcome = Outcome::Ignored;
+                receipt.reason = Some(e.to_string());
+            }
             Err(e) => return Err(e.into()),
         },
         Mapped::EndSession { meeting_id, at } => {

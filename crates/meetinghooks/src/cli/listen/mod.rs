@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use meetinghooks_webhooks::{
-    Event, HeaderLookup, Webhook, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE,
+    Event, HeaderLookup, HEADER_ATTEMPT, HEADER_ID, HEADER_SEQUENCE, HEADER_VIDEOSDK_SIGNATURE,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
@@ -42,6 +42,15 @@ pub struct ListenArgs {
     /// Also POST each accepted webhook, unchanged, to this URL and answer with its status.
     #[arg(long)]
     pub forward_to: Option<String>,
+    /// The project's RSA public key (PEM, the `publicKey` of `GET /v2/public/rsa-public-key`):
+    /// check `videosdk-signature`.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<std::path::PathBuf>,
+    /// Fetch that public key from the server (`--url`, `--api-key`) at start.
+    #[arg(long, conflicts_with = "public_key")]
+    pub fetch_public_key: bool,
+    #[command(flatten)]
+    pub client: crate::cli::client::ClientArgs,
 }
 
 /// Listens on `--host`/`--port` and prints to stdout until Ctrl-C.
@@ -72,26 +81,15 @@ pub async fn serve(
     out: UnboundedSender<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let webhook = args
-        .secret
-        .as_deref()
-        .map(Webhook::new)
-        .transpose()
-        .map_err(|err| {
-            anyhow::anyhow!("invalid --secret: expected whsec_ followed by base64 ({err})")
-        })?;
+    let verifiers = verify::Verifiers::from_args(&args).await?;
     let forward = args.forward_to.as_deref().map(Forward::new).transpose()?;
 
     let addr = listener.local_addr().context("reading the bound address")?;
-    let mode = if webhook.is_some() {
-        "verifying signatures"
-    } else {
-        "NOT verifying: no --secret"
-    };
+    let mode = verifiers.mode();
     let _ = out.send(format!("listening on http://{addr} ({mode})"));
 
     let receiver = Arc::new(Receiver {
-        webhook,
+        verifiers,
         forward,
         out,
         seen: Mutex::new(SeenIds::default()),
@@ -107,7 +105,7 @@ pub async fn serve(
 }
 
 struct Receiver {
-    webhook: Option<Webhook>,
+    verifiers: verify::Verifiers,
     forward: Option<Forward>,
     out: UnboundedSender<String>,
     seen: Mutex<SeenIds>,
@@ -177,8 +175,8 @@ async fn receive(
             .into_response();
     }
     let id = headers.header(HEADER_ID).unwrap_or("-");
-    let event = match &rx.webhook {
-        Some(webhook) => match webhook.verify(&headers, &body) {
+    let event = match rx.verifiers.checks() {
+        true => match rx.verifiers.verify(&headers, &body) {
             Ok(event) => Some(event),
             Err(err) => {
                 rx.emit(format!("✗ rejected {id}: {err}"));
@@ -190,7 +188,7 @@ async fn receive(
             }
         },
         // Unverified, anything is accepted, so the body may not be an event at all.
-        None => serde_json::from_slice(&body).ok(),
+        false => serde_json::from_slice(&body).ok(),
     };
     let arrival = match id {
         "-" => Arrival::First,
@@ -288,7 +286,10 @@ impl Forward {
     async fn send(&self, rx: &Receiver, headers: &HeaderMap, body: Bytes) -> Response {
         let mut passed = HeaderMap::new();
         for (name, value) in headers {
-            if name.as_str().starts_with("webhook-") || name == header::CONTENT_TYPE {
+            if name.as_str().starts_with("webhook-")
+                || name == HEADER_VIDEOSDK_SIGNATURE
+                || name == header::CONTENT_TYPE
+            {
                 passed.append(name, value.clone());
             }
         }
@@ -321,6 +322,8 @@ impl Forward {
         }
     }
 }
+
+mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meetinghooks_webhooks::{ParticipantData, VerifyError, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use meetinghooks_webhooks::{
+    ParticipantData, VerifyError, Webhook, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
@@ -27,6 +29,12 @@ async fn start(secret: Option<&str>, forward_to: Option<String>) -> Running {
         host: [127, 0, 0, 1].into(),
         secret: secret.map(str::to_owned),
         forward_to,
+        public_key: None,
+        fetch_public_key: false,
+        client: crate::cli::client::ClientArgs {
+            url: "http://127.0.0.1:1".into(),
+            api_key: None,
+        },
     };
     tokio::spawn(serve(args, listener, out, async {
         let _ = stopped.await;
@@ -181,7 +189,9 @@ async fn unreachable_forward_target_gives_502() {
 async fn without_a_secret_anything_is_accepted() {
     let mut listen = start(None, None).await;
     assert!(
-        listen.first_line.ends_with("(NOT verifying: no --secret)"),
+        listen
+            .first_line
+            .ends_with("(NOT verifying: no --secret or --public-key)"),
         "{}",
         listen.first_line
     );
@@ -211,6 +221,12 @@ async fn bad_secret_is_refused_before_listening() {
         host: [127, 0, 0, 1].into(),
         secret: Some("whsec_not base64!".into()),
         forward_to: None,
+        public_key: None,
+        fetch_public_key: false,
+        client: crate::cli::client::ClientArgs {
+            url: "http://127.0.0.1:1".into(),
+            api_key: None,
+        },
     };
     let err = serve(args, listener, out, std::future::pending())
         .await

@@ -11,6 +11,7 @@ use super::{requeue, PgError, PgResult};
 use crate::domain::endpoint::{
     generate_secret, DeliveryChange, EnabledChange, Endpoint, EndpointPatch, Ordering,
 };
+use crate::domain::signatures::Signatures;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
@@ -18,7 +19,7 @@ use crate::store::{room_webhook_endpoint, RoomWebhook, StoreError};
 
 pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
     headers, retry_schedule, timeout_ms, disabled, disabled_reason, secret, secret_previous,
-    secret_previous_until, failing_since, last_success_at, created_at, updated_at";
+    secret_previous_until, failing_since, last_success_at, created_at, updated_at, signatures";
 
 fn timestamp(row: &Row, index: usize) -> Option<Timestamp> {
     row.get::<_, Option<i64>>(index).map(Timestamp)
@@ -57,11 +58,12 @@ fn from_row(row: &Row) -> Endpoint {
         last_success_at: timestamp(row, 17),
         created_at: Timestamp(row.get(18)),
         updated_at: Timestamp(row.get(19)),
+        signatures: Signatures::from_json(row.get(20)),
     }
 }
 
 /// Every column of an endpoint, in `COLUMNS` order, as statement parameters.
-fn values(e: &Endpoint) -> [Box<dyn ToSql + Sync + Send + '_>; 20] {
+fn values(e: &Endpoint) -> [Box<dyn ToSql + Sync + Send + '_>; 21] {
     [
         Box::new(&e.id),
         Box::new(&e.project_id),
@@ -87,6 +89,7 @@ fn values(e: &Endpoint) -> [Box<dyn ToSql + Sync + Send + '_>; 20] {
         Box::new(e.last_success_at.map(|t| t.0)),
         Box::new(e.created_at.0),
         Box::new(e.updated_at.0),
+        Box::new(e.signatures.to_json()),
     ]
 }
 
@@ -104,7 +107,7 @@ pub async fn insert(client: &impl GenericClient, sealer: &Sealer, e: &Endpoint) 
         .execute(
             &format!(
                 "INSERT INTO endpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
             ),
             &params(&values),
         )
@@ -181,7 +184,8 @@ pub async fn update(
     tx.execute(
         "UPDATE endpoints SET url = $3, description = $4, events = $5, ordering = $6,
            rate_limit = $7, headers = $8, retry_schedule = $9, timeout_ms = $10,
-           disabled = $11, disabled_reason = $12, failing_since = $13, updated_at = $14
+           disabled = $11, disabled_reason = $12, failing_since = $13, updated_at = $14,
+           signatures = $15
          WHERE project_id = $1 AND id = $2",
         &[
             &e.project_id,
@@ -200,6 +204,7 @@ pub async fn update(
             &e.disabled_reason,
             &e.failing_since.map(|t| t.0),
             &e.updated_at.0,
+            &e.signatures.to_json(),
         ],
     )
     .await?;

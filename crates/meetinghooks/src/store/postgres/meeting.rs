@@ -8,12 +8,13 @@ use meetinghooks_webhooks::WebhookType;
 use tokio_postgres::GenericClient;
 
 use super::delivery::{self, DB_NOW_MS};
-use super::error::{corrupt, PgResult};
+use super::error::{corrupt, PgError, PgResult};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
 use crate::outbox::{Advance, FannedOut, Finished, IngestRun, ParticipantKey};
+use crate::store::listings::{joined_rooms, refused_join};
 use crate::store::panic::contain_async;
 use crate::store::{IngestReport, SessionRecord, StoreError};
 
@@ -66,6 +67,22 @@ async fn ingest_batch(
     let mut run = IngestRun::new(project_id, signals, &fresh, now, *engine);
     for (room, state) in lock_meetings(tx, project_id, &run.rooms(), now).await? {
         run.loaded_meeting(&room, state);
+    }
+    // Under the rooms' locks: a deactivation commits before or after this whole batch.
+    let joined: Vec<&str> = joined_rooms(signals, &fresh).into_iter().collect();
+    if !joined.is_empty() {
+        let deactivated = tx
+            .query(
+                "SELECT room_id FROM rooms WHERE project_id = $1 AND room_id = ANY($2) AND disabled",
+                &[&project_id, &joined],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if let Some(refused) = refused_join(signals, &fresh, &deactivated) {
+            return Err(PgError::Store(refused));
+        }
     }
     while let Advance::Need(keys) = run.advance()? {
         run.loaded_participants(load_participants(tx, project_id, &keys).await?);

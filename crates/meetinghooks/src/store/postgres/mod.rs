@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use super::changes::{ChangeFeed, ChangeHub, Changes, Outbound};
 use super::{
     named, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest,
-    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
-    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room,
+    RoomSettings, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{Endpoint, EndpointPatch};
 use crate::domain::ids::random_hex_id;
@@ -75,6 +75,7 @@ mod rooms;
 mod schema;
 mod sources;
 mod timers;
+mod videosdk;
 
 pub use delivery::LeaseClock;
 pub use session::SessionLimits;
@@ -173,9 +174,9 @@ impl Store for PostgresStore {
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)> {
-        rooms::upsert_room(self, project_id, room_id, custom, webhook).await
+        rooms::upsert_room(self, project_id, room_id, custom, settings).await
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {

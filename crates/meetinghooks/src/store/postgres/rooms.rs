@@ -6,18 +6,22 @@ use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::Changes;
 use crate::store::rows::{self, ROOM_COLUMNS};
-use crate::store::{Room, RoomWebhook, StoreError, StoreResult};
+use crate::store::{Room, RoomSettings, StoreError, StoreResult};
 
 pub(super) async fn upsert_room(
     store: &PostgresStore,
     project_id: &str,
     room_id: &str,
     custom: bool,
-    webhook: Option<RoomWebhook>,
+    RoomSettings {
+        webhook,
+        auto_close,
+    }: RoomSettings,
 ) -> StoreResult<(Room, bool)> {
     let webhook_json = webhook
         .as_ref()
         .map(|w| serde_json::to_string(w).expect("webhook serializes"));
+    let auto_close = auto_close.map(|a| serde_json::to_string(&a).expect("config serializes"));
     transact!(store, |tx| async {
         let now = Timestamp::now();
         // Lock order: the project (its room secret) before the room.
@@ -26,16 +30,26 @@ pub(super) async fn upsert_room(
         }
         let created = tx
             .execute(
-                "INSERT INTO rooms (project_id, room_id, custom, webhook, state, created_at)
-                 VALUES ($1, $2, $3, $4, '{}', $5) ON CONFLICT DO NOTHING",
-                &[&project_id, &room_id, &custom, &webhook_json, &now.0],
+                "INSERT INTO rooms
+                   (project_id, room_id, custom, webhook, state, created_at, updated_at, auto_close)
+                 VALUES ($1, $2, $3, $4, '{}', $5, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &project_id,
+                    &room_id,
+                    &custom,
+                    &webhook_json,
+                    &now.0,
+                    &auto_close,
+                ],
             )
             .await?
             == 1;
-        if !created && webhook_json.is_some() {
+        if !created && (webhook_json.is_some() || auto_close.is_some()) {
             tx.execute(
-                "UPDATE rooms SET webhook = $3 WHERE project_id = $1 AND room_id = $2",
-                &[&project_id, &room_id, &webhook_json],
+                "UPDATE rooms SET webhook = coalesce($3, webhook),
+                   auto_close = coalesce($4, auto_close), updated_at = $5
+                 WHERE project_id = $1 AND room_id = $2",
+                &[&project_id, &room_id, &webhook_json, &auto_close, &now.0],
             )
             .await?;
         }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_signals_by_age.sql"),
     include_str!("migrations/0006_sources.sql"),
     include_str!("migrations/0007_install_keys.sql"),
+    include_str!("migrations/0008_videosdk_signature.sql"),
 ];
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6d68_6d69_6772;
@@ -50,6 +51,7 @@ pub(super) async fn migrate(pool: &Pool, sealer: &Sealer) -> anyhow::Result<Publ
     // Under the migration lock: nodes starting together reseal once.
     super::endpoints::reseal_all(&tx, sealer).await?;
     super::sources::reseal_keys(&tx, sealer).await?;
+    super::videosdk::rsa_keys::reseal(&tx, sealer).await?;
     let key: Vec<u8> = tx
         .query_one(
             "SELECT value FROM install_keys WHERE name = 'public_ids'",

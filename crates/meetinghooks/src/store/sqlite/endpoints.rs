@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::endpoint::{generate_secret, Endpoint, Ordering};
+use crate::domain::signatures::Signatures;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::{SealError, Sealer};
@@ -12,7 +13,7 @@ use crate::store::{RoomWebhook, StoreError, StoreResult};
 
 pub const COLUMNS: &str = "id, project_id, room_id, url, description, events, ordering, rate_limit,
     headers, retry_schedule, timeout_ms, disabled, disabled_reason, secret, secret_previous,
-    secret_previous_until, failing_since, last_success_at, created_at, updated_at";
+    secret_previous_until, failing_since, last_success_at, created_at, updated_at, signatures";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -57,13 +58,14 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         last_success_at: row.get::<_, Option<i64>>(17)?.map(Timestamp),
         created_at: Timestamp(row.get(18)?),
         updated_at: Timestamp(row.get(19)?),
+        signatures: Signatures::from_json(&row.get::<_, String>(20)?),
     })
 }
 
 pub fn insert(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> StoreResult<()> {
     let e = &sealer.seal_endpoint(e);
     conn.execute(
-        &format!("INSERT INTO endpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
+        &format!("INSERT INTO endpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"),
         params![
             e.id,
             e.project_id,
@@ -85,6 +87,7 @@ pub fn insert(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> StoreResult<(
             e.last_success_at.map(|t| t.0),
             e.created_at.0,
             e.updated_at.0,
+            e.signatures.to_json(),
         ],
     )?;
     Ok(())
@@ -97,7 +100,8 @@ pub fn update_settings(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> Stor
     conn.execute(
         "UPDATE endpoints SET url = ?3, description = ?4, events = ?5, ordering = ?6,
            rate_limit = ?7, headers = ?8, retry_schedule = ?9, timeout_ms = ?10,
-           disabled = ?11, disabled_reason = ?12, failing_since = ?13, updated_at = ?14
+           disabled = ?11, disabled_reason = ?12, failing_since = ?13, updated_at = ?14,
+           signatures = ?15
          WHERE project_id = ?1 AND id = ?2",
         params![
             e.project_id,
@@ -116,6 +120,7 @@ pub fn update_settings(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> Stor
             e.disabled_reason,
             e.failing_since.map(|t| t.0),
             e.updated_at.0,
+            e.signatures.to_json(),
         ],
     )?;
     Ok(())

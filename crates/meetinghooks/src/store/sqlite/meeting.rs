@@ -9,6 +9,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
 use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
 use crate::outbox::{Advance, FannedOut, Finished, IngestRun, NewEvent, ParticipantKey};
+use crate::store::listings::{joined_rooms, refused_join};
 use crate::store::panic::contain;
 use crate::store::{IngestReport, SessionRecord, StoreError, StoreResult};
 
@@ -33,6 +34,7 @@ pub fn ingest(
         let new = remember.execute(params![project_id, signal.meeting_id, signal.id, now.0])?;
         fresh.push(new > 0);
     }
+    refuse_deactivated(conn, project_id, signals, &fresh)?;
     let mut run = IngestRun::new(project_id, signals, &fresh, now, *engine);
     for room in run.rooms() {
         run.loaded_meeting(room, load_or_create(conn, project_id, room, now)?);
@@ -165,6 +167,27 @@ fn persist_step(
         now,
     )?;
     Ok(fanned.messages)
+}
+
+/// New joins into a deactivated room refuse the whole batch.
+fn refuse_deactivated(
+    conn: &Connection,
+    project_id: &str,
+    signals: &[Signal],
+    fresh: &[bool],
+) -> StoreResult<()> {
+    let mut disabled =
+        conn.prepare_cached("SELECT disabled FROM rooms WHERE project_id = ?1 AND room_id = ?2")?;
+    let mut deactivated = std::collections::HashSet::new();
+    for room in joined_rooms(signals, fresh) {
+        let off: Option<bool> = disabled
+            .query_row(params![project_id, room], |row| row.get(0))
+            .optional()?;
+        if off == Some(true) {
+            deactivated.insert(room.to_owned());
+        }
+    }
+    refused_join(signals, fresh, &deactivated).map_or(Ok(()), Err)
 }
 
 fn corrupt(what: &str, e: serde_json::Error) -> StoreError {

@@ -14,6 +14,7 @@ mod requeue;
 mod rooms;
 mod schema;
 mod sources;
+mod videosdk;
 mod writer;
 
 use std::path::PathBuf;
@@ -25,8 +26,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
     named, AttemptOutcome, AttemptRecord, EventQuery, IngestReport, LeaseBatch, LeaseRequest,
-    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room, RoomWebhook,
-    SessionRecord, Store, StoreError, StoreResult, StoredEvent,
+    Leased, MessageQuery, MessageRecord, MessageStatus, Page, Project, Recorded, Room,
+    RoomSettings, SessionRecord, Store, StoreError, StoreResult, StoredEvent,
 };
 use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::public_ids::PublicIds;
@@ -69,6 +70,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         endpoints::reseal_all(&mut conn, &sealer)?;
         sources::reseal_keys(&mut conn, &sealer)?;
+        videosdk::rsa_keys::reseal(&mut conn, &sealer)?;
         let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
@@ -130,13 +132,13 @@ impl Store for SqliteStore {
         project_id: &str,
         room_id: &str,
         custom: bool,
-        webhook: Option<RoomWebhook>,
+        settings: RoomSettings,
     ) -> StoreResult<(Room, bool)> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
+        let announce = Changes::ENDPOINTS.if_any(usize::from(settings.webhook.is_some()));
         let sealer = self.sealer.clone();
         self.write(move |conn, _| {
-            rooms::upsert(conn, &sealer, &project_id, &room_id, custom, webhook)
+            rooms::upsert(conn, &sealer, &project_id, &room_id, custom, settings)
         })
         .await
         .inspect(|_| self.hub.announce(announce))

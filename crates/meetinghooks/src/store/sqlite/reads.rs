@@ -8,7 +8,7 @@ use crate::store::rows::{self, Columns};
 use crate::store::sql::{self, sqlite_placeholders};
 use crate::store::{EventQuery, Page, SessionRecord, StoredEvent};
 
-fn with_participants(
+pub(super) fn with_participants(
     conn: &Connection,
     project_id: &str,
     mut record: SessionRecord,

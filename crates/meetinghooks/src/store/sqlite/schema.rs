@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_signals_by_age.sql"),
     include_str!("migrations/0008_sources.sql"),
     include_str!("migrations/0009_install_keys.sql"),
+    include_str!("migrations/0010_videosdk_signature.sql"),
 ];
 
 /// Creates the database file readable by its owner only, if it does not exist yet; SQLite

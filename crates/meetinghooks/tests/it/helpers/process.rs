@@ -131,9 +131,15 @@ pub struct Listen {
 impl Listen {
     /// Starts `listen` on `port` with `secret` and waits until it listens.
     pub async fn start(port: u16, secret: &str) -> Listen {
+        Listen::start_with(port, &["--secret", secret]).await
+    }
+
+    /// Starts `listen` on `port` with other options and waits until it listens.
+    pub async fn start_with(port: u16, options: &[&str]) -> Listen {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(binary_path())
-            .args(["listen", "--port", &port.to_string(), "--secret", secret])
+            .args(["listen", "--port", &port.to_string()])
+            .args(options)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

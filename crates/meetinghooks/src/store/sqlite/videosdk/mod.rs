@@ -1,0 +1,5 @@
+//! What VideoSDK compatibility keeps in SQLite: projects' RSA keys, and the room API's
+//! numbered listings, deactivation and auto-close candidates.
+
+mod listings;
+pub(super) mod rsa_keys;
