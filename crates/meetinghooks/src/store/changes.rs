@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Notify};
 
+use crate::outbox::FannedOut;
+
 /// What a commit changed, as far as the background tasks care.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -223,17 +225,21 @@ impl ChangeHub {
         }
     }
 
-    /// After an ingest's commit: here only the lanes of `endpoints` (those it created due
-    /// messages for) need a look; other nodes hear "messages due".
-    pub fn announce_ingest(&self, report: &super::IngestReport, endpoints: BTreeSet<String>) {
-        let changes = Changes::of_ingest(report);
+    /// After an ingest's commit: here only the lanes of the endpoints it created due
+    /// messages for need a look; other nodes hear "messages due". Hands the report back.
+    pub fn announce_ingest(
+        &self,
+        (report, fanned): (super::IngestReport, FannedOut),
+    ) -> super::IngestReport {
+        let changes = Changes::of_ingest(&report);
         if changes.messages_due {
-            self.lock_due_for().add(endpoints);
+            self.lock_due_for().add(fanned.due_for);
         }
         self.bump(changes);
         if let Some(outbound) = &self.outbound {
             outbound.add(changes);
         }
+        report
     }
 
     fn lock_due_for(&self) -> std::sync::MutexGuard<'_, DueFor> {
@@ -354,18 +360,23 @@ mod tests {
             ..Default::default()
         };
         let named = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<BTreeSet<_>>();
-        hub.announce_ingest(&report, named(&["ep_a"]));
-        hub.announce_ingest(&report, named(&["ep_b"]));
+        let ingested = |report: &super::super::IngestReport, ids: &[&str]| {
+            let due_for = named(ids);
+            let messages = due_for.len();
+            (*report, FannedOut { messages, due_for })
+        };
+        hub.announce_ingest(ingested(&report, &["ep_a"]));
+        hub.announce_ingest(ingested(&report, &["ep_b"]));
         assert_eq!(
             feed.take_due_for(),
             DueFor::Endpoints(named(&["ep_a", "ep_b"]))
         );
         assert_eq!(feed.take_due_for(), DueFor::Endpoints(BTreeSet::new()));
         // An ingest without messages names nothing.
-        hub.announce_ingest(&super::super::IngestReport::default(), named(&["ep_c"]));
+        hub.announce_ingest(ingested(&Default::default(), &["ep_c"]));
         assert_eq!(feed.take_due_for(), DueFor::Endpoints(BTreeSet::new()));
         hub.announce(Changes::DUE);
-        hub.announce_ingest(&report, named(&["ep_a"]));
+        hub.announce_ingest(ingested(&report, &["ep_a"]));
         assert_eq!(feed.take_due_for(), DueFor::Every);
     }
 }

@@ -190,10 +190,7 @@ impl Store for PostgresStore {
             project_id,
             &signals
         ))
-        .map(|(report, fanned)| {
-            self.hub.announce_ingest(&report, fanned.due_for);
-            report
-        })
+        .map(|ingested| self.hub.announce_ingest(ingested))
     }
 
     async fn end_session(

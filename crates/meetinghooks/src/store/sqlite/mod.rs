@@ -154,10 +154,7 @@ impl Store for SqliteStore {
         let project_id = project_id.to_owned();
         self.write(move |conn, engine| meeting::ingest(conn, engine, &project_id, &signals))
             .await
-            .map(|(report, fanned)| {
-                self.hub.announce_ingest(&report, fanned.due_for);
-                report
-            })
+            .map(|ingested| self.hub.announce_ingest(ingested))
     }
 
     async fn end_session(
