@@ -1,7 +1,5 @@
 //! End to end with real binaries: `serve`, `listen` and `simulate`, together and alone.
 
-use std::time::Duration;
-
 use meetinghooks::Config;
 use serde_json::json;
 use tokio::process::Command;
@@ -23,7 +21,6 @@ async fn listen_shows_a_whole_simulated_meeting() {
 
     let mut listen = Listen::start(port, endpoint["secret"].as_str().unwrap()).await;
     let first = listen.first_line.clone();
-    let mut lines = listen.lines;
     assert!(
         first.contains("listening on") && first.contains("verifying"),
         "{first}"
@@ -50,23 +47,9 @@ async fn listen_shows_a_whole_simulated_meeting() {
         String::from_utf8_lossy(&simulate.stderr)
     );
 
-    let mut seen = Vec::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            assert!(!line.starts_with('✗'), "a delivery was rejected: {line}");
-            if let Some(rest) = line.strip_prefix("✓ ") {
-                let kind = rest.split_whitespace().next().unwrap().to_owned();
-                let done = kind == "session-ended";
-                seen.push(kind);
-                if done {
-                    break;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("listen printed the whole meeting");
+    let seen = listen
+        .verified_until_session_ended("listen printed the whole meeting")
+        .await;
     assert_eq!(
         seen,
         [

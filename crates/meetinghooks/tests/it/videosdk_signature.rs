@@ -333,7 +333,7 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
         json!({"customRoomId": "listen-rsa", "webhook": {"endPoint": hook, "events": ["*"]}});
     post_json(&client, &server.url("/v2/rooms"), room).await;
     let base = server.url("");
-    let listen = Listen::start_with(
+    let mut listen = Listen::start_with(
         port,
         &["--fetch-public-key", "--url", &base, "--api-key", KEY],
     )
@@ -343,29 +343,14 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
         "{}",
         listen.first_line
     );
-    let mut lines = listen.lines;
     let signals = json!({"signals": [
         join("l-1", "listen-rsa", "p", "2026-01-01T10:00:00Z"),
         leave("l-2", "listen-rsa", "p", "left", "2026-01-01T10:00:01Z"),
     ]});
     post_json(&client, &server.url("/v1/signals"), signals).await;
-    let mut seen = Vec::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            assert!(!line.starts_with('✗'), "a delivery was rejected: {line}");
-            if let Some(rest) = line.strip_prefix("✓ ") {
-                let kind = rest.split_whitespace().next().unwrap().to_owned();
-                let done = kind == "session-ended";
-                seen.push(kind);
-                if done {
-                    break;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("listen printed the meeting");
+    let seen = listen
+        .verified_until_session_ended("listen printed the meeting")
+        .await;
     assert_eq!(
         seen,
         [
@@ -386,7 +371,7 @@ async fn listen_verifies_videosdk_signatures_with_the_fetched_public_key() {
     // The lines left of the last block are the body it printed; then the rejection.
     let rejected = async {
         loop {
-            let line = lines.next_line().await.unwrap().unwrap();
+            let line = listen.lines.next_line().await.unwrap().unwrap();
             assert!(
                 !line.starts_with('✓'),
                 "a forged delivery was accepted: {line}"

@@ -129,6 +129,29 @@ pub struct Listen {
 }
 
 impl Listen {
+    /// The webhook types `listen` printed as verified (`✓ type …`), up to and including
+    /// `session-ended`; a rejected delivery (`✗`) fails the test.
+    pub async fn verified_until_session_ended(&mut self, what: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let read = async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                assert!(!line.starts_with('✗'), "a delivery was rejected: {line}");
+                if let Some(rest) = line.strip_prefix("✓ ") {
+                    let kind = rest.split_whitespace().next().unwrap().to_owned();
+                    let done = kind == "session-ended";
+                    seen.push(kind);
+                    if done {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), read)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"));
+        seen
+    }
+
     /// Starts `listen` on `port` with `secret` and waits until it listens.
     pub async fn start(port: u16, secret: &str) -> Listen {
         Listen::start_with(port, &["--secret", secret]).await
