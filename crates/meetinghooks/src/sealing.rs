@@ -1,5 +1,5 @@
-//! Secrets at rest: the key that seals signing secrets and header values before a store writes
-//! them, and opens them after it reads. Memory holds them in the clear; rows and backups never.
+//! Secrets at rest: the key that seals signing secrets, header values and URL credentials
+//! before a store writes them, and opens them after it reads. Memory holds them in the clear; rows and backups never.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +13,7 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 
 use crate::domain::endpoint::Endpoint;
+use crate::domain::url_credentials;
 
 /// Every sealed value starts with this; anything else in a secret column is from before
 /// sealing and is sealed at the next start.
@@ -169,9 +170,44 @@ impl Sealer {
         Ok(self.seal(&plain))
     }
 
-    /// The endpoint as a store writes it: secrets and header values sealed.
+    /// A webhook URL as a store writes it: sealed whole when it carries credentials
+    /// (`user:pass@`), as given otherwise (most URLs, readable in the row).
+    pub fn seal_url(&self, url: &str) -> String {
+        if url_credentials::has_credentials(url) {
+            self.seal(url)
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// A stored webhook URL, opened if it was sealed.
+    pub fn open_url(&self, stored: &str) -> Result<String, SealError> {
+        if stored.starts_with(PREFIX) {
+            self.open(stored)
+        } else {
+            Ok(stored.to_owned())
+        }
+    }
+
+    /// Whether a stored URL must be rewritten at start: credentials in the clear, or sealed
+    /// with an old key.
+    pub fn url_needs_resealing(&self, stored: &str) -> bool {
+        if stored.starts_with(PREFIX) {
+            self.needs_resealing(stored)
+        } else {
+            url_credentials::has_credentials(stored)
+        }
+    }
+
+    /// The stored URL as it is written now.
+    pub fn reseal_url(&self, stored: &str) -> Result<String, SealError> {
+        Ok(self.seal_url(&self.open_url(stored)?))
+    }
+
+    /// The endpoint as a store writes it: secrets, header values and URL credentials sealed.
     pub fn seal_endpoint(&self, endpoint: &Endpoint) -> Endpoint {
         Endpoint {
+            url: self.seal_url(&endpoint.url),
             secret: self.seal(&endpoint.secret),
             secret_previous: endpoint.secret_previous.as_deref().map(|s| self.seal(s)),
             headers: self.seal_headers(&endpoint.headers),
@@ -181,6 +217,7 @@ impl Sealer {
 
     /// The endpoint as read from a row, opened in place.
     pub fn open_endpoint(&self, mut endpoint: Endpoint) -> Result<Endpoint, SealError> {
+        endpoint.url = self.open_url(&endpoint.url)?;
         endpoint.secret = self.open(&endpoint.secret)?;
         if let Some(previous) = &endpoint.secret_previous {
             endpoint.secret_previous = Some(self.open(previous)?);
@@ -262,6 +299,25 @@ mod tests {
         assert_eq!(
             after.open(&after.reseal("whsec_plain").unwrap()).unwrap(),
             "whsec_plain"
+        );
+    }
+
+    #[test]
+    fn urls_with_credentials_are_sealed_others_stay_readable() {
+        let sealer = Sealer::ephemeral();
+        let plain = "https://hooks.example.com/h";
+        assert_eq!(sealer.seal_url(plain), plain);
+        assert!(!sealer.url_needs_resealing(plain));
+        let secret = "https://ghp_SECRETTOKEN@hooks.example.com/h";
+        let sealed = sealer.seal_url(secret);
+        assert!(!sealed.contains("SECRETTOKEN") && !sealed.contains("hooks.example"));
+        assert_eq!(sealer.open_url(&sealed).unwrap(), secret);
+        assert!(sealer.url_needs_resealing(secret) && !sealer.url_needs_resealing(&sealed));
+        assert_eq!(
+            sealer
+                .open_url(&sealer.reseal_url(secret).unwrap())
+                .unwrap(),
+            secret
         );
     }
 

@@ -112,7 +112,7 @@ pub struct WebhookInput {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomWebhookView {
-    /// Without its password, if it has one (write-only).
+    /// Its user name and password, if any, read as `…@` (write-only).
     end_point: String,
     events: Vec<String>,
 }

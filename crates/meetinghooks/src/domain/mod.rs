@@ -8,3 +8,4 @@ pub mod signal;
 pub mod signatures;
 pub mod subscription;
 pub mod timestamp;
+pub mod url_credentials;

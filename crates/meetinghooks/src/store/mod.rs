@@ -85,8 +85,15 @@ pub struct Project {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomWebhook {
+    /// Serialized (into the rooms row, which only shows it) without its credentials: the
+    /// room's endpoint row keeps the whole URL, sealed.
+    #[serde(serialize_with = "without_credentials")]
     pub end_point: String,
     pub events: Subscription,
+}
+
+fn without_credentials<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::domain::url_credentials::redact(url))
 }
 
 /// The endpoint that carries a room's own webhook, signed with the project's room secret.

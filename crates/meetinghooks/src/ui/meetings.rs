@@ -59,7 +59,7 @@ pub async fn room(
         p { a href="/ui/meetings" { "← Meetings" } }
         h1 { "Meeting " code { (room.room_id) } }
         p { "Created " (layout::time(room.created_at)) "." }
-        @if let Some(webhook) = &room.webhook { p { "Room webhook: " code { (webhook.end_point) } } }
+        @if let Some(webhook) = &room.webhook { p { "Room webhook: " code { (crate::api::endpoints::redact_url(&webhook.end_point)) } } }
         p { a href={ "/ui/messages?meeting=" (room.room_id) } { "Its messages" } }
         div.scroll {
             table #sessions {

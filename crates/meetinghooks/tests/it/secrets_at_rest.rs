@@ -1,8 +1,9 @@
-//! Secrets at rest: signing secrets, room secrets and header values are sealed in the
-//! database, opened for delivery, sealed again after a key change, and the key file is private.
+//! Secrets at rest: signing secrets, room secrets, header values and URL credentials are
+//! sealed in the database, opened for delivery, sealed again after a key change, and the key file is private.
 
 use std::process::{Command, Stdio};
 
+use base64::Engine;
 use meetinghooks::config::Secret;
 use meetinghooks_webhooks::Webhook;
 use serde_json::{json, Value};
@@ -14,6 +15,8 @@ use crate::receiver::Receiver;
 /// The Standard Webhooks test-vector secret, written in the clear as rows were before sealing.
 const PLAIN_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const HEADER_VALUE: &str = "Bearer header-value-never-stored";
+/// Credentials in a webhook URL: the password must not be in any row or file.
+const URL_PASSWORD: &str = "url-pa55word-never-stored";
 /// A second valid key, for rotation.
 const OTHER_KEY: &str = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE=";
 
@@ -32,6 +35,23 @@ async fn stored_secrets(db: &RawDb) -> Vec<String> {
         .await,
     );
     values
+}
+
+/// Every stored webhook URL: endpoints' and rooms' webhook settings.
+async fn stored_urls(db: &RawDb) -> Vec<String> {
+    let mut values = db.strings("SELECT url FROM endpoints").await;
+    values.extend(
+        db.strings("SELECT webhook FROM rooms WHERE webhook IS NOT NULL")
+            .await,
+    );
+    values
+}
+
+/// The receiver's URL with `user:URL_PASSWORD@` in it.
+fn with_credentials(receiver: &Receiver, path: &str) -> String {
+    receiver
+        .url(path)
+        .replace("http://", &format!("http://user:{URL_PASSWORD}@"))
 }
 
 /// Sends a test event; returns the `Authorization` header the receiver got with it.
@@ -66,10 +86,13 @@ async fn no_secret_or_header_value_is_readable_in_the_database() {
     let room = app
         .post(
             "/v2/rooms",
-            json!({"webhook": {"endPoint": receiver.url("/room"), "events": ["session-started"]}}),
+            json!({"webhook": {"endPoint": with_credentials(&receiver, "/room"), "events": ["session-started"]}}),
         )
         .await;
     assert!(room.status().is_success(), "{}", room.status());
+    let with_url = app
+        .endpoint(json!({"url": with_credentials(&receiver, "/creds")}))
+        .await;
 
     let db = RawDb::of(&app).await;
     let stored = stored_secrets(&db).await;
@@ -82,6 +105,18 @@ async fn no_secret_or_header_value_is_readable_in_the_database() {
         );
         assert!(value.contains("sealed:v1:"), "not sealed: {value}");
     }
+    let urls = stored_urls(&db).await;
+    assert_eq!(
+        urls.len(),
+        4,
+        "three endpoints and a room's setting: {urls:?}"
+    );
+    for url in &urls {
+        assert!(
+            !url.contains(URL_PASSWORD),
+            "a URL password in the clear: {url}"
+        );
+    }
     if let Some(path) = app.config.database_url.strip_prefix("sqlite://") {
         // The file and its write-ahead log, byte for byte.
         for file in [path.to_owned(), format!("{path}-wal")] {
@@ -92,6 +127,10 @@ async fn no_secret_or_header_value_is_readable_in_the_database() {
                 !text.contains(HEADER_VALUE),
                 "the header value found in {file}"
             );
+            assert!(
+                !text.contains(URL_PASSWORD),
+                "the URL password found in {file}"
+            );
         }
     }
 
@@ -100,6 +139,13 @@ async fn no_secret_or_header_value_is_readable_in_the_database() {
     let sent = receiver.delivered();
     let new = Webhook::new(rotated["secret"].as_str().unwrap()).unwrap();
     new.verify(&sent[0].headers, &sent[0].body).unwrap();
+    // And the sealed URL opens: its credentials go out as Basic authorization.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{URL_PASSWORD}"));
+    let with_url = with_url["id"].as_str().unwrap();
+    assert_eq!(
+        test_send(&app, &receiver, with_url, 2).await,
+        format!("Basic {basic}")
+    );
 }
 
 #[tokio::test]
@@ -108,16 +154,23 @@ async fn rows_written_before_sealing_are_sealed_at_the_next_start() {
     let receiver = Receiver::answering(204).await;
     let endpoint = app.endpoint(json!({"url": receiver.url("/hook")})).await;
     let id = endpoint["id"].as_str().unwrap().to_owned();
+    let room = app.post("/v2/rooms", json!({})).await;
+    assert!(room.status().is_success(), "{}", room.status());
     let config = app.config.clone();
     let dir = app.shutdown().await;
 
     // As an older version left them: in the clear.
     let db = RawDb::open(&config.database_url).await;
     let headers = r#"{"X-Plain":"plain-header-value"}"#;
+    let url = with_credentials(&receiver, "/hook");
     db.execute(&format!(
-        "UPDATE endpoints SET secret = '{PLAIN_SECRET}', headers = '{headers}' WHERE id = '{id}'"
+        "UPDATE endpoints SET secret = '{PLAIN_SECRET}', headers = '{headers}', url = '{url}'
+         WHERE id = '{id}'"
     ))
     .await;
+    let webhook = json!({"endPoint": url, "events": ["*"]}).to_string();
+    db.execute(&format!("UPDATE rooms SET webhook = '{webhook}'"))
+        .await;
     drop(db);
 
     let app = TestApp::spawn_with(dir, config).await;
@@ -128,9 +181,16 @@ async fn rows_written_before_sealing_are_sealed_at_the_next_start() {
             "{value}"
         );
     }
+    let urls = stored_urls(&db).await;
+    assert_eq!(urls.len(), 2, "the endpoint's and the room's: {urls:?}");
+    for url in urls {
+        assert!(!url.contains(URL_PASSWORD), "{url}");
+    }
     test_send(&app, &receiver, &id, 1).await;
     let sent = receiver.delivered();
     assert_eq!(sent[0].header("x-plain"), "plain-header-value");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{URL_PASSWORD}"));
+    assert_eq!(sent[0].header("authorization"), format!("Basic {basic}"));
     Webhook::new(PLAIN_SECRET)
         .unwrap()
         .verify(&sent[0].headers, &sent[0].body)

@@ -190,7 +190,7 @@ pub async fn update(
         &[
             &e.project_id,
             &e.id,
-            &e.url,
+            &sealer.seal_url(&e.url),
             &e.description,
             &serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
             &e.ordering.as_str(),
@@ -308,7 +308,13 @@ pub async fn upsert_room_webhook(
         .execute(
             "UPDATE endpoints SET url = $3, events = $4, updated_at = $5
              WHERE project_id = $1 AND room_id = $2",
-            &[&project_id, &room_id, &webhook.end_point, &events, &now.0],
+            &[
+                &project_id,
+                &room_id,
+                &sealer.seal_url(&webhook.end_point),
+                &events,
+                &now.0,
+            ],
         )
         .await?;
     if updated == 0 {
@@ -359,24 +365,26 @@ pub async fn delete(tx: &Transaction<'_>, project_id: &str, endpoint_id: &str) -
 }
 
 /// Seals what is still unsealed or sealed with a previous key, at start, in one transaction:
-/// endpoint secrets and header values, and the projects' room secrets.
+/// endpoint secrets, header values and URL credentials, the projects' room secrets, and
+/// credentials left in the clear in rooms' webhook settings.
 pub async fn reseal_all(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
     let mut resealed = 0;
     let rows = tx
         .query(
-            "SELECT id, secret, secret_previous, headers FROM endpoints FOR UPDATE",
+            "SELECT id, secret, secret_previous, headers, url FROM endpoints FOR UPDATE",
             &[],
         )
         .await?;
     for row in rows {
-        let (id, secret, previous): (&str, &str, Option<&str>) =
-            (row.get(0), row.get(1), row.get(2));
+        let (id, secret, previous, url): (&str, &str, Option<&str>, &str) =
+            (row.get(0), row.get(1), row.get(2), row.get(4));
         let headers: std::collections::BTreeMap<String, String> =
             serde_json::from_str(row.get(3)).map_err(|e| super::error::corrupt("headers", e))?;
         let stale = std::iter::once(secret)
             .chain(previous)
             .chain(headers.values().map(String::as_str))
-            .any(|value| sealer.needs_resealing(value));
+            .any(|value| sealer.needs_resealing(value))
+            || sealer.url_needs_resealing(url);
         if !stale {
             continue;
         }
@@ -385,16 +393,40 @@ pub async fn reseal_all(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> 
             .map(|(name, value)| Ok((name, sealer.reseal(&value)?)))
             .collect::<Result<std::collections::BTreeMap<_, _>, crate::sealing::SealError>>()?;
         tx.execute(
-            "UPDATE endpoints SET secret = $2, secret_previous = $3, headers = $4 WHERE id = $1",
+            "UPDATE endpoints SET secret = $2, secret_previous = $3, headers = $4, url = $5
+             WHERE id = $1",
             &[
                 &id,
                 &sealer.reseal(secret)?,
                 &previous.map(|p| sealer.reseal(p)).transpose()?,
                 &serde_json::to_string(&headers).expect("headers serialize"),
+                &sealer.reseal_url(url)?,
             ],
         )
         .await?;
         resealed += 1;
+    }
+    // A room's webhook setting is shown, never used to deliver: its credentials are dropped.
+    let rows = tx
+        .query(
+            "SELECT project_id, room_id, webhook FROM rooms WHERE webhook LIKE '%@%' FOR UPDATE",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (project_id, room_id, webhook): (&str, &str, &str) =
+            (row.get(0), row.get(1), row.get(2));
+        let webhook: crate::store::RoomWebhook =
+            serde_json::from_str(webhook).map_err(|e| super::error::corrupt("webhook", e))?;
+        tx.execute(
+            "UPDATE rooms SET webhook = $3 WHERE project_id = $1 AND room_id = $2",
+            &[
+                &project_id,
+                &room_id,
+                &serde_json::to_string(&webhook).expect("webhook serializes"),
+            ],
+        )
+        .await?;
     }
     let rows = tx
         .query(

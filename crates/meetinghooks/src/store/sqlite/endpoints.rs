@@ -106,7 +106,7 @@ pub fn update_settings(conn: &Connection, sealer: &Sealer, e: &Endpoint) -> Stor
         params![
             e.project_id,
             e.id,
-            e.url,
+            sealer.seal_url(&e.url),
             e.description,
             serde_json::to_string(e.events.patterns()).expect("patterns serialize"),
             e.ordering.as_str(),
@@ -229,7 +229,13 @@ pub fn upsert_room_webhook(
     let updated = conn.execute(
         "UPDATE endpoints SET url = ?3, events = ?4, updated_at = ?5
          WHERE project_id = ?1 AND room_id = ?2",
-        params![project_id, room_id, webhook.end_point, events, now.0],
+        params![
+            project_id,
+            room_id,
+            sealer.seal_url(&webhook.end_point),
+            events,
+            now.0
+        ],
     )?;
     if updated == 0 {
         let previous = previous
@@ -264,22 +270,30 @@ pub fn delete(conn: &Connection, project_id: &str, endpoint_id: &str) -> StoreRe
 }
 
 /// Seals what is still unsealed or sealed with a previous key, at start, in one transaction:
-/// endpoint secrets and header values, and the projects' room secrets.
+/// endpoint secrets, header values and URL credentials, the projects' room secrets, and
+/// credentials left in the clear in rooms' webhook settings.
 pub fn reseal_all(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
     let tx = conn.transaction()?;
     let mut resealed = 0;
-    let endpoints: Vec<(String, String, Option<String>, String)> = tx
-        .prepare("SELECT id, secret, secret_previous, headers FROM endpoints")?
+    let endpoints: Vec<(String, String, Option<String>, String, String)> = tx
+        .prepare("SELECT id, secret, secret_previous, headers, url FROM endpoints")?
         .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, secret, previous, headers) in endpoints {
+    for (id, secret, previous, headers, url) in endpoints {
         let headers: std::collections::BTreeMap<String, String> = serde_json::from_str(&headers)?;
         let stale = std::iter::once(&secret)
             .chain(&previous)
             .chain(headers.values())
-            .any(|value| sealer.needs_resealing(value));
+            .any(|value| sealer.needs_resealing(value))
+            || sealer.url_needs_resealing(&url);
         if !stale {
             continue;
         }
@@ -288,15 +302,29 @@ pub fn reseal_all(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usiz
             .map(|(name, value)| Ok((name, sealer.reseal(&value)?)))
             .collect::<Result<std::collections::BTreeMap<_, _>, SealError>>()?;
         tx.execute(
-            "UPDATE endpoints SET secret = ?2, secret_previous = ?3, headers = ?4 WHERE id = ?1",
+            "UPDATE endpoints SET secret = ?2, secret_previous = ?3, headers = ?4, url = ?5
+             WHERE id = ?1",
             params![
                 id,
                 sealer.reseal(&secret)?,
                 previous.map(|p| sealer.reseal(&p)).transpose()?,
-                serde_json::to_string(&headers)?
+                serde_json::to_string(&headers)?,
+                sealer.reseal_url(&url)?
             ],
         )?;
         resealed += 1;
+    }
+    // A room's webhook setting is shown, never used to deliver: its credentials are dropped.
+    let rooms: Vec<(String, String, String)> = tx
+        .prepare("SELECT project_id, room_id, webhook FROM rooms WHERE webhook LIKE '%@%'")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (project_id, room_id, webhook) in rooms {
+        let webhook: RoomWebhook = serde_json::from_str(&webhook)?;
+        tx.execute(
+            "UPDATE rooms SET webhook = ?3 WHERE project_id = ?1 AND room_id = ?2",
+            params![project_id, room_id, serde_json::to_string(&webhook)?],
+        )?;
     }
     let projects: Vec<(String, Option<String>, Option<String>)> = tx
         .prepare("SELECT id, room_secret, room_secret_previous FROM projects")?

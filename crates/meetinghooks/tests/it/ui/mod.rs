@@ -15,7 +15,7 @@ const XSS_NAME: &str = "<img src=x onerror=alert(1)>";
 const XSS_ANSWER: &str = "<script>alert(2)</script>";
 
 /// A browser's view of the dashboard: its session cookie and the page's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     cookie: String,
@@ -56,7 +56,7 @@ fn csrf_of(page: &str) -> String {
 }
 
 impl Browser {
-    async fn sign_in(app: &TestApp, key: &str) -> Browser {
+    pub(crate) async fn sign_in(app: &TestApp, key: &str) -> Browser {
         let answer = sign_in_answer(app, key, false).await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         let set = answer.headers()[SET_COOKIE].to_str().unwrap();
@@ -81,7 +81,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let answer = self.get(path).await;
         assert_eq!(answer.status(), StatusCode::OK, "{path}");
         answer.text().await.unwrap()
