@@ -98,7 +98,10 @@ impl Sealer {
     pub fn key_file(folder: &Path) -> std::io::Result<(String, PathBuf)> {
         let path = folder.join(KEY_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((text.trim().to_owned(), path)),
+            Ok(text) => {
+                make_private(&path)?;
+                Ok((text.trim().to_owned(), path))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(folder)?;
                 let key = generate_key();
@@ -245,6 +248,30 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// Makes an existing file readable by its owner only (files an older version created 0644),
+/// and says so once when it changed anything; a missing file is left alone.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(
+                path = %path.display(),
+                "tightened the file's mode from {mode:04o} to 0600: it holds secrets"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut file = create_private(path)?;
@@ -319,6 +346,21 @@ mod tests {
                 .unwrap(),
             secret
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_open_file_is_made_private_and_a_missing_one_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        std::fs::write(&path, "x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        make_private(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        make_private(&dir.path().join("missing")).unwrap();
+        assert!(!dir.path().join("missing").exists());
     }
 
     #[test]

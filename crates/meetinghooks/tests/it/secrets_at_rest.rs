@@ -236,11 +236,11 @@ async fn a_new_key_reseals_everything_and_a_missing_key_stops_the_start() {
     drop(dir);
 }
 
-#[tokio::test]
-async fn sqlite_without_a_key_creates_a_private_key_file_and_database() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs the real binary on an SQLite file without a key until `/readyz` answers, then kills
+/// it; returns what it logged.
+async fn serve_once(dir: &std::path::Path, db: &std::path::Path) -> String {
     let port = free_port();
-    let db = dir.path().join("data").join("meetinghooks.db");
+    let log = dir.join(format!("serve-{port}.log"));
     let mut child = Command::new(binary_path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env(
@@ -249,7 +249,7 @@ async fn sqlite_without_a_key_creates_a_private_key_file_and_database() {
         )
         .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
         .env("MEETINGHOOKS_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
@@ -265,13 +265,58 @@ async fn sqlite_without_a_key_creates_a_private_key_file_and_database() {
     .await;
     let _ = child.kill();
     let _ = child.wait();
+    std::fs::read_to_string(&log).unwrap()
+}
 
+fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    let mode =
-        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn sqlite_without_a_key_creates_a_private_key_file_and_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data").join("meetinghooks.db");
+    serve_once(dir.path(), &db).await;
     let key_file = dir.path().join("data").join("secret.key");
     assert_eq!(mode(&key_file), 0o600, "the key file");
     assert_eq!(mode(&db), 0o600, "the database file");
     let key = std::fs::read_to_string(&key_file).unwrap();
     assert!(meetinghooks::sealing::parse_key(&key).is_some(), "{key:?}");
+}
+
+#[tokio::test]
+async fn files_an_older_version_left_0644_are_made_private_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("meetinghooks.db");
+    serve_once(dir.path(), &db).await;
+    // As an older version left them: readable by everyone.
+    let files = [
+        "meetinghooks.db",
+        "meetinghooks.db-wal",
+        "meetinghooks.db-shm",
+        "secret.key",
+    ]
+    .map(|name| data.join(name));
+    for file in &files {
+        assert!(file.exists(), "{} after a kill", file.display());
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    let log = serve_once(dir.path(), &db).await;
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        let told = log
+            .lines()
+            .filter(|line| {
+                line.contains("tightened") && line.ends_with(&format!("path={}", file.display()))
+            })
+            .count();
+        assert_eq!(told, 1, "one line for {} in:\n{log}", file.display());
+    }
+    // Once tightened, nothing more to say.
+    let log = serve_once(dir.path(), &db).await;
+    assert!(!log.contains("tightened"), "{log}");
 }

@@ -19,11 +19,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_videosdk_signature.sql"),
 ];
 
-/// Creates the database file readable by its owner only, if it does not exist yet; SQLite
-/// gives its WAL and shared-memory files the same mode.
+/// Creates the database file readable by its owner only, if it does not exist yet, and makes
+/// an existing one and its WAL and shared-memory files so (SQLite gives new ones the
+/// database's mode).
 pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
     match crate::sealing::create_private(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                crate::sealing::make_private(Path::new(&file))?;
+            }
+            Ok(())
+        }
         other => other.map(drop),
     }
 }
