@@ -116,14 +116,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/v1/sources", post(sources::create).get(sources::list))
-        .route("/v1/sources/livekit", post(sources::livekit::receive))
+        // LiveKit's events are signals too: the signals route's body limit, not the global one.
+        .route(
+            "/v1/sources/livekit",
+            post(sources::livekit::receive).layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
+        )
         .route(
             "/v1/sources/{id}",
             get(sources::get).delete(sources::delete),
         )
         .route(
             "/v1/sources/{id}/livekit",
-            post(sources::livekit::receive_for_source),
+            post(sources::livekit::receive_for_source)
+                .layer(DefaultBodyLimit::max(limits.signals_body_bytes)),
         )
         .route("/v1/messages", get(messages::list))
         .route("/v1/messages/{id}", get(messages::get))

@@ -1,7 +1,10 @@
 //! A `Store` that delegates to a real one and lets a test reach into three dispatch calls:
 //! it counts endpoint reloads, can delete an endpoint right after an outcome promoted one
 //! of its messages, as a DELETE racing the outcome writer would, and can hold back the
-//! answer of a lease, as a node frozen right after taking it would.
+//! answer of a lease, as a node frozen right after taking it would. Through `reach`, its
+//! ingest (and ending a session), or those and source lookups, fail as an unreachable store's.
+
+mod delegated;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +29,18 @@ pub struct CountingStore {
     pause_after_lease: Mutex<Option<std::time::Duration>>,
     /// The lease held back, and when it was asked for.
     pub paused: Mutex<Option<(Leased, std::time::Instant)>>,
+    /// Which calls answer `Unavailable`.
+    pub reach: Mutex<Reach>,
+}
+
+/// How much of the store a test has taken down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Up,
+    /// Ingest and ending a session fail; lookups still answer.
+    WritesDown,
+    /// Source lookups fail too.
+    Down,
 }
 
 impl CountingStore {
@@ -37,7 +52,19 @@ impl CountingStore {
             orphaned: Mutex::new(None),
             pause_after_lease: Mutex::new(None),
             paused: Mutex::new(None),
+            reach: Mutex::new(Reach::Up),
         })
+    }
+
+    /// `Unavailable` when the test has taken down at least `from`.
+    fn reachable(&self, from: Reach) -> StoreResult<()> {
+        let reach = *self.reach.lock().unwrap();
+        if reach == Reach::Down || (reach == Reach::WritesDown && from == Reach::WritesDown) {
+            return Err(StoreError::Unavailable(
+                "the test took the store down".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn delete_on_promotion(&self, project_id: &str, endpoint_id: &str) {
@@ -51,36 +78,6 @@ impl CountingStore {
 
     pub fn reloads(&self) -> usize {
         self.reloads.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl keys::KeyStore for CountingStore {
-    async fn key_by_hash(&self, key_hash: [u8; 32]) -> StoreResult<Option<keys::KeyMatch>> {
-        self.inner.key_by_hash(key_hash).await
-    }
-    async fn api_keys(&self, project_id: &str) -> StoreResult<Vec<keys::ApiKeyRecord>> {
-        self.inner.api_keys(project_id).await
-    }
-    async fn create_api_key(
-        &self,
-        project_id: &str,
-        key: keys::NewApiKey,
-    ) -> StoreResult<keys::ApiKeyRecord> {
-        self.inner.create_api_key(project_id, key).await
-    }
-    async fn revoke_api_key(&self, project_id: &str, key_id: &str) -> StoreResult<()> {
-        self.inner.revoke_api_key(project_id, key_id).await
-    }
-    async fn touch_api_key(&self, key_id: &str, prefix: &str, at: Timestamp) -> StoreResult<()> {
-        self.inner.touch_api_key(key_id, prefix, at).await
-    }
-}
-
-#[async_trait]
-impl pruning::Pruning for CountingStore {
-    async fn forget_signals(&self, cutoff: Timestamp, limit: usize) -> StoreResult<usize> {
-        self.inner.forget_signals(cutoff, limit).await
     }
 }
 
@@ -168,6 +165,7 @@ impl Store for CountingStore {
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
+        self.reachable(Reach::WritesDown)?;
         self.inner.ingest(project_id, signals).await
     }
 
@@ -177,6 +175,7 @@ impl Store for CountingStore {
         room_id: &str,
         now: Timestamp,
     ) -> StoreResult<SessionRecord> {
+        self.reachable(Reach::WritesDown)?;
         self.inner.end_session(project_id, room_id, now).await
     }
 
@@ -378,6 +377,7 @@ impl SourceStore for CountingStore {
     }
 
     async fn source_by_api_key(&self, api_key: &str) -> StoreResult<Option<Source>> {
+        self.reachable(Reach::Down)?;
         self.inner.source_by_api_key(api_key).await
     }
 

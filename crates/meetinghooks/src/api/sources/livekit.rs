@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::domain::timestamp::Timestamp;
 use crate::sources::livekit::{self, verify, Mapped, ReceiveError, VerifyError};
 use crate::sources::Source;
-use crate::store::StoreError;
+use crate::store::{IngestReport, StoreError};
 
 /// What one LiveKit event did.
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,7 +69,7 @@ impl Outcome {
         (status = 200, description = "Durably applied, a duplicate, stale or ignored", body = LiveKitReceipt),
         (status = 400, description = "Not a LiveKit event", body = ErrorBody),
         (status = 401, description = "Missing, invalid or unknown token", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over `signals_body_limit` (1 MiB by default)", body = ErrorBody),
         (status = 503, description = "Store unavailable; LiveKit retries", body = ErrorBody),
     ))]
 pub async fn receive(
@@ -77,7 +77,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<LiveKitReceipt>> {
-    let body = body.map_err(body_error)?;
+    let body = body_of(&state, body)?;
     let authorization = authorization(&headers);
     let source = source_of(&state, authorization).await?;
     handle(&state, &source, authorization, &body).await
@@ -97,7 +97,7 @@ pub async fn receive(
         (status = 200, description = "Durably applied, a duplicate, stale or ignored", body = LiveKitReceipt),
         (status = 400, description = "Not a LiveKit event", body = ErrorBody),
         (status = 401, description = "Missing, invalid or unknown token, or another source's", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "Body over `signals_body_limit` (1 MiB by default)", body = ErrorBody),
         (status = 503, description = "Store unavailable; LiveKit retries", body = ErrorBody),
     ))]
 pub async fn receive_for_source(
@@ -106,7 +106,7 @@ pub async fn receive_for_source(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<LiveKitReceipt>> {
-    let body = body.map_err(body_error)?;
+    let body = body_of(&state, body)?;
     let authorization = authorization(&headers);
     let source = source_of(&state, authorization).await?;
     if source.id != id {
@@ -126,12 +126,18 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+/// The body, or the error for one over the routes' limit (`signals_body_limit`, as for
+/// `POST /v1/signals`) or cut short.
+fn body_of(state: &AppState, body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| body_error(rejection, state.limits.signals_body_bytes))
+}
+
+fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is larger than 1 MiB",
+            format!("the request body is larger than {limit} bytes (signals_body_limit)"),
         )
     } else {
         ApiError::bad_request("invalid_body", rejection.body_text())
@@ -183,13 +189,7 @@ async fn handle(
             Ok(report) => {
                 receipt.events = Some(report.events);
                 receipt.messages = Some(report.messages);
-                receipt.outcome = if report.accepted > 0 {
-                    Outcome::Applied
-                } else if report.duplicates > 0 {
-                    Outcome::Duplicate
-                } else {
-                    Outcome::Stale
-                };
+                receipt.outcome = outcome_of(&report);
             }
             // Media outside a session: the catalog starts sessions with participants only.
             Err(StoreError::Conflict { conflict, .. }) => {
@@ -233,6 +233,18 @@ async fn handle(
     Ok(Json(receipt))
 }
 
+/// What an ingest of one event's signals did. The engine counts a stale signal as accepted
+/// (it passed deduplication) and as stale: the event is stale when all it accepted was.
+fn outcome_of(report: &IngestReport) -> Outcome {
+    if report.accepted > report.stale {
+        Outcome::Applied
+    } else if report.accepted == 0 && report.duplicates > 0 {
+        Outcome::Duplicate
+    } else {
+        Outcome::Stale
+    }
+}
+
 /// A `room_finished` dated before the ongoing session started belongs to an earlier life of
 /// the room (a retry arriving late): it must not end the new session.
 async fn later_session(
@@ -247,4 +259,27 @@ async fn later_session(
         .first()
         .filter(|s| s.session.end.is_none() && s.session.start > at)
         .map(|s| format!("session {} started after this room_finished", s.session.id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(accepted: usize, duplicates: usize, stale: usize) -> IngestReport {
+        IngestReport {
+            accepted,
+            duplicates,
+            stale,
+            ..IngestReport::default()
+        }
+    }
+
+    #[test]
+    fn an_event_is_stale_only_when_all_it_accepted_was() {
+        assert!(matches!(outcome_of(&report(1, 0, 0)), Outcome::Applied));
+        assert!(matches!(outcome_of(&report(2, 0, 1)), Outcome::Applied));
+        assert!(matches!(outcome_of(&report(1, 0, 1)), Outcome::Stale));
+        assert!(matches!(outcome_of(&report(2, 0, 2)), Outcome::Stale));
+        assert!(matches!(outcome_of(&report(0, 1, 0)), Outcome::Duplicate));
+    }
 }
