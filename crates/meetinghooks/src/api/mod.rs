@@ -21,6 +21,7 @@ mod signals;
 mod signals_doc;
 mod sources;
 mod strict_json;
+mod target_url;
 mod videosdk;
 
 use std::sync::Arc;

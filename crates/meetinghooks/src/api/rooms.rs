@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::endpoints::{check_target_url, redact_url};
+use super::endpoints::{check_target_url, redact_url, WholeNumber};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::numbered::{NumberedView, PageQuery};
@@ -34,9 +34,9 @@ pub struct CreateRoom {
 pub struct AutoCloseInput {
     #[serde(rename = "type")]
     kind: AutoCloseType,
-    /// Minutes a session may run, 1-10080; default 480.
-    #[schema(minimum = 1, maximum = 10080)]
-    duration: Option<u32>,
+    /// Minutes a session may run, 1-10080; default 480. (`480.0` is the same integer.)
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10080)]
+    duration: Option<WholeNumber<u32>>,
 }
 
 /// `session-ends`: the session ends; `session-end-and-deactivate`: the room is deactivated too.
@@ -50,7 +50,7 @@ pub enum AutoCloseType {
 
 impl AutoCloseInput {
     fn validate(self) -> ApiResult<AutoClose> {
-        let duration = self.duration.unwrap_or(480);
+        let duration = self.duration.map_or(480, |d| d.0);
         if !(1..=10_080).contains(&duration) {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -100,7 +100,8 @@ pub struct WebhookInput {
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        // The grammar of `api::target_url` (a literal: utoipa takes no constant here).
+        pattern = "^https?://([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]*)?@)?(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
     )]
     end_point: String,
     /// Webhook types or patterns, e.g. `participant-joined` or `*`.

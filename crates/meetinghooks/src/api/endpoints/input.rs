@@ -2,17 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{EndpointKind, OrderingView, SignatureSchemeView};
 use crate::api::error::ApiError;
-use crate::delivery::ssrf::{SsrfPolicy, UrlRefused};
+use crate::api::target_url::check_target_url;
+use crate::delivery::ssrf::SsrfPolicy;
 use crate::domain::endpoint::{
     validate_header, Change, EnabledChange, EndpointPatch, Ordering, RESERVED_HEADERS,
 };
-use crate::domain::signal::MAX_URL_LEN;
 use crate::domain::signatures::{SignatureScheme, Signatures};
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
@@ -30,7 +29,8 @@ pub struct EndpointInput {
         nullable = false,
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        // The grammar of `api::target_url` (a literal: utoipa takes no constant here).
+        pattern = "^https?://([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]*)?@)?(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
     )]
     #[serde(default, deserialize_with = "present")]
     pub(super) url: Option<String>,
@@ -301,7 +301,8 @@ pub struct EndpointCreate {
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        // The grammar of `api::target_url` (a literal: utoipa takes no constant here).
+        pattern = "^https?://([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]*)?@)?(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
     )]
     url: String,
     #[schema(nullable = false, max_length = 1024)]
@@ -340,33 +341,6 @@ pub struct EndpointListQuery {
 
 pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_request", message)
-}
-
-/// The create-time SSRF check every webhook target goes through (endpoints and rooms' own
-/// webhooks): an absolute http(s) URL of at most 2048 characters (else 400), not at a literal
-/// address the guard blocks (else 422). Names are checked again when resolved.
-pub(crate) fn check_target_url(
-    field: &str,
-    url: &str,
-    policy: &SsrfPolicy,
-) -> Result<(), ApiError> {
-    let parsed = url::Url::parse(url)
-        .ok()
-        .filter(|_| url.len() <= MAX_URL_LEN)
-        .ok_or_else(|| {
-            invalid(format!(
-                "{field} must be an absolute http(s) URL of at most 2048 characters"
-            ))
-        })?;
-    match policy.check_url(&parsed) {
-        Ok(()) => Ok(()),
-        Err(UrlRefused::Blocked(blocked)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "ssrf_blocked",
-            format!("{field}: {blocked}"),
-        )),
-        Err(other) => Err(invalid(format!("{field}: {other}"))),
-    }
 }
 
 impl EndpointInput {

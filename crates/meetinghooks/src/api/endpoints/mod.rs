@@ -10,7 +10,8 @@ mod input;
 mod samples;
 mod views;
 
-pub(crate) use input::{check_target_url, EventPattern};
+pub(crate) use crate::api::target_url::check_target_url;
+pub(crate) use input::{EventPattern, WholeNumber};
 pub(crate) use views::redact_url;
 
 use axum::extract::{Path, State};

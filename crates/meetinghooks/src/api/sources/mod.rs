@@ -44,14 +44,16 @@ pub struct RewriteInput {
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        // The grammar of `api::target_url` (a literal: utoipa takes no constant here).
+        pattern = "^https?://([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]*)?@)?(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
     )]
     from: String,
     /// The public base URL that replaces it, e.g. `https://cdn.example.com/`.
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        // The grammar of `api::target_url` (a literal: utoipa takes no constant here).
+        pattern = "^https?://([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]*)?@)?(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|((?![Xx][Nn]--)[A-Za-z0-9-]+\\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
     )]
     to: String,
 }
@@ -163,18 +165,23 @@ fn validate(input: SourceInput, project_id: &str) -> ApiResult<Source> {
     }
     let hls_rewrite = match input.hls_rewrite {
         None => None,
+        // In the grammar the document states, like every URL the API takes.
         Some(r)
-            if is_http_url(&r.from)
-                && is_http_url(&r.to)
-                && r.from.len() <= 2048
-                && r.to.len() <= 2048 =>
+            if [&r.from, &r.to].iter().all(|url| {
+                is_http_url(url) && url.len() <= 2048 && crate::api::target_url::matches(url)
+            }) =>
         {
             Some(HlsRewrite {
                 from: r.from,
                 to: r.to,
             })
         }
-        Some(_) => return Err(invalid("hlsRewrite.from and .to must be http(s) URLs")),
+        Some(_) => {
+            return Err(invalid(format!(
+                "hlsRewrite.from and .to {}",
+                crate::api::target_url::REFUSED
+            )))
+        }
     };
     Ok(Source {
         id: random_hex_id("src_", 12),
