@@ -10,6 +10,7 @@ pub mod listings;
 mod panic;
 pub mod postgres;
 pub mod pruning;
+mod query;
 mod rows;
 pub mod rsa_keys;
 mod sources;

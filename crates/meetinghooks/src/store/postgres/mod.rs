@@ -10,6 +10,7 @@ mod listen;
 mod meeting;
 mod messages;
 mod outcomes;
+mod query;
 mod requeue;
 mod rows;
 mod session;

@@ -8,6 +8,7 @@ mod meeting;
 mod messages;
 mod projects;
 mod pruning;
+mod query;
 mod readers;
 mod reads;
 mod requeue;
