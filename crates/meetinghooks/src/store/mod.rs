@@ -11,6 +11,7 @@ mod panic;
 pub mod postgres;
 pub mod pruning;
 mod query;
+mod reads;
 mod rows;
 pub mod rsa_keys;
 mod sources;

@@ -98,6 +98,22 @@ pub(crate) enum Commit {
     Relaxed,
 }
 
+/// The tables listed by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Positioned {
+    Events,
+    Messages,
+}
+
+impl Positioned {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Positioned::Events => "events",
+            Positioned::Messages => "messages",
+        }
+    }
+}
+
 #[async_trait]
 pub(crate) trait Query: Send + Sync {
     /// Every row `sql` (with `$n` placeholders) returns.
@@ -105,6 +121,18 @@ pub(crate) trait Query: Send + Sync {
 
     /// Runs one statement in its own transaction; how many rows it changed.
     async fn execute(&self, sql: &str, params: Vec<Param>, commit: Commit) -> StoreResult<u64>;
+
+    /// Runs one write in its own transaction; the rows its `RETURNING` clause names.
+    async fn returning(
+        &self,
+        sql: &str,
+        params: Vec<Param>,
+        commit: Commit,
+    ) -> StoreResult<Vec<Row>>;
+
+    /// The highest position of `table` a listing may show (see PostgreSQL's
+    /// `settled_position`; SQLite's one writer commits in position order: no limit).
+    async fn settled(&self, table: Positioned) -> StoreResult<i64>;
 
     /// Every row, decoded.
     async fn all<T, D>(&self, sql: &str, params: Vec<Param>, decode: D) -> StoreResult<Vec<T>>

@@ -37,6 +37,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
+use super::reads;
 use error::{PgError, PgResult};
 
 const TIMER_BATCH: usize = 256;
@@ -71,7 +72,6 @@ macro_rules! transact {
 mod keys;
 mod projects;
 mod pruning;
-mod reads;
 mod rooms;
 mod schema;
 mod sources;
@@ -252,7 +252,7 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        reads::events(self, project_id, query).await
+        reads::events(self, &self.ids, project_id, query).await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {

@@ -6,8 +6,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Statement;
 
 use super::error::{PgError, PgResult};
+use super::rows::settled_position;
 use super::PostgresStore;
-use crate::store::query::{Commit, Param, Query, Row, Value};
+use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
 use crate::store::{StoreError, StoreResult};
 
 type Bound = Box<dyn ToSql + Sync + Send>;
@@ -117,5 +118,20 @@ impl Query for PostgresStore {
             .execute(&statement, &refs(&bound))
             .await
             .map_err(PgError::from)?)
+    }
+
+    async fn returning(
+        &self,
+        sql: &str,
+        params: Vec<Param>,
+        commit: Commit,
+    ) -> StoreResult<Vec<Row>> {
+        let _ = commit;
+        self.rows(sql, params).await
+    }
+
+    async fn settled(&self, table: Positioned) -> StoreResult<i64> {
+        let client = self.client().await?;
+        Ok(settled_position(&**client, table.table()).await?)
     }
 }

@@ -10,7 +10,6 @@ mod projects;
 mod pruning;
 mod query;
 mod readers;
-mod reads;
 mod requeue;
 mod rooms;
 mod schema;
@@ -37,7 +36,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use crate::store::rows;
+use crate::store::{reads, rows};
 use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
 
@@ -195,9 +194,7 @@ impl Store for SqliteStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<SessionRecord>> {
-        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| reads::sessions(conn, &project_id, &room_id, before, limit))
-            .await
+        reads::sessions(self, project_id, room_id, before, limit).await
     }
 
     async fn session(
@@ -205,15 +202,11 @@ impl Store for SqliteStore {
         project_id: &str,
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>> {
-        let (project_id, session_id) = (project_id.to_owned(), session_id.to_owned());
-        self.read(move |conn| reads::session(conn, &project_id, &session_id))
-            .await
+        reads::session(self, project_id, session_id).await
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| reads::events(conn, &ids, &project_id, query))
-            .await
+        reads::events(self, &self.ids, project_id, query).await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {

@@ -6,7 +6,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 
 use super::SqliteStore;
-use crate::store::query::{Commit, Param, Query, Row, Value};
+use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
 use crate::store::sql::sqlite_placeholders;
 use crate::store::StoreResult;
 
@@ -69,5 +69,23 @@ impl Query for SqliteStore {
             Commit::Durable => self.write(work).await,
             Commit::Relaxed => self.write_relaxed(work).await,
         }
+    }
+
+    async fn returning(
+        &self,
+        sql: &str,
+        params: Vec<Param>,
+        commit: Commit,
+    ) -> StoreResult<Vec<Row>> {
+        let sql = sql.to_owned();
+        let work = move |conn: &Connection, _: &_| Ok(select(conn, &sql, &params)?);
+        match commit {
+            Commit::Durable => self.write(work).await,
+            Commit::Relaxed => self.write_relaxed(work).await,
+        }
+    }
+
+    async fn settled(&self, _: Positioned) -> StoreResult<i64> {
+        Ok(i64::MAX)
     }
 }
