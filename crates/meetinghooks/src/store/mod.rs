@@ -7,6 +7,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod keys;
 pub mod listings;
+mod messages;
 mod panic;
 pub mod postgres;
 pub mod pruning;

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 
 use super::rows::Columns;
 use super::{StoreError, StoreResult};
+use crate::domain::public_ids::PublicIds;
+use crate::sealing::Sealer;
 
 /// A parameter, owned so it can cross to SQLite's threads; each store binds it as the type
 /// its statement expects (PostgreSQL's `INTEGER` columns take an `Int` as `i32`).
@@ -116,6 +118,12 @@ impl Positioned {
 
 #[async_trait]
 pub(crate) trait Query: Send + Sync {
+    /// The install's key for public ids, which decoders turn positions into.
+    fn ids(&self) -> &PublicIds;
+
+    /// The install's sealer, for the secrets shared queries read and write.
+    fn sealer(&self) -> &Sealer;
+
     /// Every row `sql` (with `$n` placeholders) returns.
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>>;
 
@@ -221,18 +229,6 @@ impl Columns for Row {
     fn json<T: serde::de::DeserializeOwned>(&self, index: usize) -> StoreResult<T> {
         serde_json::from_str(&self.text(index)?)
             .map_err(|e| StoreError::Unavailable(format!("column {index}: corrupt JSON: {e}")))
-    }
-}
-
-impl Row {
-    /// A floating-point column (averages); integers read as their value.
-    pub(crate) fn real(&self, index: usize) -> StoreResult<Option<f64>> {
-        match self.value(index)? {
-            Value::Real(value) => Ok(Some(*value)),
-            Value::Int(value) => Ok(Some(*value as f64)),
-            Value::Null => Ok(None),
-            other => Err(corrupt(index, "a number", other)),
-        }
     }
 }
 

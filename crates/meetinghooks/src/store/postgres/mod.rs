@@ -2,13 +2,11 @@
 //! are rows that expire; migrations run under an advisory lock.
 
 mod connect;
-mod dashboard;
 mod delivery;
 mod endpoints;
 mod error;
 mod listen;
 mod meeting;
-mod messages;
 mod outcomes;
 mod query;
 mod requeue;
@@ -37,7 +35,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use super::reads;
+use super::{messages, reads};
 use error::{PgError, PgResult};
 
 const TIMER_BATCH: usize = 256;
@@ -404,8 +402,7 @@ impl Store for PostgresStore {
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        let client = self.client().await?;
-        Ok(messages::queue_depth(&**client).await?)
+        messages::queue_depth(self).await
     }
 
     async fn messages(
@@ -413,8 +410,7 @@ impl Store for PostgresStore {
         project_id: &str,
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
-        let client = self.client().await?;
-        Ok(messages::messages(&**client, &self.ids, project_id, &query).await?)
+        messages::messages(self, project_id, &query).await
     }
 
     async fn message(

@@ -8,6 +8,8 @@ use tokio_postgres::Statement;
 use super::error::{PgError, PgResult};
 use super::rows::settled_position;
 use super::PostgresStore;
+use crate::domain::public_ids::PublicIds;
+use crate::sealing::Sealer;
 use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
 use crate::store::{StoreError, StoreResult};
 
@@ -102,6 +104,14 @@ fn refs(bound: &[Bound]) -> Vec<&(dyn ToSql + Sync)> {
 
 #[async_trait]
 impl Query for PostgresStore {
+    fn ids(&self) -> &PublicIds {
+        &self.ids
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>> {
         let (client, statement, bound) = prepared(self, sql, params).await?;
         let rows = client

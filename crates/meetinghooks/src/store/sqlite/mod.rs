@@ -1,11 +1,9 @@
 //! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
 
-mod dashboard;
 mod delivery;
 mod endpoints;
 mod keys;
 mod meeting;
-mod messages;
 mod projects;
 mod pruning;
 mod query;
@@ -36,7 +34,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use crate::store::{reads, rows};
+use crate::store::{messages, reads, rows};
 use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
 
@@ -381,7 +379,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        self.read(messages::queue_depth).await
+        messages::queue_depth(self).await
     }
 
     async fn messages(
@@ -389,9 +387,7 @@ impl Store for SqliteStore {
         project_id: &str,
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| messages::messages(conn, &ids, &project_id, &query))
-            .await
+        messages::messages(self, project_id, &query).await
     }
 
     async fn message(

@@ -6,6 +6,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 
 use super::SqliteStore;
+use crate::domain::public_ids::PublicIds;
+use crate::sealing::Sealer;
 use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
 use crate::store::sql::sqlite_placeholders;
 use crate::store::StoreResult;
@@ -57,6 +59,14 @@ fn value(raw: ValueRef<'_>) -> Value {
 
 #[async_trait]
 impl Query for SqliteStore {
+    fn ids(&self) -> &PublicIds {
+        &self.ids
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>> {
         let sql = sql.to_owned();
         self.read(move |conn| select(conn, &sql, &params)).await
