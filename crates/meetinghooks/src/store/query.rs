@@ -100,6 +100,40 @@ pub(crate) enum Commit {
     Relaxed,
 }
 
+/// One statement of a [`Query::transaction`].
+pub(crate) struct Step {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+    /// The error that refuses the transaction when this statement changed no row.
+    pub(crate) unchanged: Option<Box<dyn Fn() -> StoreError + Send + Sync>>,
+}
+
+impl Step {
+    pub(crate) fn new(sql: impl Into<String>, params: Vec<Param>) -> Step {
+        Step {
+            sql: sql.into(),
+            params,
+            unchanged: None,
+        }
+    }
+
+    /// Refuses the transaction with `error()` when this statement changes no row.
+    pub(crate) fn or_refuse(self, error: impl Fn() -> StoreError + Send + Sync + 'static) -> Step {
+        Step {
+            unchanged: Some(Box::new(error)),
+            ..self
+        }
+    }
+
+    /// `Err` when this step's count refuses the transaction.
+    pub(crate) fn check(&self, changed: u64) -> StoreResult<u64> {
+        match &self.unchanged {
+            Some(error) if changed == 0 => Err(error()),
+            _ => Ok(changed),
+        }
+    }
+}
+
 /// The tables listed by position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Positioned {
@@ -137,6 +171,10 @@ pub(crate) trait Query: Send + Sync {
         params: Vec<Param>,
         commit: Commit,
     ) -> StoreResult<Vec<Row>>;
+
+    /// Runs `steps` in one transaction, in order; how many rows each changed. A step that
+    /// changed none and says so with `unchanged` rolls them all back with its error.
+    async fn transaction(&self, steps: Vec<Step>, commit: Commit) -> StoreResult<Vec<u64>>;
 
     /// The highest position of `table` a listing may show (see PostgreSQL's
     /// `settled_position`; SQLite's one writer commits in position order: no limit).

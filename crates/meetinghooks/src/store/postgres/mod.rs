@@ -8,7 +8,6 @@ mod error;
 mod listen;
 mod meeting;
 mod outcomes;
-mod query;
 mod requeue;
 mod rows;
 mod session;
@@ -70,6 +69,7 @@ macro_rules! transact {
 mod keys;
 mod projects;
 mod pruning;
+mod query;
 mod rooms;
 mod schema;
 mod sources;

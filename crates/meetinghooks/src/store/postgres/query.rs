@@ -7,10 +7,10 @@ use tokio_postgres::Statement;
 
 use super::error::{PgError, PgResult};
 use super::rows::settled_position;
-use super::PostgresStore;
+use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
-use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
+use crate::store::query::{Commit, Param, Positioned, Query, Row, Step, Value};
 use crate::store::{StoreError, StoreResult};
 
 type Bound = Box<dyn ToSql + Sync + Send>;
@@ -138,6 +138,20 @@ impl Query for PostgresStore {
     ) -> StoreResult<Vec<Row>> {
         let _ = commit;
         self.rows(sql, params).await
+    }
+
+    /// Run again from the start when it lost a deadlock or serialization race.
+    async fn transaction(&self, steps: Vec<Step>, _: Commit) -> StoreResult<Vec<u64>> {
+        transact!(self, |tx| async {
+            let mut counts = Vec::with_capacity(steps.len());
+            for step in &steps {
+                let statement = tx.prepare_cached(&step.sql).await?;
+                let bound = bind(&statement, step.params.clone())?;
+                let changed = tx.execute(&statement, &refs(&bound)).await?;
+                counts.push(step.check(changed)?);
+            }
+            PgResult::Ok(counts)
+        })
     }
 
     async fn settled(&self, table: Positioned) -> StoreResult<i64> {

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::SqliteStore;
 use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
-use crate::store::query::{Commit, Param, Positioned, Query, Row, Value};
+use crate::store::query::{Commit, Param, Positioned, Query, Row, Step, Value};
 use crate::store::sql::sqlite_placeholders;
 use crate::store::StoreResult;
 
@@ -89,6 +89,20 @@ impl Query for SqliteStore {
     ) -> StoreResult<Vec<Row>> {
         let sql = sql.to_owned();
         let work = move |conn: &Connection, _: &_| Ok(select(conn, &sql, &params)?);
+        match commit {
+            Commit::Durable => self.write(work).await,
+            Commit::Relaxed => self.write_relaxed(work).await,
+        }
+    }
+
+    /// One writer job: an error rolls the job back to its savepoint.
+    async fn transaction(&self, steps: Vec<Step>, commit: Commit) -> StoreResult<Vec<u64>> {
+        let work = move |conn: &Connection, _: &_| {
+            steps
+                .iter()
+                .map(|step| step.check(run(conn, &step.sql, &step.params)?))
+                .collect()
+        };
         match commit {
             Commit::Durable => self.write(work).await,
             Commit::Relaxed => self.write_relaxed(work).await,
