@@ -10,6 +10,7 @@ pub mod listings;
 mod messages;
 mod panic;
 pub mod postgres;
+mod projects;
 pub mod pruning;
 mod query;
 mod reads;

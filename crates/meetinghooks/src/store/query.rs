@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use super::changes::Changes;
 use super::rows::Columns;
 use super::{StoreError, StoreResult};
 use crate::domain::public_ids::PublicIds;
@@ -157,6 +158,9 @@ pub(crate) trait Query: Send + Sync {
 
     /// The install's sealer, for the secrets shared queries read and write.
     fn sealer(&self) -> &Sealer;
+
+    /// Tells this node (and, on PostgreSQL, the others) what a committed shared write changed.
+    fn announce(&self, changes: Changes);
 
     /// Every row `sql` (with `$n` placeholders) returns.
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>>;

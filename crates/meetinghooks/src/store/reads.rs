@@ -1,12 +1,32 @@
-//! Reading sessions and the event log (the listings the API pages through), written once over
+//! Reading rooms, sessions and the event log (the listings the API pages through), written once over
 //! the shared query executor.
 
 use super::query::{args, Positioned, Query};
-use super::rows::{self, Columns};
+use super::rows::{self, Columns, ROOM_COLUMNS};
 use super::sql;
-use super::{EventQuery, Page, SessionRecord, StoreResult, StoredEvent};
+use super::{EventQuery, Page, Room, SessionRecord, StoreResult, StoredEvent};
 use crate::domain::public_ids::PublicIds;
+use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
+
+/// One room.
+pub(crate) async fn room(
+    store: &impl Query,
+    project_id: &str,
+    room_id: &str,
+) -> StoreResult<Option<Room>> {
+    let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2");
+    store
+        .first(&sql, args![project_id, room_id], rows::room)
+        .await
+}
+
+/// When the earliest timer of any room is due.
+pub(crate) async fn next_timer(store: &impl Query) -> StoreResult<Option<Timestamp>> {
+    let sql = "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL";
+    let next = store.first(sql, args![], |row| row.opt_int(0)).await?;
+    Ok(next.flatten().map(Timestamp))
+}
 
 /// Each session with its participants, in join order.
 pub(crate) async fn with_participants<T>(

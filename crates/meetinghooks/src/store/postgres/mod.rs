@@ -34,7 +34,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use super::{messages, reads};
+use super::{messages, projects, reads};
 use error::{PgError, PgResult};
 
 const TIMER_BATCH: usize = 256;
@@ -67,7 +67,6 @@ macro_rules! transact {
 
 // After `transact!`, which they use.
 mod keys;
-mod projects;
 mod pruning;
 mod query;
 mod rooms;
@@ -157,15 +156,15 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        projects::create_project(self, name, key_hash).await
+        projects::create(self, name, key_hash).await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        projects::ensure_project_key(self, name, key_hash).await
+        projects::ensure_key(self, name, key_hash).await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
-        projects::project_by_key(self, key_hash).await
+        projects::by_key(self, key_hash).await
     }
 
     async fn upsert_room(
@@ -179,7 +178,7 @@ impl Store for PostgresStore {
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
-        rooms::room(self, project_id, room_id).await
+        reads::room(self, project_id, room_id).await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -220,15 +219,7 @@ impl Store for PostgresStore {
     }
 
     async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL",
-                &[],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row.get::<_, Option<i64>>(0).map(Timestamp))
+        reads::next_timer(self).await
     }
 
     async fn sessions(

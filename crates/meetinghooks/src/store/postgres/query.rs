@@ -10,6 +10,7 @@ use super::rows::settled_position;
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
+use crate::store::changes::Changes;
 use crate::store::query::{Commit, Param, Positioned, Query, Row, Step, Value};
 use crate::store::{StoreError, StoreResult};
 
@@ -50,7 +51,8 @@ fn bound(param: Param, ty: &Type) -> PgResult<Bound> {
     })
 }
 
-fn row(row: &tokio_postgres::Row) -> PgResult<Row> {
+/// A driver row as shared decoders read it.
+pub(super) fn owned(row: &tokio_postgres::Row) -> PgResult<Row> {
     let values = row
         .columns()
         .iter()
@@ -112,13 +114,17 @@ impl Query for PostgresStore {
         &self.sealer
     }
 
+    fn announce(&self, changes: Changes) {
+        self.hub.announce(changes)
+    }
+
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>> {
         let (client, statement, bound) = prepared(self, sql, params).await?;
         let rows = client
             .query(&statement, &refs(&bound))
             .await
             .map_err(PgError::from)?;
-        Ok(rows.iter().map(row).collect::<PgResult<_>>()?)
+        Ok(rows.iter().map(owned).collect::<PgResult<_>>()?)
     }
 
     /// Autocommit: PostgreSQL has one durability.

@@ -4,7 +4,6 @@ mod delivery;
 mod endpoints;
 mod keys;
 mod meeting;
-mod projects;
 mod pruning;
 mod query;
 mod readers;
@@ -19,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
@@ -34,7 +33,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use crate::store::{messages, reads, rows};
+use crate::store::{messages, projects, reads};
 use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
 
@@ -101,28 +100,15 @@ impl From<rusqlite::Error> for StoreError {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let name = name.to_owned();
-        self.write(move |conn, _| projects::create(conn, name, key_hash))
-            .await
+        projects::create(self, name, key_hash).await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let name = name.to_owned();
-        self.write(move |conn, _| projects::ensure_key(conn, &name, key_hash))
-            .await
+        projects::ensure_key(self, name, key_hash).await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
-                 WHERE k.key_hash = ?1",
-                [&key_hash[..]],
-                |row| rows::project(row),
-            )
-            .optional()
-        })
-        .await
+        projects::by_key(self, key_hash).await
     }
 
     async fn upsert_room(
@@ -143,9 +129,7 @@ impl Store for SqliteStore {
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
-        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| rooms::get(conn, &project_id, &room_id))
-            .await
+        reads::room(self, project_id, room_id).await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -174,15 +158,7 @@ impl Store for SqliteStore {
     }
 
     async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL",
-                [],
-                |row| row.get::<_, Option<i64>>(0),
-            )
-        })
-        .await
-        .map(|t| t.map(Timestamp))
+        reads::next_timer(self).await
     }
 
     async fn sessions(

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use super::SqliteStore;
 use crate::domain::public_ids::PublicIds;
 use crate::sealing::Sealer;
+use crate::store::changes::Changes;
 use crate::store::query::{Commit, Param, Positioned, Query, Row, Step, Value};
 use crate::store::sql::sqlite_placeholders;
 use crate::store::StoreResult;
@@ -65,6 +66,10 @@ impl Query for SqliteStore {
 
     fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    fn announce(&self, changes: Changes) {
+        self.hub.announce(changes)
     }
 
     async fn rows(&self, sql: &str, params: Vec<Param>) -> StoreResult<Vec<Row>> {
