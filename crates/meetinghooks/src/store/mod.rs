@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod dashboard;
+mod endpoints;
 pub mod keys;
 pub mod listings;
 mod messages;

@@ -34,6 +34,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
+use super::endpoints as shared_endpoints;
 use super::{messages, projects, reads};
 use error::{PgError, PgResult};
 
@@ -245,20 +246,15 @@ impl Store for PostgresStore {
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
-        let client = self.client().await?;
-        endpoints::insert(&**client, &self.sealer, &endpoint).await?;
-        self.hub.announce(Changes::ENDPOINTS);
-        Ok(endpoint)
+        shared_endpoints::create(self, endpoint).await
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::list(&**client, &self.sealer, Some(project_id)).await?)
+        shared_endpoints::list(self, Some(project_id)).await
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::get(&**client, &self.sealer, project_id, endpoint_id).await?)
+        shared_endpoints::get(self, project_id, endpoint_id).await
     }
 
     async fn update_endpoint(
@@ -286,22 +282,8 @@ impl Store for PostgresStore {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
-        transact!(self, |tx| async {
-            let sealer = &self.sealer;
-            endpoints::rotate_secret(
-                &tx,
-                sealer,
-                project_id,
-                endpoint_id,
-                &secret,
-                previous_until,
-                now,
-            )
-            .await?
-            .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
-        })
-        // The dispatcher signs with the secrets it loaded: it must load the new one.
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        let rotate = shared_endpoints::rotate_secret;
+        rotate(self, project_id, endpoint_id, &secret, previous_until, now).await
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -327,8 +309,7 @@ impl Store for PostgresStore {
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::list(&**client, &self.sealer, None).await?)
+        shared_endpoints::list(self, None).await
     }
 
     async fn lease(

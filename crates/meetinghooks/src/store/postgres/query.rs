@@ -88,6 +88,17 @@ pub(super) fn owned(row: &tokio_postgres::Row) -> PgResult<Row> {
     Ok(Row(values))
 }
 
+/// Runs a shared statement on `client` (inside a dialect's own transaction).
+pub(super) async fn execute_with(
+    client: &impl tokio_postgres::GenericClient,
+    sql: &str,
+    params: Vec<Param>,
+) -> PgResult<u64> {
+    let statement = client.prepare(sql).await?;
+    let bound = bind(&statement, params)?;
+    Ok(client.execute(&statement, &refs(&bound)).await?)
+}
+
 /// A pooled connection, the statement from its cache, and the parameters bound for it.
 async fn prepared(
     store: &PostgresStore,

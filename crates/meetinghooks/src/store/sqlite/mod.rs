@@ -33,6 +33,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
+use crate::store::endpoints as shared_endpoints;
 use crate::store::{messages, projects, reads};
 use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
@@ -184,26 +185,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
-        let sealer = self.sealer.clone();
-        self.write(move |conn, _| {
-            endpoints::insert(conn, &sealer, &endpoint)?;
-            Ok(endpoint)
-        })
-        .await
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        shared_endpoints::create(self, endpoint).await
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
-        let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
-        self.read(move |conn| endpoints::list(conn, &sealer, Some(&project_id)))
-            .await
+        shared_endpoints::list(self, Some(project_id)).await
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
-        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        let sealer = self.sealer.clone();
-        self.read(move |conn| endpoints::get(conn, &sealer, &project_id, &endpoint_id))
-            .await
+        shared_endpoints::get(self, project_id, endpoint_id).await
     }
 
     async fn update_endpoint(
@@ -244,23 +234,8 @@ impl Store for SqliteStore {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
-        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        let sealer = self.sealer.clone();
-        self.write(move |conn, _| {
-            endpoints::rotate_secret(
-                conn,
-                &sealer,
-                &project_id,
-                &endpoint_id,
-                &secret,
-                previous_until,
-                now,
-            )?
-            .ok_or(StoreError::NotFound("endpoint"))
-        })
-        .await
-        // The dispatcher signs with the secrets it loaded: it must load the new one.
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        let rotate = shared_endpoints::rotate_secret;
+        rotate(self, project_id, endpoint_id, &secret, previous_until, now).await
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -303,9 +278,7 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
-        let sealer = self.sealer.clone();
-        self.read(move |conn| endpoints::list(conn, &sealer, None))
-            .await
+        shared_endpoints::list(self, None).await
     }
 
     async fn lease(
