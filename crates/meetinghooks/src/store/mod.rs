@@ -15,6 +15,7 @@ mod projects;
 pub mod pruning;
 mod query;
 mod reads;
+mod resealing;
 mod rows;
 pub mod rsa_keys;
 mod sources;

@@ -72,7 +72,6 @@ mod pruning;
 mod query;
 mod rooms;
 mod schema;
-mod sources;
 mod timers;
 mod videosdk;
 

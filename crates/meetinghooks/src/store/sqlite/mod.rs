@@ -10,7 +10,6 @@ mod readers;
 mod requeue;
 mod rooms;
 mod schema;
-mod sources;
 mod videosdk;
 mod writer;
 
@@ -66,9 +65,7 @@ impl SqliteStore {
         // keep SQLite's small default cache.
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
-        endpoints::reseal_all(&mut conn, &sealer)?;
-        sources::reseal_keys(&mut conn, &sealer)?;
-        videosdk::rsa_keys::reseal(&mut conn, &sealer)?;
+        schema::reseal(&mut conn, &sealer)?;
         let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {

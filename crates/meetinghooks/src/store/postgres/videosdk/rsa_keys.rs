@@ -43,32 +43,6 @@ async fn write(tx: &Transaction<'_>, sealer: &Sealer, keys: &ProjectRsaKeys) -> 
     Ok(())
 }
 
-/// At start, under the migration lock: keys sealed under an older key, sealed again.
-pub(in crate::store) async fn reseal(tx: &Transaction<'_>, sealer: &Sealer) -> PgResult<u64> {
-    let mut resealed = 0;
-    for row in tx
-        .query("SELECT id, rsa_key, rsa_key_next FROM projects", &[])
-        .await?
-    {
-        let (id, key, next): (String, Option<String>, Option<String>) =
-            (row.get(0), row.get(1), row.get(2));
-        if !key.iter().chain(&next).any(|v| sealer.needs_resealing(v)) {
-            continue;
-        }
-        tx.execute(
-            "UPDATE projects SET rsa_key = $2, rsa_key_next = $3 WHERE id = $1",
-            &[
-                &id,
-                &key.map(|k| sealer.reseal(&k)).transpose()?,
-                &next.map(|n| sealer.reseal(&n)).transpose()?,
-            ],
-        )
-        .await?;
-        resealed += 1;
-    }
-    Ok(resealed)
-}
-
 #[async_trait]
 impl RotateRsaKey for PostgresStore {
     async fn rotate(

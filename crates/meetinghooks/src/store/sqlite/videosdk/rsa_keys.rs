@@ -36,32 +36,6 @@ fn write(conn: &Connection, sealer: &Sealer, keys: &ProjectRsaKeys) -> StoreResu
     Ok(())
 }
 
-/// At start: keys stored under an older sealing key, sealed with the current one.
-pub(in crate::store) fn reseal(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
-    let tx = conn.transaction()?;
-    let rows: Vec<(String, Option<String>, Option<String>)> = tx
-        .prepare("SELECT id, rsa_key, rsa_key_next FROM projects")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut resealed = 0;
-    for (id, key, next) in rows {
-        if !key.iter().chain(&next).any(|v| sealer.needs_resealing(v)) {
-            continue;
-        }
-        tx.execute(
-            "UPDATE projects SET rsa_key = ?2, rsa_key_next = ?3 WHERE id = ?1",
-            params![
-                id,
-                key.map(|k| sealer.reseal(&k)).transpose()?,
-                next.map(|n| sealer.reseal(&n)).transpose()?
-            ],
-        )?;
-        resealed += 1;
-    }
-    tx.commit()?;
-    Ok(resealed)
-}
-
 #[async_trait]
 impl RotateRsaKey for SqliteStore {
     async fn rotate(
