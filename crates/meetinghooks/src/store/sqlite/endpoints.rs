@@ -10,7 +10,7 @@ use crate::sealing::{SealError, Sealer};
 use crate::store::endpoints::{
     self as shared, get_sql, insert_sql, opened, settings_values, values, UPDATE_SETTINGS,
 };
-use crate::store::query::args;
+use crate::store::query::Param;
 use crate::store::room_webhook_endpoint;
 use crate::store::{RoomWebhook, StoreError, StoreResult};
 
@@ -36,7 +36,11 @@ pub fn get(
     project_id: &str,
     id: &str,
 ) -> StoreResult<Option<Endpoint>> {
-    let rows = select(conn, &get_sql(), &args![project_id, id])?;
+    let rows = select(
+        conn,
+        &get_sql(),
+        &[Param::from(project_id), Param::from(id)],
+    )?;
     rows.first()
         .map(|row| opened(sealer, shared::endpoint(row)?))
         .transpose()

@@ -8,7 +8,7 @@ use super::super::query::select;
 use super::super::SqliteStore;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
-use crate::store::query::args;
+use crate::store::query::Param;
 use crate::store::rsa_keys::{opened, rotated, ProjectRsaKeys, RotateRsaKey, COLUMNS};
 use crate::store::{StoreError, StoreResult};
 
@@ -18,7 +18,7 @@ fn get(
     project_id: &str,
 ) -> StoreResult<Option<ProjectRsaKeys>> {
     let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1");
-    let rows = select(conn, &sql, &args![project_id])?;
+    let rows = select(conn, &sql, &[Param::from(project_id)])?;
     let row = rows.first().ok_or(StoreError::NotFound("project"))?;
     opened(sealer, row)
 }
