@@ -42,6 +42,7 @@ mod retry_after;
 mod rooms_and_sessions;
 mod schema_findings;
 mod secrets_at_rest;
+mod shared_queries;
 mod signal_ids;
 mod signals;
 mod slow_clients;
