@@ -142,7 +142,13 @@ pub async fn upsert_room_webhook(
         .execute(
             "UPDATE endpoints SET url = $3, events = $4, updated_at = $5
              WHERE project_id = $1 AND room_id = $2",
-            &[&project_id, &room_id, &sealer.seal_url(&webhook.end_point), &events, &now.0],
+            &[
+                &project_id,
+                &room_id,
+                &sealer.seal_url(&webhook.end_point),
+                &events,
+                &now.0,
+            ],
         )
         .await?;
     if updated == 0 {

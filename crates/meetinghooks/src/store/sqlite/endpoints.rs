@@ -97,7 +97,13 @@ pub fn upsert_room_webhook(
     let updated = conn.execute(
         "UPDATE endpoints SET url = ?3, events = ?4, updated_at = ?5
          WHERE project_id = ?1 AND room_id = ?2",
-        params![project_id, room_id, sealer.seal_url(&webhook.end_point), events, now.0],
+        params![
+            project_id,
+            room_id,
+            sealer.seal_url(&webhook.end_point),
+            events,
+            now.0
+        ],
     )?;
     if updated == 0 {
         let previous = previous
