@@ -1,11 +1,12 @@
 """Fails a schemathesis run that passed without testing: for scripts/schemathesis.
 
 Every check passes on a run that lost its key (each answer a 401, which no check flags) or
-never followed a link between operations. This reads the run's NDJSON events and console
-output and fails when an operation only ever answered 401 to requests carrying the key, or
-when the stateful phase covered no link.
+never followed a link between operations. This reads the run's NDJSON events (written
+unsanitized, so the key can be told from the wrong ones `ignored_auth` sends) and console
+output and fails when a request with the run's key was answered 401, when an operation only
+ever answered 401, or when the stateful phase covered no link.
 
-Usage: schemathesis_verdict.py EVENTS.ndjson OUTPUT.txt OPENAPI_URL
+Usage: schemathesis_verdict.py EVENTS.ndjson OUTPUT.txt OPENAPI_URL KEY
 """
 
 import collections
@@ -30,9 +31,11 @@ def operations(openapi_url):
     }
 
 
-def statuses_with_key(events_path):
-    """Per operation, the statuses answered to requests that carried the Authorization header."""
+def statuses_with_key(events_path, key):
+    """Per operation, the statuses answered to requests that carried an Authorization header,
+    and the operations that answered 401 to the run's own key."""
     seen = collections.defaultdict(collections.Counter)
+    refused = collections.Counter()
     with open(events_path) as events:
         for line in events:
             event = json.loads(line)
@@ -42,19 +45,27 @@ def statuses_with_key(events_path):
             recorder = scenario["recorder"]
             cases = recorder.get("cases", {})
             for case_id, interaction in (recorder.get("interactions") or {}).items():
-                headers = {k.lower() for k in (interaction["request"].get("headers") or {})}
+                headers = {
+                    k.lower(): v for k, v in (interaction["request"].get("headers") or {}).items()
+                }
                 response = interaction.get("response")
                 case = cases.get(case_id, {}).get("value", {})
                 if "authorization" in headers and response:
                     label = f"{case.get('method')} {case.get('path')}"
-                    seen[label][response["status_code"]] += 1
-    return seen
+                    status = response["status_code"]
+                    seen[label][status] += 1
+                    if status == 401 and f"Bearer {key}" in headers["authorization"]:
+                        refused[label] += 1
+    return seen, refused
 
 
 def main():
-    events_path, output_path, openapi_url = sys.argv[1:4]
+    events_path, output_path, openapi_url, key = sys.argv[1:5]
     failures = []
-    seen = statuses_with_key(events_path)
+    seen, refused = statuses_with_key(events_path, key)
+    for operation, count in sorted(refused.items()):
+        if operation not in JWT_ONLY:
+            failures.append(f"{operation}: {count} requests with the run's key answered 401")
     for operation in sorted(operations(openapi_url) - JWT_ONLY):
         answered = seen.get(operation)
         if not answered:
