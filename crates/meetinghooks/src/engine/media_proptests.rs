@@ -46,6 +46,7 @@ fn media_signal() -> impl Strategy<Value = MediaSignal> {
             _ => {}
         }
         MediaSignal {
+            lifecycle: None,
             resource,
             phase,
             details,

@@ -15,6 +15,8 @@ pub const MAX_FILE_DETAILS: usize = 32;
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WireMedia {
+    /// One of several concurrent recordings, livestreams or HLS streams (e.g. an egress id).
+    lifecycle_id: Option<String>,
     file_id: Option<String>,
     file_path: Option<String>,
     file_url: Option<String>,
@@ -56,6 +58,15 @@ pub(super) fn parse(
     wire: WireMedia,
 ) -> Result<MediaSignal, String> {
     let mut details = MediaDetails::default();
+    let lifecycle = match resource {
+        "recording" | "livestream" | "hls" => {
+            optional_bounded("lifecycleId", wire.lifecycle_id, MAX_ID_LEN)?
+        }
+        _ if wire.lifecycle_id.is_some() => {
+            return Err(format!("lifecycleId is not allowed on {resource} signals"))
+        }
+        _ => None,
+    };
     let resource = match resource {
         "recording" => {
             if matches!(phase, Phase::Starting | Phase::Started | Phase::Stopped) {
@@ -109,6 +120,7 @@ pub(super) fn parse(
     };
     Ok(MediaSignal {
         resource,
+        lifecycle,
         phase,
         details,
     })

@@ -11,7 +11,9 @@ use super::event::WebhookEvent;
 use super::mapping::{self, MapContext, Mapped};
 use crate::domain::media::Resource;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::{apply, end_session, tick, EngineConfig, Meeting, MeetingState};
+use crate::engine::{
+    apply, end_session, tick, EndKind, EngineConfig, Meeting, MeetingState, SessionEnd,
+};
 
 const M: &str = "room-1";
 /// Event times are offsets from this, in milliseconds.
@@ -129,7 +131,11 @@ impl Harness {
                 }
             }
             Mapped::EndSession { at, .. } => {
-                let _ = end_session(&mut self.meeting, M, at);
+                let end = SessionEnd {
+                    at,
+                    kind: EndKind::RoomFinished,
+                };
+                let _ = end_session(&mut self.meeting, M, end);
                 self.written();
             }
             Mapped::Ignored(_) => {}
