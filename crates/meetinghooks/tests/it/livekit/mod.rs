@@ -1,6 +1,7 @@
 //! The LiveKit source end to end: sources through the API, LiveKit-signed requests on the
 //! real app (SQLite or PostgreSQL), and a whole LiveKit meeting delivered to a receiver.
 
+mod closing_store;
 mod egress;
 mod meeting;
 mod simulate;
