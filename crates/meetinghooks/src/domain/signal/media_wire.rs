@@ -239,6 +239,11 @@ mod tests {
         );
         assert_eq!(track.phase, Phase::Stopped);
         assert_eq!(track.details.file_details.len(), 1);
+        // A lifecycle id where a meeting-wide resource may run several at once; optional.
+        assert_eq!(stopped.lifecycle, None);
+        let tracked = parse(json!({"type":"livestream.started","lifecycleId":"EG_1"})).unwrap();
+        assert_eq!(tracked.lifecycle.as_deref(), Some("EG_1"));
+        assert_eq!(tracked.key(), "livestream:EG_1");
         let hls = parse(json!({"type":"hls.started","downstreamUrl":"https://cdn.example/d.m3u8"}))
             .unwrap();
         assert_eq!(hls.details.playback_hls_url, None);
@@ -299,6 +304,14 @@ mod tests {
             (
                 json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":{"filePath":"/a"}}),
                 "invalid type",
+            ),
+            (
+                json!({"type":"participant-recording.stopped","participantId":"p","lifecycleId":"x"}),
+                "lifecycleId is not allowed on participant-recording signals",
+            ),
+            (
+                json!({"type":"recording.started","lifecycleId":""}),
+                "lifecycleId must be 1-128",
             ),
             (json!({"type":"livestream.playable"}), "unknown type"),
             (json!({"type":"recording.paused"}), "unknown type"),
