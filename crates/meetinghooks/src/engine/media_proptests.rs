@@ -46,7 +46,8 @@ fn media_signal() -> impl Strategy<Value = MediaSignal> {
             _ => {}
         }
         MediaSignal {
-            lifecycle: None,
+            // The livestream is an egress's: tracked, so a session waits for its end.
+            lifecycle: (resource == Resource::Livestream).then(|| "EG_L".to_owned()),
             resource,
             phase,
             details,

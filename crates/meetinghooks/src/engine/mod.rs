@@ -121,12 +121,13 @@ pub fn apply(
                         .any(|m| m.lifecycle.is_some() && m.key() == key)
             });
             let last_at = &mut run.meeting.state.last_at;
-            let stale =
-                earlier_session || closed || last_at.get(&key).is_some_and(|last| at < *last);
+            let stale = earlier_session || last_at.get(&key).is_some_and(|last| at < *last);
             if !stale {
-                last_at.insert(key, at);
+                // One a closing session swallows still counts, just after its time: a start
+                // reordered after it, or its own replay in a later session, is stale.
+                last_at.insert(key, if closed { at.plus_millis(1) } else { at });
             }
-            stale
+            stale || closed
         }
     };
     if stale {
@@ -428,10 +429,16 @@ impl<'a> Run<'a> {
         // Per-participant and per-lifecycle media clocks last only as long as their
         // session; the floor stands in for all of them.
         let state = &mut self.meeting.state;
-        state
-            .last_at
-            .retain(|key, _| !Resource::is_session_scoped_key(key));
-        let floor = end.plus_millis(1);
+        // An egress may report after the session's end (while it closed): the floor covers
+        // those times too.
+        let mut floor = end.plus_millis(1);
+        state.last_at.retain(|key, last| {
+            let scoped = Resource::is_session_scoped_key(key);
+            if scoped {
+                floor = floor.max(last.plus_millis(1));
+            }
+            !scoped
+        });
         state.participant_media_floor = Some(
             state
                 .participant_media_floor
