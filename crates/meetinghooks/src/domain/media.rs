@@ -111,7 +111,8 @@ pub struct MediaSignal {
     /// egress id). `None`: the resource's one lifecycle, as plain signals have it.
     pub lifecycle: Option<String>,
     pub phase: Phase,
-    pub details: MediaDetails,
+    /// Boxed: most signals carry none, and a signal should not be as large as all of them.
+    pub details: Box<MediaDetails>,
 }
 
 /// What a media signal may carry; the parser allows each field only where it means
@@ -142,7 +143,7 @@ impl MediaSignal {
             resource,
             lifecycle: None,
             phase,
-            details: MediaDetails::default(),
+            details: Box::default(),
         }
     }
 
@@ -152,10 +153,10 @@ impl MediaSignal {
             resource: Resource::Recording,
             lifecycle: None,
             phase,
-            details: MediaDetails {
+            details: Box::new(MediaDetails {
                 file_id,
                 ..MediaDetails::default()
-            },
+            }),
         }
     }
 

@@ -50,7 +50,7 @@ fn media_signal() -> impl Strategy<Value = MediaSignal> {
             lifecycle: (resource == Resource::Livestream).then(|| "EG_L".to_owned()),
             resource,
             phase,
-            details,
+            details: Box::new(details),
         }
     })
 }

@@ -46,10 +46,10 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
             lifecycle: None,
             resource: Resource::Hls,
             phase: Phase::Started,
-            details: MediaDetails {
+            details: Box::new(MediaDetails {
                 downstream_url: Some("https://cdn.example/x.m3u8".into()),
                 ..MediaDetails::default()
-            },
+            }),
         })),
         1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Hls, Phase::Stopped))),
     ]

@@ -122,7 +122,7 @@ pub(super) fn parse(
         resource,
         lifecycle,
         phase,
-        details,
+        details: Box::new(details),
     })
 }
 

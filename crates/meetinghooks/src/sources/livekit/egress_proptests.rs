@@ -57,7 +57,10 @@ fn is_valid_path(phases: &[&str]) -> bool {
     const ORDER: [&str; 4] = ["starting", "started", "stopping", "stopped"];
     let rank = |p: &str| match p {
         "failed" => 3,
-        p => ORDER.iter().position(|o| *o == p).expect("a recording phase"),
+        p => ORDER
+            .iter()
+            .position(|o| *o == p)
+            .expect("a recording phase"),
     };
     let opens = phases.first().is_none_or(|p| rank(p) <= 1);
     let increasing = phases.windows(2).all(|w| rank(w[0]) < rank(w[1]));
@@ -71,10 +74,17 @@ fn meeting(starts: [(i64, i64); 2], ends: [i64; 2]) -> Vec<Value> {
     for (i, ((start, active), end)) in starts.into_iter().zip(ends).enumerate() {
         let end = 10_000 + end;
         let active = (start + active).min(end - 1);
-        bodies.extend(file_egress(&format!("EG_{i}"), start.min(active), active, end));
+        bodies.extend(file_egress(
+            &format!("EG_{i}"),
+            start.min(active),
+            active,
+            end,
+        ));
     }
-    bodies.push(json!({"event":"room_finished","id":"EV_rf","createdAt":secs(10_000),
-        "room":{"sid":"RM_1","name":M}}));
+    bodies.push(
+        json!({"event":"room_finished","id":"EV_rf","createdAt":secs(10_000),
+        "room":{"sid":"RM_1","name":M}}),
+    );
     bodies
 }
 
@@ -140,7 +150,9 @@ proptest! {
 
 #[test]
 fn the_path_check_refuses_what_a_receiver_must_not_see() {
-    assert!(is_valid_path(&["starting", "started", "stopping", "stopped"]));
+    assert!(is_valid_path(&[
+        "starting", "started", "stopping", "stopped"
+    ]));
     assert!(is_valid_path(&["started", "stopped"]));
     assert!(!is_valid_path(&["stopped"]));
     assert!(!is_valid_path(&["started", "stopped", "stopped"]));

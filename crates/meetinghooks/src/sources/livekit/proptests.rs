@@ -128,7 +128,8 @@ impl Harness {
                     self.clock = self.clock.max(signal.at.0);
                     let now = Timestamp(self.clock);
                     // Media outside a session is refused (409), so not remembered.
-                    if let Ok(outcome) = apply(&mut self.meeting, "prj_1", &signal, now, &self.config)
+                    if let Ok(outcome) =
+                        apply(&mut self.meeting, "prj_1", &signal, now, &self.config)
                     {
                         let lifecycle = match &signal.kind {
                             SignalKind::Media(m) => m.lifecycle.clone(),
@@ -147,7 +148,8 @@ impl Harness {
                     kind: EndKind::RoomFinished,
                 };
                 if let Ok(outcome) = end_session(&mut self.meeting, M, end) {
-                    self.log.extend(outcome.events.into_iter().map(|e| (None, e)));
+                    self.log
+                        .extend(outcome.events.into_iter().map(|e| (None, e)));
                 }
                 self.written();
             }

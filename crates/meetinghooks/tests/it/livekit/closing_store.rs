@@ -23,11 +23,7 @@ fn recording(id: &str, meeting: &str, phase: &str, at: &str) -> Value {
 }
 
 async fn a_closing_session_ends_once_at_its_deadline_or_its_egress_end(store: Arc<dyn Store>) {
-    let project_id = store
-        .create_project("closing", [9; 32])
-        .await
-        .unwrap()
-        .id;
+    let project_id = store.create_project("closing", [9; 32]).await.unwrap().id;
     let before = Timestamp::now();
     let report = store
         .ingest(
@@ -42,8 +38,15 @@ async fn a_closing_session_ends_once_at_its_deadline_or_its_egress_end(store: Ar
         .unwrap();
     // session-started, joined, recording-started, left: the session waits for EG_1.
     assert_eq!(report.events, 4);
-    let next = store.next_timer().await.unwrap().expect("a closing deadline");
-    assert!(next >= before.plus_millis(TRACKED_MEDIA_WAIT_MS), "{next:?}");
+    let next = store
+        .next_timer()
+        .await
+        .unwrap()
+        .expect("a closing deadline");
+    assert!(
+        next >= before.plus_millis(TRACKED_MEDIA_WAIT_MS),
+        "{next:?}"
+    );
     assert_eq!(
         store.fire_due_timers(next.plus_millis(-1)).await.unwrap(),
         0
@@ -106,7 +109,6 @@ async fn on_sqlite() {
 #[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
 async fn on_postgres() {
     if let Some(opened) = postgres().await {
-        a_closing_session_ends_once_at_its_deadline_or_its_egress_end(opened.store.clone())
-            .await;
+        a_closing_session_ends_once_at_its_deadline_or_its_egress_end(opened.store.clone()).await;
     }
 }

@@ -35,10 +35,26 @@ fn alice(event: &str, id: &str, name: &str, secs: i64, reason: &str) -> Queued {
 /// finishes after `room_finished`; EG_b overlaps it and ends while Alice is inside.
 fn meeting(name: &str) -> Vec<Queued> {
     let a = |event, id, status, secs, done| {
-        egress(event, id, name, "EG_a", status, secs, file(name, "EG_a", done))
+        egress(
+            event,
+            id,
+            name,
+            "EG_a",
+            status,
+            secs,
+            file(name, "EG_a", done),
+        )
     };
     let b = |event, id, status, secs, done| {
-        egress(event, id, name, "EG_b", status, secs, file(name, "EG_b", done))
+        egress(
+            event,
+            id,
+            name,
+            "EG_b",
+            status,
+            secs,
+            file(name, "EG_b", done),
+        )
     };
     vec![
         room("room_started", "EV_rs", name, 0),
