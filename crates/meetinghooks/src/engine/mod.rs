@@ -47,7 +47,8 @@ pub struct Outcome {
     pub events: Vec<Emitted>,
     /// Sessions that ended, in their final form.
     pub ended: Vec<SessionState>,
-    /// The signal was older than the last one applied for its participant or media kind.
+    /// The signal was older than the last one applied for its participant or media kind,
+    /// or would open media in a session that is closing.
     pub stale: bool,
 }
 

@@ -17,11 +17,13 @@ use crate::domain::timestamp::Timestamp;
 pub struct MeetingState {
     /// Sequence number of the last event emitted for this meeting.
     pub sequence: u64,
-    /// `at` of the last applied signal per media resource (`Resource::key`: `recording`,
-    /// `livestream`, `hls`, and per participant, kept only for the ongoing session).
+    /// `at` of the last applied signal per media resource (`MediaSignal::key`: `recording`,
+    /// `livestream`, `hls`; per participant and per lifecycle, e.g. `recording:EG_1`, kept
+    /// only for the ongoing session).
     pub last_at: BTreeMap<String, Timestamp>,
-    /// Just after the last session's end: per-participant media clocks are dropped with
-    /// their session, and a per-participant media signal dated before this is stale.
+    /// Just after the last session's end (and its egresses' last report): per-participant and
+    /// per-lifecycle media clocks are dropped with their session, and such a media signal
+    /// dated before this is stale. (Named before lifecycles existed; stored rows keep it.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participant_media_floor: Option<Timestamp>,
     /// The ongoing session, if any.
