@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::engine::SessionEnd;
 use meetinghooks::sources::Source;
 use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::store::*;
@@ -58,13 +59,11 @@ impl CountingStore {
 
     /// `Unavailable` when the test has taken down at least `from`.
     fn reachable(&self, from: Reach) -> StoreResult<()> {
-        let reach = *self.reach.lock().unwrap();
-        if reach == Reach::Down || (reach == Reach::WritesDown && from == Reach::WritesDown) {
-            return Err(StoreError::Unavailable(
-                "the test took the store down".into(),
-            ));
+        let down = StoreError::Unavailable("the test took the store down".into());
+        match (*self.reach.lock().unwrap(), from) {
+            (Reach::Down, _) | (Reach::WritesDown, Reach::WritesDown) => Err(down),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     pub fn delete_on_promotion(&self, project_id: &str, endpoint_id: &str) {
@@ -173,10 +172,10 @@ impl Store for CountingStore {
         &self,
         project_id: &str,
         room_id: &str,
-        now: Timestamp,
+        end: SessionEnd,
     ) -> StoreResult<SessionRecord> {
         self.reachable(Reach::WritesDown)?;
-        self.inner.end_session(project_id, room_id, now).await
+        self.inner.end_session(project_id, room_id, end).await
     }
 
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {
