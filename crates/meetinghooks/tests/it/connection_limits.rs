@@ -1,6 +1,7 @@
 //! The accept loop's limits on real sockets: a request head that never completes and a silent
-//! connection are closed on their deadlines, the connection cap keeps the next client waiting
-//! until a slot frees, a slow request gets a 408, and body caps are per route.
+//! connection are closed on their deadlines, a streaming response is not idle however long it
+//! lasts, a peer that stops reading is, a slow request gets a 408, and body caps are per
+//! route. (Past the cap: `shedding`.)
 
 use std::time::{Duration, Instant};
 
@@ -83,38 +84,6 @@ async fn a_silent_or_idle_connection_is_closed() {
 }
 
 #[tokio::test]
-async fn at_the_cap_the_next_client_waits_for_a_free_slot() {
-    let app = app_with(|c| {
-        c.max_connections = 16;
-        c.idle_timeout = Duration::from_secs(60);
-        c.header_read_timeout = Duration::from_secs(60);
-    })
-    .await;
-    let mut held = Vec::new();
-    for _ in 0..16 {
-        held.push(TcpStream::connect(app.addr).await.unwrap());
-    }
-    let client = reqwest::Client::new();
-    let request = client.get(app.url("/healthz")).send();
-    tokio::pin!(request);
-    // Bounded on purpose: the request must not be served while every slot is held.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), &mut request)
-            .await
-            .is_err(),
-        "a 17th connection was served past the cap of 16"
-    );
-    // (The app's own client may hold a slot too, so free them all rather than count.)
-    drop(held);
-    let response = tokio::time::timeout(TEST_DEADLINE, request)
-        .await
-        .expect("served once slots are free")
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    app.shutdown().await;
-}
-
-#[tokio::test]
 async fn a_request_whose_body_never_ends_gets_a_408() {
     let app = app_with(|c| c.api_request_timeout = Duration::from_millis(300)).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -168,5 +137,90 @@ async fn body_caps_are_per_route() {
         "payload_too_large",
     )
     .await;
+    app.shutdown().await;
+}
+
+/// A dashboard session's cookie, as a browser gets it from the sign-in form.
+async fn dashboard_cookie(app: &TestApp) -> String {
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/ui/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let set = answer.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_streaming_response_outlives_the_idle_timeout() {
+    let idle = Duration::from_millis(300);
+    let app = app_with(|c| {
+        c.idle_timeout = idle;
+        c.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let cookie = dashboard_cookie(&app).await;
+    let mut stream = reqwest::Client::new()
+        .get(app.url("/ui/live/stream"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // Five idle timeouts with nothing to send but the greeting: the stream must stay open.
+    let open_until = tokio::time::Instant::now() + idle * 5;
+    let mut text = String::new();
+    loop {
+        match tokio::time::timeout_at(open_until, stream.chunk()).await {
+            Err(_) => break,
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(ended) => panic!("the stream ended within 5 idle timeouts: {ended:?} {text}"),
+        }
+    }
+    // Still live: a new event comes down the same response.
+    let join = json!({"id": "s-1", "type": "participant.joined", "meetingId": "long-stream",
+        "participantId": "p", "participantName": "Later"});
+    assert_eq!(app.signals(json!([join])).await.status(), StatusCode::ACCEPTED);
+    let brought = tokio::time::Instant::now() + TEST_DEADLINE;
+    while !text.contains("long-stream") {
+        let chunk = tokio::time::timeout_at(brought, stream.chunk())
+            .await
+            .expect("the event within the test deadline")
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended: {text}"));
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_closed_after_the_idle_timeout() {
+    let app = app_with(|c| {
+        c.idle_timeout = Duration::from_millis(300);
+        c.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    // Pipelined requests whose answers are never read: the server's writes block, and the
+    // connection is closed (reset) rather than held while a response waits.
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (_reader, mut writer) = stream.into_split();
+    let requests = async {
+        let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+        loop {
+            if writer.write_all(request).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(TEST_DEADLINE, requests)
+        .await
+        .expect("the server closes a connection whose peer does not read");
     app.shutdown().await;
 }

@@ -42,6 +42,7 @@ mod retry_after;
 mod rooms_and_sessions;
 mod secrets_at_rest;
 mod signal_ids;
+mod shedding;
 mod signals;
 mod slow_clients;
 mod store_conformance;
