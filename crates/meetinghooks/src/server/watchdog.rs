@@ -306,3 +306,52 @@ impl AsyncWrite for Tracked {
         self.stream.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn activity() -> Arc<Activity> {
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 16,
+            drain_grace: Duration::from_secs(1),
+        };
+        Arc::new(Activity::new(0, limits, Arc::new(Load::new(16))))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_being_written_is_not_idle_until_its_writes_block() {
+        let activity = activity();
+        let in_flight = activity.request_started();
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(activity.deadline(), None);
+        assert!(!activity.expired());
+        // The peer stops reading: the idle timeout runs from the first blocked write.
+        activity.write_blocked(true);
+        tokio::time::advance(Duration::from_secs(74)).await;
+        assert!(!activity.expired());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(activity.expired());
+        // Writes flow again: no deadline.
+        activity.write_blocked(false);
+        assert!(!activity.expired());
+        drop(in_flight);
+        assert!(matches!(activity.phase(), Phase::Idle { .. }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_finishes_its_response_first() {
+        let activity = activity();
+        let in_flight = activity.request_started();
+        assert!(!activity.shed(), "refused while serving");
+        drop(in_flight);
+        assert!(activity.shed());
+        assert_eq!(activity.next(), Next::CloseNow);
+        activity.write_blocked(true);
+        assert_eq!(activity.next(), Next::FinishThenClose);
+    }
+}

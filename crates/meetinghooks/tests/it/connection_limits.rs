@@ -208,7 +208,8 @@ async fn a_peer_that_stops_reading_is_closed_after_the_idle_timeout() {
     })
     .await;
     // Pipelined requests whose answers are never read: the server's writes block, and the
-    // connection is closed (reset) rather than held while a response waits.
+    // connection is closed (reset) rather than held while a response waits to be flushed.
+    // (A body that never ends with its writes blocked: `server::watchdog`'s unit tests.)
     let stream = TcpStream::connect(app.addr).await.unwrap();
     let (_reader, mut writer) = stream.into_split();
     let requests = async {
