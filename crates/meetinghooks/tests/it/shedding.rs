@@ -30,7 +30,7 @@ fn half_open(addr: std::net::SocketAddr) -> TcpStream {
 }
 
 /// Whether the server closed it (end of stream, or a reset).
-fn closed_by_server(stream: &mut TcpStream) -> bool {
+fn closed_by_server(mut stream: &TcpStream) -> bool {
     let mut buf = [0; 64];
     match stream.read(&mut buf) {
         Ok(0) => true,
@@ -75,7 +75,7 @@ async fn past_the_cap_the_oldest_head_makes_room_and_a_request_in_flight_stays()
     eventually("the oldest head is closed to make room", || {
         let (client, slowest) = (&client, &slowest);
         let url = app.url("/healthz");
-        let first_closed = closed_by_server(&mut heads[0]);
+        let first_closed = closed_by_server(&heads[0]);
         async move {
             let at = Instant::now();
             let answer = client.get(url).send().await.unwrap();
@@ -88,8 +88,8 @@ async fn past_the_cap_the_oldest_head_makes_room_and_a_request_in_flight_stays()
     let slowest = slowest.get();
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     // Oldest first: the newest head is still held, and so are the silent ones (too young).
-    assert!(!closed_by_server(heads.last_mut().unwrap()));
-    assert!(!silent.iter_mut().any(closed_by_server));
+    assert!(!closed_by_server(heads.last().unwrap()));
+    assert!(!silent.iter().any(closed_by_server));
 
     // The request in flight was never a candidate: it completes and is answered.
     in_flight.write_all(body[5..].as_bytes()).await.unwrap();
@@ -118,7 +118,7 @@ async fn heads_get_a_shorter_deadline_when_more_than_half_the_cap_reads_them() {
     let held_until = tokio::time::Instant::now() + pressed * 2;
     let still_held = tokio::time::timeout_at(held_until, async {
         eventually("a head is closed", || {
-            let closed = few.iter_mut().any(closed_by_server);
+            let closed = few.iter().any(closed_by_server);
             async move { closed }
         })
         .await
@@ -131,7 +131,7 @@ async fn heads_get_a_shorter_deadline_when_more_than_half_the_cap_reads_them() {
     let mut heads: Vec<_> = (0..17).map(|_| half_open(app.addr)).collect();
     heads.append(&mut few);
     eventually("heads closed down to half the cap", || {
-        heads.retain_mut(|h| !closed_by_server(h));
+        heads.retain(|h| !closed_by_server(h));
         let down = heads.len() * 2 <= 32;
         async move { down }
     })
