@@ -225,3 +225,29 @@ async fn a_peer_that_stops_reading_is_closed_after_the_idle_timeout() {
         .expect("the server closes a connection whose peer does not read");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn serve_refuses_an_open_files_limit_too_low_to_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hard limit of 200: after the database, files and deliveries, too few connections.
+    let script = format!(
+        "ulimit -n 200 && exec '{}' serve --listen 127.0.0.1:0",
+        binary_path().display()
+    );
+    let run = tokio::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("MEETINGHOOKS_DATABASE_URL", database_url(dir.path()))
+        .env("MEETINGHOOKS_BOOTSTRAP_API_KEY", KEY)
+        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
+        .env("MEETINGHOOKS_METRICS_LISTEN", "")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(TEST_DEADLINE, run)
+        .await
+        .expect("serve exits instead of serving")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("open-files limit (200)"), "{stderr}");
+    assert!(stderr.contains("LimitNOFILE"), "{stderr}");
+}
