@@ -91,7 +91,9 @@ pub fn fd_budget(demand: FdDemand, soft_limit: Option<u64>) -> Result<FdBudget, 
         return Ok(wanted);
     }
     let half = left / 2;
-    let deliveries = demand.deliveries.min(half.max(left.saturating_sub(api_wanted)));
+    let deliveries = demand
+        .deliveries
+        .min(half.max(left.saturating_sub(api_wanted)));
     let api_room = left - deliveries;
     // The cap whose headroom still fits: cap + max(cap / 8, 16) <= api_room.
     let max_connections = demand
@@ -173,7 +175,10 @@ mod tests {
                 for deliveries in [1, 64, 1024, 20_000] {
                     let wanted = demand(configured, deliveries, 16);
                     if let Ok(budget) = fd_budget(wanted, Some(limit)) {
-                        assert!(fits(budget, wanted, limit), "{wanted:?} {limit}: {budget:?}");
+                        assert!(
+                            fits(budget, wanted, limit),
+                            "{wanted:?} {limit}: {budget:?}"
+                        );
                         assert!(budget.max_connections >= MIN_CONNECTIONS.min(configured));
                     }
                 }

@@ -48,7 +48,11 @@ impl Load {
 
     /// The connection reading a head for longest, taken out of the set.
     fn oldest_head(&self) -> Option<u64> {
-        self.heads.lock().expect("heads").pop_first().map(|(_, id)| id)
+        self.heads
+            .lock()
+            .expect("heads")
+            .pop_first()
+            .map(|(_, id)| id)
     }
 }
 
@@ -129,10 +133,12 @@ impl Registry {
             }
         }
         let now = Instant::now();
-        let silent = open.iter().find_map(|(&id, activity)| match activity.phase() {
-            Phase::Idle { since } if now.duration_since(since) >= IDLE_SHED_AFTER => Some(id),
-            _ => None,
-        });
+        let silent = open
+            .iter()
+            .find_map(|(&id, activity)| match activity.phase() {
+                Phase::Idle { since } if now.duration_since(since) >= IDLE_SHED_AFTER => Some(id),
+                _ => None,
+            });
         let Some(id) = silent else { return false };
         let activity = open.remove(&id).expect("found above");
         if activity.shed() {
@@ -147,7 +153,10 @@ impl Registry {
         let mut log = self.log.lock().expect("shed log");
         log.unlogged += 1;
         let now = Instant::now();
-        if log.last.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+        if log
+            .last
+            .is_none_or(|at| now.duration_since(at) >= LOG_EVERY)
+        {
             tracing::warn!(
                 shed = log.unlogged,
                 max_connections = self.max_connections,

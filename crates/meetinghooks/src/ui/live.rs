@@ -78,7 +78,10 @@ impl Tail {
             return false;
         };
         // A store error is not a sign-out: the next check decides.
-        !matches!(self.state.store.key_by_hash(session.key_hash).await, Ok(None))
+        !matches!(
+            self.state.store.key_by_hash(session.key_hash).await,
+            Ok(None)
+        )
     }
 
     /// Reads what is new since the cursor into the queue.

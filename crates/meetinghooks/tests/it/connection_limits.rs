@@ -186,7 +186,10 @@ async fn a_streaming_response_outlives_the_idle_timeout() {
     // Still live: a new event comes down the same response.
     let join = json!({"id": "s-1", "type": "participant.joined", "meetingId": "long-stream",
         "participantId": "p", "participantName": "Later"});
-    assert_eq!(app.signals(json!([join])).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.signals(json!([join])).await.status(),
+        StatusCode::ACCEPTED
+    );
     let brought = tokio::time::Instant::now() + TEST_DEADLINE;
     while !text.contains("long-stream") {
         let chunk = tokio::time::timeout_at(brought, stream.chunk())

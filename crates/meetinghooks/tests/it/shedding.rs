@@ -60,8 +60,10 @@ async fn past_the_cap_the_oldest_head_makes_room_and_a_request_in_flight_stays()
     );
     in_flight.write_all(head.as_bytes()).await.unwrap();
     // Half the cap reading heads (no pressure yet), the rest held by silent connections.
-    let mut heads: Vec<_> = (0..16).map(|_| half_open(app.addr)).collect();
-    let mut silent: Vec<_> = (0..15).map(|_| TcpStream::connect(app.addr).unwrap()).collect();
+    let heads: Vec<_> = (0..16).map(|_| half_open(app.addr)).collect();
+    let silent: Vec<_> = (0..15)
+        .map(|_| TcpStream::connect(app.addr).unwrap())
+        .collect();
     for s in &silent {
         s.set_nonblocking(true).unwrap();
     }
@@ -92,7 +94,7 @@ async fn past_the_cap_the_oldest_head_makes_room_and_a_request_in_flight_stays()
     assert!(!silent.iter().any(closed_by_server));
 
     // The request in flight was never a candidate: it completes and is answered.
-    in_flight.write_all(body[5..].as_bytes()).await.unwrap();
+    in_flight.write_all(&body.as_bytes()[5..]).await.unwrap();
     let mut answer = [0; 64];
     let n = tokio::time::timeout(TEST_DEADLINE, in_flight.read(&mut answer))
         .await

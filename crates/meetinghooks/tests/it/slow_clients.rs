@@ -116,12 +116,17 @@ async fn past_the_cap_reconnecting_half_open_clients_do_not_starve_the_api_or_de
     let closed = Arc::new(AtomicUsize::new(0));
     let mut attackers = JoinSet::new();
     for _ in 0..ATTACKERS {
-        attackers.spawn(half_open_again(server.addr, stopping.clone(), closed.clone()));
+        attackers.spawn(half_open_again(
+            server.addr,
+            stopping.clone(),
+            closed.clone(),
+        ));
     }
     // The cap is full and the server is closing attackers to make room.
-    eventually("the server sheds half-open connections past its cap", || async {
-        open_fds(pid) >= fds_before + CAP && closed.load(Ordering::Relaxed) >= CAP
-    })
+    eventually(
+        "the server sheds half-open connections past its cap",
+        || async { open_fds(pid) >= fds_before + CAP && closed.load(Ordering::Relaxed) >= CAP },
+    )
     .await;
 
     // While they hammer the port: new connections get answers, each within the bound.
@@ -168,7 +173,10 @@ async fn past_the_cap_reconnecting_half_open_clients_do_not_starve_the_api_or_de
     );
     // The cap, the shedding headroom (an eighth), and the process's own descriptors.
     let bound = fds_before + CAP + CAP / 8 + 16;
-    assert!(most_fds <= bound, "{most_fds} descriptors open, bound {bound}");
+    assert!(
+        most_fds <= bound,
+        "{most_fds} descriptors open, bound {bound}"
+    );
     assert!(shed >= CAP as u64, "{shed} sheds counted:\n{metrics}");
 
     // Near the baseline: within 16 MiB, where thousands of connections took tens of MiB.
