@@ -1,8 +1,10 @@
 //! The dashboard's part of the `Store` trait: project-scoped reads the `/ui` pages need
-//! beyond the API's listings, with their SQL written once for both dialects.
+//! beyond the API's listings, written once over the shared query executor. Listings stop at
+//! the settled position like the API's, so the log's cursor never skips a row.
 
 use async_trait::async_trait;
 
+use super::query::{args, Positioned, Query, Row};
 use super::rows::{self, Columns};
 use super::{MessageRecord, MessageStatus, Page, StoreResult, StoredEvent};
 use crate::domain::public_ids::PublicIds;
@@ -91,8 +93,106 @@ pub trait DashboardStore {
     async fn log_heads(&self, project_id: &str) -> StoreResult<LogHeads>;
 }
 
+#[async_trait]
+impl<S: Query + 'static> DashboardStore for S {
+    async fn attempt_log(
+        &self,
+        project_id: &str,
+        query: AttemptLogQuery,
+    ) -> StoreResult<Vec<AttemptLogEntry>> {
+        let params = args![
+            project_id,
+            query.since.0,
+            query.after_id,
+            query.endpoint_id,
+            query.limit as i64
+        ];
+        let ids = self.ids();
+        self.all(ATTEMPT_LOG, params, |row| attempt_log_entry(row, ids))
+            .await
+    }
+
+    async fn project_queue(&self, project_id: &str) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        let rows = self
+            .all(PROJECT_QUEUE, args![project_id], status_count)
+            .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    async fn filtered_messages(
+        &self,
+        project_id: &str,
+        filter: MessageFilter,
+    ) -> StoreResult<Page<MessageRecord>> {
+        let settled = self.settled(Positioned::Messages).await?;
+        let params = args![
+            project_id,
+            filter.after.unwrap_or(0),
+            filter.endpoint_id,
+            filter.meeting_id,
+            filter.status.map(MessageStatus::as_str),
+            filter.limit as i64 + 1,
+            settled,
+            filter.webhook_type,
+            filter.since.map_or(i64::MIN, |t| t.0),
+            filter.until.map_or(i64::MAX, |t| t.0),
+        ];
+        let ids = self.ids();
+        let rows = self
+            .all(&filtered_messages_sql(), params, |row| {
+                rows::message(row, ids).map(|m| (m.position, m))
+            })
+            .await?;
+        let rows = rows.into_iter().map(|(position, m)| (m, position));
+        Ok(Page::from_rows(rows.collect(), filter.limit))
+    }
+
+    async fn event_by_id(
+        &self,
+        project_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let Some(position) = self.ids().event_position(event_id) else {
+            return Ok(None);
+        };
+        let ids = self.ids();
+        let params = args![project_id, position];
+        self.first(&event_by_position_sql(), params, |row| {
+            rows::event(row, ids)
+        })
+        .await
+    }
+
+    async fn room_summaries(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<RoomSummary>> {
+        let params = args![project_id, limit as i64];
+        self.all(ROOM_SUMMARIES, params, room_summary).await
+    }
+
+    /// Events start at the settled position, so one committing below the head is not missed.
+    async fn log_heads(&self, project_id: &str) -> StoreResult<LogHeads> {
+        let head = self.first(EVENT_HEAD, args![project_id], |row| row.int(0));
+        let head = head.await?.unwrap_or_default();
+        let settled = self.settled(Positioned::Events).await?;
+        let attempt_id = self.first(ATTEMPT_HEAD, args![], |row| row.int(0));
+        Ok(LogHeads {
+            event_position: head.min(settled),
+            attempt_id: attempt_id.await?.unwrap_or_default(),
+        })
+    }
+}
+
+/// `status, COUNT(*)`; a status this build does not know is left out.
+pub(crate) fn status_count(row: &Row) -> StoreResult<Option<(MessageStatus, u64)>> {
+    let count = row.int(1)? as u64;
+    Ok(MessageStatus::parse(&row.text(0)?).map(|status| (status, count)))
+}
+
 /// `$1` project, `$2` since, `$3` after id, `$4` endpoint or null, `$5` limit.
-pub const ATTEMPT_LOG: &str = "SELECT a.id, a.message_position, m.endpoint_id, m.room_id,
+const ATTEMPT_LOG: &str = "SELECT a.id, a.message_position, m.endpoint_id, m.room_id,
         e.webhook_type, a.attempted_at, a.duration_ms, a.status_code, a.error_kind
      FROM attempts a
      JOIN messages m ON m.position = a.message_position
@@ -101,10 +201,7 @@ pub const ATTEMPT_LOG: &str = "SELECT a.id, a.message_position, m.endpoint_id, m
        AND (CAST($4 AS TEXT) IS NULL OR m.endpoint_id = $4)
      ORDER BY a.id LIMIT $5";
 
-pub fn attempt_log_entry<R: Columns>(
-    row: &R,
-    ids: &PublicIds,
-) -> Result<AttemptLogEntry, R::Error> {
+fn attempt_log_entry<R: Columns>(row: &R, ids: &PublicIds) -> Result<AttemptLogEntry, R::Error> {
     Ok(AttemptLogEntry {
         id: row.int(0)?,
         message_id: ids.message_id(row.int(1)?),
@@ -118,11 +215,11 @@ pub fn attempt_log_entry<R: Columns>(
     })
 }
 
-pub const PROJECT_QUEUE: &str =
+const PROJECT_QUEUE: &str =
     "SELECT status, COUNT(*) FROM messages WHERE project_id = $1 GROUP BY status";
 
 /// `$1`-`$7` as `sql::messages_page`, then `$8` event type, `$9` since, `$10` until.
-pub fn filtered_messages_sql() -> String {
+fn filtered_messages_sql() -> String {
     format!(
         "SELECT {} FROM messages m JOIN events e ON e.position = m.event_position
          WHERE m.project_id = $1 AND m.position > $2 AND m.position <= $7
@@ -136,7 +233,7 @@ pub fn filtered_messages_sql() -> String {
     )
 }
 
-pub fn event_by_position_sql() -> String {
+fn event_by_position_sql() -> String {
     format!(
         "SELECT {} FROM events WHERE project_id = $1 AND position = $2",
         rows::EVENT_COLUMNS
@@ -144,12 +241,12 @@ pub fn event_by_position_sql() -> String {
 }
 
 /// `$1` project, `$2` limit.
-pub const ROOM_SUMMARIES: &str = "SELECT r.room_id, r.created_at,
+const ROOM_SUMMARIES: &str = "SELECT r.room_id, r.created_at,
         (SELECT COUNT(*) FROM sessions s WHERE s.project_id = r.project_id AND s.room_id = r.room_id)
      FROM rooms r WHERE r.project_id = $1
      ORDER BY r.created_at DESC, r.room_id LIMIT $2";
 
-pub fn room_summary<R: Columns>(row: &R) -> Result<RoomSummary, R::Error> {
+fn room_summary<R: Columns>(row: &R) -> Result<RoomSummary, R::Error> {
     Ok(RoomSummary {
         room_id: row.text(0)?,
         created_at: Timestamp(row.int(1)?),
@@ -164,5 +261,5 @@ pub struct LogHeads {
     pub attempt_id: i64,
 }
 
-pub const EVENT_HEAD: &str = "SELECT COALESCE(MAX(position), 0) FROM events WHERE project_id = $1";
-pub const ATTEMPT_HEAD: &str = "SELECT COALESCE(MAX(id), 0) FROM attempts";
+const EVENT_HEAD: &str = "SELECT COALESCE(MAX(position), 0) FROM events WHERE project_id = $1";
+const ATTEMPT_HEAD: &str = "SELECT COALESCE(MAX(id), 0) FROM attempts";

@@ -5,11 +5,17 @@
 
 pub mod changes;
 pub mod dashboard;
+mod endpoints;
 pub mod keys;
 pub mod listings;
+mod messages;
 mod panic;
 pub mod postgres;
+mod projects;
 pub mod pruning;
+mod query;
+mod reads;
+mod resealing;
 mod rows;
 pub mod rsa_keys;
 mod sources;

@@ -1,12 +1,17 @@
 //! Projects' RSA keys, which sign `videosdk-signature`: the current private key and, after a
 //! rotation, the next one with the time it starts signing. Sealed at rest like every secret.
 //!
-//! A separate trait (a supertrait of `Store`) so each store keeps this SQL in its own file.
+//! A separate trait (a supertrait of `Store`), written once over the shared query executor;
+//! only rotating, a read-modify-write under each dialect's own lock, is the stores' own.
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::changes::Changes;
+use super::query::{args, Commit, Query, Row};
+use super::rows::Columns;
+use super::{StoreError, StoreResult};
 use crate::domain::timestamp::Timestamp;
+use crate::sealing::Sealer;
 
 /// A project's RSA private keys, as PKCS#1 PEM, open in memory.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,6 +72,96 @@ pub trait RsaKeyStore: Send + Sync + 'static {
     async fn all_rsa_keys(&self) -> StoreResult<Vec<ProjectRsaKeys>>;
     /// Ids of the projects with no key yet.
     async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>>;
+}
+
+/// Rotating a project's keys, each dialect under its own lock: SQLite's single writer,
+/// PostgreSQL's project row.
+#[async_trait]
+pub(crate) trait RotateRsaKey {
+    /// As [`RsaKeyStore::rotate_rsa_key`], without the announcement.
+    async fn rotate(
+        &self,
+        project_id: &str,
+        next_pem: String,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<ProjectRsaKeys>;
+}
+
+pub(crate) const COLUMNS: &str = "id, rsa_key, rsa_key_next, rsa_key_next_from";
+
+#[async_trait]
+impl<S: Query + RotateRsaKey + 'static> RsaKeyStore for S {
+    async fn rsa_keys(&self, project_id: &str) -> StoreResult<Option<ProjectRsaKeys>> {
+        let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1");
+        let sealer = self.sealer();
+        let row = self.first(&sql, args![project_id], |row| opened(sealer, row));
+        row.await?.ok_or(StoreError::NotFound("project"))
+    }
+
+    /// One conditional update: of two nodes generating a first key, the first to commit wins.
+    async fn set_rsa_key_if_absent(
+        &self,
+        project_id: &str,
+        private_pem: String,
+    ) -> StoreResult<ProjectRsaKeys> {
+        let sealed = self.sealer().seal(&private_pem);
+        self.execute(
+            "UPDATE projects SET rsa_key = $2, rsa_key_next = NULL, rsa_key_next_from = NULL
+             WHERE id = $1 AND rsa_key IS NULL",
+            args![project_id, sealed],
+            Commit::Durable,
+        )
+        .await?;
+        self.announce(Changes::ENDPOINTS);
+        self.rsa_keys(project_id)
+            .await?
+            .ok_or_else(|| StoreError::Internal("a project's RSA key vanished".into()))
+    }
+
+    async fn rotate_rsa_key(
+        &self,
+        project_id: &str,
+        next_pem: String,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<ProjectRsaKeys> {
+        let keys = self.rotate(project_id, next_pem, from, now).await?;
+        self.announce(Changes::ENDPOINTS);
+        Ok(keys)
+    }
+
+    async fn all_rsa_keys(&self) -> StoreResult<Vec<ProjectRsaKeys>> {
+        let sql = format!("SELECT {COLUMNS} FROM projects WHERE rsa_key IS NOT NULL");
+        let sealer = self.sealer();
+        let keys = self.all(&sql, args![], |row| opened(sealer, row)).await?;
+        Ok(keys.into_iter().flatten().collect())
+    }
+
+    async fn projects_without_rsa_key(&self) -> StoreResult<Vec<String>> {
+        let sql = "SELECT id FROM projects WHERE rsa_key IS NULL ORDER BY id";
+        self.all(sql, args![], |row| row.text(0)).await
+    }
+}
+
+/// A project's keys from its [`COLUMNS`], opened; `None` while it has none.
+pub(crate) fn opened(sealer: &Sealer, row: &Row) -> StoreResult<Option<ProjectRsaKeys>> {
+    let unreadable = |e: crate::sealing::SealError| StoreError::Internal(e.to_string());
+    let Some(key) = row.opt_text(1)? else {
+        return Ok(None);
+    };
+    let next = match (row.opt_text(2)?, row.opt_int(3)?) {
+        (Some(next), Some(from)) => Some(NextRsaKey {
+            private_pem: sealer.open(&next).map_err(unreadable)?,
+            from: Timestamp(from),
+        }),
+        _ => None,
+    };
+    Ok(Some(ProjectRsaKeys {
+        project_id: row.text(0)?,
+        current: sealer.open(&key).map_err(unreadable)?,
+        next,
+    }))
 }
 
 /// The rotated row: what signs at `now` becomes current, `next_pem` its successor.

@@ -41,6 +41,7 @@ mod restart;
 mod retry_after;
 mod rooms_and_sessions;
 mod secrets_at_rest;
+mod shared_queries;
 mod shedding;
 mod signal_ids;
 mod signals;

@@ -27,7 +27,7 @@ pub struct Opened {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn sqlite() -> Option<Opened> {
+pub(crate) async fn sqlite() -> Option<Opened> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
     let store = SqliteStore::open(&url, ENGINE, test_sealer()).unwrap();
@@ -37,7 +37,7 @@ async fn sqlite() -> Option<Opened> {
     })
 }
 
-async fn postgres() -> Option<Opened> {
+pub(crate) async fn postgres() -> Option<Opened> {
     let url = fresh_postgres_database().await?;
     // These cases move time through the `now` they pass.
     let store = PostgresStore::open(&url, 8, ENGINE, test_sealer())

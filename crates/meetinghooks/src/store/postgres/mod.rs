@@ -2,13 +2,11 @@
 //! are rows that expire; migrations run under an advisory lock.
 
 mod connect;
-mod dashboard;
 mod delivery;
 mod endpoints;
 mod error;
 mod listen;
 mod meeting;
-mod messages;
 mod outcomes;
 mod requeue;
 mod rows;
@@ -36,6 +34,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
+use super::endpoints as shared_endpoints;
+use super::{messages, projects, reads};
 use error::{PgError, PgResult};
 
 const TIMER_BATCH: usize = 256;
@@ -68,12 +68,10 @@ macro_rules! transact {
 
 // After `transact!`, which they use.
 mod keys;
-mod projects;
 mod pruning;
-mod reads;
+mod query;
 mod rooms;
 mod schema;
-mod sources;
 mod timers;
 mod videosdk;
 
@@ -158,15 +156,15 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        projects::create_project(self, name, key_hash).await
+        projects::create(self, name, key_hash).await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        projects::ensure_project_key(self, name, key_hash).await
+        projects::ensure_key(self, name, key_hash).await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
-        projects::project_by_key(self, key_hash).await
+        projects::by_key(self, key_hash).await
     }
 
     async fn upsert_room(
@@ -180,7 +178,7 @@ impl Store for PostgresStore {
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
-        rooms::room(self, project_id, room_id).await
+        reads::room(self, project_id, room_id).await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -221,15 +219,7 @@ impl Store for PostgresStore {
     }
 
     async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL",
-                &[],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row.get::<_, Option<i64>>(0).map(Timestamp))
+        reads::next_timer(self).await
     }
 
     async fn sessions(
@@ -251,24 +241,19 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        reads::events(self, project_id, query).await
+        reads::events(self, &self.ids, project_id, query).await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
-        let client = self.client().await?;
-        endpoints::insert(&**client, &self.sealer, &endpoint).await?;
-        self.hub.announce(Changes::ENDPOINTS);
-        Ok(endpoint)
+        shared_endpoints::create(self, endpoint).await
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::list(&**client, &self.sealer, Some(project_id)).await?)
+        shared_endpoints::list(self, Some(project_id)).await
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::get(&**client, &self.sealer, project_id, endpoint_id).await?)
+        shared_endpoints::get(self, project_id, endpoint_id).await
     }
 
     async fn update_endpoint(
@@ -296,22 +281,8 @@ impl Store for PostgresStore {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
-        transact!(self, |tx| async {
-            let sealer = &self.sealer;
-            endpoints::rotate_secret(
-                &tx,
-                sealer,
-                project_id,
-                endpoint_id,
-                &secret,
-                previous_until,
-                now,
-            )
-            .await?
-            .ok_or(PgError::Store(StoreError::NotFound("endpoint")))
-        })
-        // The dispatcher signs with the secrets it loaded: it must load the new one.
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        let rotate = shared_endpoints::rotate_secret;
+        rotate(self, project_id, endpoint_id, &secret, previous_until, now).await
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -337,8 +308,7 @@ impl Store for PostgresStore {
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
-        let client = self.client().await?;
-        Ok(endpoints::list(&**client, &self.sealer, None).await?)
+        shared_endpoints::list(self, None).await
     }
 
     async fn lease(
@@ -403,8 +373,7 @@ impl Store for PostgresStore {
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        let client = self.client().await?;
-        Ok(messages::queue_depth(&**client).await?)
+        messages::queue_depth(self).await
     }
 
     async fn messages(
@@ -412,8 +381,7 @@ impl Store for PostgresStore {
         project_id: &str,
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
-        let client = self.client().await?;
-        Ok(messages::messages(&**client, &self.ids, project_id, &query).await?)
+        messages::messages(self, project_id, &query).await
     }
 
     async fn message(

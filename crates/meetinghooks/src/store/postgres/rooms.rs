@@ -1,7 +1,7 @@
 //! Rooms, their own webhooks, and the room-webhook secret.
 
 use super::endpoints;
-use super::error::{PgError, PgResult};
+use super::error::PgResult;
 use super::{PostgresStore, MAX_RETRIES};
 use crate::domain::timestamp::Timestamp;
 use crate::store::changes::Changes;
@@ -69,26 +69,6 @@ pub(super) async fn upsert_room(
         let announce = Changes::ENDPOINTS.if_any(usize::from(webhook.is_some()));
         store.hub.announce(announce)
     })
-}
-
-pub(super) async fn room(
-    store: &PostgresStore,
-    project_id: &str,
-    room_id: &str,
-) -> StoreResult<Option<Room>> {
-    let client = store.client().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE project_id = $1 AND room_id = $2"),
-            &[&project_id, &room_id],
-        )
-        .await
-        .map_err(PgError::from)?;
-    Ok(row
-        .as_ref()
-        .map(rows::room)
-        .transpose()
-        .map_err(PgError::from)?)
 }
 
 pub(super) async fn rotate_room_secret(

@@ -1,14 +1,8 @@
-//! Listing helpers the PostgreSQL store's reads share: the settled position, sessions with
-//! their participants.
+//! The settled position PostgreSQL's listings stop at.
 
 use std::time::Duration;
 
-use tokio_postgres::Row;
-
 use super::error::PgResult;
-use super::meeting;
-use crate::store::rows::{self, Columns};
-use crate::store::SessionRecord;
 
 /// How long a listing waits for transactions still holding lower positions.
 const SETTLE_WAIT: Duration = Duration::from_secs(2);
@@ -56,21 +50,4 @@ pub(super) async fn settled_position(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(horizon)
-}
-
-/// Session rows with their participants, as the sessions API lists them.
-pub(super) async fn session_records(
-    client: &impl tokio_postgres::GenericClient,
-    project_id: &str,
-    rows: Vec<Row>,
-) -> PgResult<Vec<(SessionRecord, i64)>> {
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut record = rows::session(&row)?;
-        record.participants =
-            meeting::session_participants(client, project_id, &record.session.id).await?;
-        let position = if row.len() > 2 { row.int(2)? } else { 0 };
-        records.push((record, position));
-    }
-    Ok(records)
 }

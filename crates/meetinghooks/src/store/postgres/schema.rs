@@ -1,10 +1,13 @@
-//! The schema: embedded migrations, run by each node at start under an advisory lock.
+//! The schema: embedded migrations, run by each node at start under an advisory lock, and
+//! resealing under the same lock.
 
 use deadpool_postgres::Pool;
 
+use super::query::{execute_with, owned};
 use crate::domain::public_ids::PublicIds;
 use crate::domain::timestamp::Timestamp;
 use crate::sealing::Sealer;
+use crate::store::resealing;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -49,9 +52,16 @@ pub(super) async fn migrate(pool: &Pool, sealer: &Sealer) -> anyhow::Result<Publ
         .await?;
     }
     // Under the migration lock: nodes starting together reseal once.
-    super::endpoints::reseal_all(&tx, sealer).await?;
-    super::sources::reseal_keys(&tx, sealer).await?;
-    super::videosdk::rsa_keys::reseal(&tx, sealer).await?;
+    for table in &resealing::TABLES {
+        for row in tx
+            .query(&format!("{} FOR UPDATE", table.select), &[])
+            .await?
+        {
+            if let Some(step) = (table.plan)(sealer, &owned(&row)?)? {
+                execute_with(&*tx, &step.sql, step.params).await?;
+            }
+        }
+    }
     let key: Vec<u8> = tx
         .query_one(
             "SELECT value FROM install_keys WHERE name = 'public_ids'",

@@ -1,19 +1,15 @@
 //! SQLite store: one writer thread with group commit, a pool of readers, WAL, embedded migrations.
 
-mod dashboard;
 mod delivery;
 mod endpoints;
 mod keys;
 mod meeting;
-mod messages;
-mod projects;
 mod pruning;
+mod query;
 mod readers;
-mod reads;
 mod requeue;
 mod rooms;
 mod schema;
-mod sources;
 mod videosdk;
 mod writer;
 
@@ -21,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::changes::{ChangeFeed, ChangeHub, Changes};
 use super::{
@@ -36,7 +32,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::sealing::Sealer;
 
-use crate::store::rows;
+use crate::store::endpoints as shared_endpoints;
+use crate::store::{messages, projects, reads};
 use readers::ReaderPool;
 use schema::{create_private, migrate, open_connection};
 
@@ -68,9 +65,7 @@ impl SqliteStore {
         // keep SQLite's small default cache.
         conn.pragma_update(None, "cache_size", -8_192)?;
         migrate(&mut conn)?;
-        endpoints::reseal_all(&mut conn, &sealer)?;
-        sources::reseal_keys(&mut conn, &sealer)?;
-        videosdk::rsa_keys::reseal(&mut conn, &sealer)?;
+        schema::reseal(&mut conn, &sealer)?;
         let ids = Arc::new(schema::public_ids(&conn)?);
         let writer = writer::Writer::start(conn, engine, writer::QUEUE)?;
         Ok(SqliteStore {
@@ -103,28 +98,15 @@ impl From<rusqlite::Error> for StoreError {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let name = name.to_owned();
-        self.write(move |conn, _| projects::create(conn, name, key_hash))
-            .await
+        projects::create(self, name, key_hash).await
     }
 
     async fn ensure_project_key(&self, name: &str, key_hash: [u8; 32]) -> StoreResult<Project> {
-        let name = name.to_owned();
-        self.write(move |conn, _| projects::ensure_key(conn, &name, key_hash))
-            .await
+        projects::ensure_key(self, name, key_hash).await
     }
 
     async fn project_by_key(&self, key_hash: [u8; 32]) -> StoreResult<Option<Project>> {
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT p.id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
-                 WHERE k.key_hash = ?1",
-                [&key_hash[..]],
-                |row| rows::project(row),
-            )
-            .optional()
-        })
-        .await
+        projects::by_key(self, key_hash).await
     }
 
     async fn upsert_room(
@@ -145,9 +127,7 @@ impl Store for SqliteStore {
     }
 
     async fn room(&self, project_id: &str, room_id: &str) -> StoreResult<Option<Room>> {
-        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| rooms::get(conn, &project_id, &room_id))
-            .await
+        reads::room(self, project_id, room_id).await
     }
 
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport> {
@@ -176,15 +156,7 @@ impl Store for SqliteStore {
     }
 
     async fn next_timer(&self) -> StoreResult<Option<Timestamp>> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT MIN(next_timer_at) FROM rooms WHERE next_timer_at IS NOT NULL",
-                [],
-                |row| row.get::<_, Option<i64>>(0),
-            )
-        })
-        .await
-        .map(|t| t.map(Timestamp))
+        reads::next_timer(self).await
     }
 
     async fn sessions(
@@ -194,9 +166,7 @@ impl Store for SqliteStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<SessionRecord>> {
-        let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.read(move |conn| reads::sessions(conn, &project_id, &room_id, before, limit))
-            .await
+        reads::sessions(self, project_id, room_id, before, limit).await
     }
 
     async fn session(
@@ -204,38 +174,23 @@ impl Store for SqliteStore {
         project_id: &str,
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>> {
-        let (project_id, session_id) = (project_id.to_owned(), session_id.to_owned());
-        self.read(move |conn| reads::session(conn, &project_id, &session_id))
-            .await
+        reads::session(self, project_id, session_id).await
     }
 
     async fn events(&self, project_id: &str, query: EventQuery) -> StoreResult<Page<StoredEvent>> {
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| reads::events(conn, &ids, &project_id, query))
-            .await
+        reads::events(self, &self.ids, project_id, query).await
     }
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
-        let sealer = self.sealer.clone();
-        self.write(move |conn, _| {
-            endpoints::insert(conn, &sealer, &endpoint)?;
-            Ok(endpoint)
-        })
-        .await
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        shared_endpoints::create(self, endpoint).await
     }
 
     async fn endpoints(&self, project_id: &str) -> StoreResult<Vec<Endpoint>> {
-        let (project_id, sealer) = (project_id.to_owned(), self.sealer.clone());
-        self.read(move |conn| endpoints::list(conn, &sealer, Some(&project_id)))
-            .await
+        shared_endpoints::list(self, Some(project_id)).await
     }
 
     async fn endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
-        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        let sealer = self.sealer.clone();
-        self.read(move |conn| endpoints::get(conn, &sealer, &project_id, &endpoint_id))
-            .await
+        shared_endpoints::get(self, project_id, endpoint_id).await
     }
 
     async fn update_endpoint(
@@ -276,23 +231,8 @@ impl Store for SqliteStore {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Endpoint> {
-        let (project_id, endpoint_id) = (project_id.to_owned(), endpoint_id.to_owned());
-        let sealer = self.sealer.clone();
-        self.write(move |conn, _| {
-            endpoints::rotate_secret(
-                conn,
-                &sealer,
-                &project_id,
-                &endpoint_id,
-                &secret,
-                previous_until,
-                now,
-            )?
-            .ok_or(StoreError::NotFound("endpoint"))
-        })
-        .await
-        // The dispatcher signs with the secrets it loaded: it must load the new one.
-        .inspect(|_| self.hub.announce(Changes::ENDPOINTS))
+        let rotate = shared_endpoints::rotate_secret;
+        rotate(self, project_id, endpoint_id, &secret, previous_until, now).await
     }
 
     async fn delete_endpoint(&self, project_id: &str, endpoint_id: &str) -> StoreResult<bool> {
@@ -335,9 +275,7 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_targets(&self) -> StoreResult<Vec<Endpoint>> {
-        let sealer = self.sealer.clone();
-        self.read(move |conn| endpoints::list(conn, &sealer, None))
-            .await
+        shared_endpoints::list(self, None).await
     }
 
     async fn lease(
@@ -387,7 +325,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        self.read(messages::queue_depth).await
+        messages::queue_depth(self).await
     }
 
     async fn messages(
@@ -395,9 +333,7 @@ impl Store for SqliteStore {
         project_id: &str,
         query: MessageQuery,
     ) -> StoreResult<Page<MessageRecord>> {
-        let (project_id, ids) = (project_id.to_owned(), self.ids.clone());
-        self.read(move |conn| messages::messages(conn, &ids, &project_id, &query))
-            .await
+        messages::messages(self, project_id, &query).await
     }
 
     async fn message(

@@ -1,10 +1,13 @@
-//! The SQLite file's connections and its migrations.
+//! The SQLite file's connections, its migrations, and resealing at start.
 
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::query::{run, select};
 use crate::domain::public_ids::PublicIds;
+use crate::sealing::Sealer;
+use crate::store::resealing;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -66,4 +69,20 @@ pub(super) fn public_ids(conn: &Connection) -> anyhow::Result<PublicIds> {
         |row| row.get(0),
     )?;
     PublicIds::from_stored_key(&key).ok_or_else(|| anyhow::anyhow!("install_keys: a bad key"))
+}
+
+/// Runs the [`resealing`] plans in one transaction, before the writer starts.
+pub(super) fn reseal(conn: &mut Connection, sealer: &Sealer) -> anyhow::Result<usize> {
+    let tx = conn.transaction()?;
+    let mut resealed = 0;
+    for table in &resealing::TABLES {
+        for row in select(&tx, table.select, &[])? {
+            if let Some(step) = (table.plan)(sealer, &row)? {
+                run(&tx, &step.sql, &step.params)?;
+                resealed += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(resealed)
 }

@@ -1,5 +1,4 @@
-//! What VideoSDK compatibility keeps in SQLite: projects' RSA keys, and the room API's
-//! numbered listings, deactivation and auto-close candidates.
+//! What VideoSDK compatibility keeps in SQLite: projects' RSA keys (the room API's
+//! listings are written once, in `store::listings`).
 
-mod listings;
 pub(super) mod rsa_keys;
