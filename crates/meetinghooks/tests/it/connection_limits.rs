@@ -1,7 +1,8 @@
 //! The accept loop's limits on real sockets: a request head that never completes and a silent
 //! connection are closed on their deadlines, a streaming response is not idle however long it
-//! lasts, a peer that stops reading is, a slow request gets a 408, and body caps are per
-//! route. (Past the cap: `shedding`.)
+//! lasts (but ends when its key is revoked), a peer that stops reading is, a slow request gets
+//! a 408, body caps are per route, and too low an open-files limit is refused at start. (Past
+//! the cap: `shedding`.)
 
 use std::time::{Duration, Instant};
 
@@ -141,14 +142,14 @@ async fn body_caps_are_per_route() {
 }
 
 /// A dashboard session's cookie, as a browser gets it from the sign-in form.
-async fn dashboard_cookie(app: &TestApp) -> String {
+async fn dashboard_cookie(app: &TestApp, key: &str) -> String {
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .post(app.url("/ui/sign-in"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("api_key={KEY}"))
+        .body(format!("api_key={key}"))
         .send()
         .await
         .unwrap();
@@ -165,7 +166,7 @@ async fn a_streaming_response_outlives_the_idle_timeout() {
         c.header_read_timeout = Duration::from_secs(60);
     })
     .await;
-    let cookie = dashboard_cookie(&app).await;
+    let cookie = dashboard_cookie(&app, KEY).await;
     let mut stream = reqwest::Client::new()
         .get(app.url("/ui/live/stream"))
         .header("cookie", cookie)
@@ -200,6 +201,44 @@ async fn a_streaming_response_outlives_the_idle_timeout() {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     drop(stream);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_once_its_key_is_revoked() {
+    let app = app_with(|_| {}).await;
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap();
+    let cookie = dashboard_cookie(&app, key).await;
+    let mut stream = reqwest::Client::new()
+        .get(app.url("/ui/live/stream"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/v1/api-keys/{}", created["id"].as_str().unwrap())))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    // The stream re-checks its session every 15 s, as a page load would: then it ends.
+    let ended = async { while let Ok(Some(_)) = stream.chunk().await {} };
+    tokio::time::timeout(TEST_DEADLINE, ended)
+        .await
+        .expect("the stream of a revoked key ends");
     app.shutdown().await;
 }
 
