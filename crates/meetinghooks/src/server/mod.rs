@@ -1,7 +1,7 @@
 //! The HTTP accept loop: a cap on open connections, kept when new ones arrive by shedding
-//! those without a complete request head (`server::shedding`), and per-connection deadlines for reading a head, idling between
-//! requests and writing to a peer that does not read, so slow or silent clients cannot hold
-//! the server's sockets or keep new clients waiting.
+//! those without a complete request head (`server::shedding`), and per-connection deadlines
+//! for reading a head, idling between requests and writing to a peer that does not read, so
+//! slow or silent clients cannot hold the server's sockets or keep new clients waiting.
 
 mod fd_limit;
 mod memory;
@@ -94,7 +94,7 @@ pub async fn serve(
                 registry.make_room();
                 tokio::select! {
                     () = &mut shutdown => break,
-                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    slot = slots.clone().acquire_owned() => slot.expect("never closed"),
                     () = tokio::time::sleep(AT_CEILING_RECHECK) => continue,
                 }
             }

@@ -1,6 +1,6 @@
 //! The live tail: new events and delivery attempts pushed as server-sent events. A stream
 //! wakes on the store's change announcements (and a short poll, for other nodes' work), and
-//! stays open while its session and key are valid (checked every few seconds); after a drop
+//! stays open while its session and key are valid (checked every 15 s); after a drop
 //! or a restart the browser reconnects with `Last-Event-ID` and the stream resumes where it
 //! was, so nothing is skipped.
 
