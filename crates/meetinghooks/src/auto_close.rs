@@ -3,6 +3,7 @@
 //! `session-end-and-deactivate` the room is deactivated too. The timer driver runs it.
 
 use crate::domain::timestamp::Timestamp;
+use crate::engine::SessionEnd;
 use crate::store::{AutoCloseKind, Store, StoreError, StoreResult};
 
 /// Ends every session due at `now`; returns how many it ended.
@@ -14,7 +15,10 @@ pub async fn close_due(store: &dyn Store, now: Timestamp) -> StoreResult<usize> 
         .into_iter()
         .filter(|c| c.due(now))
     {
-        match store.end_session(&due.project_id, &due.room_id, now).await {
+        match store
+            .end_session(&due.project_id, &due.room_id, SessionEnd::now(now))
+            .await
+        {
             Ok(_) => closed += 1,
             // Ended meanwhile, here or by another node.
             Err(StoreError::NoOngoingSession(_)) => continue,

@@ -53,6 +53,7 @@ fn signal_like() -> impl Strategy<Value = Value> {
         Just("participantName"),
         Just("reason"),
         Just("fileId"),
+        Just("lifecycleId"),
         Just("downstreamUrl"),
     ];
     let reason = prop_oneof![

@@ -10,6 +10,7 @@ use super::extract::{Caller, JsonBody, QueryParams};
 use super::numbered::{NumberedView, PageQuery};
 use super::AppState;
 use crate::domain::timestamp::Timestamp;
+use crate::engine::SessionEnd;
 use crate::store::listings::{NumberedPage, PageRequest};
 use crate::store::SessionRecord;
 
@@ -208,7 +209,11 @@ pub async fn end(
 ) -> ApiResult<Json<SessionView>> {
     let record = state
         .store
-        .end_session(&project.id, &request.room_id, Timestamp::now())
+        .end_session(
+            &project.id,
+            &request.room_id,
+            SessionEnd::now(Timestamp::now()),
+        )
         .await?;
     Ok(Json(record.into()))
 }

@@ -163,6 +163,11 @@ signal_doc!(
     /// `recording.starting`, `recording.started` and `recording.stopped`. `recording-stopped`
     /// carries the latest `fileId`, `filePath` and `fileUrl` given.
     Recording {
+        /// Optional: tells apart concurrent lifecycles of the meeting's recording, livestream or
+        /// HLS (e.g. a media server's egress id); each gets its own `-started` and `-stopped`,
+        /// and the session ends after the last of them (within 10 minutes of the last leave).
+        /// Without it the resource has one lifecycle, closed when the session ends.
+        lifecycle_id: Option<ShortText>,
         /// Generated when never given.
         file_id: Option<ShortText>,
         file_path: Option<FilePath>,
@@ -171,13 +176,25 @@ signal_doc!(
 );
 signal_doc!(
     /// A signal with no fields of its own: `*.stopping`, `*.failed`, `livestream.*`,
-    /// `hls.starting`, `hls.stopped`.
-    MeetingOnly {}
+    /// `hls.starting`, `hls.stopped`; `lifecycleId` only on `recording.*`, `livestream.*`
+    /// and `hls.*`.
+    MeetingOnly {
+        /// Optional: tells apart concurrent lifecycles of the meeting's recording, livestream or
+        /// HLS (e.g. a media server's egress id); each gets its own `-started` and `-stopped`,
+        /// and the session ends after the last of them (within 10 minutes of the last leave).
+        /// Without it the resource has one lifecycle, closed when the session ends.
+        lifecycle_id: Option<ShortText>,
+    }
 );
 signal_doc!(
     /// `hls.started`: `playbackHlsUrl`, `downstreamUrl` (its older name), or both; either
     /// one alone stands for both.
     HlsStartedFields {
+        /// Optional: tells apart concurrent lifecycles of the meeting's recording, livestream or
+        /// HLS (e.g. a media server's egress id); each gets its own `-started` and `-stopped`,
+        /// and the session ends after the last of them (within 10 minutes of the last leave).
+        /// Without it the resource has one lifecycle, closed when the session ends.
+        lifecycle_id: Option<ShortText>,
         downstream_url: Option<HttpUrl>,
         playback_hls_url: Option<HttpUrl>,
     }
@@ -185,6 +202,11 @@ signal_doc!(
 signal_doc!(
     /// `hls.playable`.
     HlsPlayable {
+        /// Optional: tells apart concurrent lifecycles of the meeting's recording, livestream or
+        /// HLS (e.g. a media server's egress id); each gets its own `-started` and `-stopped`,
+        /// and the session ends after the last of them (within 10 minutes of the last leave).
+        /// Without it the resource has one lifecycle, closed when the session ends.
+        lifecycle_id: Option<ShortText>,
         /// Live HLS with playback support.
         playback_hls_url: HttpUrl,
         /// Live HLS without playback support.

@@ -52,10 +52,20 @@ impl Resource {
         }
     }
 
-    /// Keys of resources that last only as long as their session (per participant), so
-    /// the meeting header does not grow with every participant ever recorded.
-    pub fn is_per_participant_key(key: &str) -> bool {
-        key.starts_with("participant-")
+    /// The key of one lifecycle of this resource: `recording:<egress id>`, or the resource's
+    /// own key when it has just one.
+    pub fn lifecycle_key(&self, lifecycle: Option<&str>) -> String {
+        match lifecycle {
+            Some(lifecycle) => format!("{}:{lifecycle}", self.key()),
+            None => self.key(),
+        }
+    }
+
+    /// Keys that last only as long as their session (per participant, per lifecycle id), so
+    /// the meeting header does not grow with every participant or egress ever recorded.
+    /// Only those hold a `:` (see [`MediaSignal::key`]).
+    pub fn is_session_scoped_key(key: &str) -> bool {
+        key.contains(':')
     }
 }
 
@@ -97,8 +107,12 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSignal {
     pub resource: Resource,
+    /// Which of several concurrent lifecycles of a meeting-wide resource this is (LiveKit: the
+    /// egress id). `None`: the resource's one lifecycle, as plain signals have it.
+    pub lifecycle: Option<String>,
     pub phase: Phase,
-    pub details: MediaDetails,
+    /// Boxed: most signals carry none, and a signal should not be as large as all of them.
+    pub details: Box<MediaDetails>,
 }
 
 /// What a media signal may carry; the parser allows each field only where it means
@@ -127,8 +141,9 @@ impl MediaSignal {
     pub fn bare(resource: Resource, phase: Phase) -> Self {
         MediaSignal {
             resource,
+            lifecycle: None,
             phase,
-            details: MediaDetails::default(),
+            details: Box::default(),
         }
     }
 
@@ -136,12 +151,19 @@ impl MediaSignal {
     pub fn recording(phase: Phase, file_id: Option<String>) -> Self {
         MediaSignal {
             resource: Resource::Recording,
+            lifecycle: None,
             phase,
-            details: MediaDetails {
+            details: Box::new(MediaDetails {
                 file_id,
                 ..MediaDetails::default()
-            },
+            }),
         }
+    }
+
+    /// The key this signal is ordered under (`MeetingState::last_at`): its resource's, or
+    /// `recording:<lifecycle>` for one of several lifecycles.
+    pub fn key(&self) -> String {
+        self.resource.lifecycle_key(self.lifecycle.as_deref())
     }
 
     /// The signal's `type`, e.g. `participant-recording.started`.

@@ -8,6 +8,10 @@
 //! `-stopping`, `-stopped` or `-failed` for something it did not see begin. A repeat, or a
 //! phase the resource is already past, emits nothing. The session's end closes every live
 //! resource first: `-failed` if it never got past starting, `-stopped` otherwise.
+//!
+//! A meeting-wide resource may run several lifecycles at once, told apart by a lifecycle id
+//! (LiveKit: the egress id); each is its own state machine. Those tracked lifecycles may
+//! outlive the participants (see `state::Closing`).
 
 use meetinghooks_webhooks::{
     Event, HlsPlayable, HlsStarted, MeetingRef, ParticipantRecording, ParticipantRecordingStopped,
@@ -19,6 +23,14 @@ use super::Run;
 use crate::domain::ids::derived_hex24;
 use crate::domain::media::{MediaDetails, MediaSignal, Phase, Resource};
 use crate::domain::timestamp::Timestamp;
+
+/// Which live media a session's end closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Closes {
+    All,
+    /// All but the tracked lifecycles (egresses), which a closing session waits for.
+    Untracked,
+}
 
 /// What one signal does to one resource: the phases to emit, in order, and the phase it is
 /// left in (`None`: not live, i.e. never opened, stopped or failed).
@@ -74,7 +86,7 @@ impl Run<'_> {
         let index = session
             .media
             .iter()
-            .position(|m| m.resource == signal.resource);
+            .position(|m| m.resource == signal.resource && m.lifecycle == signal.lifecycle);
         let current = index.map(|i| session.media[i].phase);
         let Transition { emit, next } = transition(current, signal.phase);
         if emit.is_empty() {
@@ -84,6 +96,7 @@ impl Run<'_> {
             Some(i) => self.session().media.remove(i),
             None => MediaState {
                 resource: signal.resource.clone(),
+                lifecycle: signal.lifecycle.clone(),
                 phase: LivePhase::Starting,
                 file_id: None,
                 file_path: None,
@@ -118,17 +131,15 @@ impl Run<'_> {
     /// Closes every live resource of the ongoing session at `end`, before its
     /// `session-ended`. A signal dated at or before `end` about one of them is then stale:
     /// it belonged to the closed session and must not reopen the resource in the next one.
-    pub(super) fn close_media(&mut self, end: Timestamp) {
-        let mut live = std::mem::take(&mut self.session().media);
-        live.sort_by(|a, b| a.resource.cmp(&b.resource));
+    pub(super) fn close_media(&mut self, end: Timestamp, which: Closes) {
+        let (mut live, kept) = std::mem::take(&mut self.session().media)
+            .into_iter()
+            .partition(|m: &MediaState| which == Closes::All || m.lifecycle.is_none());
+        self.session().media = kept;
+        live.sort_by(|a, b| (&a.resource, &a.lifecycle).cmp(&(&b.resource, &b.lifecycle)));
         let none = MediaDetails::default();
         for state in live {
-            let clock = self
-                .meeting
-                .state
-                .last_at
-                .entry(state.resource.key())
-                .or_insert(end);
+            let clock = self.meeting.state.last_at.entry(state.key()).or_insert(end);
             *clock = (*clock).max(end.plus_millis(1));
             let phase = match state.phase {
                 LivePhase::Starting => Phase::Failed,
@@ -272,221 +283,4 @@ fn remember(state: &mut MediaState, details: &MediaDetails) {
     keep(&mut state.file_path, &details.file_path);
     keep(&mut state.file_url, &details.file_url);
     keep(&mut state.file_format, &details.file_format);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::{apply, end_session, EngineConfig, Meeting, MeetingState};
-
-    /// A header written before `media` existed still loads, and its running media stop.
-    #[test]
-    fn a_header_from_before_media_states_keeps_its_running_media() {
-        let old = r#"{"sequence":4,"last_at":{"recording":1500},"session":{"id":"s1",
-            "start":1000,"latest":1500,"end":null,"present":1,"joined":1,"graces":{},
-            "recording":"f1","livestream":true,"hls":"https://cdn.example/x.m3u8"}}"#;
-        let state: MeetingState = serde_json::from_str(old).unwrap();
-        let mut meeting = Meeting::new(state);
-        let stop = crate::domain::signal::Signal {
-            id: "x".into(),
-            meeting_id: "m".into(),
-            at: Timestamp(2_000),
-            kind: crate::domain::signal::SignalKind::Media(MediaSignal::recording(
-                Phase::Stopped,
-                None,
-            )),
-        };
-        let config = EngineConfig {
-            reconnect_grace_ms: 0,
-        };
-        let outcome = apply(&mut meeting, "p", &stop, Timestamp(2_000), &config).unwrap();
-        let [stopped] = outcome.events.as_slice() else {
-            panic!("{:?}", outcome.events)
-        };
-        assert_eq!(stopped.sequence, 5);
-        let Event::RecordingStopped(data) = &stopped.event else {
-            panic!("{stopped:?}")
-        };
-        assert_eq!(
-            (data.file_id.as_str(), data.session_id.as_str()),
-            ("f1", "s1")
-        );
-        // Written back in the new form only.
-        let json = serde_json::to_string(&meeting.state).unwrap();
-        assert!(!json.contains(r#""livestream":true"#) && json.contains(r#""media""#));
-        let outcome = end_session(&mut meeting, "m", Timestamp(3_000)).unwrap();
-        let names: Vec<_> = outcome
-            .events
-            .iter()
-            .map(|e| e.event.webhook_type().as_str())
-            .collect();
-        assert_eq!(
-            names,
-            ["livestream-stopped", "hls-stopped", "session-ended"]
-        );
-    }
-
-    /// One row of the table: from `current`, signal `target` emits `emit` and leaves `next`.
-    struct Case {
-        current: Option<LivePhase>,
-        target: Phase,
-        emit: &'static [Phase],
-        next: Option<LivePhase>,
-    }
-
-    #[test]
-    fn the_state_machine_table() {
-        use LivePhase as L;
-        use Phase::*;
-        let cases: &[Case] = &[
-            Case {
-                current: None,
-                target: Starting,
-                emit: &[Starting],
-                next: Some(L::Starting),
-            },
-            Case {
-                current: None,
-                target: Started,
-                emit: &[Started],
-                next: Some(L::Started),
-            },
-            Case {
-                current: None,
-                target: Playable,
-                emit: &[Started, Playable],
-                next: Some(L::Playable),
-            },
-            Case {
-                current: None,
-                target: Stopping,
-                emit: &[],
-                next: None,
-            },
-            Case {
-                current: None,
-                target: Stopped,
-                emit: &[],
-                next: None,
-            },
-            Case {
-                current: None,
-                target: Failed,
-                emit: &[],
-                next: None,
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Starting,
-                emit: &[],
-                next: Some(L::Starting),
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Started,
-                emit: &[Started],
-                next: Some(L::Started),
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Playable,
-                emit: &[Started, Playable],
-                next: Some(L::Playable),
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Stopping,
-                emit: &[Stopping],
-                next: Some(L::Stopping),
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Stopped,
-                emit: &[Stopped],
-                next: None,
-            },
-            Case {
-                current: Some(L::Starting),
-                target: Failed,
-                emit: &[Failed],
-                next: None,
-            },
-            Case {
-                current: Some(L::Started),
-                target: Starting,
-                emit: &[],
-                next: Some(L::Started),
-            },
-            Case {
-                current: Some(L::Started),
-                target: Started,
-                emit: &[],
-                next: Some(L::Started),
-            },
-            Case {
-                current: Some(L::Started),
-                target: Playable,
-                emit: &[Playable],
-                next: Some(L::Playable),
-            },
-            Case {
-                current: Some(L::Started),
-                target: Stopping,
-                emit: &[Stopping],
-                next: Some(L::Stopping),
-            },
-            Case {
-                current: Some(L::Started),
-                target: Stopped,
-                emit: &[Stopped],
-                next: None,
-            },
-            Case {
-                current: Some(L::Playable),
-                target: Started,
-                emit: &[],
-                next: Some(L::Playable),
-            },
-            Case {
-                current: Some(L::Playable),
-                target: Failed,
-                emit: &[Failed],
-                next: None,
-            },
-            Case {
-                current: Some(L::Stopping),
-                target: Started,
-                emit: &[],
-                next: Some(L::Stopping),
-            },
-            Case {
-                current: Some(L::Stopping),
-                target: Stopping,
-                emit: &[],
-                next: Some(L::Stopping),
-            },
-            Case {
-                current: Some(L::Stopping),
-                target: Stopped,
-                emit: &[Stopped],
-                next: None,
-            },
-            Case {
-                current: Some(L::Stopping),
-                target: Failed,
-                emit: &[Failed],
-                next: None,
-            },
-        ];
-        for case in cases {
-            let t = transition(case.current, case.target);
-            assert_eq!(
-                (t.emit.as_slice(), t.next),
-                (case.emit, case.next),
-                "{:?} + {:?}",
-                case.current,
-                case.target
-            );
-        }
-    }
 }

@@ -46,9 +46,11 @@ fn media_signal() -> impl Strategy<Value = MediaSignal> {
             _ => {}
         }
         MediaSignal {
+            // The livestream is an egress's: tracked, so a session waits for its end.
+            lifecycle: (resource == Resource::Livestream).then(|| "EG_L".to_owned()),
             resource,
             phase,
-            details,
+            details: Box::new(details),
         }
     })
 }

@@ -4,9 +4,14 @@
 //! calls [`apply`], [`tick`] or [`end_session`], and persists the events, the header and the
 //! changed participant records in one transaction.
 
+mod closing;
+#[cfg(test)]
+mod closing_tests;
 pub mod media;
 #[cfg(test)]
 mod media_proptests;
+#[cfg(test)]
+mod media_tests;
 #[cfg(test)]
 mod proptests;
 pub mod state;
@@ -17,8 +22,10 @@ use crate::domain::ids::derived_hex24;
 use crate::domain::media::Resource;
 use crate::domain::signal::{LeaveReason, Signal, SignalKind};
 use crate::domain::timestamp::Timestamp;
-use state::{Grace, ParticipantState, Stay};
+use state::{ClosingCause, Grace, ParticipantState, Stay};
 pub use state::{Meeting, MeetingState, SessionState};
+
+pub use closing::{EndKind, SessionEnd, TRACKED_MEDIA_WAIT_MS};
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -40,7 +47,8 @@ pub struct Outcome {
     pub events: Vec<Emitted>,
     /// Sessions that ended, in their final form.
     pub ended: Vec<SessionState>,
-    /// The signal was older than the last one applied for its participant or media kind.
+    /// The signal was older than the last one applied for its participant or media kind,
+    /// or would open media in a session that is closing.
     pub stale: bool,
 }
 
@@ -49,6 +57,13 @@ pub struct Outcome {
 pub enum Conflict {
     #[error("meeting {0} has no ongoing session")]
     NoOngoingSession(String),
+    /// A media server's end dated before the ongoing session began: a late retry from an
+    /// earlier life of the room, which must not end this one.
+    #[error("session {session_id} of meeting {meeting_id} started after this end")]
+    EndedBeforeSession {
+        meeting_id: String,
+        session_id: String,
+    },
 }
 
 /// Applies one (already deduplicated) signal to its meeting in `project_id`; `now` is when it
@@ -60,10 +75,11 @@ pub fn apply(
     now: Timestamp,
     config: &EngineConfig,
 ) -> Result<Outcome, Conflict> {
-    let mut run = Run::new(meeting, &signal.meeting_id);
+    let mut run = Run::new(meeting, &signal.meeting_id, now);
     run.project_id = project_id;
     // Graces that expired before this signal happened fire first, so their effect precedes it.
     run.expire_graces(|deadline| deadline < signal.at);
+    run.expire_closing(|deadline| deadline < signal.at);
 
     let at = signal.at;
     // Signals about the same participant, or the same media resource, are ordered by `at`.
@@ -88,20 +104,31 @@ pub fn apply(
             if run.meeting.state.session.is_none() {
                 return Err(Conflict::NoOngoingSession(signal.meeting_id.clone()));
             }
-            let key = media.resource.key();
+            let key = media.key();
             let session = run.meeting.state.session.as_ref();
-            // Per-participant clocks are forgotten when a session ends, so one dated before
-            // the ongoing session began, or before the last one ended, is taken for a late
-            // signal of an earlier session.
+            // Per-participant and per-lifecycle clocks are forgotten when a session ends, so
+            // one dated before the last session ended (or, per participant, before the
+            // ongoing one began) is taken for a late signal of an earlier session.
             let floor = run.meeting.state.participant_media_floor;
-            let earlier_session = Resource::is_per_participant_key(&key)
-                && (session.is_some_and(|s| at < s.start) || floor.is_some_and(|f| at < f));
+            let before_start = media.lifecycle.is_none() && session.is_some_and(|s| at < s.start);
+            let earlier_session = Resource::is_session_scoped_key(&key)
+                && (before_start || floor.is_some_and(|f| at < f));
+            // A closing session only lets its live tracked media end; nothing opens in it.
+            let closed = session.is_some_and(|s| {
+                s.closing.is_some()
+                    && !s
+                        .media
+                        .iter()
+                        .any(|m| m.lifecycle.is_some() && m.key() == key)
+            });
             let last_at = &mut run.meeting.state.last_at;
             let stale = earlier_session || last_at.get(&key).is_some_and(|last| at < *last);
             if !stale {
-                last_at.insert(key, at);
+                // One a closing session swallows still counts, just after its time: a start
+                // reordered after it, or its own replay in a later session, is stale.
+                last_at.insert(key, if closed { at.plus_millis(1) } else { at });
             }
-            stale
+            stale || closed
         }
     };
     if stale {
@@ -109,7 +136,10 @@ pub fn apply(
         return Ok(run.outcome);
     }
     if let Some(session) = run.meeting.state.session.as_mut() {
-        session.latest = session.latest.max(at);
+        // A closing session's end is already decided.
+        if session.closing.is_none() {
+            session.latest = session.latest.max(at);
+        }
     }
 
     match &signal.kind {
@@ -127,31 +157,47 @@ pub fn apply(
             }
             _ => run.leave(participant_id, at),
         },
-        SignalKind::Media(media) => run.apply_media(media, &signal.id),
+        SignalKind::Media(media) => {
+            run.apply_media(media, &signal.id);
+            run.end_if_closed();
+        }
     }
     Ok(run.outcome)
 }
 
 /// Fires every reconnect grace whose deadline is at or before `now`.
 pub fn tick(meeting: &mut Meeting, meeting_id: &str, now: Timestamp) -> Outcome {
-    let mut run = Run::new(meeting, meeting_id);
+    let mut run = Run::new(meeting, meeting_id, now);
     run.expire_graces(|deadline| deadline <= now);
+    run.expire_closing(|deadline| deadline <= now);
     run.outcome
 }
 
-/// Ends the ongoing session on request: everyone is removed, then the session ends.
+/// Ends the ongoing session on request: everyone is removed, then the session ends (for
+/// `RoomFinished`, once its live egresses have ended; see [`Closing`]).
 /// `meeting` must hold every participant record of the ongoing session.
 pub fn end_session(
     meeting: &mut Meeting,
     meeting_id: &str,
-    now: Timestamp,
+    end: SessionEnd,
 ) -> Result<Outcome, Conflict> {
-    let mut run = Run::new(meeting, meeting_id);
+    let mut run = Run::new(meeting, meeting_id, end.at);
     let Some(session) = run.meeting.state.session.as_mut() else {
         return Err(Conflict::NoOngoingSession(meeting_id.to_owned()));
     };
-    let at = session.latest.max(now);
-    session.latest = at;
+    // Judged here, inside the store's transaction, so two nodes cannot race it.
+    if end.kind == EndKind::RoomFinished && end.at < session.start {
+        return Err(Conflict::EndedBeforeSession {
+            meeting_id: meeting_id.to_owned(),
+            session_id: session.id.clone(),
+        });
+    }
+    let at = session.latest.max(end.at);
+    // A closing session's end is already decided: when it emptied.
+    let closing = session.closing;
+    if closing.is_none() {
+        session.latest = at;
+    }
     // A join dated before this end belonged to the ended session: reordered after it, it is
     // stale rather than the start of a session nobody will end.
     run.meeting.state.ended_at = Some(at);
@@ -167,7 +213,10 @@ pub fn end_session(
     for (_, participant_id) in present {
         run.close_stay(&participant_id, at);
     }
-    run.finish_session(at);
+    match end.kind {
+        EndKind::Now => run.finish_session(closing.map_or(at, |c| c.at)),
+        EndKind::RoomFinished => run.close_or_wait(at, ClosingCause::Finished),
+    }
     Ok(run.outcome)
 }
 
@@ -178,11 +227,13 @@ struct Run<'a> {
     /// Part of the ids this step derives, so two projects' meetings never share one; empty
     /// for timer steps, which derive none.
     project_id: &'a str,
+    /// When the step runs (received, ticked or ended at); closing deadlines count from it.
+    now: Timestamp,
     outcome: Outcome,
 }
 
 impl<'a> Run<'a> {
-    fn new(meeting: &'a mut Meeting, meeting_id: &'a str) -> Self {
+    fn new(meeting: &'a mut Meeting, meeting_id: &'a str, now: Timestamp) -> Self {
         if let Some(session) = meeting.state.session.as_mut() {
             session.adopt_legacy_media();
         }
@@ -190,6 +241,7 @@ impl<'a> Run<'a> {
             meeting,
             meeting_id,
             project_id: "",
+            now,
             outcome: Outcome::default(),
         }
     }
@@ -261,6 +313,14 @@ impl<'a> Run<'a> {
         at: Timestamp,
         signal_id: &str,
     ) {
+        let closing = self.meeting.state.session.as_ref().and_then(|s| s.closing);
+        match closing.map(|c| c.cause) {
+            // Back into the session its egress kept recording.
+            Some(ClosingCause::Emptied) => self.session().closing = None,
+            // The room ended: this join is a new life of it.
+            Some(ClosingCause::Finished) => self.finish_closing(),
+            None => {}
+        }
         if self.meeting.state.session.is_none() {
             let sequence = self.meeting.state.sequence + 1;
             let id = derived_hex24(&[
@@ -278,6 +338,7 @@ impl<'a> Run<'a> {
                 joined: 0,
                 graces: Default::default(),
                 media: Vec::new(),
+                closing: None,
                 recording: None,
                 livestream: false,
                 hls: None,
@@ -356,23 +417,29 @@ impl<'a> Run<'a> {
             .state
             .session
             .as_ref()
-            .is_some_and(|s| s.present == 0)
+            .is_some_and(|s| s.present == 0 && s.closing.is_none())
         {
-            self.finish_session(at);
+            self.close_or_wait(at, ClosingCause::Emptied);
         }
     }
 
     /// Closes live media, then emits `session-ended` and retires the session.
     fn finish_session(&mut self, at: Timestamp) {
         let end = self.session().latest.max(at);
-        self.close_media(end);
-        // Per-participant media clocks last only as long as their session; the floor
-        // stands in for all of them.
+        self.close_media(end, media::Closes::All);
+        // Per-participant and per-lifecycle media clocks last only as long as their
+        // session; the floor stands in for all of them.
         let state = &mut self.meeting.state;
-        state
-            .last_at
-            .retain(|key, _| !Resource::is_per_participant_key(key));
-        let floor = end.plus_millis(1);
+        // An egress may report after the session's end (while it closed): the floor covers
+        // those times too.
+        let mut floor = end.plus_millis(1);
+        state.last_at.retain(|key, last| {
+            let scoped = Resource::is_session_scoped_key(key);
+            if scoped {
+                floor = floor.max(last.plus_millis(1));
+            }
+            !scoped
+        });
         state.participant_media_floor = Some(
             state
                 .participant_media_floor

@@ -43,12 +43,13 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
         1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Started))),
         1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Stopped))),
         1 => Just(SignalKind::Media(MediaSignal {
+            lifecycle: None,
             resource: Resource::Hls,
             phase: Phase::Started,
-            details: MediaDetails {
+            details: Box::new(MediaDetails {
                 downstream_url: Some("https://cdn.example/x.m3u8".into()),
                 ..MediaDetails::default()
-            },
+            }),
         })),
         1 => Just(SignalKind::Media(MediaSignal::bare(Resource::Hls, Phase::Stopped))),
     ]
@@ -159,7 +160,7 @@ impl Harness {
             }
             Step::End(now) => {
                 let mut next = self.load_session();
-                let result = end_session(&mut next, MEETING, Timestamp(*now));
+                let result = end_session(&mut next, MEETING, SessionEnd::now(Timestamp(*now)));
                 (next, result)
             }
         };
@@ -351,7 +352,9 @@ fn replay_through_sqlite(steps: &[Step], prefix: usize) -> Result<(), TestCaseEr
                         .expect("timers");
                 }
                 Step::End(now) => {
-                    let _ = store.end_session(&project, MEETING, Timestamp(*now)).await;
+                    let _ = store
+                        .end_session(&project, MEETING, SessionEnd::now(Timestamp(*now)))
+                        .await;
                 }
             }
         }

@@ -17,11 +17,13 @@ use crate::domain::timestamp::Timestamp;
 pub struct MeetingState {
     /// Sequence number of the last event emitted for this meeting.
     pub sequence: u64,
-    /// `at` of the last applied signal per media resource (`Resource::key`: `recording`,
-    /// `livestream`, `hls`, and per participant, kept only for the ongoing session).
+    /// `at` of the last applied signal per media resource (`MediaSignal::key`: `recording`,
+    /// `livestream`, `hls`; per participant and per lifecycle, e.g. `recording:EG_1`, kept
+    /// only for the ongoing session).
     pub last_at: BTreeMap<String, Timestamp>,
-    /// Just after the last session's end: per-participant media clocks are dropped with
-    /// their session, and a per-participant media signal dated before this is stale.
+    /// Just after the last session's end (and its egresses' last report): per-participant and
+    /// per-lifecycle media clocks are dropped with their session, and such a media signal
+    /// dated before this is stale. (Named before lifecycles existed; stored rows keep it.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participant_media_floor: Option<Timestamp>,
     /// The ongoing session, if any.
@@ -49,6 +51,11 @@ pub struct SessionState {
     /// Live media resources (not yet stopped or failed), in the order they opened.
     #[serde(default)]
     pub media: Vec<MediaState>,
+    /// Set once everyone has left (or the room finished) while a lifecycle-tracked resource
+    /// (an egress) is still live: the session ends when the last of them ends, or at the
+    /// deadline, so its `-stopped` can carry what only its end reports (the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing: Option<Closing>,
     /// Headers written before `media` existed: fileId of the active recording, a running
     /// livestream, the active HLS URL. Read once into `media` (`adopt_legacy_media`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +64,27 @@ pub struct SessionState {
     pub livestream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls: Option<String>,
+}
+
+/// A session whose participants are gone, waiting for its tracked media to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closing {
+    /// When the session ends (its `session-ended` `end`): the last leave, or the room's end.
+    pub at: Timestamp,
+    /// Then the tracked media still live are closed without waiting longer.
+    pub deadline: Timestamp,
+    pub cause: ClosingCause,
+}
+
+/// Why a session is closing; it decides what a join does meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosingCause {
+    /// The last participant left: a join comes back into the same session (the egress
+    /// recording it never stopped).
+    Emptied,
+    /// The room was ended (`room_finished`): a join starts a new session after this one ends.
+    Finished,
 }
 
 /// Where a live resource is in its lifecycle; stopped and failed resources are gone.
@@ -76,6 +104,9 @@ pub enum LivePhase {
 pub struct MediaState {
     #[serde(flatten)]
     pub resource: Resource,
+    /// The lifecycle id (`MediaSignal::lifecycle`) when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
     pub phase: LivePhase,
     /// Recording: our file id (given or derived), where the file is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,12 +120,25 @@ pub struct MediaState {
     pub file_format: Option<String>,
 }
 
+impl MediaState {
+    /// The key its signals are ordered under (`MediaSignal::key`).
+    pub fn key(&self) -> String {
+        self.resource.lifecycle_key(self.lifecycle.as_deref())
+    }
+}
+
 impl SessionState {
+    /// Whether a lifecycle-tracked resource (an egress) is still live.
+    pub fn has_tracked_media(&self) -> bool {
+        self.media.iter().any(|m| m.lifecycle.is_some())
+    }
+
     /// Moves a header's pre-`media` fields into `media`, as started resources.
     pub fn adopt_legacy_media(&mut self) {
         let mut adopt = |resource, file_id| {
             self.media.push(MediaState {
                 resource,
+                lifecycle: None,
                 phase: LivePhase::Started,
                 file_id,
                 file_path: None,
@@ -156,11 +200,11 @@ pub struct Meeting {
 }
 
 impl MeetingState {
-    /// The earliest pending reconnect-grace deadline, for the timer index.
+    /// The earliest pending reconnect-grace or closing deadline, for the timer index.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.session
-            .as_ref()
-            .and_then(|s| s.graces.values().map(|g| g.deadline).min())
+        let session = self.session.as_ref()?;
+        let graces = session.graces.values().map(|g| g.deadline);
+        graces.chain(session.closing.map(|c| c.deadline)).min()
     }
 }
 

@@ -31,7 +31,7 @@ use crate::domain::signal::Signal;
 use crate::domain::subscription::Subscription;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
-use crate::engine::{Conflict, SessionState};
+use crate::engine::{Conflict, SessionEnd, SessionState};
 // The delivery vocabulary lives with the outbox's rules; the trait speaks it.
 pub use crate::outbox::{
     AttemptOutcome, Failure, LeaseBatch, LeaseRequest, Leased, MessageStatus, NextStep, Recorded,
@@ -302,12 +302,13 @@ pub trait Store:
 
     /// Applies a validated batch atomically: all of it commits durably, or none of it.
     async fn ingest(&self, project_id: &str, signals: Vec<Signal>) -> StoreResult<IngestReport>;
-    /// Ends a room's ongoing session and returns it in its final form.
+    /// Ends a room's ongoing session and returns it in its final form (still open while a
+    /// `RoomFinished` end waits for live egresses).
     async fn end_session(
         &self,
         project_id: &str,
         room_id: &str,
-        now: Timestamp,
+        end: SessionEnd,
     ) -> StoreResult<SessionRecord>;
     /// Fires reconnect graces due at `now` in every meeting; returns the number of events emitted.
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize>;

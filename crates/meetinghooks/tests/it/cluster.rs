@@ -173,16 +173,26 @@ async fn one_meeting_through_two_nodes_keeps_the_engine_invariants() {
         let client = client.clone();
         let urls: Vec<String> = nodes.iter().map(|n| n.url("/v1/signals")).collect();
         async move {
-            for response in join_all(urls.iter().map(|url| {
-                client
-                    .post(url)
-                    .bearer_auth(KEY)
-                    .json(&json!({ "signals": [signal.clone()] }))
-                    .send()
-            }))
-            .await
-            {
-                assert_eq!(response.unwrap().status(), StatusCode::ACCEPTED);
+            // A 503 (the pool or a lock busy on a loaded machine) is retried, as clients do.
+            let post = |url: &String| {
+                let (client, url, body) = (
+                    client.clone(),
+                    url.clone(),
+                    json!({ "signals": [signal.clone()] }),
+                );
+                async move {
+                    for _ in 0..20 {
+                        let response = client.post(&url).bearer_auth(KEY).json(&body).send();
+                        let status = response.await.unwrap().status();
+                        if status != StatusCode::SERVICE_UNAVAILABLE {
+                            return status;
+                        }
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            };
+            for status in join_all(urls.iter().map(post)).await {
+                assert_eq!(status, StatusCode::ACCEPTED);
             }
         }
     };

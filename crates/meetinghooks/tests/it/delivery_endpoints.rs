@@ -196,12 +196,18 @@ async fn the_rate_limit_spaces_deliveries() {
     // A full bucket of 10, then 10 per second: the 25th cannot come before 1.5 s.
     let span = got[24].at.duration_since(got[0].at);
     assert!(span >= Duration::from_millis(1400), "{span:?}");
-    for (i, request) in got.iter().enumerate().skip(10) {
-        let earliest = Duration::from_millis(((i as u64 - 9) * 100).saturating_sub(60));
-        assert!(
-            request.at.duration_since(got[0].at) >= earliest,
-            "request {i} too early"
-        );
+    // In any stretch of time, at most the bucket plus what refilled in it, plus one. Arrivals
+    // may bunch up by the receiver's own delays (150 ms of slack), and no single arrival is
+    // the reference: the first one may come late on a fresh connection.
+    for (i, first) in got.iter().enumerate() {
+        for (j, last) in got.iter().enumerate().skip(i + 1) {
+            let stretch = last.at.duration_since(first.at) + Duration::from_millis(150);
+            let allowed = 10 + stretch.as_millis() as usize / 100 + 1;
+            assert!(
+                j - i + 1 <= allowed,
+                "requests {i}..={j} came within {stretch:?}: over the rate"
+            );
+        }
     }
     app.shutdown().await;
 }

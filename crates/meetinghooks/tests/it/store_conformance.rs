@@ -22,7 +22,7 @@ const ENGINE: EngineConfig = EngineConfig {
 };
 
 /// A store with what must outlive it (the SQLite file's folder).
-pub struct Opened {
+pub(crate) struct Opened {
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
 }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use meetinghooks::domain::endpoint::{Endpoint, EndpointPatch};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::engine::SessionEnd;
 use meetinghooks::sources::Source;
 use meetinghooks::store::changes::ChangeFeed;
 use meetinghooks::store::*;
@@ -175,9 +176,9 @@ impl Store for CountingStore {
         &self,
         project_id: &str,
         room_id: &str,
-        now: Timestamp,
+        end: SessionEnd,
     ) -> StoreResult<SessionRecord> {
-        self.inner.end_session(project_id, room_id, now).await
+        self.inner.end_session(project_id, room_id, end).await
     }
 
     async fn fire_due_timers(&self, now: Timestamp) -> StoreResult<usize> {

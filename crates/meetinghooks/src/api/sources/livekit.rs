@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::AppState;
 use crate::domain::timestamp::Timestamp;
+use crate::engine::{Conflict, EndKind, SessionEnd};
 use crate::sources::livekit::{self, verify, Mapped, ReceiveError, VerifyError};
 use crate::sources::Source;
 use crate::store::StoreError;
@@ -204,22 +205,26 @@ async fn handle(
             Err(e) => return Err(e.into()),
         },
         Mapped::EndSession { meeting_id, at } => {
-            if let Some(reason) = later_session(state, project, &meeting_id, at).await? {
-                receipt.outcome = Outcome::Stale;
-                receipt.reason = Some(reason);
-            } else {
-                match state.store.end_session(project, &meeting_id, at).await {
-                    Ok(_) => (receipt.events, receipt.messages) = (None, None),
-                    Err(StoreError::NoOngoingSession(c)) => {
-                        receipt.outcome = Outcome::Ignored;
-                        receipt.reason = Some(c.to_string());
-                    }
-                    Err(StoreError::NotFound(what)) => {
-                        receipt.outcome = Outcome::Ignored;
-                        receipt.reason = Some(format!("{what} {meeting_id} not found"));
-                    }
-                    Err(e) => return Err(e.into()),
+            let end = SessionEnd {
+                at,
+                kind: EndKind::RoomFinished,
+            };
+            match state.store.end_session(project, &meeting_id, end).await {
+                Ok(_) => (receipt.events, receipt.messages) = (None, None),
+                // Dated before the ongoing session began: a late retry of an earlier life.
+                Err(StoreError::NoOngoingSession(c @ Conflict::EndedBeforeSession { .. })) => {
+                    receipt.outcome = Outcome::Stale;
+                    receipt.reason = Some(c.to_string());
                 }
+                Err(StoreError::NoOngoingSession(c)) => {
+                    receipt.outcome = Outcome::Ignored;
+                    receipt.reason = Some(c.to_string());
+                }
+                Err(StoreError::NotFound(what)) => {
+                    receipt.outcome = Outcome::Ignored;
+                    receipt.reason = Some(format!("{what} {meeting_id} not found"));
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Mapped::Ignored(why) => {
@@ -231,20 +236,4 @@ async fn handle(
         "outcome" => receipt.outcome.as_str())
     .increment(1);
     Ok(Json(receipt))
-}
-
-/// A `room_finished` dated before the ongoing session started belongs to an earlier life of
-/// the room (a retry arriving late): it must not end the new session.
-async fn later_session(
-    state: &AppState,
-    project: &str,
-    meeting_id: &str,
-    at: Timestamp,
-) -> ApiResult<Option<String>> {
-    let page = state.store.sessions(project, meeting_id, None, 1).await?;
-    Ok(page
-        .items
-        .first()
-        .filter(|s| s.session.end.is_none() && s.session.start > at)
-        .map(|s| format!("session {} started after this room_finished", s.session.id)))
 }

@@ -15,6 +15,8 @@ pub const MAX_FILE_DETAILS: usize = 32;
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WireMedia {
+    /// One of several concurrent recordings, livestreams or HLS streams (e.g. an egress id).
+    lifecycle_id: Option<String>,
     file_id: Option<String>,
     file_path: Option<String>,
     file_url: Option<String>,
@@ -56,6 +58,15 @@ pub(super) fn parse(
     wire: WireMedia,
 ) -> Result<MediaSignal, String> {
     let mut details = MediaDetails::default();
+    let lifecycle = match resource {
+        "recording" | "livestream" | "hls" => {
+            optional_bounded("lifecycleId", wire.lifecycle_id, MAX_ID_LEN)?
+        }
+        _ if wire.lifecycle_id.is_some() => {
+            return Err(format!("lifecycleId is not allowed on {resource} signals"))
+        }
+        _ => None,
+    };
     let resource = match resource {
         "recording" => {
             if matches!(phase, Phase::Starting | Phase::Started | Phase::Stopped) {
@@ -109,8 +120,9 @@ pub(super) fn parse(
     };
     Ok(MediaSignal {
         resource,
+        lifecycle,
         phase,
-        details,
+        details: Box::new(details),
     })
 }
 
@@ -227,6 +239,11 @@ mod tests {
         );
         assert_eq!(track.phase, Phase::Stopped);
         assert_eq!(track.details.file_details.len(), 1);
+        // A lifecycle id where a meeting-wide resource may run several at once; optional.
+        assert_eq!(stopped.lifecycle, None);
+        let tracked = parse(json!({"type":"livestream.started","lifecycleId":"EG_1"})).unwrap();
+        assert_eq!(tracked.lifecycle.as_deref(), Some("EG_1"));
+        assert_eq!(tracked.key(), "livestream:EG_1");
         let hls = parse(json!({"type":"hls.started","downstreamUrl":"https://cdn.example/d.m3u8"}))
             .unwrap();
         assert_eq!(hls.details.playback_hls_url, None);
@@ -287,6 +304,14 @@ mod tests {
             (
                 json!({"type":"participant-recording.stopped","participantId":"p","fileDetails":{"filePath":"/a"}}),
                 "invalid type",
+            ),
+            (
+                json!({"type":"participant-recording.stopped","participantId":"p","lifecycleId":"x"}),
+                "lifecycleId is not allowed on participant-recording signals",
+            ),
+            (
+                json!({"type":"recording.started","lifecycleId":""}),
+                "lifecycleId must be 1-128",
             ),
             (json!({"type":"livestream.playable"}), "unknown type"),
             (json!({"type":"recording.paused"}), "unknown type"),

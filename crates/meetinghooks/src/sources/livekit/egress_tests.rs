@@ -21,7 +21,12 @@ fn maps_egress_by_output_and_status() {
             .mapped
     };
     let file = json!({"fileOutputs":[{"filepath":"x.mp4"}]});
-    let recording = |phase| SignalKind::Media(MediaSignal::recording(phase, Some("EG_1".into())));
+    // Every signal of an egress names its lifecycle: the egress id.
+    let eg1 = |mut media: MediaSignal| {
+        media.lifecycle = Some("EG_1".into());
+        SignalKind::Media(media)
+    };
+    let recording = |phase| eg1(MediaSignal::recording(phase, Some("EG_1".into())));
     let Mapped::Signals(starting) = egress("EGRESS_STARTING", file.clone(), json!({})) else {
         panic!()
     };
@@ -31,7 +36,7 @@ fn maps_egress_by_output_and_status() {
     };
     assert_eq!(
         ending[0].kind,
-        SignalKind::Media(MediaSignal::recording(Phase::Stopping, None))
+        eg1(MediaSignal::recording(Phase::Stopping, None))
     );
     let Mapped::Signals(active) = egress("EGRESS_ACTIVE", file.clone(), json!({})) else {
         panic!()
@@ -48,7 +53,7 @@ fn maps_egress_by_output_and_status() {
             panic!()
         };
         let expected = match phase {
-            Phase::Failed => SignalKind::Media(MediaSignal::recording(phase, None)),
+            Phase::Failed => eg1(MediaSignal::recording(phase, None)),
             _ => recording(phase),
         };
         assert_eq!(s[0].kind, expected, "{ended}");
@@ -72,7 +77,7 @@ fn maps_egress_by_output_and_status() {
     };
     assert_eq!(
         s[0].kind,
-        SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Started))
+        eg1(MediaSignal::bare(Resource::Livestream, Phase::Started))
     );
     // HLS: the playlist location, rewritten to the public base; none yet means nothing yet.
     let segments = json!({"segmentOutputs":[{"protocol":"HLS_PROTOCOL"}]});
@@ -106,7 +111,7 @@ fn maps_egress_by_output_and_status() {
     );
     assert_eq!(
         s[1].kind,
-        SignalKind::Media(MediaSignal::bare(Resource::Livestream, Phase::Stopped))
+        eg1(MediaSignal::bare(Resource::Livestream, Phase::Stopped))
     );
     // Participant and track egress wait for the catalog's participant recordings.
     let track = signed_receive(&json!({"event":"egress_updated","id":"EV_t","egressInfo":{

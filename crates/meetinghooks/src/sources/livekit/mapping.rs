@@ -163,7 +163,7 @@ fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result
     let mut signals = Vec::with_capacity(outputs.len());
     for output in &outputs {
         // One lifecycle per (egressId, output kind); the file id is the egress id.
-        let media = match output {
+        let mut media = match output {
             OutputKind::File => {
                 let mut media = MediaSignal::recording(phase, None);
                 if matches!(phase, Phase::Starting | Phase::Started | Phase::Stopped) {
@@ -204,6 +204,7 @@ fn map_egress(egress: &EgressInfo, cx: &MapContext<'_>, at: Timestamp) -> Result
             }
             OutputKind::Segments => MediaSignal::bare(Resource::Hls, phase),
         };
+        media.lifecycle = Some(bounded_id(&egress.egress_id));
         let kind = SignalKind::Media(media);
         let suffix = match output {
             OutputKind::File => "file",
@@ -262,13 +263,20 @@ fn participant_event(event: &WebhookEvent) -> Result<(String, &Participant), Map
     Ok((meeting_id(&room.name)?, p))
 }
 
-fn meeting_id(room_name: &str) -> Result<String, MapError> {
+/// The meeting a room is: its name when that is a meeting id (1-128 of `[A-Za-z0-9._-]`),
+/// else `lk-` and a digest of the name, so a room named `Daily stand-up` or `会議` loses no
+/// event (a 400 would be dropped by LiveKit, never retried).
+pub fn meeting_id(room_name: &str) -> Result<String, MapError> {
+    if room_name.is_empty() {
+        return Err(MapError("room without a name".into()));
+    }
     if is_valid_meeting_id(room_name) {
         Ok(room_name.to_owned())
     } else {
-        Err(MapError(format!(
-            "room name {room_name:?} is not a meeting id: 1-128 characters from [A-Za-z0-9._-]"
-        )))
+        Ok(format!(
+            "lk-{}",
+            derived_hex24(&["livekit-room", room_name])
+        ))
     }
 }
 

@@ -9,6 +9,8 @@ pub mod sign;
 pub mod verify;
 
 #[cfg(test)]
+mod egress_proptests;
+#[cfg(test)]
 mod egress_tests;
 #[cfg(test)]
 mod proptests;

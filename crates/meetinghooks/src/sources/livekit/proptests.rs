@@ -10,12 +10,15 @@ use serde_json::{json, Value};
 use super::event::WebhookEvent;
 use super::mapping::{self, MapContext, Mapped};
 use crate::domain::media::Resource;
+use crate::domain::signal::SignalKind;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::{apply, end_session, tick, EngineConfig, Meeting, MeetingState};
+use crate::engine::{
+    apply, end_session, tick, Emitted, EndKind, EngineConfig, Meeting, MeetingState, SessionEnd,
+};
 
-const M: &str = "room-1";
+pub(super) const M: &str = "room-1";
 /// Event times are offsets from this, in milliseconds.
-const T_MS: i64 = 1_700_000_000_000;
+pub(super) const T_MS: i64 = 1_700_000_000_000;
 const LEAVE_REASONS: [&str; 4] = [
     "CLIENT_INITIATED",
     "SIGNAL_CLOSE",
@@ -23,18 +26,18 @@ const LEAVE_REASONS: [&str; 4] = [
     "CONNECTION_TIMEOUT",
 ];
 
-fn secs(rel_ms: i64) -> String {
+pub(super) fn secs(rel_ms: i64) -> String {
     ((T_MS + rel_ms).div_euclid(1000)).to_string()
 }
 
 /// One stay of a participant: joined at `join`, left at `leave` (ms offsets) if it did.
 #[derive(Debug, Clone)]
-struct Stay {
-    join: i64,
-    leave: Option<(i64, usize)>,
+pub(super) struct Stay {
+    pub(super) join: i64,
+    pub(super) leave: Option<(i64, usize)>,
 }
 
-fn participant_events(identity: &str, stays: &[Stay]) -> Vec<Value> {
+pub(super) fn participant_events(identity: &str, stays: &[Stay]) -> Vec<Value> {
     let mut out = Vec::new();
     for (n, stay) in stays.iter().enumerate() {
         let sid = format!("PA_{identity}_{n}");
@@ -87,17 +90,20 @@ fn stays() -> impl Strategy<Value = Vec<Stay>> {
 }
 
 /// Applies bodies as the API would: decode, map, dedupe by signal id, engine.
-struct Harness {
-    meeting: Meeting,
+pub(super) struct Harness {
+    pub(super) meeting: Meeting,
+    /// Every event emitted, with the lifecycle id of the signal that caused it (if any).
+    pub(super) log: Vec<(Option<String>, Emitted)>,
     seen: HashSet<String>,
     clock: i64,
     config: EngineConfig,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Harness {
             meeting: Meeting::new(MeetingState::default()),
+            log: Vec::new(),
             seen: HashSet::new(),
             clock: 0,
             config: EngineConfig {
@@ -106,7 +112,7 @@ impl Harness {
         }
     }
 
-    fn deliver(&mut self, body: &Value) {
+    pub(super) fn deliver(&mut self, body: &Value) {
         let event = WebhookEvent::decode(body.to_string().as_bytes()).expect("decodes");
         let cx = MapContext {
             event_id: &event.id,
@@ -122,14 +128,29 @@ impl Harness {
                     self.clock = self.clock.max(signal.at.0);
                     let now = Timestamp(self.clock);
                     // Media outside a session is refused (409), so not remembered.
-                    if apply(&mut self.meeting, "prj_1", &signal, now, &self.config).is_ok() {
+                    if let Ok(outcome) =
+                        apply(&mut self.meeting, "prj_1", &signal, now, &self.config)
+                    {
+                        let lifecycle = match &signal.kind {
+                            SignalKind::Media(m) => m.lifecycle.clone(),
+                            _ => None,
+                        };
+                        let events = outcome.events.into_iter();
+                        self.log.extend(events.map(|e| (lifecycle.clone(), e)));
                         self.seen.insert(signal.id);
                     }
                     self.written();
                 }
             }
             Mapped::EndSession { at, .. } => {
-                let _ = end_session(&mut self.meeting, M, at);
+                let end = SessionEnd {
+                    at,
+                    kind: EndKind::RoomFinished,
+                };
+                if let Ok(outcome) = end_session(&mut self.meeting, M, end) {
+                    self.log
+                        .extend(outcome.events.into_iter().map(|e| (None, e)));
+                }
                 self.written();
             }
             Mapped::Ignored(_) => {}
@@ -164,7 +185,7 @@ impl Harness {
 }
 
 /// Every body, some twice, in an order proptest picks.
-fn delivered(bodies: Vec<Value>) -> impl Strategy<Value = Vec<Value>> {
+pub(super) fn delivered(bodies: Vec<Value>) -> impl Strategy<Value = Vec<Value>> {
     let n = bodies.len();
     prop::collection::vec(any::<bool>(), n).prop_flat_map(move |repeat| {
         let mut all = bodies.clone();

@@ -356,7 +356,7 @@ fn maps_rooms_and_refuses_what_it_cannot_represent() {
         Mapped::Ignored(Ignored::UnknownEvent("room_exploded".into()))
     );
     for bad in [
-        json!({"event":"participant_joined","room":{"name":"has space"},"participant":{"identity":"u"}}),
+        json!({"event":"participant_joined","room":{"name":""},"participant":{"identity":"u"}}),
         json!({"event":"participant_joined","room":{"name":"r"}}),
         json!({"event":"participant_joined","room":{"name":"r"},"participant":{"identity":""}}),
         json!({"event":"egress_updated"}),
@@ -367,6 +367,22 @@ fn maps_rooms_and_refuses_what_it_cannot_represent() {
             "{bad}"
         );
     }
+    // A room name that is no meeting id becomes `lk-` and a digest of it: stable, and
+    // distinct per name; readable names stay as they are.
+    let room = |name: &str| {
+        signals(json!({"event":"participant_joined","room":{"name":name},
+            "participant":{"identity":"u"}}))[0]
+            .meeting_id
+            .clone()
+    };
+    let spaced = room("Daily stand-up");
+    assert!(spaced.starts_with("lk-") && spaced.len() == 27, "{spaced}");
+    assert!(crate::domain::ids::is_valid_meeting_id(&spaced));
+    assert_eq!(room("Daily stand-up"), spaced);
+    assert_ne!(room("Daily stand-up!"), spaced);
+    assert_ne!(room("会議"), room("会议"));
+    assert_eq!(room(&"x".repeat(129)).len(), 27);
+    assert_eq!(room("daily-standup"), "daily-standup");
     // Without an id, the signed body's digest is the idempotency key: stable for retries.
     let body =
         json!({"event":"participant_joined","room":{"name":"r"},"participant":{"identity":"u"}});

@@ -12,7 +12,7 @@ use super::error::{corrupt, PgError, PgResult};
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
-use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome, SessionEnd};
 use crate::outbox::{Advance, FannedOut, Finished, IngestRun, ParticipantKey};
 use crate::store::listings::{joined_rooms, refused_join};
 use crate::store::panic::contain_async;
@@ -176,17 +176,18 @@ pub async fn end_session(
     tx: &Transaction<'_>,
     project_id: &str,
     room_id: &str,
-    now: Timestamp,
+    end: SessionEnd,
 ) -> PgResult<SessionRecord> {
-    contain_async(end_session_now(tx, project_id, room_id, now)).await
+    contain_async(end_session_now(tx, project_id, room_id, end)).await
 }
 
 async fn end_session_now(
     tx: &Transaction<'_>,
     project_id: &str,
     room_id: &str,
-    now: Timestamp,
+    end: SessionEnd,
 ) -> PgResult<SessionRecord> {
+    let now = end.at;
     let state = lock(tx, project_id, room_id)
         .await?
         .ok_or(StoreError::NotFound("room"))?;
@@ -197,12 +198,14 @@ async fn end_session_now(
         }
     }
     let outcome =
-        engine::end_session(&mut meeting, room_id, now).map_err(StoreError::NoOngoingSession)?;
+        engine::end_session(&mut meeting, room_id, end).map_err(StoreError::NoOngoingSession)?;
+    // A `RoomFinished` end may leave the session closing, waiting for its egresses.
     let session = outcome
         .ended
         .last()
+        .or(meeting.state.session.as_ref())
         .cloned()
-        .expect("end_session ends the session");
+        .expect("end_session ends or closes the session");
     let step = Step {
         room_id,
         meeting: &meeting,

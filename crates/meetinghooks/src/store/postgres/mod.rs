@@ -31,7 +31,7 @@ use crate::domain::ids::random_hex_id;
 use crate::domain::public_ids::PublicIds;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, SessionEnd};
 use crate::sealing::Sealer;
 
 use super::endpoints as shared_endpoints;
@@ -195,10 +195,10 @@ impl Store for PostgresStore {
         &self,
         project_id: &str,
         room_id: &str,
-        now: Timestamp,
+        end: SessionEnd,
     ) -> StoreResult<SessionRecord> {
         transact!(self, |tx| meeting::end_session(
-            &tx, project_id, room_id, now
+            &tx, project_id, room_id, end
         ))
         .inspect(|_| self.hub.announce(Changes::DUE))
     }

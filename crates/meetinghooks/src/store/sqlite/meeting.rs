@@ -7,7 +7,7 @@ use super::delivery;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::state::ParticipantState;
-use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome};
+use crate::engine::{self, EngineConfig, Meeting, MeetingState, Outcome, SessionEnd};
 use crate::outbox::{Advance, FannedOut, Finished, IngestRun, NewEvent, ParticipantKey};
 use crate::store::listings::{joined_rooms, refused_join};
 use crate::store::panic::contain;
@@ -67,8 +67,9 @@ pub fn end_session(
     conn: &Connection,
     project_id: &str,
     room_id: &str,
-    now: Timestamp,
+    end: SessionEnd,
 ) -> StoreResult<SessionRecord> {
+    let now = end.at;
     let state = load(conn, project_id, room_id)?.ok_or(StoreError::NotFound("room"))?;
     let mut meeting = Meeting::new(state);
     if let Some(session) = &meeting.state.session {
@@ -77,12 +78,14 @@ pub fn end_session(
         }
     }
     let outcome =
-        engine::end_session(&mut meeting, room_id, now).map_err(StoreError::NoOngoingSession)?;
+        engine::end_session(&mut meeting, room_id, end).map_err(StoreError::NoOngoingSession)?;
+    // A `RoomFinished` end may leave the session closing, waiting for its egresses.
     let session = outcome
         .ended
         .last()
+        .or(meeting.state.session.as_ref())
         .cloned()
-        .expect("end_session ends the session");
+        .expect("end_session ends or closes the session");
     persist_step(conn, project_id, room_id, &meeting, outcome, now)?;
     Ok(SessionRecord {
         room_id: room_id.to_owned(),

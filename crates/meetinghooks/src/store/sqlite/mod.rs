@@ -29,7 +29,7 @@ use crate::domain::endpoint::{DeliveryChange, Endpoint, EndpointPatch};
 use crate::domain::public_ids::PublicIds;
 use crate::domain::signal::Signal;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, SessionEnd};
 use crate::sealing::Sealer;
 
 use crate::store::endpoints as shared_endpoints;
@@ -141,10 +141,10 @@ impl Store for SqliteStore {
         &self,
         project_id: &str,
         room_id: &str,
-        now: Timestamp,
+        end: SessionEnd,
     ) -> StoreResult<SessionRecord> {
         let (project_id, room_id) = (project_id.to_owned(), room_id.to_owned());
-        self.write(move |conn, _| meeting::end_session(conn, &project_id, &room_id, now))
+        self.write(move |conn, _| meeting::end_session(conn, &project_id, &room_id, end))
             .await
             .inspect(|_| self.hub.announce(Changes::DUE))
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use meetinghooks::domain::endpoint::{EnabledChange, EndpointPatch, Ordering};
 use meetinghooks::domain::signal::Signal;
 use meetinghooks::domain::timestamp::Timestamp;
+use meetinghooks::engine::SessionEnd;
 use meetinghooks::store::postgres::{LeaseClock, PostgresStore};
 use meetinghooks::store::sqlite::SqliteStore;
 use meetinghooks::store::{
@@ -351,9 +352,11 @@ impl Case {
             }
             Op::EndSession(m) => {
                 let meeting = MEETINGS[*m];
-                let got = self
-                    .store()
-                    .end_session(&self.project, meeting, Timestamp(self.now));
+                let got = self.store().end_session(
+                    &self.project,
+                    meeting,
+                    SessionEnd::now(Timestamp(self.now)),
+                );
                 let got = got.await;
                 let expected = self.model.end_session(meeting, self.now);
                 prop_assert_eq!(got.is_ok(), expected.is_some(), "end of {}", meeting);

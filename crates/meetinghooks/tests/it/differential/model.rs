@@ -186,7 +186,9 @@ impl Model {
     /// `POST /v2/sessions/end`; `None` without an ongoing session.
     pub fn end_session(&mut self, meeting_id: &str, now: i64) -> Option<usize> {
         let meeting = self.meetings.get_mut(meeting_id)?;
-        let outcome = engine::end_session(meeting, meeting_id, Timestamp(now)).ok()?;
+        let outcome =
+            engine::end_session(meeting, meeting_id, engine::SessionEnd::now(Timestamp(now)))
+                .ok()?;
         let count = outcome.events.len();
         for e in outcome.events {
             self.fan_out(meeting_id, e.sequence, e.event.webhook_type().as_str(), now);

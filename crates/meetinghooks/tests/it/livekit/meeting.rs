@@ -10,18 +10,18 @@ use super::{livekit_source, post_livekit};
 use crate::helpers::*;
 use crate::receiver::Receiver;
 
-const T: i64 = 1_700_000_000;
+pub(super) const T: i64 = 1_700_000_000;
 /// LiveKit drops what waited longer than this (`MaxAge`), so no event is delivered later.
 const MAX_DELAY_MS: i64 = 5_000;
 
 /// One event and the LiveKit resource whose queue carries it.
-struct Queued {
+pub(super) struct Queued {
     resource: String,
     created_ms: i64,
     body: Value,
 }
 
-fn room(event: &str, id: &str, name: &str, secs: i64) -> Queued {
+pub(super) fn room(event: &str, id: &str, name: &str, secs: i64) -> Queued {
     Queued {
         resource: "room".into(),
         created_ms: secs * 1000,
@@ -31,13 +31,13 @@ fn room(event: &str, id: &str, name: &str, secs: i64) -> Queued {
 }
 
 /// One LiveKit connection of a participant: its own sid (and queue), joined at `joined` s.
-struct Conn<'a> {
-    sid: &'a str,
-    identity: &'a str,
-    joined: i64,
+pub(super) struct Conn<'a> {
+    pub(super) sid: &'a str,
+    pub(super) identity: &'a str,
+    pub(super) joined: i64,
 }
 
-fn participant(
+pub(super) fn participant(
     event: &str,
     id: &str,
     name: &str,
@@ -63,7 +63,7 @@ fn participant(
     }
 }
 
-fn egress(
+pub(super) fn egress(
     event: &str,
     id: &str,
     name: &str,
@@ -296,7 +296,7 @@ impl Lcg {
 /// LiveKit's delivery: each event leaves its resource's queue up to `MAX_DELAY_MS` after it
 /// was created, never before the one ahead of it in the same queue; queues race. Some events
 /// are delivered twice (a retry after a lost answer).
-fn delivery_order(events: Vec<Queued>, seed: u64) -> Vec<Value> {
+pub(super) fn delivery_order(events: Vec<Queued>, seed: u64) -> Vec<Value> {
     let mut rng = Lcg(seed);
     let mut last_of_queue = std::collections::HashMap::<String, i64>::new();
     let mut timed: Vec<(i64, u64, Value)> = Vec::new();
@@ -316,7 +316,7 @@ fn delivery_order(events: Vec<Queued>, seed: u64) -> Vec<Value> {
     timed.into_iter().map(|(_, _, body)| body).collect()
 }
 
-fn ms(secs_ms: i64) -> String {
+pub(super) fn ms(secs_ms: i64) -> String {
     meetinghooks::domain::timestamp::Timestamp(T * 1000 + secs_ms).to_rfc3339()
 }
 
