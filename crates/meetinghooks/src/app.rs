@@ -20,7 +20,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::engine::EngineConfig;
 use crate::retention;
 use crate::sealing::{parse_key, Sealer, KEY_FILE};
-use crate::server::{self, ConnectionLimits};
+use crate::server::{self, ConnectionLimits, FdBudget, FdDemand};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -36,6 +36,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // First: a limit too low to serve is refused before anything is opened.
+    let (limits, budget) = connection_limits(&config)?;
     let store = open_store(&config).await?;
     if let Some(key) = &config.bootstrap_api_key {
         store
@@ -45,7 +47,9 @@ pub async fn run(
     }
     let policy =
         Arc::new(SsrfPolicy::new(&config.allowed_private_targets).map_err(|e| anyhow::anyhow!(e))?);
-    let dispatcher = Dispatcher::new(store.clone(), config.delivery(), policy)?;
+    let mut delivery = config.delivery();
+    delivery.global_concurrency = budget.deliveries;
+    let dispatcher = Dispatcher::new(store.clone(), delivery, policy)?;
     if !store.shared() {
         // One node owns this database: leases of a previous process are void. On a shared
         // store they may be another node's, and expire instead.
@@ -84,7 +88,6 @@ pub async fn run(
         ApiLimits::of(&config),
         RateLimiter::new(config.api_rate_limit, config.api_rate_burst),
     );
-    let limits = connection_limits(&config);
     tracing::info!(
         addr = %listener.local_addr()?,
         max_connections = limits.max_connections,
@@ -122,26 +125,33 @@ pub async fn run(
     Ok(())
 }
 
-/// The connection limits in force: the cap lowered, if need be, to leave descriptors for the
-/// delivery sockets and the database after raising the soft limit as far as allowed.
-fn connection_limits(config: &Config) -> ConnectionLimits {
+/// The connection limits in force: the cap, and the delivery sockets, lowered if need be to
+/// fit the open-files limit after raising it as far as allowed; too low a limit is an error.
+fn connection_limits(config: &Config) -> anyhow::Result<(ConnectionLimits, FdBudget)> {
     let soft_limit = server::raise_nofile_limit();
-    // Delivery sockets, database connections, SQLite files and the metrics listener.
-    let reserved = config.global_concurrency + config.database_max_connections + 64;
-    let max_connections = server::connection_cap(config.max_connections, soft_limit, reserved);
-    if max_connections < config.max_connections {
+    let demand = FdDemand {
+        configured: config.max_connections,
+        deliveries: config.global_concurrency,
+        database: config.database_max_connections,
+    };
+    let budget = server::fd_budget(demand, soft_limit)?;
+    if budget.max_connections < config.max_connections
+        || budget.deliveries < config.global_concurrency
+    {
         tracing::warn!(
-            configured = config.max_connections,
-            in_force = max_connections,
+            max_connections = budget.max_connections,
+            global_concurrency = budget.deliveries,
             open_files_limit = soft_limit,
-            "max_connections lowered to fit the open-files limit"
+            "max_connections and global_concurrency lowered to fit the open-files limit"
         );
     }
-    ConnectionLimits {
+    let limits = ConnectionLimits {
         header_read_timeout: config.header_read_timeout,
         idle_timeout: config.idle_timeout,
-        max_connections,
-    }
+        max_connections: budget.max_connections,
+        drain_grace: config.shutdown_grace,
+    };
+    Ok((limits, budget))
 }
 
 /// Serves `/metrics` on its own address until `stopped`. A port already taken is logged and
@@ -164,6 +174,7 @@ async fn serve_metrics(
         header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(75),
         max_connections: 64,
+        drain_grace: Duration::from_secs(1),
     };
     server::serve(listener, api::metrics_router(metrics), limits, async move {
         let _ = stopped.wait_for(|stop| *stop).await;

@@ -1,7 +1,8 @@
 //! The live tail: new events and delivery attempts pushed as server-sent events. A stream
 //! wakes on the store's change announcements (and a short poll, for other nodes' work), and
-//! ends after a while so a server can shut down; the browser reconnects with `Last-Event-ID`
-//! and the stream resumes where it was, so nothing is skipped.
+//! stays open while its session and key are valid (checked every 15 s); after a drop
+//! or a restart the browser reconnects with `Last-Event-ID` and the stream resumes where it
+//! was, so nothing is skipped.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,8 +24,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::store::dashboard::{AttemptLogQuery, LogHeads};
 use crate::store::EventQuery;
 
-/// How long one stream lasts before the browser reconnects.
-const STREAM_LIFETIME: Duration = Duration::from_secs(15);
+/// How often a stream checks that its session and key still hold, as each page load does.
+const SESSION_CHECK: Duration = Duration::from_secs(15);
 /// How often a stream looks for work without an announcement.
 const POLL: Duration = Duration::from_secs(2);
 const BATCH: usize = 100;
@@ -60,12 +61,29 @@ struct Tail {
     state: AppState,
     project_id: String,
     heads: LogHeads,
-    ends: Instant,
+    signed: Signed,
+    check_at: Instant,
     due: tokio::sync::watch::Receiver<u64>,
     queued: std::collections::VecDeque<Event>,
 }
 
 impl Tail {
+    /// Whether the session is still signed in with a key that was not revoked.
+    async fn still_signed(&mut self) -> bool {
+        if Instant::now() < self.check_at {
+            return true;
+        }
+        self.check_at = Instant::now() + SESSION_CHECK;
+        let Some(session) = self.signed.sessions.get(&self.signed.session_id) else {
+            return false;
+        };
+        // A store error is not a sign-out: the next check decides.
+        !matches!(
+            self.state.store.key_by_hash(session.key_hash).await,
+            Ok(None)
+        )
+    }
+
     /// Reads what is new since the cursor into the queue.
     async fn read(&mut self) {
         let events = self
@@ -150,7 +168,8 @@ pub async fn stream(
         project_id: signed.project.id.clone(),
         state,
         heads,
-        ends: Instant::now() + STREAM_LIFETIME,
+        signed,
+        check_at: Instant::now() + SESSION_CHECK,
         due,
         queued: Default::default(),
     };
@@ -165,7 +184,8 @@ pub async fn stream(
             if let Some(event) = tail.queued.pop_front() {
                 return Some((Ok(event), tail));
             }
-            if Instant::now() >= tail.ends {
+            // Signed out, expired or revoked: end; the browser's retry meets the sign-in.
+            if !tail.still_signed().await {
                 return None;
             }
             tail.read().await;
@@ -180,7 +200,6 @@ pub async fn stream(
                     }
                 }
                 () = tokio::time::sleep(POLL) => {}
-                () = tokio::time::sleep_until(tail.ends) => return None,
             }
         }
     });

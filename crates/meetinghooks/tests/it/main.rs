@@ -43,6 +43,7 @@ mod rooms_and_sessions;
 mod schema_findings;
 mod secrets_at_rest;
 mod shared_queries;
+mod shedding;
 mod signal_ids;
 mod signals;
 mod slow_clients;
