@@ -8,31 +8,9 @@ use meetinghooks::domain::timestamp::Timestamp;
 use meetinghooks::sources::{Source, SourceKey, SourceKind};
 use meetinghooks::store::{Store, StoreError};
 
-use crate::store_conformance::{postgres, sqlite};
+use crate::store_conformance::{conformance, postgres, sqlite};
 
-/// Runs each case once per store; without a test PostgreSQL the second run is ignored.
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                let opened = super::sqlite().await.unwrap();
-                super::$case(opened.store.clone()).await;
-            })*
-        }
-        mod on_postgres {
-            $(#[tokio::test]
-            #[cfg_attr(not(has_postgres), ignore = "needs TEST_POSTGRES_URL")]
-            async fn $case() {
-                if let Some(opened) = super::postgres().await {
-                    super::$case(opened.store.clone()).await;
-                }
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+conformance!(
     a_taken_source_key_keeps_nothing_of_its_source,
     a_source_keeps_its_keys_in_order,
     a_taken_project_name_keeps_nothing,

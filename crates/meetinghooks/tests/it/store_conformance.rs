@@ -71,6 +71,7 @@ macro_rules! conformance {
         }
     };
 }
+pub(crate) use conformance;
 
 conformance!(
     a_batch_is_idempotent_and_a_conflict_keeps_nothing,

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::meeting::{delivery_order, egress, ms, participant, room, Conn, Queued};
+use super::meeting::{
+    assert_delivered, delivery_order, egress, ms, participant, room, Conn, Queued,
+};
 use super::{livekit_source, post_livekit};
 use crate::helpers::*;
 use crate::receiver::Receiver;
@@ -150,20 +152,7 @@ async fn egresses_report_their_files_after_the_room_finished_then_the_session_en
         ]);
         assert_eq!(raw, expected, "seed {seed}");
 
-        let delivered = receiver
-            .wait_for(&format!("the events of {m}"), |got| {
-                got.iter()
-                    .filter(|r| r.json()["data"]["meetingId"] == m.as_str())
-                    .count()
-                    >= expected.len()
-            })
-            .await;
-        let bodies: Vec<String> = delivered
-            .iter()
-            .filter(|r| r.json()["data"]["meetingId"] == m.as_str())
-            .map(|r| String::from_utf8(r.body.to_vec()).unwrap())
-            .collect();
-        assert_eq!(bodies, expected, "seed {seed}: delivered");
+        assert_delivered(&receiver, &m, &expected, seed).await;
     }
     app.shutdown().await;
 }

@@ -435,20 +435,24 @@ async fn a_livekit_meeting_becomes_exactly_the_catalogs_events_in_order() {
         assert_eq!(raw, expected, "seed {seed}");
 
         // Delivered to the receiver in that order, each once.
-        let delivered = receiver
-            .wait_for(&format!("the events of {m}"), |got| {
-                got.iter()
-                    .filter(|r| r.json()["data"]["meetingId"] == m.as_str())
-                    .count()
-                    >= expected.len()
-            })
-            .await;
-        let bodies: Vec<String> = delivered
-            .iter()
-            .filter(|r| r.json()["data"]["meetingId"] == m.as_str())
-            .map(|r| String::from_utf8(r.body.to_vec()).unwrap())
-            .collect();
-        assert_eq!(bodies, expected, "seed {seed}: delivered");
+        assert_delivered(&receiver, &m, &expected, seed).await;
     }
     app.shutdown().await;
+}
+
+/// Waits until `receiver` has every event of meeting `m`, then asserts their bodies are
+/// `expected`, byte for byte and in order.
+pub(super) async fn assert_delivered(receiver: &Receiver, m: &str, expected: &[String], seed: u64) {
+    let of_meeting = |r: &&crate::receiver::Received| r.json()["data"]["meetingId"] == m;
+    let delivered = receiver
+        .wait_for(&format!("the events of {m}"), |got| {
+            got.iter().filter(of_meeting).count() >= expected.len()
+        })
+        .await;
+    let bodies: Vec<String> = delivered
+        .iter()
+        .filter(of_meeting)
+        .map(|r| String::from_utf8(r.body.to_vec()).unwrap())
+        .collect();
+    assert_eq!(bodies, expected, "seed {seed}: delivered");
 }
