@@ -260,7 +260,16 @@ pub fn make_private(path: &Path) -> std::io::Result<()> {
             Err(e) => return Err(e),
         };
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            // A file the service may read but not change (another owner, a read-only mount)
+            // is the operator's choice: say so, and still start.
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "the file holds secrets and is readable by others ({mode:04o}); could not make it 0600"
+                );
+                return Ok(());
+            }
             tracing::warn!(
                 path = %path.display(),
                 "tightened the file's mode from {mode:04o} to 0600: it holds secrets"

@@ -168,7 +168,7 @@ async fn send_inner(
     }
     let response = match request.body(leased.payload.clone()).send().await {
         Ok(response) => response,
-        Err(e) => return classify_error(&e, timeout),
+        Err(e) => return classify_error(e, timeout),
     };
     let status = response.status().as_u16();
     let retry_after = match status {
@@ -209,7 +209,11 @@ fn no_answer(kind: &'static str, detail: impl std::fmt::Display, reason: String)
     }
 }
 
-fn classify_error(error: &reqwest::Error, timeout: Duration) -> Result {
+fn classify_error(error: reqwest::Error, timeout: Duration) -> Result {
+    let host = error.url().and_then(|u| u.host_str()).map(str::to_owned);
+    // reqwest's message ends with the URL, whose query may carry a token, and the attempt
+    // log is read through the API: the error is kept without it.
+    let error = &error.without_url();
     let chain = error_chain(error);
     let kind = if is_ssrf_error(error) {
         "ssrf_blocked"
@@ -229,7 +233,7 @@ fn classify_error(error: &reqwest::Error, timeout: Duration) -> Result {
         "timeout" => format!("no answer within {}", seconds(timeout)),
         _ => innermost(error),
     };
-    let gist = match (kind, error.url().and_then(|u| u.host_str())) {
+    let gist = match (kind, host.as_deref()) {
         // The resolver's own error does not say which name failed.
         ("dns", Some(host)) if !gist.contains(host) => format!("{gist} ({host})"),
         _ => gist,
@@ -318,16 +322,25 @@ mod tests {
             .build()
             .unwrap();
         let error = client
-            .post("http://hooks.example.invalid/hooks")
+            .post("http://hooks.example.invalid/hooks?token=s3cret")
             .send()
             .await
             .unwrap_err();
-        let Result::NoAnswer { kind, reason, .. } = classify_error(&error, Duration::from_secs(15))
+        let Result::NoAnswer {
+            kind,
+            reason,
+            detail,
+        } = classify_error(error, Duration::from_secs(15))
         else {
             panic!("no answer expected")
         };
         assert_eq!(kind, "dns", "{reason}");
         assert!(reason.starts_with("dns: "), "{reason}");
         assert!(reason.contains("hooks.example.invalid"), "{reason}");
+        // The attempt log is read through the API: no URL in it (its query may hold a token).
+        assert!(
+            !detail.contains("s3cret") && !reason.contains("s3cret"),
+            "{detail}"
+        );
     }
 }

@@ -17,6 +17,9 @@ pub const TRACKED_MEDIA_WAIT_MS: i64 = 10 * 60 * 1000;
 pub struct SessionEnd {
     pub at: Timestamp,
     pub kind: EndKind,
+    /// When the request reached us: a waiting session's deadline counts from here, so a
+    /// report that arrives late (its sender retried for a while) still gets the whole wait.
+    pub received: Timestamp,
 }
 
 impl SessionEnd {
@@ -25,6 +28,16 @@ impl SessionEnd {
         SessionEnd {
             at,
             kind: EndKind::Now,
+            received: at,
+        }
+    }
+
+    /// The media server reports the room over at `at`; the report reached us at `received`.
+    pub fn room_finished(at: Timestamp, received: Timestamp) -> Self {
+        SessionEnd {
+            at,
+            kind: EndKind::RoomFinished,
+            received,
         }
     }
 }

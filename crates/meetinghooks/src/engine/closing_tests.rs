@@ -120,10 +120,7 @@ fn the_egress_end_after_the_last_leave_carries_the_file_then_the_session_ends() 
 fn room_finished_waits_for_every_live_egress() {
     let mut meeting = started_meeting();
     run(&mut meeting, &[egress("e1", 2_500, "EG_2", Phase::Started)]);
-    let end = SessionEnd {
-        at: Timestamp(6_000),
-        kind: EndKind::RoomFinished,
-    };
+    let end = SessionEnd::room_finished(Timestamp(6_000), Timestamp(6_000));
     let outcome = end_session(&mut meeting, M, end).unwrap();
     assert_eq!(
         outcome.events.iter().map(name).collect::<Vec<_>>(),
@@ -198,12 +195,21 @@ fn a_join_while_emptied_comes_back_into_the_recorded_session() {
 }
 
 #[test]
+fn a_late_room_finished_waits_the_whole_time_from_its_arrival() {
+    let mut meeting = started_meeting();
+    // Dated 6 s, but it reached us 20 minutes later (LiveKit retried while we were down).
+    let received = 6_000 + 20 * 60 * 1000;
+    let end = SessionEnd::room_finished(Timestamp(6_000), Timestamp(received));
+    end_session(&mut meeting, M, end).unwrap();
+    let closing = meeting.state.session.as_ref().and_then(|s| s.closing);
+    let deadline = closing.expect("waiting for its egresses").deadline;
+    assert_eq!(deadline, Timestamp(received + TRACKED_MEDIA_WAIT_MS));
+}
+
+#[test]
 fn a_join_after_room_finished_starts_a_new_session_after_the_old_one_ends() {
     let mut meeting = started_meeting();
-    let end = SessionEnd {
-        at: Timestamp(6_000),
-        kind: EndKind::RoomFinished,
-    };
+    let end = SessionEnd::room_finished(Timestamp(6_000), Timestamp(6_000));
     end_session(&mut meeting, M, end).unwrap();
     let names = run(&mut meeting, &[join("j2", 7_000, "b")]);
     assert_eq!(
@@ -275,10 +281,7 @@ fn two_egresses_of_one_kind_are_two_lifecycles() {
 #[test]
 fn room_finished_dated_before_the_session_is_stale_but_a_request_is_not() {
     let mut meeting = started_meeting();
-    let old = SessionEnd {
-        at: Timestamp(500),
-        kind: EndKind::RoomFinished,
-    };
+    let old = SessionEnd::room_finished(Timestamp(500), Timestamp(500));
     let refused = end_session(&mut meeting, M, old);
     assert!(
         matches!(refused, Err(Conflict::EndedBeforeSession { .. })),

@@ -181,7 +181,7 @@ pub fn end_session(
     meeting_id: &str,
     end: SessionEnd,
 ) -> Result<Outcome, Conflict> {
-    let mut run = Run::new(meeting, meeting_id, end.at);
+    let mut run = Run::new(meeting, meeting_id, end.at.max(end.received));
     let Some(session) = run.meeting.state.session.as_mut() else {
         return Err(Conflict::NoOngoingSession(meeting_id.to_owned()));
     };

@@ -87,7 +87,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> UiResult<Res
             ul.plain #attention {
                 @for e in failing.iter().chain(disabled.iter()) {
                     li {
-                        a href={ "/ui/endpoints/" (e.id) } { (e.url) }
+                        a href={ "/ui/endpoints/" (e.id) } { (crate::api::endpoints::redact_url(&e.url)) }
                         " "
                         @if e.disabled {
                             span.badge.failed { "disabled" }

@@ -132,5 +132,19 @@ async fn a_token_in_the_user_name_is_hidden_on_every_read() {
         .remove(0);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{TOKEN}:"));
     assert_eq!(got.header("authorization"), format!("Basic {basic}"));
+
+    // The overview lists endpoints that need a look: a disabled one, redacted too.
+    app.patch(&format!("/v1/endpoints/{id}"), json!({"disabled": true}))
+        .await;
+    let overview = browser.page("/ui").await;
+    assert!(
+        overview.contains("Endpoints that need a look"),
+        "{overview}"
+    );
+    assert!(!overview.contains(TOKEN), "the overview shows the token");
+    assert!(
+        overview.contains("…@"),
+        "the overview shows no redacted URL"
+    );
     app.shutdown().await;
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::AppState;
 use crate::domain::timestamp::Timestamp;
-use crate::engine::{Conflict, EndKind, SessionEnd};
+use crate::engine::{Conflict, SessionEnd};
 use crate::sources::livekit::{self, verify, Mapped, ReceiveError, VerifyError};
 use crate::sources::Source;
 use crate::store::{IngestReport, StoreError};
@@ -205,10 +205,7 @@ async fn handle(
             Err(e) => return Err(e.into()),
         },
         Mapped::EndSession { meeting_id, at } => {
-            let end = SessionEnd {
-                at,
-                kind: EndKind::RoomFinished,
-            };
+            let end = SessionEnd::room_finished(at, Timestamp::now());
             match state.store.end_session(project, &meeting_id, end).await {
                 Ok(_) => (receipt.events, receipt.messages) = (None, None),
                 // Dated before the ongoing session began: a late retry of an earlier life.

@@ -13,7 +13,7 @@ use crate::domain::media::Resource;
 use crate::domain::signal::SignalKind;
 use crate::domain::timestamp::Timestamp;
 use crate::engine::{
-    apply, end_session, tick, Emitted, EndKind, EngineConfig, Meeting, MeetingState, SessionEnd,
+    apply, end_session, tick, Emitted, EngineConfig, Meeting, MeetingState, SessionEnd,
 };
 
 pub(super) const M: &str = "room-1";
@@ -143,10 +143,7 @@ impl Harness {
                 }
             }
             Mapped::EndSession { at, .. } => {
-                let end = SessionEnd {
-                    at,
-                    kind: EndKind::RoomFinished,
-                };
+                let end = SessionEnd::room_finished(at, at);
                 if let Ok(outcome) = end_session(&mut self.meeting, M, end) {
                     self.log
                         .extend(outcome.events.into_iter().map(|e| (None, e)));
