@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meetinghooks::domain::signal::{parse_batch, Signal};
 use meetinghooks::domain::timestamp::Timestamp;
-use meetinghooks::engine::{EndKind, SessionEnd, TRACKED_MEDIA_WAIT_MS};
+use meetinghooks::engine::{SessionEnd, TRACKED_MEDIA_WAIT_MS};
 use meetinghooks::store::Store;
 use serde_json::{json, Value};
 
@@ -73,10 +73,8 @@ async fn a_closing_session_ends_once_at_its_deadline_or_its_egress_end(store: Ar
         )
         .await
         .unwrap();
-    let finished = SessionEnd {
-        at: Timestamp::parse_rfc3339("2026-01-01T11:00:30Z").unwrap(),
-        kind: EndKind::RoomFinished,
-    };
+    let at = Timestamp::parse_rfc3339("2026-01-01T11:00:30Z").unwrap();
+    let finished = SessionEnd::room_finished(at, at);
     let record = store
         .end_session(&project_id, "m2", finished)
         .await
