@@ -162,10 +162,13 @@ impl Activity {
             Phase::Idle { since } => Some(since + self.limits.idle_timeout),
             Phase::ReadingHead { since } => {
                 let pressed = since + self.pressed_head_timeout();
-                if Instant::now() < pressed {
+                let now = Instant::now();
+                if now < pressed {
                     Some(pressed)
                 } else {
-                    Some(since + self.limits.header_read_timeout)
+                    // Pressure may begin later: look again within the short deadline.
+                    let full = since + self.limits.header_read_timeout;
+                    Some(full.min(now + self.pressed_head_timeout()))
                 }
             }
             Phase::Serving { .. } => state
