@@ -2,28 +2,14 @@
 //! once on the node that revoked and within a second on another node, the last key stays,
 //! another project's keys are out of reach, and last use is recorded without a write per request.
 
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, binary_path, eventually_within, fresh_postgres_database, test_config, TestApp,
-    KEY, SECRET_KEY,
+    assert_error, eventually_within, fresh_postgres_database, test_config, TestApp, KEY,
 };
-
-async fn create_key(app: &TestApp, with: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/v1/api-keys"))
-        .bearer_auth(with)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
 
 async fn list_keys(app: &TestApp, with: &str) -> (String, Vec<Value>) {
     let response = app
@@ -69,7 +55,7 @@ async fn other_key_id(app: &TestApp, except: &str) -> String {
 #[tokio::test]
 async fn a_created_key_works_for_its_project_and_no_listing_shows_a_key() {
     let app = TestApp::spawn().await;
-    let created = create_key(&app, KEY).await;
+    let created = app.create_api_key(KEY).await;
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("mhk_"), "{created}");
     assert_eq!(created["prefix"], json!(&key[..8]));
@@ -107,7 +93,7 @@ async fn a_revoked_key_is_refused_at_once_and_the_last_key_cannot_be_revoked() {
     assert_error(refused, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(status_with(&app, KEY).await, StatusCode::OK);
 
-    let created = create_key(&app, KEY).await;
+    let created = app.create_api_key(KEY).await;
     let key = created["key"].as_str().unwrap().to_owned();
     // Used once, so this node has it cached when it is revoked.
     assert_eq!(status_with(&app, &key).await, StatusCode::OK);
@@ -122,7 +108,7 @@ async fn a_revoked_key_is_refused_at_once_and_the_last_key_cannot_be_revoked() {
     .await;
 
     // A key may revoke the one it replaces, even the one in use, but never the last.
-    let next = create_key(&app, KEY).await;
+    let next = app.create_api_key(KEY).await;
     let next_key = next["key"].as_str().unwrap().to_owned();
     assert_eq!(
         other_key_id(&app, next["id"].as_str().unwrap()).await,
@@ -142,20 +128,8 @@ async fn a_revoked_key_is_refused_at_once_and_the_last_key_cannot_be_revoked() {
 async fn another_projects_key_cannot_be_revoked_or_seen() {
     let app = TestApp::spawn().await;
     // A second project in the same database, made the operator's way.
-    let output = Command::new(binary_path())
-        .args(["project", "create", "other"])
-        .env("MEETINGHOOKS_DATABASE_URL", &app.config.database_url)
-        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let other_key = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("api key: "))
-        .unwrap()
-        .to_owned();
-    let spare = create_key(&app, &other_key).await;
+    let other_key = app.create_project_with_cli("other");
+    let spare = app.create_api_key(&other_key).await;
     let (_, theirs) = list_keys(&app, &other_key).await;
     let (_, ours) = list_keys(&app, KEY).await;
     assert_eq!(theirs.len(), 2);
@@ -220,7 +194,7 @@ async fn a_key_revoked_on_one_node_is_refused_by_another_within_a_second() {
     };
     let a = node(database_url.clone()).await;
     let b = node(database_url).await;
-    let created = create_key(&a, KEY).await;
+    let created = a.create_api_key(KEY).await;
     let key = created["key"].as_str().unwrap().to_owned();
     assert_eq!(status_with(&b, &key).await, StatusCode::OK);
     assert_eq!(status_with(&b, &key).await, StatusCode::OK);

@@ -207,16 +207,7 @@ async fn a_streaming_response_outlives_the_idle_timeout() {
 #[tokio::test]
 async fn a_stream_ends_once_its_key_is_revoked() {
     let app = app_with(|_| {}).await;
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/v1/api-keys"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = app.create_api_key(KEY).await;
     let key = created["key"].as_str().unwrap();
     let cookie = dashboard_cookie(&app, key).await;
     let mut stream = reqwest::Client::new()

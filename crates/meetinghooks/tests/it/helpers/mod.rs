@@ -137,6 +137,34 @@ pub fn delivery_config(dir: &Path) -> Config {
 }
 
 impl TestApp {
+    /// `POST /v1/api-keys` with the key `with`: the new key's JSON (its `key` shown once).
+    pub async fn create_api_key(&self, with: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/v1/api-keys"))
+            .bearer_auth(with)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// A second project in this app's database, made the operator's way (`project create`
+    /// on the real binary): its API key.
+    pub fn create_project_with_cli(&self, name: &str) -> String {
+        let output = std::process::Command::new(binary_path())
+            .args(["project", "create", name])
+            .env("MEETINGHOOKS_DATABASE_URL", &self.config.database_url)
+            .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let key = stdout.lines().find_map(|l| l.strip_prefix("api key: "));
+        key.unwrap().to_owned()
+    }
+
     /// An app that may deliver to receivers on loopback.
     pub async fn delivering() -> TestApp {
         Self::delivering_with(|_| {}).await

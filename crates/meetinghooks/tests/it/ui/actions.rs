@@ -165,16 +165,7 @@ async fn the_endpoint_actions_do_what_the_api_does() {
 #[tokio::test]
 async fn revoking_the_key_ends_its_dashboard_sessions() {
     let app = TestApp::spawn().await;
-    let created: Value = app
-        .client
-        .post(app.url("/v1/api-keys"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = app.create_api_key(KEY).await;
     let key = created["key"].as_str().unwrap();
     let browser = Browser::sign_in(&app, key).await;
     assert_eq!(browser.get("/ui/endpoints").await.status(), StatusCode::OK);

@@ -2,8 +2,6 @@
 //! flags, the CSRF check on every POST, escaping of what signals and receivers sent, the
 //! Content-Security-Policy, and that a session sees only its own project.
 
-use std::process::Command;
-
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::{json, Value};
@@ -305,18 +303,8 @@ async fn another_projects_session_sees_none_of_it() {
         .unwrap()
         .to_owned();
 
-    let output = Command::new(binary_path())
-        .args(["project", "create", "other"])
-        .env("MEETINGHOOKS_DATABASE_URL", &app.config.database_url)
-        .env("MEETINGHOOKS_SECRET_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let other_key = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("api key: "))
-        .unwrap();
+    let other_key = app.create_project_with_cli("other");
+    let other_key = other_key.as_str();
     let ours = Browser::sign_in(&app, KEY).await;
     let theirs = Browser::sign_in(&app, other_key).await;
     // Each list page shows ours to us and nothing of it to them.
